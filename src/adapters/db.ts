@@ -1,0 +1,143 @@
+/**
+ * Opening `data.db`: pragmas on every connection, files created 0600, and our additive schema.
+ *
+ * Compatibility with the Rust binary (reference/difflore-behaviour.md §2.1, §6.29): we create the
+ * Rust `cloud_outbox` table only if it is missing, add nullable columns and indexes of our own, and
+ * keep our schema version in `difflore_ts_meta`. We never touch `_sqlx_migrations` or an existing column.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type BetterSqlite3 from 'better-sqlite3';
+import { DiffloreError } from '../errors.js';
+
+export type Database = BetterSqlite3.Database;
+
+/** Bump when `migrate` learns a new step; steps must stay additive. */
+export const SCHEMA_VERSION = 1;
+
+const require = createRequire(import.meta.url);
+
+let DatabaseCtor: typeof BetterSqlite3 | undefined;
+function databaseCtor(): typeof BetterSqlite3 {
+  DatabaseCtor ??= require('better-sqlite3') as typeof BetterSqlite3;
+  return DatabaseCtor;
+}
+
+export interface OpenOptions {
+  readonly readonly?: boolean;
+  /** busy_timeout in ms; 5000 by default as in Rust. */
+  readonly busyTimeoutMs?: number;
+}
+
+/**
+ * Opens (creating if needed) the database at `path` with WAL, synchronous=NORMAL,
+ * busy_timeout and foreign_keys, and brings our additive schema up to date.
+ */
+export function openDatabase(path: string, options: OpenOptions = {}): Database {
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  const creating = !options.readonly && !existsSync(path);
+  // SQLite creates -wal and -shm with the database file's mode; a 077 umask makes all three 0600
+  // from their first byte instead of chmod-ing after a window in which they are readable.
+  const previousUmask = process.umask(0o077);
+  let db: Database | undefined;
+  try {
+    const Ctor = databaseCtor();
+    db = new Ctor(path, {
+      readonly: options.readonly ?? false,
+      fileMustExist: options.readonly ?? false,
+      timeout: busyTimeoutMs,
+    });
+    if (!options.readonly) db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    if (!options.readonly) migrate(db, creating);
+    return db;
+  } catch (error) {
+    db?.close();
+    throw databaseError(path, error);
+  } finally {
+    process.umask(previousUmask);
+  }
+}
+
+/** Turns a SQLite failure into an error that says what to do. */
+export function databaseError(path: string, error: unknown): DiffloreError {
+  if (error instanceof DiffloreError) return error;
+  const code = (error as { code?: string }).code ?? '';
+  const message = (error as Error).message ?? String(error);
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+    return new DiffloreError('db_unavailable', `${path} is locked by another process: ${message}`, {
+      hint: 'retry in a moment; if it persists, find the process holding it (fuser data.db)',
+      cause: error,
+    });
+  }
+  if (code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN' || /read-?only|unable to open/i.test(message)) {
+    return new DiffloreError('db_unavailable', `cannot write ${path}: ${message}`, {
+      hint: 'the data home looks read-only (a sandboxed agent?); set DIFFLORE_HOME to a writable directory',
+      cause: error,
+    });
+  }
+  if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') {
+    return new DiffloreError('db_unavailable', `${path} is not a usable SQLite database: ${message}`, {
+      hint: 'move it aside (mv data.db data.db.broken) and run the command again; rows will spill until then',
+      cause: error,
+    });
+  }
+  return new DiffloreError('db_unavailable', `database error on ${path}: ${message}`, { cause: error });
+}
+
+function migrate(db: Database, creating: boolean): void {
+  if (!creating && currentSchemaVersion(db) === SCHEMA_VERSION) return;
+  db.transaction(() => {
+    // The Rust table exactly as its first migration creates it: the binary must find it unchanged.
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS cloud_outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        payload_json TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        retry_count INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        claimed_at INTEGER,
+        last_error TEXT,
+        enriched_at INTEGER
+      );
+      CREATE INDEX IF NOT EXISTS idx_cloud_outbox_status_created ON cloud_outbox(status, created_at);
+      CREATE TABLE IF NOT EXISTS difflore_ts_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    `);
+    const columns = new Set(
+      (db.prepare('PRAGMA table_info(cloud_outbox)').all() as { name: string }[]).map((c) => c.name),
+    );
+    // Additive, nullable columns only (DESIGN §5.1). NULL means "as the Rust binary would treat it".
+    const additions: [string, string][] = [
+      ['next_attempt_at', 'INTEGER'], // unix ms before which a pending row is not due; NULL = due now
+      ['lease_id', 'TEXT'], // the claimer's lease; confirm/fail act only while it matches
+      ['abandoned_at', 'INTEGER'], // unix ms the row was abandoned (Rust keys --older-than on created_at)
+    ];
+    for (const [name, type] of additions) {
+      if (!columns.has(name)) db.exec(`ALTER TABLE cloud_outbox ADD COLUMN ${name} ${type}`);
+    }
+    // Claim order: pending rows by due time. The expression must match the claim query's exactly.
+    db.exec(`
+      CREATE INDEX IF NOT EXISTS idx_difflore_outbox_due
+        ON cloud_outbox(status, COALESCE(next_attempt_at, created_at), id);
+      CREATE INDEX IF NOT EXISTS idx_difflore_outbox_claimed
+        ON cloud_outbox(status, claimed_at);
+    `);
+    db.prepare(
+      `INSERT INTO difflore_ts_meta(key, value) VALUES ('schema_version', ?)
+       ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+    ).run(String(SCHEMA_VERSION));
+  }).immediate();
+}
+
+function currentSchemaVersion(db: Database): number | undefined {
+  try {
+    const row = db.prepare("SELECT value FROM difflore_ts_meta WHERE key = 'schema_version'").get() as
+      | { value: string }
+      | undefined;
+    return row ? Number(row.value) : undefined;
+  } catch {
+    return undefined; // no meta table yet: a fresh or Rust-only database
+  }
+}

@@ -1,0 +1,342 @@
+/**
+ * The outbox store: every read and write of `cloud_outbox`, synchronous, statements prepared once.
+ *
+ * Leases: a claim stamps `claimed_at` and a fresh `lease_id`; confirm, fail, release and abandon act
+ * only while both still match, so a slow claimer cannot delete or reset a row that someone else
+ * (including the Rust binary, which rewrites `claimed_at`) has re-claimed since.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Database } from './db.js';
+
+export const MAX_TRIES = 8;
+export const DEFAULT_LEASE_MS = 60_000;
+export const MAX_ERROR_CHARS = 2048;
+
+export type OutboxStatus = 'pending' | 'processing' | 'abandoned';
+
+export interface ClaimedRow {
+  readonly id: number;
+  readonly kind: string;
+  readonly payloadJson: string;
+  readonly retryCount: number;
+  readonly createdAt: number;
+}
+
+export interface Lease {
+  readonly leaseId: string;
+  readonly claimedAt: number;
+}
+
+export interface Claim extends Lease {
+  readonly rows: readonly ClaimedRow[];
+}
+
+export interface OutboxRow {
+  readonly id: number;
+  readonly kind: string;
+  readonly payloadJson: string;
+  readonly status: string;
+  readonly retryCount: number;
+  readonly createdAt: number;
+  readonly claimedAt: number | null;
+  readonly nextAttemptAt: number | null;
+  readonly abandonedAt: number | null;
+  readonly lastError: string | null;
+}
+
+export interface StatusCounts {
+  readonly pending: number;
+  readonly processing: number;
+  readonly abandoned: number;
+}
+
+/** What happened to a failed row: it waits for another try, or it has used its last one. */
+export type FailOutcome =
+  | { kind: 'retrying'; tries: number }
+  | { kind: 'abandoned'; tries: number }
+  | { kind: 'lease_lost' };
+
+export interface KindCount {
+  readonly kind: string;
+  readonly count: number;
+}
+
+export interface BulkResult {
+  readonly total: number;
+  readonly byKind: readonly KindCount[];
+  readonly dryRun: boolean;
+}
+
+export interface BulkFilter {
+  readonly kind?: string;
+  /** Only rows abandoned (or, for Rust-abandoned rows, created) before this unix ms. */
+  readonly before?: number;
+  readonly dryRun?: boolean;
+}
+
+/** SQL that is true for rows a drainer may send. Unapproved mined candidates wait for a human (as in Rust). */
+const SENDABLE = `(kind <> 'session_mined_candidate' OR (json_valid(payload_json)
+  AND lower(coalesce(json_extract(payload_json, '$.localReview.status'), '')) = 'approved'))`;
+const DUE_AT = 'COALESCE(next_attempt_at, created_at)';
+/** When a Rust-abandoned row has no abandoned_at, fall back as Rust does. */
+const ABANDONED_AT = 'COALESCE(abandoned_at, claimed_at, created_at)';
+
+export function truncateError(text: string): string {
+  const chars = Array.from(text);
+  return chars.length <= MAX_ERROR_CHARS ? text : chars.slice(0, MAX_ERROR_CHARS).join('');
+}
+
+/** Inserts one row. Kept apart from the store so the hook path prepares exactly one statement. */
+const INSERT_SQL =
+  "INSERT INTO cloud_outbox (kind, payload_json, status, retry_count, created_at) VALUES (?, ?, 'pending', 0, ?)";
+
+export function insertRow(db: Database, kind: string, payloadJson: string, createdAt: number): number {
+  return Number(db.prepare(INSERT_SQL).run(kind, payloadJson, createdAt).lastInsertRowid);
+}
+
+export class OutboxStore {
+  readonly #db: Database;
+  readonly #now: () => number;
+  readonly #leaseMs: number;
+  readonly #stmts;
+
+  constructor(db: Database, options: { now?: () => number; leaseMs?: number } = {}) {
+    this.#db = db;
+    this.#now = options.now ?? Date.now;
+    this.#leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    this.#stmts = {
+      insert: db.prepare(INSERT_SQL),
+      expireLeases: db.prepare(
+        `UPDATE cloud_outbox SET status = 'pending', claimed_at = NULL, lease_id = NULL
+          WHERE status = 'processing' AND claimed_at IS NOT NULL AND claimed_at < ?`,
+      ),
+      claim: db.prepare(
+        `UPDATE cloud_outbox SET status = 'processing', claimed_at = @now, lease_id = @lease
+          WHERE id IN (SELECT id FROM cloud_outbox
+                        WHERE status = 'pending' AND ${DUE_AT} <= @now AND ${SENDABLE}
+                          AND (@kind IS NULL OR kind = @kind)
+                        ORDER BY ${DUE_AT}, id LIMIT @limit)
+          RETURNING id, kind, payload_json AS payloadJson, retry_count AS retryCount, created_at AS createdAt,
+                    ${DUE_AT} AS dueAt`,
+      ),
+      confirm: db.prepare(
+        `DELETE FROM cloud_outbox WHERE id = ? AND lease_id = ? AND claimed_at = ? AND status = 'processing'`,
+      ),
+      fail: db.prepare(
+        `UPDATE cloud_outbox
+            SET retry_count = retry_count + 1,
+                status = CASE WHEN retry_count + 1 >= ${MAX_TRIES} THEN 'abandoned' ELSE 'pending' END,
+                abandoned_at = CASE WHEN retry_count + 1 >= ${MAX_TRIES} THEN @now ELSE NULL END,
+                next_attempt_at = @retryAt, last_error = @error, claimed_at = NULL, lease_id = NULL
+          WHERE id = @id AND lease_id = @lease AND claimed_at = @claimedAt AND status = 'processing'
+          RETURNING status, retry_count AS tries`,
+      ),
+      release: db.prepare(
+        `UPDATE cloud_outbox SET status = 'pending', claimed_at = NULL, lease_id = NULL,
+                next_attempt_at = @notBefore, last_error = COALESCE(@error, last_error)
+          WHERE id = @id AND lease_id = @lease AND claimed_at = @claimedAt AND status = 'processing'`,
+      ),
+      abandon: db.prepare(
+        `UPDATE cloud_outbox SET status = 'abandoned', abandoned_at = @now, last_error = @error,
+                claimed_at = NULL, lease_id = NULL, next_attempt_at = NULL
+          WHERE id = @id AND lease_id = @lease AND claimed_at = @claimedAt AND status = 'processing'`,
+      ),
+      countsByStatus: db.prepare('SELECT status, COUNT(*) AS n FROM cloud_outbox GROUP BY status'),
+      pendingByKind: db.prepare(
+        `SELECT kind, COUNT(*) AS count FROM cloud_outbox WHERE status = 'pending' AND ${SENDABLE}
+          GROUP BY kind ORDER BY kind`,
+      ),
+      oldestPending: db.prepare(
+        `SELECT MIN(created_at) AS oldest FROM cloud_outbox WHERE status = 'pending' AND ${SENDABLE}`,
+      ),
+      nextDue: db.prepare(
+        `SELECT ${DUE_AT} AS due FROM cloud_outbox WHERE status = 'pending' AND ${SENDABLE}
+          ORDER BY ${DUE_AT}, id LIMIT 1`,
+      ),
+      awaitingApproval: db.prepare(
+        `SELECT COUNT(*) AS n FROM cloud_outbox WHERE status = 'pending' AND NOT ${SENDABLE}`,
+      ),
+      list: db.prepare(
+        `SELECT id, kind, payload_json AS payloadJson, status, retry_count AS retryCount, created_at AS createdAt,
+                claimed_at AS claimedAt, next_attempt_at AS nextAttemptAt, abandoned_at AS abandonedAt,
+                last_error AS lastError
+           FROM cloud_outbox
+          WHERE (@status IS NULL OR status = @status) AND (@kind IS NULL OR kind = @kind)
+          ORDER BY id LIMIT @limit`,
+      ),
+      abandonedByKind: db.prepare(
+        `SELECT kind, COUNT(*) AS count FROM cloud_outbox
+          WHERE status = 'abandoned' AND (@kind IS NULL OR kind = @kind) AND ${ABANDONED_AT} < @before
+          GROUP BY kind ORDER BY kind`,
+      ),
+      retryAbandoned: db.prepare(
+        `UPDATE cloud_outbox SET status = 'pending', retry_count = 0, last_error = NULL, claimed_at = NULL,
+                lease_id = NULL, next_attempt_at = NULL, abandoned_at = NULL
+          WHERE status = 'abandoned' AND (@kind IS NULL OR kind = @kind) AND ${ABANDONED_AT} < @before`,
+      ),
+      purgeAbandoned: db.prepare(
+        `DELETE FROM cloud_outbox
+          WHERE status = 'abandoned' AND (@kind IS NULL OR kind = @kind) AND ${ABANDONED_AT} < @before`,
+      ),
+    };
+  }
+
+  get db(): Database {
+    return this.#db;
+  }
+
+  enqueue(kind: string, payloadJson: string, createdAt: number = this.#now()): number {
+    return Number(this.#stmts.insert.run(kind, payloadJson, createdAt).lastInsertRowid);
+  }
+
+  /** Many rows in one transaction (benchmarks, spill replay, tests). */
+  enqueueMany(rows: readonly { kind: string; payloadJson: string; createdAt?: number }[]): number[] {
+    const now = this.#now();
+    return this.#db.transaction(() =>
+      rows.map((r) => Number(this.#stmts.insert.run(r.kind, r.payloadJson, r.createdAt ?? now).lastInsertRowid)),
+    )();
+  }
+
+  /**
+   * Claims up to `limit` due rows, oldest due first, in one immediate transaction. Rows whose lease
+   * expired go back to pending first, so they are claimable again in the same call.
+   */
+  claim(limit: number, options: { kind?: string } = {}): Claim {
+    const now = this.#now();
+    const leaseId = randomUUID();
+    const rows = this.#db
+      .transaction(() => {
+        this.#stmts.expireLeases.run(now - this.#leaseMs);
+        return this.#stmts.claim.all({ now, lease: leaseId, limit, kind: options.kind ?? null }) as (ClaimedRow & {
+          dueAt: number;
+        })[];
+      })
+      .immediate();
+    // RETURNING does not promise an order; callers rely on oldest-due-first.
+    rows.sort((a, b) => a.dueAt - b.dueAt || a.id - b.id);
+    return { leaseId, claimedAt: now, rows: rows.map(({ dueAt: _dueAt, ...row }) => row) };
+  }
+
+  /** Deletes a delivered row. False if the lease no longer matches (someone re-claimed it). */
+  confirm(id: number, lease: Lease): boolean {
+    return this.#stmts.confirm.run(id, lease.leaseId, lease.claimedAt).changes === 1;
+  }
+
+  confirmMany(ids: readonly number[], lease: Lease): number {
+    return this.#db.transaction(() => ids.reduce((n, id) => n + (this.confirm(id, lease) ? 1 : 0), 0))();
+  }
+
+  /**
+   * Spends one try. The row waits until `retryAt` (unix ms; null = due at once), or is abandoned
+   * when this was try number MAX_TRIES.
+   */
+  fail(id: number, lease: Lease, error: string, retryAt: number | null): FailOutcome {
+    const row = this.#stmts.fail.get({
+      id,
+      lease: lease.leaseId,
+      claimedAt: lease.claimedAt,
+      now: this.#now(),
+      retryAt,
+      error: truncateError(error),
+    }) as { status: string; tries: number } | undefined;
+    if (!row) return { kind: 'lease_lost' };
+    return row.status === 'abandoned'
+      ? { kind: 'abandoned', tries: row.tries }
+      : { kind: 'retrying', tries: row.tries };
+  }
+
+  /**
+   * Returns claimed rows to pending without spending a try (cancelled pass, delivery waiting for a
+   * token). `notBefore` defers them; `note` replaces last_error when given.
+   */
+  release(ids: readonly number[], lease: Lease, options: { notBefore?: number | null; note?: string } = {}): number {
+    const params = {
+      lease: lease.leaseId,
+      claimedAt: lease.claimedAt,
+      notBefore: options.notBefore ?? null,
+      error: options.note === undefined ? null : truncateError(options.note),
+    };
+    return this.#db.transaction(() =>
+      ids.reduce((n, id) => n + this.#stmts.release.run({ ...params, id }).changes, 0),
+    )();
+  }
+
+  /** Gives up on a row at once (permanent failure), keeping the reason. */
+  abandon(id: number, lease: Lease, reason: string): boolean {
+    return (
+      this.#stmts.abandon.run({
+        id,
+        lease: lease.leaseId,
+        claimedAt: lease.claimedAt,
+        now: this.#now(),
+        error: truncateError(reason),
+      }).changes === 1
+    );
+  }
+
+  /** Returns rows whose lease has expired to pending (a crashed claimer's rows). */
+  returnExpiredLeases(): number {
+    return this.#stmts.expireLeases.run(this.#now() - this.#leaseMs).changes;
+  }
+
+  counts(): StatusCounts {
+    const counts = { pending: 0, processing: 0, abandoned: 0 };
+    for (const row of this.#stmts.countsByStatus.all() as { status: string; n: number }[]) {
+      if (row.status === 'pending' || row.status === 'processing' || row.status === 'abandoned') {
+        counts[row.status] = row.n;
+      }
+    }
+    return counts;
+  }
+
+  /** Pending rows that a drainer may send, by kind (unapproved candidates left out, as in Rust). */
+  pendingByKind(): KindCount[] {
+    return this.#stmts.pendingByKind.all() as KindCount[];
+  }
+
+  /** Pending mined candidates that wait for a human's approval and will not be sent until then. */
+  awaitingApproval(): number {
+    return (this.#stmts.awaitingApproval.get() as { n: number }).n;
+  }
+
+  oldestPendingCreatedAt(): number | null {
+    return (this.#stmts.oldestPending.get() as { oldest: number | null }).oldest;
+  }
+
+  /** When the next sendable pending row falls due (unix ms), or null if there is none. */
+  nextDueAt(): number | null {
+    const row = this.#stmts.nextDue.get() as { due: number } | undefined;
+    return row ? row.due : null;
+  }
+
+  list(filter: { status?: string; kind?: string; limit?: number } = {}): OutboxRow[] {
+    return this.#stmts.list.all({
+      status: filter.status ?? null,
+      kind: filter.kind ?? null,
+      limit: filter.limit ?? 50,
+    }) as OutboxRow[];
+  }
+
+  /** Abandoned rows back to pending with tries reset. */
+  retryAbandoned(filter: BulkFilter = {}): BulkResult {
+    return this.#bulk(this.#stmts.retryAbandoned, filter);
+  }
+
+  /** Deletes abandoned rows. */
+  purgeAbandoned(filter: BulkFilter = {}): BulkResult {
+    return this.#bulk(this.#stmts.purgeAbandoned, filter);
+  }
+
+  #bulk(statement: { run(params: object): { changes: number } }, filter: BulkFilter): BulkResult {
+    const params = { kind: filter.kind ?? null, before: filter.before ?? Number.MAX_SAFE_INTEGER };
+    const dryRun = filter.dryRun ?? false;
+    return this.#db
+      .transaction(() => {
+        const byKind = this.#stmts.abandonedByKind.all(params) as KindCount[];
+        const counted = byKind.reduce((n, k) => n + k.count, 0);
+        const total = dryRun || counted === 0 ? counted : statement.run(params).changes;
+        return { total, byKind, dryRun };
+      })
+      .immediate();
+  }
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+/**
+ * Entry point of the `difflore` binary. Usage errors go to stderr with exit code 2 (Clipanion
+ * would print them on stdout with code 1). Colours only on a TTY and never under NO_COLOR.
+ */
+import { Builtins, Cli } from 'clipanion';
+import { describeError } from '../errors.js';
+import { loadCommands } from './registry.js';
+import { VERSION } from './version.js';
+
+async function main(argv: string[]): Promise<number> {
+  const enableColors = process.stdout.isTTY === true && !process.env.NO_COLOR;
+  const cli = new Cli({ binaryLabel: 'difflore', binaryName: 'difflore', binaryVersion: VERSION, enableColors });
+  for (const command of await loadCommands()) cli.register(command);
+  cli.register(Builtins.HelpCommand);
+  cli.register(Builtins.VersionCommand);
+  const context = { ...Cli.defaultContext, colorDepth: enableColors ? Cli.defaultContext.colorDepth : 1 };
+  let command: ReturnType<typeof cli.process>;
+  try {
+    command = cli.process(argv, context);
+  } catch (error) {
+    process.stderr.write(cli.error(error, { colored: false }));
+    process.stderr.write(`Run 'difflore --help' for the list of commands.\n`);
+    return 2;
+  }
+  try {
+    return await cli.run(command, context);
+  } catch (error) {
+    process.stderr.write(`difflore: ${describeError(error)}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`difflore: ${describeError(error)}\n`);
+    process.exitCode = 1;
+  },
+);

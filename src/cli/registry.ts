@@ -1,0 +1,17 @@
+/**
+ * Every command the CLI knows. Command modules import only light code at the top and load heavy
+ * modules (xstate, HTTP, inspector) inside `execute`, so listing them here costs little.
+ */
+import type { CommandClass } from 'clipanion';
+
+export async function loadCommands(): Promise<CommandClass[]> {
+  const modules = await Promise.all([
+    // foundation
+    import('./commands/enqueue.js'),
+    import('./commands/outbox-status.js'),
+    import('./commands/outbox-list.js'),
+    import('./commands/outbox-retry.js'),
+    import('./commands/outbox-purge.js'),
+  ]);
+  return modules.map((m) => m.default);
+}
