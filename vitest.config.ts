@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
     // Real processes, real SQLite files and real HTTP: give slow CI machines room, never as synchronisation.
     testTimeout: 60_000,
     hookTimeout: 60_000,
