@@ -12,6 +12,9 @@ export async function loadCommands(): Promise<CommandClass[]> {
     import('./commands/outbox-list.js'),
     import('./commands/outbox-retry.js'),
     import('./commands/outbox-purge.js'),
+    // delivery
+    import('./commands/outbox-drain.js'),
+    import('./commands/cloud-serve.js'),
   ]);
   return modules.map((m) => m.default);
 }

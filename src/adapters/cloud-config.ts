@@ -1,0 +1,118 @@
+/**
+ * Where delivery goes and with what token. Owns: resolving `DIFFLORE_CLOUD_URL` (refusing plain
+ * http to anything but loopback) and reading the token from `DIFFLORE_CLOUD_TOKEN` or the 0600
+ * `cloud-token` file in the home. Both are read again on every pass, so a new token needs no restart.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
+import { DiffloreError, errnoCode } from '../errors.js';
+import type { HomePaths } from './home.js';
+
+export const DEFAULT_CLOUD_URL = 'https://difflore.dev/api';
+
+/** True for names and literals that can only reach this machine. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  if (host === '::1' || host === '0:0:0:0:0:0:0:1') return true;
+  if (/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) return true;
+  // IPv4-mapped IPv6 loopback, as WHATWG URL normalises it (::ffff:7f00:1).
+  return /^::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}$/.test(host);
+}
+
+/**
+ * The API base without a trailing slash. Throws a `config` error for a malformed URL, a scheme
+ * other than http(s), or plain http to a host that is not loopback (the token would travel in clear).
+ */
+export function resolveCloudUrl(env: NodeJS.ProcessEnv = process.env): string {
+  const configured = env.DIFFLORE_CLOUD_URL?.trim();
+  const text = configured ? configured : DEFAULT_CLOUD_URL;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new DiffloreError('config', `DIFFLORE_CLOUD_URL '${text}' is not a URL.`, {
+      hint: `use e.g. ${DEFAULT_CLOUD_URL} or http://127.0.0.1:PORT for a local cloud`,
+    });
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new DiffloreError('config', `DIFFLORE_CLOUD_URL '${text}' must use https:// (got ${url.protocol}).`);
+  }
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+    throw new DiffloreError(
+      'config',
+      `DIFFLORE_CLOUD_URL '${text}' uses plain http:// to ${url.hostname}, which would send the token in clear.`,
+      { hint: 'use https://, or http:// only to a loopback host (127.0.0.1, localhost, [::1])' },
+    );
+  }
+  if (url.username || url.password) {
+    throw new DiffloreError('config', 'DIFFLORE_CLOUD_URL must not carry a user name or password.');
+  }
+  if (url.search || url.hash) {
+    throw new DiffloreError('config', `DIFFLORE_CLOUD_URL '${text}' must not have a query or fragment.`);
+  }
+  return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
+}
+
+export type TokenResult =
+  | { readonly kind: 'token'; readonly token: string; readonly source: 'env' | 'file'; readonly fingerprint: string }
+  | { readonly kind: 'none' }
+  /** The token file exists but must not be used; `message` says why and what to do. */
+  | { readonly kind: 'refused'; readonly message: string };
+
+/** A short, one-way name for a token: safe to keep in state files and compare across passes. */
+export function tokenFingerprint(token: string): string {
+  return createHash('sha256').update('difflore-token\n').update(token).digest('hex').slice(0, 16);
+}
+
+/**
+ * `DIFFLORE_CLOUD_TOKEN` (trimmed, if non-empty) wins; otherwise `<home>/cloud-token`, which must be
+ * a regular file (not a link), owned by us and not readable by group or others.
+ */
+export function readCloudToken(paths: HomePaths, env: NodeJS.ProcessEnv = process.env): TokenResult {
+  const fromEnv = env.DIFFLORE_CLOUD_TOKEN?.trim();
+  if (fromEnv) return checked(fromEnv, 'env', 'DIFFLORE_CLOUD_TOKEN');
+  const file = paths.tokenFile;
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'ENOENT') return { kind: 'none' };
+    if (code === 'ELOOP') {
+      return { kind: 'refused', message: `${file} is a symbolic link; refusing to read a token through it.` };
+    }
+    return { kind: 'refused', message: `cannot read ${file}: ${(error as Error).message}` };
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) return { kind: 'refused', message: `${file} is not a regular file.` };
+    if ((stat.mode & 0o077) !== 0) {
+      const mode = (stat.mode & 0o777).toString(8).padStart(3, '0');
+      return {
+        kind: 'refused',
+        message: `${file} is readable by group or others (mode ${mode}); refusing to use it. Fix: chmod 600 ${file}`,
+      };
+    }
+    const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+    if (uid !== undefined && stat.uid !== uid) {
+      return { kind: 'refused', message: `${file} belongs to another user (uid ${stat.uid}); refusing to use it.` };
+    }
+    const token = readFileSync(fd, 'utf8').trim();
+    if (token === '') return { kind: 'none' };
+    return checked(token, 'file', file);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A token must fit in an HTTP header as it is; anything else would fail every request. */
+function checked(token: string, source: 'env' | 'file', where: string): TokenResult {
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    return {
+      kind: 'refused',
+      message: `the token in ${where} contains spaces or characters that cannot go in an HTTP header.`,
+    };
+  }
+  return { kind: 'token', token, source, fingerprint: tokenFingerprint(token) };
+}

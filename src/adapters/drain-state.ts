@@ -1,0 +1,66 @@
+/**
+ * `outbox-drain-state.json`: what the last drain pass did, in the Rust format (reference §2.11:
+ * `version, updatedAtMs, lastDrainAtMs, attempted, confirmed, lastError`) plus fields of our own
+ * that the Rust reader ignores. Written atomically, mode 0600, never through a symlink.
+ */
+import { readFileSync } from 'node:fs';
+import writeFileAtomic from 'write-file-atomic';
+import { errnoCode } from '../errors.js';
+import type { BreakerState } from '../machines/delivery-policy.js';
+import { type HomePaths, refuseSymlink } from './home.js';
+
+export interface DrainStateFile {
+  readonly version: 1;
+  readonly updatedAtMs: number;
+  /** The last pass that reached the cloud (a pass waiting for a token does not move it). */
+  readonly lastDrainAtMs: number | null;
+  readonly attempted: number;
+  readonly confirmed: number;
+  readonly lastError: string | null;
+  // Ours, additive:
+  readonly retried: number;
+  readonly abandoned: number;
+  readonly waitingForAuth: boolean;
+  readonly cancelled: boolean;
+  readonly nextDueAt: number | null;
+  readonly breaker: BreakerState;
+  readonly writer: 'difflore-daemon-ts';
+}
+
+/** Reads the file: null when missing, `{ error }` when it is not what we expect. */
+export function readDrainState(paths: HomePaths): Partial<DrainStateFile> | null | { error: string } {
+  let text: string;
+  try {
+    text = readFileSync(paths.drainState, 'utf8');
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return null;
+    return { error: (error as Error).message };
+  }
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return { error: 'not a JSON object' };
+    return value as Partial<DrainStateFile>;
+  } catch (error) {
+    return { error: (error as Error).message };
+  }
+}
+
+/** The last time a pass reached the cloud, as recorded; null if never or unreadable. */
+export function previousDrainAt(paths: HomePaths): number | null {
+  const state = readDrainState(paths);
+  if (state === null || 'error' in state) return null;
+  return typeof state.lastDrainAtMs === 'number' ? state.lastDrainAtMs : null;
+}
+
+/** Writes the file atomically (temp file, then rename). Errors are returned, not thrown: the state file is advisory. */
+export function writeDrainState(paths: HomePaths, state: DrainStateFile): { ok: true } | { ok: false; error: string } {
+  try {
+    refuseSymlink(paths.drainState);
+    // No fsync: the file is advisory and rewritten after every pass; a sync per pass would block the
+    // event loop for milliseconds on each wake-up. The rename still keeps it whole.
+    writeFileAtomic.sync(paths.drainState, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600, fsync: false });
+    return { ok: true };
+  } catch (error) {
+    return { ok: false, error: (error as Error).message };
+  }
+}

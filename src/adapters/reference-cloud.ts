@@ -1,0 +1,535 @@
+/**
+ * The reference cloud (DESIGN §5.5): a small HTTP server that speaks the route table's endpoints,
+ * checks body shapes (400 when malformed), deduplicates by Idempotency-Key (and batch items by
+ * content), keeps what it received in SQLite, counts at `GET /__stats`, and injects faults that can be
+ * changed while it runs (`POST /__faults`). `difflore cloud serve`, the tests, the demo and the
+ * benchmarks run it; it is a test double with a real socket, not a model of the production service.
+ */
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import type BetterSqlite3 from 'better-sqlite3';
+import { DiffloreError } from '../errors.js';
+import { OBSERVATION_BATCH_MAX, canonicalJson } from './cloud-routes.js';
+
+export interface CloudFaults {
+  /** Fraction [0, 1] of route requests answered with `status` (503 when unset), before processing. */
+  readonly failRate: number;
+  /** Status of injected failures; with failRate 0 it is the answer to every route request. */
+  readonly status: number | null;
+  /** Delay before answering, ms. */
+  readonly latencyMs: number;
+  /** Retry-After header (seconds or an HTTP date) on injected failures. */
+  readonly retryAfter: string | null;
+  /** Fraction of requests processed and stored whose connection is then cut before any answer. */
+  readonly dropRate: number;
+  /** Fraction of requests processed and stored, then answered 200 with a body that is not JSON. */
+  readonly garbage2xxRate: number;
+  /** Requests whose body contains this text get `poisonStatus` (a row the cloud always fails). */
+  readonly poison: string | null;
+  readonly poisonStatus: number;
+}
+
+export const NO_FAULTS: CloudFaults = {
+  failRate: 0,
+  status: null,
+  latencyMs: 0,
+  retryAfter: null,
+  dropRate: 0,
+  garbage2xxRate: 0,
+  poison: null,
+  poisonStatus: 500,
+};
+
+export interface CloudStats {
+  requests: number;
+  received: Record<string, number>;
+  deduped: number;
+  byStatus: Record<string, number>;
+}
+
+export interface RecordedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+export interface ReferenceCloudOptions {
+  readonly host?: string;
+  /** 0 = any free port. */
+  readonly port?: number;
+  /** SQLite file for what was received; in memory when absent. */
+  readonly data?: string;
+  /** When set, route requests without `Authorization: Bearer <token>` get 401. */
+  readonly token?: string | null;
+  readonly faults?: Partial<CloudFaults>;
+  /** [0, 1) source for fault injection (tests make it deterministic). */
+  readonly random?: () => number;
+  /** Keep every route request (method, path, headers, body) for `requests()` and `GET /__requests`. */
+  readonly recordRequests?: boolean;
+}
+
+export interface ReferenceCloud {
+  /** `http://HOST:PORT`, the value for DIFFLORE_CLOUD_URL. */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  stats(): CloudStats;
+  faults(): CloudFaults;
+  setFaults(faults: Partial<CloudFaults>): CloudFaults;
+  /** Route requests seen, when `recordRequests` is on. */
+  requests(): readonly RecordedRequest[];
+  /** Bodies stored for a kind (batch items one by one), oldest first. */
+  received(kind?: string): { kind: string; key: string; body: unknown }[];
+  close(): Promise<void>;
+}
+
+const MAX_BODY_BYTES = 8 * 1024 * 1024;
+
+type Json = Record<string, unknown>;
+type Check = (value: unknown) => string | null;
+
+interface Endpoint {
+  readonly kind: string;
+  readonly pattern: RegExp;
+  /** Batch endpoints take a JSON array and dedupe item by item. */
+  readonly batch: boolean;
+  readonly check: Check;
+  /** The answer to a newly received single request. */
+  readonly answer: (body: unknown, key: string) => unknown;
+}
+
+const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isStr = (v: unknown): v is string => typeof v === 'string';
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const absent = (v: unknown): boolean => v === undefined;
+
+function fields(spec: Record<string, (v: unknown) => boolean>, strict = true): Check {
+  return (value) => {
+    if (!isObj(value)) return 'expected a JSON object';
+    for (const [key, ok] of Object.entries(spec)) {
+      if (!ok(value[key])) return `field '${key}' is missing or has the wrong type`;
+    }
+    if (strict) {
+      for (const key of Object.keys(value)) if (!(key in spec)) return `unexpected field '${key}'`;
+    }
+    return null;
+  };
+}
+const opt = (ok: (v: unknown) => boolean) => (v: unknown) => absent(v) || ok(v);
+const strList = (max: number) => (v: unknown) => Array.isArray(v) && v.length <= max && v.every(isStr);
+const count20 = (v: unknown) => isInt(v) && v >= 0 && v <= 20;
+
+const observationCheck = fields({
+  session_id: isStr,
+  ts_ms: isInt,
+  obs_type: isStr,
+  tool: isStr,
+  file_path: isStr,
+  scope: opt(isStr),
+  title: isStr,
+  narrative: isStr,
+  diff_excerpt: isStr,
+  content_hash: isStr,
+});
+
+const candidateCheck: Check = (value) => {
+  const base = fields(
+    {
+      session_id: isStr,
+      ts_ms: isInt,
+      source_repo: isStr,
+      title: isStr,
+      body: isStr,
+      file_patterns: strList(Number.MAX_SAFE_INTEGER),
+      gate_model: isStr,
+      gate_verdict: isStr,
+      content_hash: isStr,
+      origin: isStr,
+      requires_human_approval: (v) => typeof v === 'boolean',
+    },
+    false,
+  )(value);
+  if (base) return base;
+  return 'localReview' in (value as Json) ? "field 'localReview' is local-only and must not be sent" : null;
+};
+
+function arrayOf(item: Check, max: number): Check {
+  return (value) => {
+    if (!Array.isArray(value)) return 'expected a JSON array';
+    if (value.length === 0) return 'the array is empty';
+    if (value.length > max) return `invalid_batch: ${value.length} items (at most ${max})`;
+    for (let i = 0; i < value.length; i++) {
+      const problem = item(value[i]);
+      if (problem) return `item ${i}: ${problem}`;
+    }
+    return null;
+  };
+}
+
+const ENDPOINTS: readonly Endpoint[] = [
+  {
+    kind: 'trajectory',
+    pattern: /^\/reviews\/[^/]+\/trajectory$/,
+    batch: false,
+    check: fields({ steps: (v) => v !== undefined }),
+    answer: () => ({ ok: true }),
+  },
+  {
+    kind: 'review_metrics',
+    pattern: /^\/reviews\/[^/]+\/metrics$/,
+    batch: false,
+    check: fields({
+      inputTokens: opt(isInt),
+      outputTokens: opt(isInt),
+      estimatedCostUsd: opt(isNum),
+      durationMs: opt(isInt),
+      perspectiveCount: opt(isInt),
+      pastVerdictsUsed: opt(isInt),
+    }),
+    answer: () => ({ ok: true }),
+  },
+  {
+    kind: 'accepted_edit',
+    pattern: /^\/accepted-edits$/,
+    batch: false,
+    check: fields({
+      beforeCode: isStr,
+      afterCode: isStr,
+      filePath: opt(isStr),
+      repoFullName: opt(isStr),
+      targetPrNumber: opt(isInt),
+      language: opt(isStr),
+      acceptanceSource: opt(isStr),
+      client: opt(isStr),
+      diffSignature: opt(isStr),
+      ruleIds: opt((v) => strList(Number.MAX_SAFE_INTEGER)(v) && (v as unknown[]).length > 0),
+    }),
+    // An edit that changes nothing is not an acceptance: the one case this double says no to.
+    answer: (body, key) => {
+      const b = body as Json;
+      const recorded = b.beforeCode !== b.afterCode;
+      return {
+        ok: true,
+        acceptanceRecorded: recorded,
+        acceptanceId: recorded ? `acc_${key.slice(0, 12)}` : null,
+        diffSignature: typeof b.diffSignature === 'string' ? b.diffSignature : key.slice(0, 16),
+        teamId: null,
+        attributedRuleIds: Array.isArray(b.ruleIds) ? b.ruleIds : [],
+        observationsInserted: 0,
+        memoryReinforcementRecorded: false,
+        memoryReinforcementDeduped: false,
+        error: recorded ? null : 'no_change: beforeCode equals afterCode',
+      };
+    },
+  },
+  {
+    kind: 'mcp_query',
+    pattern: /^\/dashboard\/mcp-query$/,
+    batch: false,
+    check: fields({
+      file: isStr,
+      intent: opt(isStr),
+      rulesInjected: count20,
+      strictMatchCount: count20,
+      ruleTitles: strList(10),
+      ruleIds: strList(10),
+      client: isStr,
+      repoFullName: opt((v) => isStr(v) && v.trim() !== ''),
+    }),
+    answer: () => ({ ok: true }),
+  },
+  {
+    kind: 'imported_reviews',
+    pattern: /^\/reviews\/import$/,
+    batch: false,
+    check: (v) => (isObj(v) && Array.isArray(v.reviews) ? null : "field 'reviews' must be an array"),
+    answer: (body) => ({ ok: true, imported: ((body as Json).reviews as unknown[]).length }),
+  },
+  {
+    kind: 'observation',
+    pattern: /^\/cloud\/observations$/,
+    batch: true,
+    check: arrayOf(observationCheck, OBSERVATION_BATCH_MAX),
+    answer: () => ({}),
+  },
+  {
+    kind: 'session_mined_candidate',
+    pattern: /^\/cloud\/session-mined-candidates$/,
+    batch: true,
+    check: arrayOf(candidateCheck, OBSERVATION_BATCH_MAX),
+    answer: () => ({}),
+  },
+];
+
+const require = createRequire(import.meta.url);
+
+function clampRate(name: string, value: number): number {
+  if (!Number.isFinite(value) || value < 0 || value > 1) {
+    throw new DiffloreError('usage', `${name} must be a number between 0 and 1 (got ${value})`);
+  }
+  return value;
+}
+
+/** Validates and merges a partial fault set (from options, flags or `POST /__faults`). */
+export function mergeFaults(current: CloudFaults, patch: Partial<CloudFaults>): CloudFaults {
+  const next: CloudFaults = { ...current, ...patch };
+  clampRate('fail rate', next.failRate);
+  clampRate('drop rate', next.dropRate);
+  clampRate('garbage 2xx rate', next.garbage2xxRate);
+  if (next.status !== null && (!Number.isInteger(next.status) || next.status < 100 || next.status > 599)) {
+    throw new DiffloreError('usage', `status must be an HTTP status between 100 and 599 (got ${next.status})`);
+  }
+  if (!Number.isInteger(next.poisonStatus) || next.poisonStatus < 100 || next.poisonStatus > 599) {
+    throw new DiffloreError('usage', `poison status must be an HTTP status (got ${next.poisonStatus})`);
+  }
+  if (!Number.isFinite(next.latencyMs) || next.latencyMs < 0) {
+    throw new DiffloreError('usage', `latency must be zero or more milliseconds (got ${next.latencyMs})`);
+  }
+  return next;
+}
+
+export async function startReferenceCloud(options: ReferenceCloudOptions = {}): Promise<ReferenceCloud> {
+  const host = options.host ?? '127.0.0.1';
+  const random = options.random ?? Math.random;
+  let faults = mergeFaults(NO_FAULTS, options.faults ?? {});
+  const token = options.token ?? null;
+  const recorded: RecordedRequest[] = [];
+
+  const Database = require('better-sqlite3') as typeof BetterSqlite3;
+  const db = new Database(options.data ?? ':memory:');
+  if (options.data) {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+  }
+  db.exec(`CREATE TABLE IF NOT EXISTS received (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    path TEXT NOT NULL,
+    body TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    response TEXT NOT NULL,
+    received_at INTEGER NOT NULL
+  )`);
+  const insert = db.prepare(
+    'INSERT OR IGNORE INTO received (key, kind, path, body, status, response, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  );
+  const lookup = db.prepare('SELECT status, response FROM received WHERE key = ?');
+  const listAll = db.prepare('SELECT kind, key, body FROM received ORDER BY seq');
+  const listKind = db.prepare('SELECT kind, key, body FROM received WHERE kind = ? ORDER BY seq');
+
+  const stats: CloudStats = { requests: 0, received: {}, deduped: 0, byStatus: {} };
+  for (const row of db.prepare('SELECT kind, COUNT(*) AS n FROM received GROUP BY kind').all() as {
+    kind: string;
+    n: number;
+  }[]) {
+    stats.received[row.kind] = row.n;
+  }
+
+  /** Stores new items, counting duplicates. Returns how many were new. */
+  const storeItems = db.transaction((kind: string, path: string, items: readonly unknown[], now: number) => {
+    let fresh = 0;
+    for (const item of items) {
+      const text = canonicalJson(item);
+      const key = createHash('sha256').update(kind).update('\n').update(text).digest('hex');
+      if (insert.run(key, kind, path, text, 200, '', now).changes === 1) fresh++;
+    }
+    return fresh;
+  });
+
+  const countStatus = (status: number | 'dropped'): void => {
+    const key = String(status);
+    stats.byStatus[key] = (stats.byStatus[key] ?? 0) + 1;
+  };
+
+  const reply = (res: http.ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void => {
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...extra });
+    res.end(text);
+  };
+
+  const handleControl = (req: http.IncomingMessage, res: http.ServerResponse, path: string, raw: string): void => {
+    const [status, body] = control(req.method ?? '', path, req.url ?? '/', raw);
+    reply(res, status, body);
+  };
+
+  const control = (method: string, path: string, url: string, raw: string): [number, unknown] => {
+    if (path === '/__stats' && method === 'GET') return [200, stats];
+    if (path === '/__faults' && method === 'GET') return [200, faults];
+    if (path === '/__faults' && method === 'POST') {
+      try {
+        faults = mergeFaults(faults, JSON.parse(raw || '{}') as Partial<CloudFaults>);
+        return [200, faults];
+      } catch (error) {
+        return [400, { error: 'invalid_faults', detail: (error as Error).message }];
+      }
+    }
+    if (path === '/__requests' && method === 'GET') return [200, recorded];
+    if (path === '/__received' && method === 'GET') {
+      const kind = new URL(url, 'http://x').searchParams.get('kind');
+      return [200, cloud.received(kind ?? undefined)];
+    }
+    return [404, { error: 'not_found' }];
+  };
+
+  const handleRoute = async (req: http.IncomingMessage, res: http.ServerResponse, path: string, raw: string) => {
+    stats.requests++;
+    if (options.recordRequests) {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
+      recorded.push({ method: req.method ?? '', path, headers, body: raw });
+    }
+    const f = faults;
+    if (f.latencyMs > 0) await new Promise((r) => setTimeout(r, f.latencyMs));
+    const send = (status: number, body: unknown, extra: Record<string, string> = {}): void => {
+      countStatus(status);
+      reply(res, status, body, extra);
+    };
+    if (token !== null && req.headers.authorization !== `Bearer ${token}`) {
+      return send(401, { error: 'unauthorized' });
+    }
+    const retryAfter: Record<string, string> = f.retryAfter === null ? {} : { 'retry-after': f.retryAfter };
+    if (f.poison !== null && raw.includes(f.poison)) {
+      return send(f.poisonStatus, { error: 'poison', detail: 'this payload always fails' });
+    }
+    if (f.failRate > 0 ? random() < f.failRate : f.status !== null) {
+      return send(f.status ?? 503, { error: 'injected_failure' }, retryAfter);
+    }
+    const endpoint = ENDPOINTS.find((e) => e.pattern.test(path));
+    if (!endpoint) return send(404, { error: 'not_found', path });
+    if (req.method !== 'POST') return send(405, { error: 'method_not_allowed' });
+    if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
+      return send(415, { error: 'unsupported_media_type' });
+    }
+    const key = req.headers['idempotency-key'];
+    if (typeof key !== 'string' || key.trim() === '') return send(400, { error: 'missing_idempotency_key' });
+    let body: unknown;
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      return send(400, { error: 'invalid_json' });
+    }
+    const problem = endpoint.check(body);
+    if (problem !== null) {
+      return send(400, {
+        error: problem.startsWith('invalid_batch') ? 'invalid_batch' : 'invalid_body',
+        detail: problem,
+      });
+    }
+
+    let status = 200;
+    let answer: unknown;
+    const now = Date.now();
+    if (endpoint.batch) {
+      const items = body as unknown[];
+      const fresh = storeItems(endpoint.kind, path, items, now);
+      stats.received[endpoint.kind] = (stats.received[endpoint.kind] ?? 0) + fresh;
+      stats.deduped += items.length - fresh;
+      answer = { received: fresh, deduped: items.length - fresh };
+    } else {
+      const seen = lookup.get(key) as { status: number; response: string } | undefined;
+      if (seen) {
+        // The same key again: answer as the first time, and store nothing.
+        stats.deduped++;
+        status = seen.status;
+        answer = seen.response;
+      } else {
+        answer = JSON.stringify(endpoint.answer(body, key));
+        insert.run(key, endpoint.kind, path, canonicalJson(body), status, answer as string, now);
+        stats.received[endpoint.kind] = (stats.received[endpoint.kind] ?? 0) + 1;
+      }
+    }
+    if (f.dropRate > 0 && random() < f.dropRate) {
+      countStatus('dropped');
+      req.socket.destroy();
+      return;
+    }
+    if (f.garbage2xxRate > 0 && random() < f.garbage2xxRate) return send(200, '<html>not json');
+    send(status, answer);
+  };
+
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    req.on('end', () => {
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      let path = q === -1 ? url : url.slice(0, q);
+      // Accept the production base path too, so DIFFLORE_CLOUD_URL may end in /api or not.
+      if (path.startsWith('/api/')) path = path.slice(4);
+      const raw = Buffer.concat(chunks).toString('utf8');
+      if (path.startsWith('/__')) {
+        handleControl(req, res, path, raw);
+        return;
+      }
+      if (tooLarge) {
+        stats.requests++;
+        countStatus(413);
+        reply(res, 413, { error: 'payload_too_large' });
+        return;
+      }
+      handleRoute(req, res, path, raw).catch((error: unknown) => {
+        countStatus(500);
+        if (!res.headersSent) reply(res, 500, { error: 'internal', detail: String(error) });
+      });
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      db.close();
+      reject(
+        new DiffloreError('io', `cannot listen on ${host}:${options.port ?? 0}: ${error.message}`, { cause: error }),
+      );
+    });
+    server.listen(options.port ?? 0, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost =
+    address.family === 'IPv6' || address.address.includes(':') ? `[${address.address}]` : address.address;
+
+  let closing: Promise<void> | null = null;
+  const cloud: ReferenceCloud = {
+    url: `http://${shownHost}:${address.port}`,
+    host: address.address,
+    port: address.port,
+    stats: () => structuredClone(stats),
+    faults: () => faults,
+    setFaults(patch) {
+      faults = mergeFaults(faults, patch);
+      return faults;
+    },
+    requests: () => recorded.slice(),
+    received(kind) {
+      const rows = (kind === undefined ? listAll.all() : listKind.all(kind)) as {
+        kind: string;
+        key: string;
+        body: string;
+      }[];
+      return rows.map((r) => ({ kind: r.kind, key: r.key, body: JSON.parse(r.body) as unknown }));
+    },
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => {
+          db.close();
+          resolve();
+        });
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+  return cloud;
+}

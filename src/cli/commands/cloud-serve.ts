@@ -1,0 +1,95 @@
+/**
+ * `difflore cloud serve`: runs the reference cloud in the foreground until SIGTERM or SIGINT.
+ */
+import { Command, Option } from 'clipanion';
+import * as t from 'typanion';
+import { BaseCommand } from '../base-command.js';
+
+const rate = t.cascade(t.isNumber(), [t.isInInclusiveRange(0, 1)]);
+const httpStatus = t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(100, 599)]);
+
+export default class CloudServeCommand extends BaseCommand {
+  static override paths = [['cloud', 'serve']];
+  static override usage = Command.Usage({
+    category: 'Cloud',
+    description: 'Run the reference cloud: a local stand-in for the difflore API, with fault injection.',
+    details: `
+      Serves every outbox route (observations, accepted edits, metrics, ...), checks request bodies
+      (400 when malformed), deduplicates by Idempotency-Key and keeps what it received in SQLite
+      (\`--data\`, in memory otherwise). \`GET /__stats\` reports counts; \`POST /__faults\` with a JSON
+      object such as {"failRate":0.3} changes the faults while it runs.
+
+      The first line on stdout is \`listening on http://HOST:PORT\`. It binds 127.0.0.1 unless told
+      otherwise and stops cleanly on SIGTERM or SIGINT.
+    `,
+    examples: [
+      ['Serve on a free port', '$0 cloud serve'],
+      ['Require a token and fail 30 % of requests', '$0 cloud serve --port 8787 --token t0ken --fail-rate 0.3'],
+      ['Answer 429 with Retry-After to everything', '$0 cloud serve --status 429 --retry-after 5'],
+      ['Keep what was received in a file', '$0 cloud serve --data /tmp/cloud.db'],
+    ],
+  });
+
+  host = Option.String('--host', '127.0.0.1', { description: 'Address to bind' });
+  port = Option.String('--port', {
+    description: 'Port (0 = any free port)',
+    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(0, 65535)]),
+  });
+  data = Option.String('--data', { description: 'SQLite file for received rows (default: in memory)' });
+  token = Option.String('--token', { description: 'Answer 401 to requests without this bearer token' });
+  failRate = Option.String('--fail-rate', { description: 'Fraction of requests that fail (0..1)', validator: rate });
+  status = Option.String('--status', {
+    description: 'Status of injected failures; alone, every request gets it',
+    validator: httpStatus,
+  });
+  latencyMs = Option.String('--latency-ms', {
+    description: 'Delay before each answer, ms',
+    validator: t.cascade(t.isNumber(), [t.isAtLeast(0)]),
+  });
+  retryAfter = Option.String('--retry-after', { description: 'Retry-After header on injected failures' });
+  dropRate = Option.String('--drop-rate', {
+    description: 'Fraction of requests processed, then cut off without an answer',
+    validator: rate,
+  });
+  garbage2xxRate = Option.String('--garbage-2xx-rate', {
+    description: 'Fraction of requests processed, then answered 200 with a non-JSON body',
+    validator: rate,
+  });
+
+  protected async run(): Promise<number> {
+    const { startReferenceCloud } = await import('../../adapters/reference-cloud.js');
+    const { isLoopbackHost } = await import('../../adapters/cloud-config.js');
+    const cloud = await startReferenceCloud({
+      host: this.host,
+      port: this.port ?? 0,
+      ...(this.data === undefined ? {} : { data: this.data }),
+      token: this.token ?? null,
+      faults: {
+        ...(this.failRate === undefined ? {} : { failRate: this.failRate }),
+        ...(this.status === undefined ? {} : { status: this.status }),
+        ...(this.latencyMs === undefined ? {} : { latencyMs: this.latencyMs }),
+        ...(this.retryAfter === undefined ? {} : { retryAfter: this.retryAfter }),
+        ...(this.dropRate === undefined ? {} : { dropRate: this.dropRate }),
+        ...(this.garbage2xxRate === undefined ? {} : { garbage2xxRate: this.garbage2xxRate }),
+      },
+    });
+    this.print(`listening on ${cloud.url}`);
+    if (!isLoopbackHost(cloud.host) && cloud.host !== '0.0.0.0' && cloud.host !== '::') {
+      this.warn(`warning: serving on ${cloud.host}, which is not a loopback address`);
+    } else if (cloud.host === '0.0.0.0' || cloud.host === '::') {
+      this.warn('warning: serving on every interface; this is a test double without TLS');
+    }
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      const on = (s: NodeJS.Signals): void => {
+        process.off('SIGTERM', on);
+        process.off('SIGINT', on);
+        resolve(s);
+      };
+      process.on('SIGTERM', on);
+      process.on('SIGINT', on);
+    });
+    await cloud.close();
+    this.warn(`stopped on ${signal}: ${JSON.stringify(cloud.stats())}`);
+    return 0;
+  }
+}

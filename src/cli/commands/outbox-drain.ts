@@ -1,0 +1,166 @@
+/**
+ * `difflore outbox drain`: one foreground drain pass until nothing is due (or --limit rows), with a
+ * progress bar on a TTY and the summary as text or JSON. The HTTP client and the pass load lazily.
+ */
+import { Command, Option } from 'clipanion';
+import * as t from 'typanion';
+import type { DrainProgress, DrainSummary } from '../../adapters/drain-pass.js';
+import { BaseCommand } from '../base-command.js';
+
+export default class OutboxDrainCommand extends BaseCommand {
+  static override paths = [['outbox', 'drain']];
+  static override usage = Command.Usage({
+    category: 'Outbox',
+    description: 'Deliver queued rows to the cloud now, in the foreground.',
+    details: `
+      Runs one drain pass: replays spill files, then sends every row that is due (or at most
+      \`--limit\` rows) and stops. Failed rows wait for their backoff; rows the cloud rejects for good
+      are abandoned with the reason (see \`difflore outbox list --status abandoned\`).
+
+      The cloud URL comes from DIFFLORE_CLOUD_URL (default https://difflore.dev/api) and the token from
+      DIFFLORE_CLOUD_TOKEN or the mode-600 file \`cloud-token\` in the data home.
+
+      Exit codes: 0 when the pass ran (even if rows were retried); 1 when it could not run: a bad URL,
+      an unreadable database, or no token the cloud accepts (rows stay queued). Ctrl-C returns the
+      claimed rows to the queue without spending a try.
+    `,
+    examples: [
+      ['Send everything that is due', '$0 outbox drain'],
+      ['Send at most 100 rows and print the summary as JSON', '$0 outbox drain --limit 100 --json'],
+      ['Drain to a local reference cloud', 'DIFFLORE_CLOUD_URL=http://127.0.0.1:8787 $0 outbox drain'],
+    ],
+  });
+
+  limit = Option.String('--limit', {
+    description: 'Attempt at most this many rows',
+    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isAtLeast(1)]),
+  });
+  json = Option.Boolean('--json', false, { description: 'Print the summary as one JSON object' });
+
+  protected async run(): Promise<number> {
+    const env = this.context.env as NodeJS.ProcessEnv;
+    const [{ ensureHome, resolveHome }, { openDatabase }, { OutboxStore }, { runDrainPass, closeSharedCloudClient }] =
+      await Promise.all([
+        import('../../adapters/home.js'),
+        import('../../adapters/db.js'),
+        import('../../adapters/outbox-store.js'),
+        import('../../adapters/drain-pass.js'),
+      ]);
+    const paths = ensureHome(resolveHome(env));
+    const db = openDatabase(paths.db);
+    const controller = new AbortController();
+    const onSignal = (): void => controller.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const progress = this.json ? undefined : new ProgressReporter(this.context.stderr);
+    let summary: DrainSummary;
+    try {
+      summary = await runDrainPass({
+        store: new OutboxStore(db),
+        paths,
+        env,
+        signal: controller.signal,
+        ...(this.limit === undefined ? {} : { limit: this.limit }),
+        ...(progress ? { onProgress: (e: DrainProgress) => progress.on(e) } : {}),
+      });
+    } finally {
+      progress?.end();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      closeSharedCloudClient();
+      db.close();
+    }
+    if (this.json) this.printJson(summary);
+    else this.printSummary(summary);
+    return summary.waitingForAuth ? 1 : 0;
+  }
+
+  private printSummary(s: DrainSummary): void {
+    this.print(
+      `${s.cancelled ? 'cancelled' : 'drained'}: attempted ${s.attempted}, confirmed ${s.confirmed}, retried ${s.retried}, abandoned ${s.abandoned}`,
+    );
+    if (s.spill && s.spill.replayed + s.spill.quarantined > 0) {
+      this.print(`spill: replayed ${s.spill.replayed}, quarantined ${s.spill.quarantined}`);
+    }
+    if (s.authProblem) this.print(`waiting for a token: ${s.authProblem}`);
+    if (s.breaker.state === 'open' && s.breaker.openUntil !== null) {
+      this.print(`the cloud is failing: paused until ${new Date(s.breaker.openUntil).toISOString()}`);
+    }
+    if (s.nextDueAt !== null) {
+      const wait = s.nextDueAt - Date.now();
+      this.print(wait > 0 ? `next row due in ${formatWait(wait)}` : 'more rows are due');
+    }
+    if (s.lastError && !s.authProblem) this.print(`last error: ${s.lastError}`);
+  }
+}
+
+function formatWait(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
+  return `${Math.round(ms / 60_000)} min`;
+}
+
+/** A progress bar on a TTY; otherwise a plain line at most once a second and at the end. */
+class ProgressReporter {
+  readonly #out: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  readonly #tty: boolean;
+  #total = 0;
+  #last = { attempted: 0, confirmed: 0, retried: 0, abandoned: 0 };
+  #lastPlainAt = 0;
+  #drawn = false;
+
+  constructor(out: NodeJS.WritableStream) {
+    this.#out = out;
+    this.#tty = (out as { isTTY?: boolean }).isTTY === true;
+  }
+
+  on(event: DrainProgress): void {
+    switch (event.type) {
+      case 'start':
+        this.#total = event.waiting;
+        if (!this.#tty) this.#out.write(`draining: ${event.waiting} rows waiting\n`);
+        break;
+      case 'spill':
+        this.#line(`spill: replayed ${event.report.replayed}, quarantined ${event.report.quarantined}`);
+        break;
+      case 'waiting_for_auth':
+        break; // the summary says it
+      case 'breaker':
+        if (event.breaker.state === 'open') this.#line('the cloud keeps failing: pausing delivery');
+        break;
+      case 'progress': {
+        const { type: _type, ...counts } = event;
+        this.#last = counts;
+        if (this.#tty) this.#draw();
+        else if (Date.now() - this.#lastPlainAt >= 1000) {
+          this.#lastPlainAt = Date.now();
+          this.#out.write(`${this.#counts()}\n`);
+        }
+        break;
+      }
+    }
+  }
+
+  end(): void {
+    if (this.#tty && this.#drawn) this.#out.write('\n');
+  }
+
+  #counts(): string {
+    const c = this.#last;
+    return `${c.attempted}/${Math.max(this.#total, c.attempted)} attempted, ${c.confirmed} confirmed, ${c.retried} retried, ${c.abandoned} abandoned`;
+  }
+
+  #draw(): void {
+    const total = Math.max(this.#total, this.#last.attempted, 1);
+    const width = 24;
+    const filled = Math.min(width, Math.round((this.#last.attempted / total) * width));
+    this.#out.write(`\r\x1b[2K[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${this.#counts()}`);
+    this.#drawn = true;
+  }
+
+  #line(text: string): void {
+    if (this.#tty && this.#drawn) this.#out.write('\r\x1b[2K');
+    this.#out.write(`${text}\n`);
+    if (this.#tty && this.#drawn) this.#draw();
+  }
+}
