@@ -12,6 +12,12 @@ export async function loadCommands(): Promise<CommandClass[]> {
     import('./commands/outbox-list.js'),
     import('./commands/outbox-retry.js'),
     import('./commands/outbox-purge.js'),
+    // agent hooks and service install
+    import('./commands/hook-claude-code.js'),
+    import('./commands/hook-install.js'),
+    import('./commands/hook-uninstall.js'),
+    import('./commands/daemon-install.js'),
+    import('./commands/daemon-uninstall.js'),
     // delivery
     import('./commands/outbox-drain.js'),
     import('./commands/cloud-serve.js'),

@@ -1,0 +1,115 @@
+/**
+ * `difflore daemon install`: writes a systemd user unit or a launchd agent that runs `daemon run`, so the
+ * daemon starts at login and restarts after a crash. It does not drive systemctl/launchctl itself (they
+ * may be absent, as in CI, or need a user session); it prints the one command to run next.
+ */
+import { closeSync, constants, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Command, Option } from 'clipanion';
+import { homePaths, resolveHome } from '../../adapters/home.js';
+import {
+  defaultManager,
+  enableCommand,
+  isManagedServiceFile,
+  renderServiceFile,
+  type ServiceManager,
+  serviceFilePath,
+  serviceSpec,
+} from '../../adapters/service-unit.js';
+import { DiffloreError, errnoCode } from '../../errors.js';
+import { BaseCommand, usageError } from '../base-command.js';
+
+export default class DaemonInstallCommand extends BaseCommand {
+  static override paths = [['daemon', 'install']];
+
+  static override usage = Command.Usage({
+    category: 'Daemon',
+    description: 'Run the daemon as a user service (systemd or launchd)',
+    details: `
+      Writes \`~/.config/systemd/user/difflore-daemon.service\` (\`--systemd\`, the default on Linux) or
+      \`~/Library/LaunchAgents/dev.difflore.daemon.plist\` (\`--launchd\`, the default on macOS). It runs
+      \`difflore daemon run\` with this node and this difflore, restarts it when it fails, and passes on
+      \`DIFFLORE_HOME\` and \`DIFFLORE_CLOUD_URL\` if they are set. The token is never written into it:
+      the daemon reads \`DIFFLORE_CLOUD_TOKEN\` or the token file in the data home.
+
+      \`--print\` prints the file instead of writing it. After writing, run the command it prints to
+      enable and start the service.
+    `,
+    examples: [
+      ['Install for this platform', '$0 daemon install'],
+      ['Preview the systemd unit', '$0 daemon install --systemd --print'],
+    ],
+  });
+
+  systemd = Option.Boolean('--systemd', false, { description: 'Write a systemd user unit' });
+  launchd = Option.Boolean('--launchd', false, { description: 'Write a launchd agent plist' });
+  printOnly = Option.Boolean('--print', false, { description: 'Print the file; write nothing' });
+
+  protected async run(): Promise<number> {
+    const env = process.env;
+    const manager = chooseManager(this.systemd, this.launchd);
+    const logPath = homePaths(resolveHome(env)).daemonLog;
+    const text = renderServiceFile(manager, serviceSpec(env, logPath));
+    if (this.printOnly) {
+      this.context.stdout.write(text);
+      return 0;
+    }
+    const path = serviceFilePath(manager, env);
+    const existing = readIfExists(path);
+    if (existing !== undefined && !isManagedServiceFile(existing)) {
+      throw new DiffloreError('conflict', `${path} exists and was not written by difflore; left as it is.`, {
+        hint: `move it aside if it is not needed, or compare it with: difflore daemon install --${manager} --print`,
+      });
+    }
+    if (existing === text) {
+      this.print(`${path} is already installed and up to date.`);
+    } else {
+      writeFileAtomically(path, text);
+      this.print(`${existing === undefined ? 'Wrote' : 'Updated'} ${path}`);
+    }
+    this.print('To enable it now and at every login, run:');
+    this.print(`  ${enableCommand(manager, path)}`);
+    return 0;
+  }
+}
+
+export function chooseManager(systemd: boolean, launchd: boolean): ServiceManager {
+  if (systemd && launchd) usageError('--systemd and --launchd are exclusive; pick one.');
+  if (systemd) return 'systemd';
+  if (launchd) return 'launchd';
+  const manager = defaultManager();
+  if (!manager) {
+    usageError(
+      `no supported service manager on ${process.platform}.`,
+      'pass --systemd or --launchd with --print to see a file, or run `difflore daemon start` instead',
+    );
+  }
+  return manager;
+}
+
+export function readIfExists(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw new DiffloreError('io', `cannot read ${path}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** Temp file + fsync + rename: a service manager reading the directory never sees half a unit. */
+function writeFileAtomically(path: string, text: string): void {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    const tmp = `${path}.difflore-tmp-${process.pid}`;
+    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o644);
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (error) {
+    throw new DiffloreError('io', `cannot write ${path}: ${(error as Error).message}`, { cause: error });
+  }
+}
