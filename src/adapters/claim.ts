@@ -1,0 +1,277 @@
+/**
+ * The claim protocol (DESIGN §3.1, §4), one adapter call per machine actor: `claim` for `claiming`,
+ * `reclaimStale` for `reclaimingStale`, `releaseClaim` for `stopping`, and `cleanStale` for the stop
+ * protocol's `staleCleaned`. Owns the order of the steps; what to do with each result is the
+ * machine's business.
+ *
+ * Steps of a claim, all under the claim lock (flock on `daemon.pid.lock`, as the Rust binary does;
+ * held only for the claim because the Rust claimer blocks on it):
+ *   1. take the lifetime lock (flock LOCK_EX on `daemon.lock`, non-blocking): busy ⇔ a daemon of
+ *      ours lives → conflict;
+ *   2. create `daemon.pid` exclusively with our pid; if one exists, judge its owner: alive and not
+ *      provably someone else → conflict; dead, zombie, reused or garbage → stale;
+ *   3. record our identity in `daemon-state.json` before the claim lock is released, so nobody sees
+ *      our pid file without the identity that proves it.
+ * The lifetime lock is then held until the daemon exits (`releaseClaim`) or dies (the kernel frees it).
+ */
+import type { HomePaths } from './home.js';
+import { type LockHandle, lock, probeLock, tryLock, unlock } from './flock.js';
+import {
+  claimLockBusy,
+  createPidFile,
+  type PidFileRead,
+  readPidFile,
+  removeGarbagePidFile,
+  removePidFileIfHolds,
+} from './pid-file.js';
+import { isAlive, type ProcessIdentity, sameProcess, selfIdentity } from './process-identity.js';
+import { readRecordedIdentity, recordClaim } from './recorder.js';
+
+export type ClaimPaths = Pick<HomePaths, 'pidFile' | 'claimLock' | 'lifetimeLock' | 'stateFile'>;
+
+/**
+ * Why a pid file is stale. `garbage`: empty, unparseable or pid ≤ 1; `dead`: no such process;
+ * `zombie`: exited but not reaped; `reused`: the pid now belongs to a different process than the
+ * recorded identity (or to us), or the machine rebooted since it was recorded.
+ */
+export type StaleReason = 'dead' | 'zombie' | 'reused' | 'garbage';
+
+export interface StaleFinding {
+  readonly kind: 'stale';
+  /** `null` when the pid file is garbage. */
+  readonly pid: number | null;
+  readonly reason: StaleReason;
+  /** The garbage text (first 64 bytes), for messages. */
+  readonly text?: string;
+}
+
+export interface ConflictFinding {
+  readonly kind: 'conflict';
+  /** The owner's pid; `null` if a daemon holds the lifetime lock but no pid file or identity names it. */
+  readonly pid: number | null;
+  /** The owner's identity matches the one recorded in the state file (it is provably our daemon). */
+  readonly verified: boolean;
+}
+
+export interface Claimed {
+  readonly kind: 'claimed';
+  readonly identity: ProcessIdentity;
+  /** The lifetime lock: keep it until exit, release it with `releaseClaim`. */
+  readonly lifetime: LockHandle;
+}
+
+export type ClaimResult = Claimed | ConflictFinding | StaleFinding;
+
+export interface ClaimOptions {
+  /** How long to wait for the claim lock before throwing `conflict`. Default 10 s. */
+  readonly claimLockTimeoutMs?: number;
+  /** The identity recorded by the last daemon; default: read from `paths.stateFile`. */
+  readonly readRecordedIdentity?: () => ProcessIdentity | null;
+  /** Writes our identity as the new run; default: `recordClaim(paths.stateFile, …)`. */
+  readonly recordIdentity?: (identity: ProcessIdentity) => void;
+  /** fsync of the state file on the default `recordIdentity`. Default true. */
+  readonly fsync?: boolean;
+}
+
+/** How often a claimer re-tries a lifetime lock that only probes (shared holders) are touching. */
+const PROBE_RETRIES = 50;
+
+type LifetimeAttempt = { kind: 'acquired'; handle: LockHandle } | { kind: 'heldByDaemon' };
+
+/**
+ * Takes the lifetime lock without waiting for a daemon. Liveness probes take it *shared* for an
+ * instant; a daemon holds it *exclusive*. So when the exclusive try fails, a shared try tells the
+ * two apart: if it succeeds, only probes were there and we try again; if it fails, a daemon lives.
+ */
+async function takeLifetimeLock(path: string): Promise<LifetimeAttempt> {
+  for (let attempt = 0; attempt < PROBE_RETRIES; attempt += 1) {
+    const taken = tryLock(path, { mode: 'exclusive' });
+    if (taken.kind === 'acquired') return taken;
+    if (probeLock(path, 'shared').kind === 'held') return { kind: 'heldByDaemon' };
+    await new Promise<void>((resolve) => setTimeout(resolve, Math.min(1 + attempt, 10)));
+  }
+  return { kind: 'heldByDaemon' };
+}
+
+function defaults(paths: ClaimPaths, options: ClaimOptions) {
+  return {
+    readRecorded: options.readRecordedIdentity ?? (() => readRecordedIdentity(paths.stateFile)),
+    recordIdentity:
+      options.recordIdentity ??
+      ((identity: ProcessIdentity) => {
+        recordClaim(paths.stateFile, identity, { fsync: options.fsync ?? true });
+      }),
+  };
+}
+
+/** Judges an existing pid file while we hold the lifetime lock (so no daemon of ours owns it). */
+function judgeExisting(found: PidFileRead, recorded: ProcessIdentity | null): ConflictFinding | StaleFinding | null {
+  if (found.kind === 'missing') return null;
+  if (found.kind === 'garbage') return { kind: 'stale', pid: null, reason: 'garbage', text: found.text };
+  const pid = found.pid;
+  // Our own pid in the file: the daemon that wrote it is gone and the kernel gave its pid to us.
+  if (pid === process.pid) return { kind: 'stale', pid, reason: 'reused' };
+  const alive = isAlive(pid);
+  if (alive.kind === 'invalid') return { kind: 'stale', pid, reason: 'garbage' };
+  if (alive.kind === 'dead') return { kind: 'stale', pid, reason: alive.zombie ? 'zombie' : 'dead' };
+  if (recorded === null || recorded.pid !== pid) {
+    // Alive, nothing to check it against (a Rust daemon, or an older record): assume it is a daemon.
+    return { kind: 'conflict', pid, verified: false };
+  }
+  const same = sameProcess(recorded, pid);
+  if (same.kind === 'same') return { kind: 'conflict', pid, verified: true };
+  if (same.kind === 'unknown') return { kind: 'conflict', pid, verified: false };
+  if (same.reason === 'dead' || same.reason === 'zombie') return { kind: 'stale', pid, reason: same.reason };
+  return { kind: 'stale', pid, reason: 'reused' };
+}
+
+/** The conflict to report when a daemon holds the lifetime lock. */
+function liveOwner(paths: ClaimPaths, recorded: ProcessIdentity | null): ConflictFinding {
+  const found = readPidFile(paths.pidFile);
+  const pid = found.kind === 'pid' ? found.pid : (recorded?.pid ?? null);
+  const verified = pid !== null && recorded !== null && sameProcess(recorded, pid).kind === 'same';
+  return { kind: 'conflict', pid, verified };
+}
+
+async function underClaimLock<T>(paths: ClaimPaths, options: ClaimOptions, body: () => Promise<T>): Promise<T> {
+  const claimLock = await lock(paths.claimLock, { timeoutMs: options.claimLockTimeoutMs ?? 10_000 });
+  if (claimLock.kind === 'busy') throw claimLockBusy(paths.claimLock);
+  try {
+    return await body();
+  } finally {
+    unlock(claimLock.handle);
+  }
+}
+
+/** Creates the pid file and records our identity; the lifetime lock is already ours. */
+function finishClaim(paths: ClaimPaths, lifetime: LockHandle, record: (identity: ProcessIdentity) => void): Claimed {
+  const identity = selfIdentity();
+  try {
+    record(identity);
+  } catch (error) {
+    removePidFileIfHolds(paths.pidFile, process.pid);
+    throw error;
+  }
+  return { kind: 'claimed', identity, lifetime };
+}
+
+/**
+ * Claims the daemon for this process. `claimed` keeps the lifetime lock; `conflict` and `stale`
+ * hold nothing. Throws `conflict` if the claim lock stays busy, `unsafe_file` for a symlinked
+ * pid/lock/state file, `io` for other failures.
+ */
+export async function claim(paths: ClaimPaths, options: ClaimOptions = {}): Promise<ClaimResult> {
+  const { readRecorded, recordIdentity } = defaults(paths, options);
+  return underClaimLock(paths, options, async () => {
+    const lifetime = await takeLifetimeLock(paths.lifetimeLock);
+    if (lifetime.kind === 'heldByDaemon') return liveOwner(paths, readRecorded());
+    let keep = false;
+    try {
+      if (createPidFile(paths.pidFile, process.pid).kind === 'exists') {
+        const judged = judgeExisting(readPidFile(paths.pidFile), readRecorded());
+        // `null`: it vanished between create and read (an unlocked Rust delete); judge it next time.
+        if (judged !== null) return judged;
+        if (createPidFile(paths.pidFile, process.pid).kind === 'exists') {
+          return { kind: 'conflict', pid: null, verified: false } satisfies ConflictFinding;
+        }
+      }
+      const claimed = finishClaim(paths, lifetime.handle, recordIdentity);
+      keep = true;
+      return claimed;
+    } finally {
+      if (!keep) unlock(lifetime.handle);
+    }
+  });
+}
+
+function sameFinding(a: StaleFinding, b: StaleFinding): boolean {
+  return a.pid === b.pid && (a.pid !== null || (a.reason === 'garbage' && b.reason === 'garbage'));
+}
+
+/**
+ * After `claim` answered `stale`: under the claim lock, re-judges the pid file; only if it still
+ * names the same stale pid (or is still garbage) is it removed and the claim made. Anything else
+ * — a daemon appeared, another claimer won, a different pid — is returned as found, nothing removed.
+ */
+export async function reclaimStale(
+  paths: ClaimPaths,
+  stale: StaleFinding,
+  options: ClaimOptions = {},
+): Promise<ClaimResult> {
+  const { readRecorded, recordIdentity } = defaults(paths, options);
+  return underClaimLock(paths, options, async () => {
+    const lifetime = await takeLifetimeLock(paths.lifetimeLock);
+    if (lifetime.kind === 'heldByDaemon') return liveOwner(paths, readRecorded());
+    let keep = false;
+    try {
+      const found = readPidFile(paths.pidFile);
+      const judged = judgeExisting(found, readRecorded());
+      if (judged !== null) {
+        if (judged.kind === 'conflict' || !sameFinding(judged, stale)) return judged;
+        // Remove exactly what we judged: the stale pid, or the garbage file.
+        if (found.kind === 'pid') removePidFileIfHolds(paths.pidFile, found.pid);
+        else removeGarbagePidFile(paths.pidFile);
+      }
+      if (createPidFile(paths.pidFile, process.pid).kind === 'exists') {
+        return { kind: 'conflict', pid: null, verified: false } satisfies ConflictFinding;
+      }
+      const claimed = finishClaim(paths, lifetime.handle, recordIdentity);
+      keep = true;
+      return claimed;
+    } finally {
+      if (!keep) unlock(lifetime.handle);
+    }
+  });
+}
+
+export type CleanStaleResult =
+  | { readonly kind: 'removed' }
+  /** The situation changed since the finding (a daemon started, another pid): nothing removed. */
+  | { readonly kind: 'changed'; readonly now: ConflictFinding | StaleFinding | { readonly kind: 'missing' } };
+
+/**
+ * For `daemon stop`: removes a stale pid file (never signals anything), under the claim lock and
+ * only if the lifetime lock is free and the file still names the same stale pid or garbage.
+ */
+export async function cleanStale(
+  paths: ClaimPaths,
+  stale: StaleFinding,
+  options: ClaimOptions = {},
+): Promise<CleanStaleResult> {
+  const { readRecorded } = defaults(paths, options);
+  return underClaimLock(paths, options, async () => {
+    if (probeLock(paths.lifetimeLock, 'shared').kind === 'held') {
+      return { kind: 'changed', now: liveOwner(paths, readRecorded()) };
+    }
+    const found = readPidFile(paths.pidFile);
+    const judged = judgeExisting(found, readRecorded());
+    if (judged === null) return { kind: 'changed', now: { kind: 'missing' } };
+    if (judged.kind === 'conflict' || !sameFinding(judged, stale)) return { kind: 'changed', now: judged };
+    if (found.kind === 'pid') removePidFileIfHolds(paths.pidFile, found.pid);
+    else removeGarbagePidFile(paths.pidFile);
+    return { kind: 'removed' };
+  });
+}
+
+export interface ReleaseResult {
+  /** What happened to `daemon.pid`: removed, already missing, or left because it names someone else. */
+  readonly pidFile: 'removed' | 'missing' | 'notOurs';
+}
+
+/**
+ * The daemon's exit path: removes `daemon.pid` under the claim lock if it still holds our pid,
+ * *then* releases the lifetime lock — in that order, so a claimer never finds the lock free while
+ * our pid file still stands. The lifetime lock is released even if the removal throws.
+ */
+export async function releaseClaim(
+  paths: ClaimPaths,
+  claimed: Pick<Claimed, 'lifetime'>,
+  options: Pick<ClaimOptions, 'claimLockTimeoutMs'> = {},
+): Promise<ReleaseResult> {
+  try {
+    const removed = await underClaimLock(paths, options, async () => removePidFileIfHolds(paths.pidFile, process.pid));
+    return { pidFile: removed.kind };
+  } finally {
+    unlock(claimed.lifetime);
+  }
+}

@@ -1,0 +1,514 @@
+/**
+ * The recorder (DESIGN §3.3): every machine transition becomes one line of `daemon-journal.jsonl`
+ * (rotated to `.1` at 1 MiB) and a rewrite of `daemon-state.json`.
+ * Owns: the state file's layout, its atomic durable rewrite (write-file-atomic, mode 0600, fsync,
+ * then fsync of the directory), the read-modify-write lock that lets the daemon and a stopper both
+ * write (flock on `daemon-state.json.lock`), event sanitizing, and reading both files back.
+ *
+ * Layout: the Rust binary's fields stay at the top level with their Rust types (`version, pid,
+ * startedAtMs, heartbeatAtMs, lastDrainAtMs, lastAttempted, lastConfirmed, lastError`), so its
+ * serde reader keeps working; our sections sit beside them and serde ignores them.
+ */
+import { closeSync, constants, fstatSync, fsyncSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+import { DiffloreError, errnoCode } from '../errors.js';
+import { scrubValue, usableSecrets } from './daemon-log.js';
+import { lockSync, unlock } from './flock.js';
+import { refuseSymlink } from './home.js';
+import { asProcessIdentity, type ProcessIdentity } from './process-identity.js';
+
+export const STATE_VERSION = 1;
+/** Marks a state file written by this implementation (the Rust binary writes none). */
+export const STATE_FORMAT = 'difflore-ts/1';
+export const DEFAULT_JOURNAL_MAX_BYTES = 1024 * 1024;
+export const DEFAULT_TRANSITIONS_KEPT = 50;
+
+/** The fields the Rust binary writes and reads, with its types. */
+export interface RustStateFields {
+  readonly version: number;
+  readonly pid: number;
+  readonly startedAtMs: number;
+  readonly heartbeatAtMs: number;
+  readonly lastDrainAtMs: number | null;
+  readonly lastAttempted: number;
+  readonly lastConfirmed: number;
+  readonly lastError: string | null;
+}
+
+export type RustFieldsPatch = Partial<Omit<RustStateFields, 'version'>>;
+
+/** An event as recorded: its type plus sanitized fields (no token, no payload bodies). */
+export interface SanitizedEvent {
+  readonly type: string;
+  readonly [key: string]: unknown;
+}
+
+/** One transition as the machines report it; `event` is sanitized by the recorder. */
+export interface TransitionInput {
+  readonly machine: string;
+  readonly seq: number;
+  readonly atMs: number;
+  readonly pid: number;
+  readonly from: unknown;
+  readonly event: unknown;
+  readonly to: unknown;
+}
+
+export interface TransitionRecord extends Omit<TransitionInput, 'event'> {
+  readonly event: SanitizedEvent;
+}
+
+/** The last run of the stop protocol (`daemon stop`), written by the stopper. */
+export interface StopRunRecord {
+  readonly pid: number;
+  readonly startedAtMs: number;
+  readonly updatedAtMs: number;
+  readonly value: unknown;
+  readonly seq: number;
+  readonly transitions: readonly TransitionRecord[];
+}
+
+export interface DaemonStateFile extends RustStateFields {
+  readonly format: string;
+  readonly updatedAtMs: number;
+  /** The daemon machine's state value after its last transition. */
+  readonly value: unknown;
+  readonly seq: number | null;
+  /** `actor.getPersistedSnapshot()` after the last transition, secrets scrubbed. */
+  readonly snapshot: unknown;
+  /** The daemon's last transitions, oldest first. */
+  readonly transitions: readonly TransitionRecord[];
+  /** The identity of the daemon that claimed the pid file (DESIGN §4). */
+  readonly identity: ProcessIdentity | null;
+  readonly lastStop: StopRunRecord | null;
+}
+
+export type StateRead =
+  | { readonly kind: 'missing' }
+  /** `writtenBy: 'other'`: no format marker (the Rust binary wrote it); our sections are defaulted. */
+  | { readonly kind: 'ok'; readonly state: DaemonStateFile; readonly writtenBy: 'difflore-ts' | 'other' }
+  | { readonly kind: 'garbage'; readonly error: string };
+
+export type RecordOutcome = {
+  readonly kind: 'recorded';
+  /** The state file held garbage (or was not a state object) and was replaced. */
+  readonly replacedGarbage: boolean;
+};
+
+export interface StateWriteOptions {
+  /** How long to wait for the state lock before throwing. Default 5 s; writers hold it for a few ms. */
+  readonly lockTimeoutMs?: number;
+  /** fsync file, journal and directory. Default true; tests of logic may turn it off. */
+  readonly fsync?: boolean;
+}
+
+export interface RecorderOptions extends StateWriteOptions {
+  /** 'daemon' writes the daemon sections and Rust fields; 'stop' writes only `lastStop`. */
+  readonly role: 'daemon' | 'stop';
+  readonly journalMaxBytes?: number;
+  readonly transitionsKept?: number;
+  /** Current secrets (the token); scrubbed from events and snapshots. */
+  readonly secrets?: () => readonly (string | null | undefined)[];
+  readonly now?: () => number;
+}
+
+export interface Recorder {
+  readonly statePath: string;
+  readonly journalPath: string;
+  /** Appends the journal line and rewrites the state file, under the state lock. */
+  record(transition: TransitionInput, extra?: { snapshot?: unknown; fields?: RustFieldsPatch }): RecordOutcome;
+  /** Updates Rust fields (heartbeat, last pass) without a transition. Daemon role only. */
+  update(fields: RustFieldsPatch): RecordOutcome;
+}
+
+const MAX_STATE_BYTES = 16 * 1024 * 1024;
+const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+const O_NONBLOCK = constants.O_NONBLOCK ?? 0;
+
+export function stateLockPath(stateFile: string): string {
+  return `${stateFile}.lock`;
+}
+
+function unsafeLink(path: string, cause?: unknown): DiffloreError {
+  return new DiffloreError('unsafe_file', `${path} is a symbolic link; refusing to follow it.`, {
+    hint: `remove the link (rm ${path}); difflore recreates the file itself`,
+    cause,
+  });
+}
+
+/** Reads a whole regular file without following a link; `undefined` if missing. */
+function readNoFollow(path: string, maxBytes: number): Buffer | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP' || code === 'EMLINK') throw unsafeLink(path, error);
+    throw new DiffloreError('io', `cannot read ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) {
+      throw new DiffloreError('unsafe_file', `${path} is not a regular file; refusing to read it.`, {
+        hint: `remove it (rm -r ${path})`,
+      });
+    }
+    const size = Math.min(stat.size, maxBytes + 1);
+    const buffer = Buffer.alloc(size);
+    let length = 0;
+    while (length < size) {
+      const n = readSync(fd, buffer, length, size - length, null);
+      if (n === 0) break;
+      length += n;
+    }
+    return buffer.subarray(0, length);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function num(value: unknown, fallback: number): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
+}
+
+function numOrNull(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}
+
+function asTransitions(value: unknown): TransitionRecord[] {
+  if (!Array.isArray(value)) return [];
+  return value.filter(
+    (t): t is TransitionRecord =>
+      typeof t === 'object' &&
+      t !== null &&
+      typeof (t as { machine?: unknown }).machine === 'string' &&
+      typeof (t as { seq?: unknown }).seq === 'number' &&
+      typeof (t as { event?: { type?: unknown } }).event?.type === 'string',
+  );
+}
+
+function asStopRun(value: unknown): StopRunRecord | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const v = value as Record<string, unknown>;
+  if (typeof v.pid !== 'number' || typeof v.seq !== 'number') return null;
+  return {
+    pid: v.pid,
+    startedAtMs: num(v.startedAtMs, 0),
+    updatedAtMs: num(v.updatedAtMs, 0),
+    value: v.value ?? null,
+    seq: v.seq,
+    transitions: asTransitions(v.transitions),
+  };
+}
+
+/** A state file with the Rust fields zeroed and our sections empty. */
+export function emptyState(nowMs: number): DaemonStateFile {
+  return {
+    version: STATE_VERSION,
+    pid: 0,
+    startedAtMs: 0,
+    heartbeatAtMs: 0,
+    lastDrainAtMs: null,
+    lastAttempted: 0,
+    lastConfirmed: 0,
+    lastError: null,
+    format: STATE_FORMAT,
+    updatedAtMs: nowMs,
+    value: null,
+    seq: null,
+    snapshot: null,
+    transitions: [],
+    identity: null,
+    lastStop: null,
+  };
+}
+
+/** Parses state-file text. Never throws: anything unusable is `garbage` with the reason. */
+export function parseState(text: string): StateRead {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    return { kind: 'garbage', error: `not JSON: ${(error as Error).message}` };
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return { kind: 'garbage', error: 'not a JSON object' };
+  }
+  const v = parsed as Record<string, unknown>;
+  if (typeof v.version !== 'number' || typeof v.pid !== 'number') {
+    return { kind: 'garbage', error: 'no numeric "version" and "pid": not a daemon state file' };
+  }
+  const state: DaemonStateFile = {
+    version: v.version,
+    pid: v.pid,
+    startedAtMs: num(v.startedAtMs, 0),
+    heartbeatAtMs: num(v.heartbeatAtMs, 0),
+    lastDrainAtMs: numOrNull(v.lastDrainAtMs),
+    lastAttempted: num(v.lastAttempted, 0),
+    lastConfirmed: num(v.lastConfirmed, 0),
+    lastError: typeof v.lastError === 'string' ? v.lastError : null,
+    format: typeof v.format === 'string' ? v.format : '',
+    updatedAtMs: num(v.updatedAtMs, 0),
+    value: v.value ?? null,
+    seq: numOrNull(v.seq),
+    snapshot: v.snapshot ?? null,
+    transitions: asTransitions(v.transitions),
+    identity: asProcessIdentity(v.identity) ?? null,
+    lastStop: asStopRun(v.lastStop),
+  };
+  return { kind: 'ok', state, writtenBy: v.format === STATE_FORMAT ? 'difflore-ts' : 'other' };
+}
+
+/**
+ * Reads `daemon-state.json`. A missing file is `missing`; unparseable content is `garbage` (never a
+ * crash). Throws `unsafe_file` for a symlink or a non-regular file, `io` if it cannot be read.
+ */
+export function readState(stateFile: string): StateRead {
+  const bytes = readNoFollow(stateFile, MAX_STATE_BYTES);
+  if (bytes === undefined) return { kind: 'missing' };
+  if (bytes.length > MAX_STATE_BYTES) return { kind: 'garbage', error: 'larger than 16 MiB' };
+  return parseState(bytes.toString('utf8'));
+}
+
+/** The daemon identity recorded in the state file, if any (garbage or Rust-written → `null`). */
+export function readRecordedIdentity(stateFile: string): ProcessIdentity | null {
+  const read = readState(stateFile);
+  return read.kind === 'ok' ? read.state.identity : null;
+}
+
+function fsyncDirectory(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, constants.O_RDONLY);
+    fsyncSync(fd);
+  } catch (error) {
+    // Some file systems (and Windows) cannot fsync a directory; durability is then best effort.
+    const code = errnoCode(error);
+    if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EPERM' && code !== 'ENOTSUP') throw error;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+function writeStateFile(stateFile: string, state: DaemonStateFile, fsync: boolean): void {
+  // write-file-atomic resolves symlinks (it writes to the link's target), so refuse one first.
+  refuseSymlink(stateFile);
+  try {
+    writeFileAtomic.sync(stateFile, JSON.stringify(state, null, 2), { mode: 0o600, fsync });
+  } catch (error) {
+    throw new DiffloreError('io', `cannot write ${stateFile}: ${(error as Error).message}`, { cause: error });
+  }
+  if (fsync) fsyncDirectory(dirname(stateFile));
+}
+
+function withStateLock<T>(stateFile: string, options: StateWriteOptions, body: () => T): T {
+  const lockPath = stateLockPath(stateFile);
+  const taken = lockSync(lockPath, { timeoutMs: options.lockTimeoutMs ?? 5000 });
+  if (taken.kind === 'busy') {
+    throw new DiffloreError('io', `${lockPath} stayed locked; another process is writing the daemon state.`, {
+      hint: `find the holder with: fuser ${lockPath}`,
+    });
+  }
+  try {
+    return body();
+  } finally {
+    unlock(taken.handle);
+  }
+}
+
+/**
+ * Read-modify-write of the state file under the state lock. `mutate` gets the current state (an
+ * empty one if the file is missing, garbage or written by someone else) and returns the new one.
+ */
+export function updateState(
+  stateFile: string,
+  mutate: (current: DaemonStateFile, read: StateRead) => DaemonStateFile,
+  options: StateWriteOptions & { now?: () => number } = {},
+): RecordOutcome {
+  return withStateLock(stateFile, options, () => updateStateLocked(stateFile, mutate, options));
+}
+
+function updateStateLocked(
+  stateFile: string,
+  mutate: (current: DaemonStateFile, read: StateRead) => DaemonStateFile,
+  options: StateWriteOptions & { now?: () => number },
+): RecordOutcome {
+  const now = (options.now ?? Date.now)();
+  const read = readState(stateFile);
+  const current = read.kind === 'ok' ? read.state : emptyState(now);
+  const next = mutate(current, read);
+  writeStateFile(stateFile, { ...next, format: STATE_FORMAT, updatedAtMs: now }, options.fsync ?? true);
+  return { kind: 'recorded', replacedGarbage: read.kind === 'garbage' };
+}
+
+/**
+ * Records a new daemon run right after the claim: resets the Rust fields to this run (pid, start,
+ * heartbeat, counters) and our daemon sections, keeps `lastStop`. Called by `claim` while it still
+ * holds the claim lock, so the identity is on disk before anyone can see the new pid file unverified.
+ */
+export function recordClaim(
+  stateFile: string,
+  identity: ProcessIdentity,
+  options: StateWriteOptions & { now?: () => number } = {},
+): RecordOutcome {
+  const now = (options.now ?? Date.now)();
+  return updateState(
+    stateFile,
+    (current) => ({
+      ...emptyState(now),
+      pid: identity.pid,
+      startedAtMs: now,
+      heartbeatAtMs: now,
+      identity,
+      lastStop: current.lastStop,
+    }),
+    options,
+  );
+}
+
+/** A sanitized copy of a machine event: `type` kept, secrets and payload bodies removed. */
+export function sanitizeEvent(event: unknown, secrets: readonly string[] = []): SanitizedEvent {
+  const clean = scrubValue(event, secrets, { dropBodies: true, maxStringChars: 500, maxDepth: 4 });
+  if (typeof clean === 'object' && clean !== null && !Array.isArray(clean)) {
+    const obj = clean as Record<string, unknown>;
+    return { ...obj, type: typeof obj.type === 'string' ? obj.type : 'unknown' };
+  }
+  return { type: 'unknown' };
+}
+
+function appendJournal(journal: string, line: string, maxBytes: number, fsync: boolean): void {
+  const flags = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | O_NOFOLLOW;
+  const open = (): number => {
+    try {
+      return openSync(journal, flags, 0o600);
+    } catch (error) {
+      const code = errnoCode(error);
+      if (code === 'ELOOP' || code === 'EMLINK') throw unsafeLink(journal, error);
+      throw new DiffloreError('io', `cannot open ${journal}: ${(error as Error).message}`, { cause: error });
+    }
+  };
+  let fd = open();
+  try {
+    const size = fstatSync(fd).size;
+    if (size > 0 && size + Buffer.byteLength(line) > maxBytes) {
+      closeSync(fd);
+      fd = -1;
+      // rename(2) replaces a link at `.1` rather than following it.
+      renameSync(journal, `${journal}.1`);
+      fd = open();
+    }
+    writeSync(fd, line);
+    if (fsync) fsyncSync(fd);
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+}
+
+/** Creates the recorder for one process's machine (the daemon or a stopper). */
+export function createRecorder(
+  paths: { readonly stateFile: string; readonly journal: string },
+  options: RecorderOptions,
+): Recorder {
+  const now = options.now ?? Date.now;
+  const kept = Math.max(1, options.transitionsKept ?? DEFAULT_TRANSITIONS_KEPT);
+  const journalMaxBytes = Math.max(1024, options.journalMaxBytes ?? DEFAULT_JOURNAL_MAX_BYTES);
+  const fsync = options.fsync ?? true;
+  const secrets = (): string[] => usableSecrets(options.secrets?.() ?? []);
+  const writeOptions = { lockTimeoutMs: options.lockTimeoutMs, fsync, now };
+
+  const record: Recorder['record'] = (transition, extra = {}) => {
+    const known = secrets();
+    const entry: TransitionRecord = {
+      machine: transition.machine,
+      seq: transition.seq,
+      atMs: transition.atMs,
+      pid: transition.pid,
+      from: scrubValue(transition.from ?? null, known, { dropBodies: false }) ?? null,
+      event: sanitizeEvent(transition.event, known),
+      to: scrubValue(transition.to ?? null, known, { dropBodies: false }) ?? null,
+    };
+    return withStateLock(paths.stateFile, writeOptions, () => {
+      // Journal first: a state file that is ahead of its journal could not be replayed.
+      appendJournal(paths.journal, `${JSON.stringify(entry)}\n`, journalMaxBytes, fsync);
+      return updateStateLocked(
+        paths.stateFile,
+        (current) => {
+          if (options.role === 'stop') {
+            const previous = current.lastStop;
+            const sameRun = previous !== null && previous.pid === entry.pid && entry.seq > previous.seq;
+            const transitions = sameRun ? [...previous.transitions, entry] : [entry];
+            return {
+              ...current,
+              lastStop: {
+                pid: entry.pid,
+                startedAtMs: sameRun ? previous.startedAtMs : entry.atMs,
+                updatedAtMs: now(),
+                value: entry.to,
+                seq: entry.seq,
+                transitions: transitions.slice(-kept),
+              },
+            };
+          }
+          const snapshot =
+            extra.snapshot === undefined
+              ? current.snapshot
+              : scrubValue(extra.snapshot, known, {
+                  dropBodies: false,
+                  maxDepth: 64,
+                  maxStringChars: 100_000,
+                  maxArrayItems: 10_000,
+                });
+          return {
+            ...current,
+            ...(extra.fields ?? {}),
+            value: entry.to,
+            seq: entry.seq,
+            snapshot: snapshot ?? null,
+            transitions: [...current.transitions, entry].slice(-kept),
+          };
+        },
+        writeOptions,
+      );
+    });
+  };
+
+  const update: Recorder['update'] = (fields) => {
+    if (options.role !== 'daemon') {
+      throw new DiffloreError('internal', 'only the daemon recorder updates the daemon fields');
+    }
+    return updateState(paths.stateFile, (current) => ({ ...current, ...fields }), writeOptions);
+  };
+
+  return { statePath: paths.stateFile, journalPath: paths.journal, record, update };
+}
+
+export interface JournalRead {
+  /** Oldest first: the rotated `.1` file, then the current one. */
+  readonly entries: readonly TransitionRecord[];
+  readonly bad: readonly { readonly file: string; readonly line: number; readonly error: string }[];
+}
+
+/** Reads the journal (and its rotated predecessor) back. Lines that do not parse are reported, not thrown. */
+export function readJournal(journal: string): JournalRead {
+  const entries: TransitionRecord[] = [];
+  const bad: { file: string; line: number; error: string }[] = [];
+  for (const file of [`${journal}.1`, journal]) {
+    const bytes = readNoFollow(file, 64 * 1024 * 1024);
+    if (bytes === undefined) continue;
+    const lines = bytes.toString('utf8').split('\n');
+    lines.forEach((text, index) => {
+      if (text.trim() === '') return;
+      try {
+        const parsed = JSON.parse(text) as unknown;
+        const [entry] = asTransitions([parsed]);
+        if (entry) entries.push(entry);
+        else bad.push({ file, line: index + 1, error: 'not a transition record' });
+      } catch (error) {
+        bad.push({ file, line: index + 1, error: (error as Error).message });
+      }
+    });
+  }
+  return { entries, bad };
+}
