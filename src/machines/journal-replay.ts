@@ -1,0 +1,263 @@
+/**
+ * Event sourcing, the pure half: what the Recorder keeps of each event (`sanitizeEvent`) and the replay
+ * that `difflore daemon log --verify` runs (`replayJournal`): feed the recorded events through the real
+ * machine, with inert effects and a clock that never advances, and check every recorded state.
+ *
+ * Recorder contract (the adapter that writes daemon-journal.jsonl):
+ * - Create the actor with `inspect` and record every `@xstate.snapshot` of the root actor
+ *   (`event.rootId === event.actorRef.sessionId`) whose snapshot object differs from the previous one,
+ *   including those whose state did not change: a WAKE or RELOAD during a pass and a STOP during a claim
+ *   change only context, yet replay needs them to take the same later transitions.
+ * - The first record of a run is the start: `{ from: null, event: sanitizeEvent(xstate.init event), to }`;
+ *   its `input` decides guards (the stop machine's `force`) and deadlines.
+ * - `from`/`to` are `stateName(snapshot.value)`; `event` is `sanitizeEvent(event)`.
+ *
+ * What `sanitizeEvent` keeps, and why (everything else is dropped: tokens, payloads, error messages):
+ * - `xstate.init`: `input` — tickMs, batchSize, minSleepMs, abortGraceMs, graceMs, killTimeoutMs, force,
+ *   pollStartMs, pollMaxMs.
+ * - `xstate.done.actor.*`: `output` — kind, pid, verified, reason (claim/reclaimStale/probe/signal
+ *   guards), identity {pid, bootId, startTime}, alive and at (checkAlive guards, deadlines), the pass
+ *   counters, nextDueAt, startedAt, finishedAt (tick deadline). Not `lastError` (free text).
+ * - `xstate.error.actor.*`: `error.code` when it is an identifier (e.g. `db_unavailable`), not the message.
+ * - `xstate.after.*`, WAKE, RELOAD: the type only. STOP: `signal` (SIGTERM…). RESUME: `at`.
+ * Strings survive only when they look like identifiers (letters, digits, `_ . : -`, ≤ 64 chars).
+ */
+import { type AnyStateMachine, createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
+import {
+  type ClaimResult,
+  machine as daemonMachine,
+  type DrainPassInput,
+  type DrainSummary,
+  type ReclaimInput,
+  type ReleaseInput,
+} from './daemon.js';
+import {
+  type AliveCheck,
+  type PidInput,
+  type ProbeResult,
+  type SignalInput,
+  type SignalResult,
+  machine as stopMachine,
+} from './stop.js';
+import {
+  type MachineName,
+  type RecordedEvent,
+  type RecordedObject,
+  type RecordedScalar,
+  type StateValue,
+  stateName,
+} from './types.js';
+
+const INPUT_FIELDS = [
+  'tickMs',
+  'batchSize',
+  'minSleepMs',
+  'abortGraceMs',
+  'graceMs',
+  'killTimeoutMs',
+  'force',
+  'pollStartMs',
+  'pollMaxMs',
+] as const;
+
+const OUTPUT_FIELDS = [
+  'kind',
+  'pid',
+  'verified',
+  'reason',
+  'alive',
+  'at',
+  'attempted',
+  'confirmed',
+  'retried',
+  'abandoned',
+  'waitingForAuth',
+  'cancelled',
+  'nextDueAt',
+  'startedAt',
+  'finishedAt',
+] as const;
+
+const IDENTITY_FIELDS = ['pid', 'bootId', 'startTime'] as const;
+
+const IDENTIFIER = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+function safeScalar(value: unknown): RecordedScalar | undefined {
+  if (value === null || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  if (typeof value === 'string') return IDENTIFIER.test(value) ? value : undefined;
+  return undefined;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+function pick(source: unknown, fields: readonly string[]): Record<string, RecordedScalar> {
+  const kept: Record<string, RecordedScalar> = {};
+  if (!isObject(source)) return kept;
+  for (const field of fields) {
+    const value = safeScalar(source[field]);
+    if (value !== undefined) kept[field] = value;
+  }
+  return kept;
+}
+
+/**
+ * The part of an event the journal keeps: its type plus exactly the fields replay needs (see the
+ * module header). Never a token, a payload body or free text.
+ */
+export function sanitizeEvent(event: { readonly type: string }): RecordedEvent {
+  const { type } = event;
+  const raw: Record<string, unknown> = { ...event };
+  if (type === 'xstate.init') {
+    return isObject(raw.input) ? { type, input: pick(raw.input, INPUT_FIELDS) } : { type };
+  }
+  if (type.startsWith('xstate.done.actor.')) {
+    if (!isObject(raw.output)) return { type };
+    const output: Record<string, RecordedScalar | RecordedObject> = pick(raw.output, OUTPUT_FIELDS);
+    if (isObject(raw.output.identity)) output.identity = pick(raw.output.identity, IDENTITY_FIELDS);
+    return { type, output };
+  }
+  if (type.startsWith('xstate.error.actor.')) {
+    const error = pick(raw.error, ['code']);
+    return Object.keys(error).length > 0 ? { type, error } : { type };
+  }
+  if (type === 'STOP') return { type, ...pick(raw, ['signal']) };
+  if (type === 'RESUME') return { type, ...pick(raw, ['at']) };
+  return { type };
+}
+
+export type ReplayResult =
+  | {
+      readonly ok: true;
+      /** The state the last replayed run ended in; null when there was nothing to replay. */
+      readonly finalState: string | null;
+      readonly runs: number;
+      readonly replayed: number;
+      /** Runs whose start was rotated out of the journal: without their input they cannot be replayed. */
+      readonly skippedRuns: number;
+    }
+  | {
+      readonly ok: false;
+      readonly seq: number;
+      /** The recorded state (`to`, or `from` when the run had already diverged before this record). */
+      readonly expected: string;
+      readonly actual: string;
+      readonly reason: string;
+    };
+
+/** A promise actor that never settles: replay delivers its recorded done/error event instead. */
+function unsettled<TOutput, TInput>() {
+  return fromPromise<TOutput, TInput>(() => new Promise<TOutput>(() => {}));
+}
+
+/**
+ * The machine with every effect made inert: invoked actors never settle (their recorded done/error
+ * events are replayed instead) and actions do nothing.
+ */
+function inertMachine(name: MachineName): AnyStateMachine {
+  if (name === 'daemon') {
+    return daemonMachine.provide({
+      actors: {
+        claim: unsettled<ClaimResult, void>(),
+        reclaimStale: unsettled<ClaimResult, ReclaimInput>(),
+        wakeWatcher: fromCallback<{ readonly type: 'WAKE' }, void>(() => () => {}),
+        drainPass: unsettled<DrainSummary, DrainPassInput>(),
+        awaitAbortedPass: unsettled<void, void>(),
+        release: unsettled<void, ReleaseInput>(),
+      },
+    });
+  }
+  return stopMachine.provide({
+    actors: {
+      probe: unsettled<ProbeResult, void>(),
+      cleanStale: unsettled<void, PidInput>(),
+      signal: unsettled<SignalResult, SignalInput>(),
+      checkAlive: unsettled<AliveCheck, { readonly pid: number }>(),
+    },
+  });
+}
+
+/**
+ * A journal line as replay reads it: `TransitionRecord`, or anything shaped like it (a recorder may
+ * keep more event fields, and state values as objects rather than dotted names).
+ */
+export interface JournalEntry {
+  readonly machine: string;
+  readonly seq: number;
+  readonly pid: number;
+  readonly from: unknown;
+  readonly event: { readonly type: string };
+  readonly to: unknown;
+}
+
+/** A recorded state as a dotted name, whether it was stored as a name or as a state value. */
+function recordedState(value: unknown): string | null {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'object' && value !== null) return stateName(value as StateValue);
+  return null;
+}
+
+/** Splits one machine's records into runs: a run starts at each `xstate.init` or a change of pid. */
+function splitRuns(records: readonly JournalEntry[]): JournalEntry[][] {
+  const runs: JournalEntry[][] = [];
+  let current: JournalEntry[] | undefined;
+  for (const record of records) {
+    const startsRun = record.event.type === 'xstate.init' || current === undefined || current[0]?.pid !== record.pid;
+    if (startsRun) {
+      current = [];
+      runs.push(current);
+    }
+    current?.push(record);
+  }
+  return runs;
+}
+
+function currentState(actor: { getSnapshot(): { value: unknown } }): string {
+  return stateName(actor.getSnapshot().value as StateValue);
+}
+
+/**
+ * Replays the journal of one machine and reports the first record the machine does not reproduce.
+ * Records of other machines are ignored; each run (one process's life) is replayed from a fresh actor.
+ */
+export function replayJournal(machineName: MachineName, transitions: readonly JournalEntry[]): ReplayResult {
+  const runs = splitRuns(transitions.filter((t) => t.machine === machineName));
+  let replayed = 0;
+  let skippedRuns = 0;
+  let finalState: string | null = null;
+
+  for (const run of runs) {
+    const [start, ...rest] = run;
+    if (start === undefined || start.event.type !== 'xstate.init') {
+      skippedRuns += 1;
+      continue;
+    }
+    const input = 'input' in start.event ? start.event.input : undefined;
+    // A clock that is never advanced: delayed events happen only when the journal says they did.
+    const actor = createActor(inertMachine(machineName), { input, clock: new SimulatedClock() });
+    actor.start();
+    replayed += 1;
+    const mismatch = (seq: number, expected: string | null, reason: string): ReplayResult => {
+      const actual = currentState(actor);
+      actor.stop();
+      return { ok: false, seq, expected: expected ?? '(unreadable)', actual, reason };
+    };
+    const startState = recordedState(start.to);
+    if (startState !== currentState(actor)) return mismatch(start.seq, startState, 'initial state differs');
+    for (const record of rest) {
+      const from = recordedState(record.from);
+      if (from !== null && from !== currentState(actor)) {
+        return mismatch(record.seq, from, 'the recorded from-state differs: a transition is missing before it');
+      }
+      actor.send(record.event);
+      replayed += 1;
+      const to = recordedState(record.to);
+      if (to !== currentState(actor)) return mismatch(record.seq, to, `${record.event.type} led elsewhere`);
+    }
+    finalState = currentState(actor);
+    actor.stop();
+  }
+  return { ok: true, finalState, runs: runs.length, replayed, skippedRuns };
+}
