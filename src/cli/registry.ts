@@ -21,6 +21,8 @@ export async function loadCommands(): Promise<CommandClass[]> {
     // delivery
     import('./commands/outbox-drain.js'),
     import('./commands/cloud-serve.js'),
+    // machines
+    import('./commands/machines-export.js'),
   ]);
   return modules.map((m) => m.default);
 }
