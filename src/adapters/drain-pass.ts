@@ -127,7 +127,10 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   const totals = { attempted: 0, confirmed: 0, retried: 0, abandoned: 0 };
   let lastError: string | null = null;
   let authProblem: string | null = null;
+  /** Set when the pass must stop sending (auth refused, cancelled); claimed rows are then released. */
   let stop: StopReason | null = null;
+  /** Set when the row limit is used up: no more claims, but claimed rows are still delivered. */
+  let limitReached = false;
   let reachedCloud = false;
 
   const spill = runSpillReplay(options, env);
@@ -370,7 +373,7 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
     while (!stopped() && breakerGate(breaker, now()).pass === 'all') {
       const n = Math.min(batchSize, remaining());
       if (n <= 0) {
-        stop ??= 'limit';
+        limitReached = true;
         return;
       }
       const claimed = claim(n);
@@ -390,11 +393,11 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       stop = 'breaker';
       break;
     }
+    if (limitReached || remaining() <= 0) {
+      stop = 'limit';
+      break;
+    }
     if (gate.pass === 'probe') {
-      if (remaining() <= 0) {
-        stop = 'limit';
-        break;
-      }
       setBreaker(breakerBeginProbe(breaker, now()));
       const probe = claim(1);
       if (probe.rows.length === 0) {
