@@ -7,6 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { DiffloreError } from '../errors.js';
 
@@ -21,6 +22,29 @@ let DatabaseCtor: typeof BetterSqlite3 | undefined;
 function databaseCtor(): typeof BetterSqlite3 {
   DatabaseCtor ??= require('better-sqlite3') as typeof BetterSqlite3;
   return DatabaseCtor;
+}
+
+let addonPath: string | null | undefined;
+/**
+ * The addon's path, handed to better-sqlite3 so it skips `bindings`, whose search (a stack trace
+ * and a dozen stat calls) costs the hook path about a millisecond. Null: let `bindings` search.
+ */
+function nativeBinding(): string | null {
+  if (addonPath === undefined) {
+    try {
+      const candidate = join(
+        dirname(require.resolve('better-sqlite3')),
+        '..',
+        'build',
+        'Release',
+        'better_sqlite3.node',
+      );
+      addonPath = existsSync(candidate) ? candidate : null;
+    } catch {
+      addonPath = null;
+    }
+  }
+  return addonPath;
 }
 
 export interface OpenOptions {
@@ -42,10 +66,12 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
   let db: Database | undefined;
   try {
     const Ctor = databaseCtor();
+    const addon = nativeBinding();
     db = new Ctor(path, {
       readonly: options.readonly ?? false,
       fileMustExist: options.readonly ?? false,
       timeout: busyTimeoutMs,
+      ...(addon === null ? {} : { nativeBinding: addon }),
     });
     if (!options.readonly) db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
@@ -85,6 +111,19 @@ export function databaseError(path: string, error: unknown): DiffloreError {
   }
   return new DiffloreError('db_unavailable', `database error on ${path}: ${message}`, { cause: error });
 }
+
+const INSERT_SQL =
+  "INSERT INTO cloud_outbox (kind, payload_json, status, retry_count, created_at) VALUES (?, ?, 'pending', 0, ?)";
+
+/**
+ * Inserts one pending row and returns its id. Lives here rather than in the store so the hook path
+ * prepares exactly one statement and loads one module less; OutboxStore uses the same SQL.
+ */
+export function insertRow(db: Database, kind: string, payloadJson: string, createdAt: number): number {
+  return Number(db.prepare(INSERT_SQL).run(kind, payloadJson, createdAt).lastInsertRowid);
+}
+
+export { INSERT_SQL };
 
 function migrate(db: Database, creating: boolean): void {
   if (!creating && currentSchemaVersion(db) === SCHEMA_VERSION) return;

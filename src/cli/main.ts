@@ -2,13 +2,26 @@
 /**
  * Entry point of the `difflore` binary. Usage errors go to stderr with exit code 2 (Clipanion
  * would print them on stdout with code 1). Colours only on a TTY and never under NO_COLOR.
+ *
+ * `difflore enqueue` runs from hooks, where start-up time is the whole cost, so its plain forms
+ * skip Clipanion and the command registry entirely (enqueue-fast.ts); everything else, `enqueue
+ * --help` and any unusual `enqueue` argument list included, goes through Clipanion. Clipanion and
+ * the registry are therefore imported dynamically, after that check.
  */
-import { Builtins, Cli } from 'clipanion';
 import { describeError } from '../errors.js';
-import { loadCommands } from './registry.js';
-import { VERSION } from './version.js';
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'enqueue') {
+    const { fastEnqueue, fdWriter } = await import('./enqueue-fast.js');
+    // No stdin stream and direct fd writes: creating process.stdin/stdout costs milliseconds.
+    const code = await fastEnqueue(argv.slice(1), { stdout: fdWriter(1), stderr: fdWriter(2) });
+    if (code !== undefined) return code;
+  }
+  const [{ Builtins, Cli }, { loadCommands }, { VERSION }] = await Promise.all([
+    import('clipanion'),
+    import('./registry.js'),
+    import('./version.js'),
+  ]);
   const enableColors = process.stdout.isTTY === true && !process.env.NO_COLOR;
   const cli = new Cli({ binaryLabel: 'difflore', binaryName: 'difflore', binaryVersion: VERSION, enableColors });
   for (const command of await loadCommands()) cli.register(command);

@@ -1,0 +1,83 @@
+/**
+ * `difflore outbox list`: the rows themselves, oldest first, filtered by status and kind.
+ */
+import { Command, Option } from 'clipanion';
+import type { OutboxRow } from '../../adapters/outbox-store.js';
+import { BaseCommand } from '../base-command.js';
+import { checkKind, checkLimit, checkStatus, formatDuration, oneLine, STATUSES, withStore } from '../outbox-helpers.js';
+
+const DEFAULT_LIMIT = 50;
+
+export default class OutboxListCommand extends BaseCommand {
+  static override paths = [['outbox', 'list']];
+
+  static override usage = Command.Usage({
+    category: 'Outbox',
+    description: 'List outbox rows',
+    details: `
+      Lists outbox rows oldest first: id, kind, status, tries used (of 8), age, and the last error
+      or a preview of the payload. At most \`--limit\` rows (default ${DEFAULT_LIMIT}).
+
+      \`--status\` is one of ${STATUSES.join(', ')}. \`--json\` prints a JSON array of rows with their
+      full payloads.
+    `,
+    examples: [
+      ['The oldest 50 rows', '$0 outbox list'],
+      ['Rows the daemon gave up on', '$0 outbox list --status abandoned'],
+      [
+        'The first 10 pending observations as JSON',
+        '$0 outbox list --status pending --kind observation --limit 10 --json',
+      ],
+    ],
+  });
+
+  status = Option.String('--status', { description: `Only rows with this status (${STATUSES.join(', ')})` });
+  kind = Option.String('--kind', { description: 'Only rows of this kind' });
+  limit = Option.String('--limit', { description: `At most this many rows (default ${DEFAULT_LIMIT})` });
+  json = Option.Boolean('--json', false, { description: 'Print a JSON array' });
+
+  protected async run(): Promise<number> {
+    const status = checkStatus(this.status);
+    const kind = checkKind(this.kind);
+    const limit = checkLimit(this.limit, DEFAULT_LIMIT);
+    const rows = withStore(this.context.env, (store) => {
+      if (store === null) return [];
+      const filter: { status?: string; kind?: string; limit: number } = { limit };
+      if (status !== undefined) filter.status = status;
+      if (kind !== undefined) filter.kind = kind;
+      return store.list(filter);
+    });
+    if (this.json) {
+      this.printJson(rows);
+      return 0;
+    }
+    if (rows.length === 0) {
+      const what = [status, kind].filter((x) => x !== undefined).join(' ');
+      this.print(`No ${what ? `${what} ` : ''}rows in the outbox.`);
+      return 0;
+    }
+    for (const line of table(rows, Date.now())) this.print(line);
+    if (rows.length === limit) this.print(`(showing the first ${limit}; use --limit to see more)`);
+    return 0;
+  }
+}
+
+function table(rows: readonly OutboxRow[], now: number): string[] {
+  const cells = rows.map((r) => [
+    String(r.id),
+    r.kind,
+    r.status,
+    `${r.retryCount}/8`,
+    formatDuration(now - r.createdAt),
+    r.lastError === null ? oneLine(r.payloadJson, 60) : `error: ${oneLine(r.lastError, 60)}`,
+  ]);
+  const header = ['ID', 'KIND', 'STATUS', 'TRIES', 'AGE', 'LAST ERROR / PAYLOAD'];
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? '').length)));
+  const format = (c: readonly string[]): string =>
+    c
+      .map((cell, i) =>
+        i === c.length - 1 ? cell : i === 0 ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0),
+      )
+      .join('  ');
+  return [format(header), ...cells.map(format)];
+}

@@ -1,0 +1,106 @@
+/**
+ * What the `outbox …` commands share: opening the store in the data home, checking the options
+ * they have in common, and formatting ages and sizes for people.
+ */
+import { existsSync } from 'node:fs';
+import { openDatabase } from '../adapters/db.js';
+import { type HomePaths, homePaths, resolveHome } from '../adapters/home.js';
+import { type KindCount, type OutboxStatus, OutboxStore } from '../adapters/outbox-store.js';
+import { usageError } from './base-command.js';
+import { AGE_UNITS, parseDuration } from './durations.js';
+
+export const STATUSES: readonly OutboxStatus[] = ['pending', 'processing', 'abandoned'];
+const KIND = /^[a-z][a-z0-9_]*$/;
+
+/**
+ * Runs `fn` with a store on the home's `data.db`, closing it afterwards. When there is no database
+ * yet, runs `fn` with null rather than creating one: looking must not create files.
+ */
+export function withStore<T>(
+  env: NodeJS.ProcessEnv,
+  fn: (store: OutboxStore | null, paths: HomePaths) => T,
+  options: { createIfMissing?: boolean } = {},
+): T {
+  const paths = homePaths(resolveHome(env));
+  if (!options.createIfMissing && !existsSync(paths.db)) return fn(null, paths);
+  const db = openDatabase(paths.db);
+  try {
+    return fn(new OutboxStore(db), paths);
+  } finally {
+    db.close();
+  }
+}
+
+export function checkStatus(value: string | undefined): OutboxStatus | undefined {
+  if (value === undefined) return undefined;
+  if (!(STATUSES as readonly string[]).includes(value)) {
+    usageError(`--status '${value}' is not a status; use one of ${STATUSES.join(', ')}`);
+  }
+  return value as OutboxStatus;
+}
+
+export function checkKind(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!KIND.test(value)) {
+    usageError(`--kind '${value}' is not a kind; a kind is lowercase letters, digits and _, e.g. observation`);
+  }
+  return value;
+}
+
+/** `--older-than <n>d|h|m` as the cutoff in unix ms (rows before it match), or undefined. */
+export function cutoffFor(
+  olderThan: string | undefined,
+  now: number,
+): { olderThanMs: number; cutoffMs: number } | undefined {
+  if (olderThan === undefined) return undefined;
+  const olderThanMs = parseDuration('--older-than', olderThan, AGE_UNITS);
+  return { olderThanMs, cutoffMs: now - olderThanMs };
+}
+
+export function checkLimit(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 1) usageError(`--limit '${value}' must be a whole number of at least 1`);
+  return n;
+}
+
+/** "3d 4h", "12m 5s", "800ms": the two largest units are enough to read an age at a glance. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
+  const units: [string, number][] = [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ];
+  const parts: string[] = [];
+  let rest = ms;
+  for (const [name, size] of units) {
+    const n = Math.floor(rest / size);
+    if (n > 0 || parts.length > 0) parts.push(`${n}${name}`);
+    rest -= n * size;
+    if (parts.length === 2) break;
+  }
+  return parts.filter((p, i) => i === 0 || !p.startsWith('0')).join(' ');
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/** "observation 2, trajectory 1" */
+export function formatByKind(byKind: readonly KindCount[]): string {
+  return byKind.map((k) => `${k.kind} ${k.count}`).join(', ');
+}
+
+/** A payload or error squeezed onto one line of at most `width` characters. */
+export function oneLine(text: string, width: number): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length <= width ? flat : `${flat.slice(0, width - 1)}…`;
+}
