@@ -30,15 +30,15 @@ import { readRecordedIdentity, recordClaim } from './recorder.js';
 export type ClaimPaths = Pick<HomePaths, 'pidFile' | 'claimLock' | 'lifetimeLock' | 'stateFile'>;
 
 /**
- * Why a pid file is stale. `garbage`: empty, unparseable or pid ≤ 1; `dead`: no such process;
- * `zombie`: exited but not reaped; `reused`: the pid now belongs to a different process than the
- * recorded identity (or to us), or the machine rebooted since it was recorded.
+ * Why a pid file is stale (names as in src/machines/daemon.ts). `invalidPid`: empty, unparseable or
+ * pid ≤ 1; `dead`: no such process; `zombie`: exited but not reaped; `identityMismatch`: the pid now
+ * belongs to another process than the recorded identity (or to us), or the machine rebooted since.
  */
-export type StaleReason = 'dead' | 'zombie' | 'reused' | 'garbage';
+export type StaleReason = 'dead' | 'zombie' | 'identityMismatch' | 'invalidPid';
 
 export interface StaleFinding {
   readonly kind: 'stale';
-  /** `null` when the pid file is garbage. */
+  /** `null` when the pid file is garbage (unparseable). */
   readonly pid: number | null;
   readonly reason: StaleReason;
   /** The garbage text (first 64 bytes), for messages. */
@@ -107,12 +107,12 @@ function defaults(paths: ClaimPaths, options: ClaimOptions) {
 /** Judges an existing pid file while we hold the lifetime lock (so no daemon of ours owns it). */
 function judgeExisting(found: PidFileRead, recorded: ProcessIdentity | null): ConflictFinding | StaleFinding | null {
   if (found.kind === 'missing') return null;
-  if (found.kind === 'garbage') return { kind: 'stale', pid: null, reason: 'garbage', text: found.text };
+  if (found.kind === 'garbage') return { kind: 'stale', pid: null, reason: 'invalidPid', text: found.text };
   const pid = found.pid;
   // Our own pid in the file: the daemon that wrote it is gone and the kernel gave its pid to us.
-  if (pid === process.pid) return { kind: 'stale', pid, reason: 'reused' };
+  if (pid === process.pid) return { kind: 'stale', pid, reason: 'identityMismatch' };
   const alive = isAlive(pid);
-  if (alive.kind === 'invalid') return { kind: 'stale', pid, reason: 'garbage' };
+  if (alive.kind === 'invalid') return { kind: 'stale', pid, reason: 'invalidPid' };
   if (alive.kind === 'dead') return { kind: 'stale', pid, reason: alive.zombie ? 'zombie' : 'dead' };
   if (recorded === null || recorded.pid !== pid) {
     // Alive, nothing to check it against (a Rust daemon, or an older record): assume it is a daemon.
@@ -122,7 +122,7 @@ function judgeExisting(found: PidFileRead, recorded: ProcessIdentity | null): Co
   if (same.kind === 'same') return { kind: 'conflict', pid, verified: true };
   if (same.kind === 'unknown') return { kind: 'conflict', pid, verified: false };
   if (same.reason === 'dead' || same.reason === 'zombie') return { kind: 'stale', pid, reason: same.reason };
-  return { kind: 'stale', pid, reason: 'reused' };
+  return { kind: 'stale', pid, reason: 'identityMismatch' };
 }
 
 /** The conflict to report when a daemon holds the lifetime lock. */
@@ -185,7 +185,7 @@ export async function claim(paths: ClaimPaths, options: ClaimOptions = {}): Prom
 }
 
 function sameFinding(a: StaleFinding, b: StaleFinding): boolean {
-  return a.pid === b.pid && (a.pid !== null || (a.reason === 'garbage' && b.reason === 'garbage'));
+  return a.pid === b.pid && (a.pid !== null || (a.reason === 'invalidPid' && b.reason === 'invalidPid'));
 }
 
 /**

@@ -33,7 +33,7 @@ export type LivenessResult =
       /** `null` for a garbage pid file. */
       readonly pid: number | null;
       readonly reason: StaleReason;
-      /** The garbage text (first 64 bytes) when `reason` is `garbage`. */
+      /** The garbage text (first 64 bytes) when `reason` is `invalidPid` and the file did not parse. */
       readonly text?: string;
       readonly lockHeld: false;
     }
@@ -71,19 +71,19 @@ export function probeLiveness(paths: LivenessPaths, options: LivenessOptions = {
 
   if (found.kind === 'missing') return { kind: 'notRunning', lockHeld: false };
   if (found.kind === 'garbage')
-    return { kind: 'stale', pid: null, reason: 'garbage', text: found.text, lockHeld: false };
+    return { kind: 'stale', pid: null, reason: 'invalidPid', text: found.text, lockHeld: false };
   const pid = found.pid;
   if (pid === process.pid) {
     // Only a daemon of ours asks about itself while holding the lock; with the lock free, the file is old.
-    return { kind: 'stale', pid, reason: 'reused', lockHeld: false };
+    return { kind: 'stale', pid, reason: 'identityMismatch', lockHeld: false };
   }
   const alive = isAlive(pid);
-  if (alive.kind === 'invalid') return { kind: 'stale', pid, reason: 'garbage', lockHeld: false };
+  if (alive.kind === 'invalid') return { kind: 'stale', pid, reason: 'invalidPid', lockHeld: false };
   if (alive.kind === 'dead') return { kind: 'stale', pid, reason: alive.zombie ? 'zombie' : 'dead', lockHeld: false };
   if (recorded === null || recorded.pid !== pid) return { kind: 'unverified', pid, lockHeld: false };
   const same = sameProcess(recorded, pid);
   if (same.kind === 'same') return { kind: 'running', pid, identity: recorded, lockHeld: false };
   if (same.kind === 'unknown') return { kind: 'unverified', pid, lockHeld: false };
-  const reason: StaleReason = same.reason === 'dead' || same.reason === 'zombie' ? same.reason : 'reused';
+  const reason: StaleReason = same.reason === 'dead' || same.reason === 'zombie' ? same.reason : 'identityMismatch';
   return { kind: 'stale', pid, reason, lockHeld: false };
 }
