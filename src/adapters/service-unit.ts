@@ -27,6 +27,18 @@ export function cliEntryPath(): string {
   return fileURLToPath(new URL('../cli/main.js', import.meta.url));
 }
 
+/**
+ * A warning when this CLI runs from a place that may vanish (npx's cache is pruned at will), since
+ * hooks and units point at it by absolute path. Undefined when the location looks lasting.
+ */
+export function ephemeralEntryWarning(entryPath: string): string | undefined {
+  if (!/[/\\]_npx[/\\]/.test(entryPath)) return undefined;
+  return (
+    `warning: difflore is running from npx's cache (${entryPath}), which npm may delete; ` +
+    'install it (npm install -g, or as a project dependency) and run this command again from there'
+  );
+}
+
 export interface ServiceSpec {
   /** Absolute path of the node binary. */
   readonly nodePath: string;

@@ -3,6 +3,7 @@ import {
   defaultManager,
   disableCommand,
   enableCommand,
+  ephemeralEntryWarning,
   isManagedServiceFile,
   renderLaunchdPlist,
   renderSystemdUnit,
@@ -109,5 +110,10 @@ describe('paths and commands', () => {
     expect(shellQuote('/a b')).toBe("'/a b'");
     expect(shellQuote("it's")).toBe("'it'\\''s'");
     expect(shellQuote('')).toBe("''");
+  });
+
+  it('warns when the CLI runs from the npx cache, which may be pruned', () => {
+    expect(ephemeralEntryWarning('/home/u/.npm/_npx/1a2b/node_modules/difflore/dist/cli/main.js')).toContain('npx');
+    expect(ephemeralEntryWarning('/usr/lib/node_modules/difflore/dist/cli/main.js')).toBeUndefined();
   });
 });

@@ -4,12 +4,13 @@
  * may be absent, as in CI, or need a user session); it prints the one command to run next.
  */
 import { closeSync, constants, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { Command, Option } from 'clipanion';
 import { homePaths, resolveHome } from '../../adapters/home.js';
 import {
   defaultManager,
   enableCommand,
+  ephemeralEntryWarning,
   isManagedServiceFile,
   renderServiceFile,
   type ServiceManager,
@@ -48,8 +49,9 @@ export default class DaemonInstallCommand extends BaseCommand {
   protected async run(): Promise<number> {
     const env = process.env;
     const manager = chooseManager(this.systemd, this.launchd);
-    const logPath = homePaths(resolveHome(env)).daemonLog;
-    const text = renderServiceFile(manager, serviceSpec(env, logPath));
+    const logPath = resolve(homePaths(resolveHome(env)).daemonLog);
+    const spec = serviceSpec(env, logPath);
+    const text = renderServiceFile(manager, spec);
     if (this.printOnly) {
       this.context.stdout.write(text);
       return 0;
@@ -64,6 +66,8 @@ export default class DaemonInstallCommand extends BaseCommand {
     if (existing === text) {
       this.print(`${path} is already installed and up to date.`);
     } else {
+      const warning = ephemeralEntryWarning(spec.entryPath);
+      if (warning) this.warn(warning);
       writeFileAtomically(path, text);
       this.print(`${existing === undefined ? 'Wrote' : 'Updated'} ${path}`);
     }

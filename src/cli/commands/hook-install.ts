@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path';
 import { Command, Option } from 'clipanion';
-import { cliEntryPath } from '../../adapters/service-unit.js';
+import { cliEntryPath, ephemeralEntryWarning } from '../../adapters/service-unit.js';
 import {
   addClaudeCodeHook,
   claudeCodeHookSpec,
@@ -51,7 +51,8 @@ export default class HookInstallCommand extends BaseCommand {
     const file = readSettingsFile(path);
     const current = parseSettings(file.text, path);
     const home = env.DIFFLORE_HOME !== undefined && env.DIFFLORE_HOME !== '' ? resolve(env.DIFFLORE_HOME) : undefined;
-    const spec = claudeCodeHookSpec(process.execPath, cliEntryPath(), home);
+    const entry = cliEntryPath();
+    const spec = claudeCodeHookSpec(process.execPath, entry, home);
     const merged = addClaudeCodeHook(current, spec, path);
 
     if (!merged.changed) {
@@ -65,6 +66,8 @@ export default class HookInstallCommand extends BaseCommand {
       return 0;
     }
     const { backup } = writeSettingsFile(file, after, Date.now());
+    const warning = ephemeralEntryWarning(entry);
+    if (warning) this.warn(warning);
     this.print(`Installed the difflore hook in ${path}`);
     this.print(`  PostToolUse ${spec.matcher} → ${spec.command}`);
     if (backup) this.print(`  previous file saved as ${backup}`);
