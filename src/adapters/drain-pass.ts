@@ -102,7 +102,9 @@ export interface DrainSummary {
 
 interface Work {
   readonly row: ClaimedRow;
-  readonly key: string;
+  /** The row's Idempotency-Key; for batch rows computed only if the row ends up sent alone. */
+  key: string | null;
+  readonly payload: unknown;
   readonly body: unknown;
 }
 
@@ -197,12 +199,15 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       const body = batched
         ? JSON.stringify(items.map((w) => w.body))
         : JSON.stringify((first.body as { body: unknown }).body);
+      if (items.length === 1 && first.key === null) {
+        first.key = idempotencyKey(route.kind, first.row.payloadJson, first.payload);
+      }
       const key =
-        items.length === 1
+        items.length === 1 && first.key !== null
           ? first.key
           : batchIdempotencyKey(
               route.kind,
-              items.map((w) => w.key),
+              items.map((w) => w.row.payloadJson),
             );
       result = await client.post({ path, body, idempotencyKey: key }, signal);
     } finally {
@@ -315,13 +320,13 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
         );
         continue;
       }
-      const key = idempotencyKey(row.kind, row.payloadJson, payload);
       if (route.mode === 'batch') {
         const list = batches.get(route) ?? [];
-        list.push({ row, key, body: shaped.body });
+        list.push({ row, key: null, payload, body: shaped.body });
         batches.set(route, list);
       } else {
-        singles.push([route, { row, key, body: { path: shaped.path, body: shaped.body } }]);
+        const key = idempotencyKey(row.kind, row.payloadJson, payload);
+        singles.push([route, { row, key, payload, body: { path: shaped.path, body: shaped.body } }]);
       }
     }
     const requests: Promise<void>[] = [];
