@@ -11,6 +11,8 @@
  * The last WAL write of a commit can reach us a moment before the committer publishes it in the
  * shared-memory index, so after each burst of writes we look again at a few short delays. With no
  * writes there are no timers and no queries: idle cost is one kernel watch.
+ * Known false positive: a `wal_checkpoint(TRUNCATE)` by another process resets the WAL header, which
+ * SQLite reports as a data_version change; that costs one empty drain pass, never a missed commit.
  */
 import { type FSWatcher, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
