@@ -107,9 +107,10 @@ function pick(source: unknown, fields: readonly string[]): Record<string, Record
  * The part of an event the journal keeps: its type plus exactly the fields replay needs (see the
  * module header). Never a token, a payload body or free text.
  */
-export function sanitizeEvent(event: { readonly type: string }): RecordedEvent {
-  const { type } = event;
-  const raw: Record<string, unknown> = { ...event };
+export function sanitizeEvent(event: unknown): RecordedEvent {
+  if (!isObject(event)) return { type: 'unknown' };
+  const raw = event;
+  const type = typeof raw.type === 'string' ? raw.type : 'unknown';
   if (type === 'xstate.init') {
     return isObject(raw.input) ? { type, input: pick(raw.input, INPUT_FIELDS) } : { type };
   }

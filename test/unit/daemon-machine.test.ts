@@ -1,0 +1,391 @@
+/**
+ * The daemon machine's promises, one by one, against fake effects: no lost wake-ups, STOP aborts a
+ * pass and waits for its leases, restored snapshots re-arm the tick, claims end as DESIGN §3.1 says.
+ */
+import { createActor, type SnapshotFrom } from 'xstate';
+import { describe, expect, it } from 'vitest';
+import {
+  type ClaimResult,
+  type DaemonOutput,
+  type DaemonPorts,
+  type DrainPassInput,
+  type DrainSummary,
+  initialDaemonContext,
+  MAX_RECLAIMS,
+  machine,
+  nextTickDeadline,
+  provideDaemon,
+  type ReleaseInput,
+} from '../../src/machines/daemon.js';
+import { stateName, type StateValue } from '../../src/machines/types.js';
+import { flush, ManualClock, summaryAt } from '../model/harness.js';
+
+interface Controlled<T> {
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+const CLAIMED: ClaimResult = { kind: 'claimed', identity: { pid: 4242, bootId: 'b', startTime: '1' } };
+
+/** A daemon whose effects wait for the test to settle them, recording every call. */
+function rig(input = { tickMs: 5_000, batchSize: 8, minSleepMs: 10, abortGraceMs: 2_000 }) {
+  const clock = new ManualClock();
+  const log: string[] = [];
+  const passes: { input: DrainPassInput; signal: AbortSignal; done: Controlled<DrainSummary> }[] = [];
+  const claims: Controlled<ClaimResult>[] = [];
+  const reclaims: { pid: number | null; done: Controlled<ClaimResult> }[] = [];
+  const aborted: Controlled<void>[] = [];
+  const releases: { input: ReleaseInput; done: Controlled<void> }[] = [];
+  let wake: (() => void) | undefined;
+  const controlled = <T>(push: (c: Controlled<T>) => void) =>
+    new Promise<T>((resolve, reject) => push({ resolve, reject }));
+  const ports: DaemonPorts = {
+    claim: () => {
+      log.push('claim');
+      return controlled<ClaimResult>((c) => claims.push(c));
+    },
+    reclaimStale: ({ pid }) => {
+      log.push(`reclaimStale ${pid}`);
+      return controlled<ClaimResult>((done) => reclaims.push({ pid, done }));
+    },
+    drainPass: (passInput, signal) => {
+      log.push(`drainPass ${passInput.trigger}${passInput.resetBreaker ? ' resetBreaker' : ''}`);
+      signal.addEventListener('abort', () => log.push('pass aborted'));
+      return controlled<DrainSummary>((done) => passes.push({ input: passInput, signal, done }));
+    },
+    awaitAbortedPass: () => {
+      log.push('awaitAbortedPass');
+      return controlled<void>((c) => aborted.push(c));
+    },
+    release: (releaseInput) => {
+      log.push(`release ${releaseInput.reason}`);
+      return controlled<void>((done) => releases.push({ input: releaseInput, done }));
+    },
+    watchWakes: (w) => {
+      wake = w;
+      return () => {
+        wake = undefined;
+      };
+    },
+    heartbeat: () => log.push('heartbeat'),
+    recordPass: (p) => log.push(`recordPass ${p.summary ? p.summary.attempted : `error ${p.error}`}`),
+    log: () => {},
+  };
+  const actor = createActor(provideDaemon(ports), { input, clock });
+  const state = () => stateName(actor.getSnapshot().value as StateValue);
+  return {
+    actor,
+    clock,
+    log,
+    passes,
+    claims,
+    reclaims,
+    aborted,
+    releases,
+    state,
+    wake: () => {
+      expect(wake, 'wake watcher running').toBeDefined();
+      wake?.();
+    },
+    output: () => actor.getSnapshot().output as DaemonOutput | undefined,
+    /** Starts the actor and lets the claim succeed: the startup pass is in flight. */
+    async serve() {
+      actor.start();
+      claims[0]?.resolve(CLAIMED);
+      await flush();
+      expect(state()).toBe('serving.draining');
+    },
+  };
+}
+
+describe('daemon machine', () => {
+  it('claims, then drains once at start before idling until the tick', async () => {
+    const r = rig();
+    await r.serve();
+    expect(r.passes[0]?.input).toEqual({ batchSize: 8, trigger: 'start', resetBreaker: false });
+    r.passes[0]?.done.resolve(summaryAt(1_000));
+    await flush();
+    expect(r.state()).toBe('serving.running');
+    expect(r.clock.armed()).toEqual([5_000]);
+    r.clock.fireOnly();
+    await flush();
+    expect(r.log.slice(-2)).toEqual(['heartbeat', 'drainPass tick']);
+  });
+
+  it('does not lose a WAKE that arrives during a pass: another pass follows at once', async () => {
+    const r = rig();
+    await r.serve();
+    r.wake();
+    r.wake();
+    await flush();
+    expect(r.passes).toHaveLength(1);
+    r.passes[0]?.done.resolve(summaryAt(1_000));
+    await flush();
+    expect(r.state()).toBe('serving.draining');
+    expect(r.passes).toHaveLength(2);
+    expect(r.passes[1]?.input.trigger).toBe('wake');
+    // Two wake-ups during one pass cost one extra pass, not two.
+    r.passes[1]?.done.resolve(summaryAt(1_100));
+    await flush();
+    expect(r.state()).toBe('serving.running');
+    expect(r.passes).toHaveLength(2);
+  });
+
+  it('drains at once on a WAKE while idle', async () => {
+    const r = rig();
+    await r.serve();
+    r.passes[0]?.done.resolve(summaryAt(1_000));
+    await flush();
+    r.wake();
+    await flush();
+    expect(r.state()).toBe('serving.draining');
+    expect(r.passes[1]?.input.trigger).toBe('wake');
+    expect(r.clock.armed()).toEqual([]);
+  });
+
+  it('aborts the pass on STOP, waits for its leases, then releases and exits 0', async () => {
+    const r = rig();
+    await r.serve();
+    const signal = r.passes[0]?.signal;
+    expect(signal?.aborted).toBe(false);
+    r.actor.send({ type: 'STOP', signal: 'SIGTERM' });
+    await flush();
+    expect(signal?.aborted).toBe(true);
+    expect(r.state()).toBe('stopping.abortingPass');
+    expect(r.releases).toHaveLength(0);
+    r.aborted[0]?.resolve();
+    await flush();
+    expect(r.log.slice(-3)).toEqual(['pass aborted', 'awaitAbortedPass', 'release stopped']);
+    r.releases[0]?.done.resolve();
+    await flush();
+    expect(r.actor.getSnapshot().status).toBe('done');
+    expect(r.output()).toEqual({ exitCode: 0, reason: 'stopped', detail: null, conflictPid: null });
+  });
+
+  it('cleans up anyway when an aborted pass does not settle within the abort grace', async () => {
+    const r = rig();
+    await r.serve();
+    r.actor.send({ type: 'STOP' });
+    await flush();
+    expect(r.clock.fireOnly()).toBe(2_000);
+    await flush();
+    expect(r.state()).toBe('stopping.releasing');
+  });
+
+  it('a late result of an aborted pass changes nothing', async () => {
+    const r = rig();
+    await r.serve();
+    r.actor.send({ type: 'STOP' });
+    await flush();
+    r.passes[0]?.done.resolve(summaryAt(1_000, { cancelled: 8 }));
+    await flush();
+    expect(r.state()).toBe('stopping.abortingPass');
+    expect(r.log).not.toContain('recordPass 3');
+  });
+
+  it('STOP while idle goes straight to cleanup', async () => {
+    const r = rig();
+    await r.serve();
+    r.passes[0]?.done.resolve(summaryAt(1_000));
+    await flush();
+    r.actor.send({ type: 'STOP' });
+    await flush();
+    expect(r.state()).toBe('stopping.releasing');
+    expect(r.clock.armed()).toEqual([]);
+    expect(r.log).not.toContain('awaitAbortedPass');
+  });
+
+  it('re-arms the tick of a restored snapshot from the deadline kept in context', async () => {
+    const r = rig();
+    await r.serve();
+    r.passes[0]?.done.resolve(summaryAt(1_000));
+    await flush();
+    const persisted = r.actor.getPersistedSnapshot() as SnapshotFrom<typeof machine>;
+    expect(persisted.context.tickDeadlineAt).toBe(6_000);
+    r.actor.stop();
+
+    const clock = new ManualClock();
+    let passes = 0;
+    const restored = createActor(
+      provideDaemon({
+        claim: () => Promise.resolve(CLAIMED),
+        reclaimStale: () => Promise.resolve(CLAIMED),
+        drainPass: () => {
+          passes += 1;
+          return new Promise<DrainSummary>(() => {});
+        },
+        awaitAbortedPass: () => Promise.resolve(),
+        release: () => Promise.resolve(),
+        watchWakes: () => () => {},
+        heartbeat: () => {},
+        recordPass: () => {},
+        log: () => {},
+      }),
+      { input: {}, snapshot: persisted, clock },
+    );
+    restored.start();
+    // XState does not restore pending `after` timers: nothing is armed until RESUME.
+    expect(clock.armed()).toEqual([]);
+    restored.send({ type: 'RESUME', at: 4_500 });
+    expect(clock.armed()).toEqual([1_500]);
+    clock.fireOnly();
+    await flush();
+    expect(stateName(restored.getSnapshot().value as StateValue)).toBe('serving.draining');
+    expect(passes).toBe(1);
+    restored.stop();
+  });
+
+  it('a restored snapshot whose deadline has passed drains at once', () => {
+    const clock = new ManualClock();
+    const resumed = createActor(machine, {
+      snapshot: machine.resolveState({
+        value: { serving: 'running' },
+        context: { ...initialDaemonContext(undefined), clockMs: 1_000, tickDeadlineAt: 6_000 },
+      }),
+      input: {},
+      clock,
+    });
+    resumed.start();
+    resumed.send({ type: 'RESUME', at: 9_000 });
+    expect(resumed.getSnapshot().context.clockMs).toBe(9_000);
+    expect(clock.armed()).toEqual([0]);
+    clock.fireOnly();
+    expect(stateName(resumed.getSnapshot().value as StateValue)).toBe('serving.draining');
+    resumed.stop();
+  });
+
+  it('sleeps until the next due row when that comes before the tick, never less than minSleepMs', async () => {
+    const r = rig();
+    await r.serve();
+    r.passes[0]?.done.resolve(summaryAt(1_000, { nextDueAt: 2_200 }));
+    await flush();
+    expect(r.clock.armed()).toEqual([1_200]);
+    expect(nextTickDeadline(1_000, 900, { tickMs: 5_000, minSleepMs: 10 })).toBe(1_010);
+    expect(nextTickDeadline(1_000, 9_000, { tickMs: 5_000, minSleepMs: 10 })).toBe(6_000);
+    expect(nextTickDeadline(1_000, null, { tickMs: 5_000, minSleepMs: 10 })).toBe(6_000);
+  });
+
+  it('after a failed pass, records the error and sleeps a full tick', async () => {
+    const r = rig();
+    await r.serve();
+    r.passes[0]?.done.resolve(summaryAt(1_000));
+    await flush();
+    r.wake();
+    await flush();
+    r.passes[1]?.done.reject(new Error('database is locked'));
+    await flush();
+    expect(r.state()).toBe('serving.running');
+    expect(r.actor.getSnapshot().context.lastError).toBe('database is locked');
+    expect(r.log).toContain('recordPass error database is locked');
+    expect(r.clock.armed()).toEqual([5_000]);
+  });
+
+  it('RELOAD drains at once with the breaker reset, and is remembered during a pass', async () => {
+    const r = rig();
+    await r.serve();
+    r.actor.send({ type: 'RELOAD' });
+    r.passes[0]?.done.resolve(summaryAt(1_000));
+    await flush();
+    expect(r.passes[1]?.input).toEqual({ batchSize: 8, trigger: 'reload', resetBreaker: true });
+    r.passes[1]?.done.resolve(summaryAt(1_100));
+    await flush();
+    r.actor.send({ type: 'RELOAD' });
+    await flush();
+    expect(r.passes[2]?.input.resetBreaker).toBe(true);
+  });
+
+  it('yields to a live owner: conflict, exit 1, nothing to clean up', async () => {
+    const r = rig();
+    r.actor.start();
+    r.claims[0]?.resolve({ kind: 'conflict', pid: 99, verified: false });
+    await flush();
+    expect(r.output()).toMatchObject({ exitCode: 1, reason: 'conflict', conflictPid: 99 });
+    expect(r.output()?.detail).toContain('pid 99');
+    expect(r.releases).toHaveLength(0);
+    expect(r.passes).toHaveLength(0);
+  });
+
+  it('reclaims a stale pid file, then serves', async () => {
+    const r = rig();
+    r.actor.start();
+    r.claims[0]?.resolve({ kind: 'stale', pid: 98, reason: 'dead' });
+    await flush();
+    expect(r.state()).toBe('reclaimingStale');
+    expect(r.reclaims[0]?.pid).toBe(98);
+    r.reclaims[0]?.done.resolve(CLAIMED);
+    await flush();
+    expect(r.state()).toBe('serving.draining');
+    expect(r.actor.getSnapshot().context.identity).toEqual(CLAIMED.kind === 'claimed' ? CLAIMED.identity : undefined);
+  });
+
+  it('loses a reclaim race as a conflict', async () => {
+    const r = rig();
+    r.actor.start();
+    r.claims[0]?.resolve({ kind: 'stale', pid: null, reason: 'invalidPid' });
+    await flush();
+    r.reclaims[0]?.done.resolve({ kind: 'conflict', pid: 77, verified: true });
+    await flush();
+    expect(r.output()).toMatchObject({ exitCode: 1, reason: 'conflict', conflictPid: 77 });
+  });
+
+  it(`gives up when the pid file keeps turning stale (${MAX_RECLAIMS} reclaims)`, async () => {
+    const r = rig();
+    r.actor.start();
+    r.claims[0]?.resolve({ kind: 'stale', pid: 1_000, reason: 'dead' });
+    await flush();
+    for (let i = 0; i < MAX_RECLAIMS; i += 1) {
+      r.reclaims[i]?.done.resolve({ kind: 'stale', pid: 1_001 + i, reason: 'dead' });
+      await flush();
+    }
+    expect(r.reclaims).toHaveLength(MAX_RECLAIMS);
+    expect(r.output()).toMatchObject({ exitCode: 1, reason: 'fatal' });
+  });
+
+  it('a STOP during the claim waits for it, then releases what was claimed; no pass runs', async () => {
+    const r = rig();
+    r.actor.start();
+    r.actor.send({ type: 'STOP' });
+    await flush();
+    expect(r.state()).toBe('claiming');
+    r.claims[0]?.resolve(CLAIMED);
+    await flush();
+    expect(r.state()).toBe('stopping.releasing');
+    expect(r.passes).toHaveLength(0);
+    r.releases[0]?.done.resolve();
+    await flush();
+    expect(r.output()?.exitCode).toBe(0);
+  });
+
+  it('a failed claim still runs cleanup (it may have created the pid file) and exits 1', async () => {
+    const r = rig();
+    r.actor.start();
+    r.claims[0]?.reject(new Error('cannot open data.db'));
+    await flush();
+    expect(r.state()).toBe('stopping.releasing');
+    expect(r.releases[0]?.input.reason).toBe('fatal');
+    r.releases[0]?.done.resolve();
+    await flush();
+    expect(r.output()).toEqual({ exitCode: 1, reason: 'fatal', detail: 'cannot open data.db', conflictPid: null });
+  });
+
+  it('a clean stop whose cleanup fails exits 1', async () => {
+    const r = rig();
+    await r.serve();
+    r.passes[0]?.done.resolve(summaryAt(1_000));
+    await flush();
+    r.actor.send({ type: 'STOP' });
+    await flush();
+    r.releases[0]?.done.reject(new Error('EACCES'));
+    await flush();
+    expect(r.output()).toMatchObject({ exitCode: 1, reason: 'fatal', detail: 'cleanup failed: EACCES' });
+  });
+
+  it('placeholder effects fail loudly when the composition root forgets one', async () => {
+    const actor = createActor(machine, { input: {}, clock: new ManualClock() });
+    actor.start();
+    await flush();
+    await flush();
+    expect(actor.getSnapshot().context.outcome?.detail).toBe("daemon effect 'claim' was not provided");
+    actor.stop();
+  });
+});
