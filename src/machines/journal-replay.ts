@@ -3,7 +3,7 @@
  * that `difflore daemon log --verify` runs (`replayJournal`): feed the recorded events through the real
  * machine, with inert effects and a clock that never advances, and check every recorded state.
  *
- * Recorder contract (the adapter that writes daemon-journal.jsonl):
+ * Recorder contract (the adapter that writes daemon-journal.jsonl); `transitionRecorder` implements it:
  * - Create the actor with `inspect` and record every `@xstate.snapshot` of the root actor
  *   (`event.rootId === event.actorRef.sessionId`) whose snapshot object differs from the previous one,
  *   including those whose state did not change: a WAKE or RELOAD during a pass and a STOP during a claim
@@ -22,7 +22,14 @@
  * - `xstate.after.*`, WAKE, RELOAD: the type only. STOP: `signal` (SIGTERM…). RESUME: `at`.
  * Strings survive only when they look like identifiers (letters, digits, `_ . : -`, ≤ 64 chars).
  */
-import { type AnyStateMachine, createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
+import {
+  type AnyStateMachine,
+  createActor,
+  fromCallback,
+  fromPromise,
+  type InspectionEvent,
+  SimulatedClock,
+} from 'xstate';
 import {
   type ClaimResult,
   machine as daemonMachine,
@@ -46,6 +53,7 @@ import {
   type RecordedScalar,
   type StateValue,
   stateName,
+  type TransitionRecord,
 } from './types.js';
 
 const INPUT_FIELDS = [
@@ -127,6 +135,41 @@ export function sanitizeEvent(event: unknown): RecordedEvent {
   if (type === 'STOP') return { type, ...pick(raw, ['signal']) };
   if (type === 'RESUME') return { type, ...pick(raw, ['at']) };
   return { type };
+}
+
+/**
+ * The Recorder contract as code: an `inspect` callback for `createActor(machine, { inspect })` that
+ * turns the root actor's snapshots into transition records (start included, context-only changes
+ * included, events sanitized) and hands each to `sink`, which does the I/O. `now` and `pid` come from
+ * the caller because machines never read the clock or the process.
+ */
+export function transitionRecorder(
+  machine: MachineName,
+  options: { readonly pid: number; readonly now: () => number; readonly firstSeq?: number },
+  sink: (transition: TransitionRecord) => void,
+): (inspection: InspectionEvent) => void {
+  let previous: { readonly value: unknown } | undefined;
+  let seq = (options.firstSeq ?? 1) - 1;
+  return (inspection) => {
+    if (inspection.type !== '@xstate.snapshot') return;
+    // Children (invoked effects) have their own snapshots; only the machine's are journaled.
+    if (inspection.rootId !== inspection.actorRef.sessionId) return;
+    const snapshot = inspection.snapshot as { readonly value?: unknown };
+    // The same object means the event changed nothing, not even context.
+    if (snapshot === previous || snapshot.value === undefined) return;
+    const from = previous === undefined ? null : stateName(previous.value as StateValue);
+    previous = snapshot as { readonly value: unknown };
+    seq += 1;
+    sink({
+      machine,
+      seq,
+      atMs: options.now(),
+      pid: options.pid,
+      from,
+      event: sanitizeEvent(inspection.event),
+      to: stateName(snapshot.value as StateValue),
+    });
+  };
 }
 
 export type ReplayResult =

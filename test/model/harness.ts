@@ -39,7 +39,7 @@ import {
   type ReleaseInput,
   sleepMs,
 } from '../../src/machines/daemon.js';
-import { replayJournal, sanitizeEvent } from '../../src/machines/journal-replay.js';
+import { replayJournal, transitionRecorder } from '../../src/machines/journal-replay.js';
 import {
   type AliveCheck,
   nextPollDelay,
@@ -280,29 +280,22 @@ export interface RunResult {
 
 const FAKE_PID = 4242;
 
-/** Creates the actor with a fake Recorder (journal records) and a coverage probe (inspection). */
+/** Creates the actor with the Recorder's inspect callback (into memory) and a coverage probe. */
 function instrument(name: MachineName, machine: AnyStateMachine, input: object, clock: ManualClock) {
   const records: TransitionRecord[] = [];
   const visited = new Set<string>();
   const taken = new Set<string>();
-  let previous: unknown;
-  let seq = 0;
+  const record = transitionRecorder(name, { pid: FAKE_PID, now: () => clock.now }, (t) => {
+    records.push(t);
+    const parts = t.to.split('.');
+    for (let i = 1; i <= parts.length; i += 1) visited.add(`${name}.${parts.slice(0, i).join('.')}`);
+  });
   const inspect = (ev: InspectionEvent) => {
-    if (ev.rootId !== ev.actorRef.sessionId) return;
-    if (ev.type === '@xstate.microstep') {
+    record(ev);
+    if (ev.type === '@xstate.microstep' && ev.rootId === ev.actorRef.sessionId) {
       for (const t of ev._transitions) {
         for (const target of t.target ?? [t.source]) taken.add(edgeKey(t.source, t, target));
       }
-    }
-    if (ev.type === '@xstate.snapshot' && ev.snapshot !== previous) {
-      const snapshot = ev.snapshot as AnyMachineSnapshot;
-      const to = stateOf(snapshot);
-      const from = previous === undefined ? null : stateOf(previous as AnyMachineSnapshot);
-      previous = snapshot;
-      const parts = to.split('.');
-      for (let i = 1; i <= parts.length; i += 1) visited.add(`${name}.${parts.slice(0, i).join('.')}`);
-      seq += 1;
-      records.push({ machine: name, seq, atMs: clock.now, pid: FAKE_PID, from, event: sanitizeEvent(ev.event), to });
     }
   };
   const actor = createActor(machine, { input, clock, inspect });

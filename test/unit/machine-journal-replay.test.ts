@@ -95,6 +95,27 @@ describe('sanitizeEvent', () => {
   });
 });
 
+describe('transitionRecorder', () => {
+  it('records the start with its input, context-only changes, and nothing for ignored events', async () => {
+    const records = await recordedDaemonRun();
+    expect(records[0]).toEqual({
+      machine: 'daemon',
+      seq: 1,
+      atMs: 0,
+      pid: 4242,
+      from: null,
+      event: { type: 'xstate.init', input: { tickMs: 5_000, batchSize: 16, minSleepMs: 10, abortGraceMs: 2_000 } },
+      to: 'claiming',
+    });
+    expect(records.map((r) => r.seq)).toEqual(records.map((_, i) => i + 1));
+    // A WAKE during a pass changes only context, and is recorded: replay needs it.
+    expect(records[2]).toMatchObject({ from: 'serving.draining', event: { type: 'WAKE' }, to: 'serving.draining' });
+    // Only the machine's own snapshots: no record carries a child's promise events.
+    expect(records.some((r) => r.event.type.startsWith('xstate.promise'))).toBe(false);
+    expect(records.at(-1)).toMatchObject({ from: 'stopping.releasing', to: 'stopped' });
+  });
+});
+
 describe('replayJournal', () => {
   it('replays a recorded daemon run to its final state', async () => {
     const records = await recordedDaemonRun();
