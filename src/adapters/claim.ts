@@ -145,8 +145,9 @@ async function underClaimLock<T>(paths: ClaimPaths, options: ClaimOptions, body:
 
 /** Creates the pid file and records our identity; the lifetime lock is already ours. */
 function finishClaim(paths: ClaimPaths, lifetime: LockHandle, record: (identity: ProcessIdentity) => void): Claimed {
-  const identity = selfIdentity();
+  let identity: ProcessIdentity;
   try {
+    identity = selfIdentity();
     record(identity);
   } catch (error) {
     removePidFileIfHolds(paths.pidFile, process.pid);

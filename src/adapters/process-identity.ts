@@ -17,8 +17,11 @@ export interface ProcessIdentity {
   readonly pid: number;
   /** Changes on every boot; `null` where the platform has none we can read. */
   readonly bootId: string | null;
-  /** Opaque start time: clock ticks since boot (Linux) or `ps` lstart text (macOS). */
-  readonly startTime: string;
+  /**
+   * Opaque start time: clock ticks since boot (Linux) or `ps` lstart text (macOS); `null` where the
+   * platform gives none (then the identity can never be verified, only the pid compared).
+   */
+  readonly startTime: string | null;
 }
 
 export type IdentityResult =
@@ -149,13 +152,13 @@ export function identityOf(pid: number): IdentityResult {
   return { kind: 'alive', identity: { pid, bootId: bootId(), startTime: found.startTime } };
 }
 
-/** This process's identity; throws if the platform cannot tell (the daemon then cannot be verified). */
+/**
+ * This process's identity. Where the platform cannot tell (no /proc, no ps), `startTime` is `null`:
+ * the daemon still runs, but nobody can later prove it is ours, so it reads as `unverified`.
+ */
 export function selfIdentity(): ProcessIdentity {
   const result = identityOf(process.pid);
-  if (result.kind !== 'alive') {
-    throw new Error(`cannot determine this process's identity: ${result.kind === 'unknown' ? result.reason : 'dead'}`);
-  }
-  return result.identity;
+  return result.kind === 'alive' ? result.identity : { pid: process.pid, bootId: bootId(), startTime: null };
 }
 
 /**
@@ -190,6 +193,9 @@ export function sameProcess(recorded: ProcessIdentity, pid: number = recorded.pi
   if (current.kind === 'unknown') return current;
   if (current.kind === 'dead') return { kind: 'different', reason: current.zombie ? 'zombie' : 'dead' };
   const now = current.identity;
+  if (recorded.startTime === null || now.startTime === null) {
+    return { kind: 'unknown', reason: 'no start time recorded for this process' };
+  }
   if (recorded.bootId !== null && now.bootId !== null && recorded.bootId !== now.bootId) {
     return { kind: 'different', reason: 'rebooted' };
   }
@@ -201,7 +207,7 @@ export function asProcessIdentity(value: unknown): ProcessIdentity | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const v = value as Record<string, unknown>;
   if (typeof v.pid !== 'number' || !isValidPid(v.pid)) return undefined;
-  if (typeof v.startTime !== 'string' || v.startTime === '') return undefined;
+  if (v.startTime !== null && (typeof v.startTime !== 'string' || v.startTime === '')) return undefined;
   if (v.bootId !== null && typeof v.bootId !== 'string') return undefined;
   return { pid: v.pid, bootId: v.bootId, startTime: v.startTime };
 }

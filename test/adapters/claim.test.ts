@@ -244,6 +244,19 @@ describe('claim', () => {
     if (result.kind === 'claimed') held.push(result);
   });
 
+  it('if recording the identity fails, the claim undoes itself: no pid file, no lock, the error surfaces', async () => {
+    await expect(
+      claim(paths, {
+        recordIdentity: () => {
+          throw new Error('disk full');
+        },
+      }),
+    ).rejects.toThrow('disk full');
+    expect(existsSync(paths.pidFile)).toBe(false);
+    expect(probeLock(paths.lifetimeLock).kind).toBe('free');
+    expect(probeLock(paths.claimLock, 'exclusive').kind).toBe('free');
+  });
+
   it('a liveness probe holding the lifetime lock shared for an instant is not mistaken for a daemon', async () => {
     const prober = startAdapterChild(['hold-lock', paths.lifetimeLock, 'shared']);
     await prober.next((m) => m.event === 'locked');

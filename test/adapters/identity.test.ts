@@ -63,6 +63,8 @@ describe('identity', () => {
       });
     }
     expect(sameProcess(alive.identity, child.pid + 1)).toEqual({ kind: 'different', reason: 'otherPid' });
+    // Without a recorded start time (a platform that has none) nothing can be proven either way.
+    expect(sameProcess({ ...alive.identity, startTime: null }).kind).toBe('unknown');
 
     child.proc.kill('SIGKILL');
     await child.exited;
@@ -120,6 +122,11 @@ describe('identity', () => {
       pid: 42,
       bootId: 'b',
       startTime: '7',
+    });
+    expect(asProcessIdentity({ pid: 42, bootId: null, startTime: null })).toEqual({
+      pid: 42,
+      bootId: null,
+      startTime: null,
     });
     expect(asProcessIdentity({ pid: 42, bootId: null, startTime: '7' })).toEqual({
       pid: 42,
