@@ -47,6 +47,111 @@ function nativeBinding(): string | null {
   return addonPath;
 }
 
+/** What the hook path needs from a connection: one insert, then close. */
+export interface InsertConnection {
+  insert(kind: string, payloadJson: string, createdAt: number): number;
+  close(): void;
+}
+
+// The slice of better-sqlite3's native addon that `openForInsert` uses (lib/database.js, v12).
+interface NativeStatement {
+  run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
+  get(...params: unknown[]): unknown;
+}
+interface NativeDatabase {
+  prepare(sql: string, owner: object, pragmaMode: boolean): NativeStatement;
+  close(): void;
+}
+interface NativeAddon {
+  Database: new (
+    filename: string,
+    filenameGiven: string,
+    anonymous: boolean,
+    readonly: boolean,
+    fileMustExist: boolean,
+    timeout: number,
+    verbose: null,
+    buffer: null,
+  ) => NativeDatabase;
+  setErrorConstructor(ctor: unknown): void;
+  isInitialized?: boolean;
+}
+
+/** The better-sqlite3 major whose native constructor `openForInsert` was written against. */
+const NATIVE_MAJOR = '12.';
+let nativeAddonCache: NativeAddon | null | undefined;
+function nativeAddon(): NativeAddon | null {
+  if (nativeAddonCache !== undefined) return nativeAddonCache;
+  nativeAddonCache = null;
+  try {
+    const binding = nativeBinding();
+    const { version } = require('better-sqlite3/package.json') as { version: string };
+    if (binding !== null && version.startsWith(NATIVE_MAJOR)) {
+      const addon = require(binding) as NativeAddon;
+      if (!addon.isInitialized) {
+        // Exactly what better-sqlite3 does on first open, with its own error class, so errors look
+        // the same whichever path opened the connection and its wrapper, if loaded later, agrees.
+        addon.setErrorConstructor(require('better-sqlite3/lib/sqlite-error.js'));
+        addon.isInitialized = true;
+      }
+      nativeAddonCache = addon;
+    }
+  } catch {
+    nativeAddonCache = null;
+  }
+  return nativeAddonCache;
+}
+
+const SCHEMA_VERSION_SQL = "SELECT value FROM difflore_ts_meta WHERE key = 'schema_version'";
+
+/**
+ * Opens `data.db` for the hook's single insert, with the same pragmas as `openDatabase`.
+ *
+ * An existing database already at our schema version is opened through better-sqlite3's native
+ * addon directly: its JavaScript wrapper is a dozen CommonJS modules whose loading costs a
+ * `difflore enqueue` process more than all of its SQLite work. Anything else (no database yet, a
+ * schema to migrate, an addon version this was not written for, an unexpected failure) takes the
+ * ordinary `openDatabase` path, so correctness never depends on the shortcut.
+ */
+export function openForInsert(path: string, options: { busyTimeoutMs?: number } = {}): InsertConnection {
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  const addon = existsSync(path) ? nativeAddon() : null;
+  if (addon !== null) {
+    const previousUmask = process.umask(0o077);
+    let native: NativeDatabase | undefined;
+    try {
+      native = new addon.Database(path, path, false, false, false, busyTimeoutMs, null, null);
+      const owner = {};
+      native.prepare('PRAGMA journal_mode = WAL', owner, true).get();
+      native.prepare('PRAGMA synchronous = NORMAL', owner, true).get();
+      native.prepare('PRAGMA foreign_keys = ON', owner, true).get();
+      const row = native.prepare(SCHEMA_VERSION_SQL, owner, false).get() as { value: string } | undefined;
+      if (row !== undefined && Number(row.value) === SCHEMA_VERSION) {
+        const insert = native.prepare(INSERT_SQL, owner, false);
+        const db = native;
+        return {
+          insert: (kind, payloadJson, createdAt) => Number(insert.run(kind, payloadJson, createdAt).lastInsertRowid),
+          close: () => db.close(),
+        };
+      }
+      native.close(); // not at our version yet: openDatabase migrates it
+    } catch (error) {
+      native?.close();
+      // A lock would only be waited for twice; anything else (no meta table in a Rust-only
+      // database, say) is for openDatabase to handle or to report.
+      const code = (error as { code?: unknown }).code;
+      if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') throw databaseError(path, error);
+    } finally {
+      process.umask(previousUmask);
+    }
+  }
+  const db = openDatabase(path, options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs });
+  return {
+    insert: (kind, payloadJson, createdAt) => insertRow(db, kind, payloadJson, createdAt),
+    close: () => db.close(),
+  };
+}
+
 export interface OpenOptions {
   readonly readonly?: boolean;
   /** busy_timeout in ms; 5000 by default as in Rust. */
@@ -172,9 +277,7 @@ function migrate(db: Database, creating: boolean): void {
 
 function currentSchemaVersion(db: Database): number | undefined {
   try {
-    const row = db.prepare("SELECT value FROM difflore_ts_meta WHERE key = 'schema_version'").get() as
-      | { value: string }
-      | undefined;
+    const row = db.prepare(SCHEMA_VERSION_SQL).get() as { value: string } | undefined;
     return row ? Number(row.value) : undefined;
   } catch {
     return undefined; // no meta table yet: a fresh or Rust-only database

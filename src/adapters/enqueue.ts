@@ -7,7 +7,7 @@
  * It must never import xstate, HTTP code, the inspector or Clipanion.
  */
 import { DiffloreError } from '../errors.js';
-import { insertRow, openDatabase } from './db.js';
+import { openForInsert } from './db.js';
 import { ensureHome, resolveHome } from './home.js';
 import { spillRow } from './spill.js';
 
@@ -94,10 +94,10 @@ function insertOnce(
   now: number,
   busyTimeoutMs: number | undefined,
 ): number {
-  const db = openDatabase(dbPath, busyTimeoutMs === undefined ? {} : { busyTimeoutMs });
+  const connection = openForInsert(dbPath, busyTimeoutMs === undefined ? {} : { busyTimeoutMs });
   try {
-    return insertRow(db, kind, payloadJson, now);
+    return connection.insert(kind, payloadJson, now);
   } finally {
-    db.close();
+    connection.close();
   }
 }

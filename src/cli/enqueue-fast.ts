@@ -4,7 +4,6 @@
  * what the command prints. Imports only light modules; keep it that way.
  */
 import { readSync, writeSync } from 'node:fs';
-import { isatty } from 'node:tty';
 import { enqueue, MAX_PAYLOAD_BYTES } from '../adapters/enqueue.js';
 import { DiffloreError, describeError, errnoCode, exitCodeFor } from '../errors.js';
 
@@ -82,7 +81,9 @@ export function reportError(error: unknown, io: EnqueueIo): number {
  */
 async function readStdin(io: EnqueueIo): Promise<string> {
   const fd0 = io.stdin === undefined || io.stdin === process.stdin;
-  if (fd0 && isatty(0)) io.stderr.write('difflore: reading the payload from stdin (end with Ctrl-D)\n');
+  // node:tty is imported only here: it pulls in node:net, which the usual (argument) path never needs.
+  if (fd0 && (await import('node:tty')).isatty(0))
+    io.stderr.write('difflore: reading the payload from stdin (end with Ctrl-D)\n');
   const chunks: Buffer[] = [];
   let total = 0;
   const add = (chunk: Buffer): void => {

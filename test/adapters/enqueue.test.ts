@@ -1,0 +1,295 @@
+/**
+ * The hook-fast enqueue adapter: input rules, the capture switch, and spilling whenever the
+ * database cannot take the row (locked, read-only, corrupt, not openable), with nothing lost.
+ */
+import { spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openDatabase, openForInsert } from '../../src/adapters/db.js';
+import { enqueue, MAX_PAYLOAD_BYTES, validateEnqueueInput } from '../../src/adapters/enqueue.js';
+import { ensureHome, homePaths } from '../../src/adapters/home.js';
+import { OutboxStore } from '../../src/adapters/outbox-store.js';
+import { replaySpill } from '../../src/adapters/spill.js';
+import { DiffloreError } from '../../src/errors.js';
+import { makeTempHome } from '../helpers/index.js';
+
+let temp: { home: string; cleanup: () => void };
+let env: NodeJS.ProcessEnv;
+
+beforeEach(() => {
+  temp = makeTempHome();
+  env = { DIFFLORE_HOME: temp.home };
+});
+
+afterEach(() => {
+  temp.cleanup();
+});
+
+function rows(): { id: number; kind: string; payload_json: string; created_at: number; status: string }[] {
+  const db = openDatabase(homePaths(temp.home).db);
+  try {
+    return db.prepare('SELECT id, kind, payload_json, created_at, status FROM cloud_outbox ORDER BY id').all() as {
+      id: number;
+      kind: string;
+      payload_json: string;
+      created_at: number;
+      status: string;
+    }[];
+  } finally {
+    db.close();
+  }
+}
+
+function invalid(kind: string, payload: string): DiffloreError {
+  try {
+    validateEnqueueInput(kind, payload);
+  } catch (error) {
+    expect(error).toBeInstanceOf(DiffloreError);
+    expect((error as DiffloreError).code).toBe('invalid_input');
+    return error as DiffloreError;
+  }
+  throw new Error(`expected ${kind} ${payload.slice(0, 20)} to be rejected`);
+}
+
+describe('enqueue', () => {
+  it('creates the home and database and inserts a pending row', () => {
+    const result = enqueue('observation', '{"tool":"Edit"}', { env, now: 1234 });
+    expect(result).toEqual({ kind: 'inserted', id: 1 });
+    expect(enqueue('trajectory', '[1,2]', { env, now: 1235 })).toEqual({ kind: 'inserted', id: 2 });
+    expect(rows()).toEqual([
+      { id: 1, kind: 'observation', payload_json: '{"tool":"Edit"}', created_at: 1234, status: 'pending' },
+      { id: 2, kind: 'trajectory', payload_json: '[1,2]', created_at: 1235, status: 'pending' },
+    ]);
+    expect(statSync(temp.home).mode & 0o777).toBe(0o700);
+    expect(statSync(homePaths(temp.home).db).mode & 0o777).toBe(0o600);
+  });
+
+  it('does nothing at all while capture is disabled (exactly DIFFLORE_CAPTURE=false)', () => {
+    expect(enqueue('observation', '{}', { env: { ...env, DIFFLORE_CAPTURE: 'false' } })).toEqual({
+      kind: 'capture_disabled',
+    });
+    expect(existsSync(temp.home)).toBe(false);
+    for (const value of ['FALSE', ' false', '0', '', 'true']) {
+      expect(enqueue('observation', '{}', { env: { ...env, DIFFLORE_CAPTURE: value } }).kind).toBe('inserted');
+    }
+  });
+
+  it('rejects bad input before touching the disk', () => {
+    expect(() => enqueue('Observation', '{}', { env })).toThrow(DiffloreError);
+    expect(() => enqueue('observation', '{oops', { env })).toThrow(/not valid JSON/);
+    expect(existsSync(temp.home)).toBe(false);
+  });
+
+  it('refuses an empty DIFFLORE_HOME', () => {
+    expect(() => enqueue('observation', '{}', { env: { DIFFLORE_HOME: '' } })).toThrow(
+      /DIFFLORE_HOME is set but empty/,
+    );
+  });
+});
+
+describe('validateEnqueueInput', () => {
+  it('names each problem', () => {
+    expect(invalid('', '{}').message).toMatch(/invalid kind ""/);
+    expect(invalid('1abc', '{}').message).toMatch(/invalid kind "1abc".*lowercase letter/);
+    expect(invalid('has-dash', '{}').message).toMatch(/invalid kind "has-dash"/);
+    expect(invalid('UPPER', '{}').message).toMatch(/invalid kind "UPPER"/);
+    expect(invalid('a'.repeat(65), '{}').message).toMatch(/longer than 64/);
+    expect(invalid('observation', '').message).toMatch(/payload is empty/);
+    expect(invalid('observation', '  \n').message).toMatch(/payload is empty/);
+    expect(invalid('observation', '{"a":').message).toMatch(/payload is not valid JSON/);
+    expect(invalid('observation', 'hello').message).toMatch(/payload is not valid JSON/);
+    const big = JSON.stringify('x'.repeat(MAX_PAYLOAD_BYTES));
+    expect(invalid('observation', big).message).toMatch(/too large: 1048578 bytes, the limit is 1 MiB/);
+  });
+
+  it('counts the cap in UTF-8 bytes and accepts exactly 1 MiB', () => {
+    const exact = JSON.stringify('x'.repeat(MAX_PAYLOAD_BYTES - 2));
+    expect(() => validateEnqueueInput('observation', exact)).not.toThrow();
+    // 3 bytes per character: under the cap in UTF-16 units, over it in bytes
+    const wide = JSON.stringify('€'.repeat(Math.ceil(MAX_PAYLOAD_BYTES / 3)));
+    expect(invalid('observation', wide).message).toMatch(/too large/);
+  });
+
+  it('accepts any JSON value and kinds with digits and underscores', () => {
+    for (const payload of ['{}', '[]', '0', '"s"', 'null', ' {"a":[1,{"b":null}]} ']) {
+      expect(() => validateEnqueueInput('a1_b2', payload)).not.toThrow();
+    }
+  });
+});
+
+describe('spilling when the database cannot take the row', () => {
+  it('spills while another connection holds the write lock past the busy timeout, then replays', () => {
+    const paths = ensureHome(temp.home);
+    const holder = openDatabase(paths.db);
+    holder.exec('BEGIN IMMEDIATE');
+    let result: ReturnType<typeof enqueue>;
+    try {
+      result = enqueue('observation', '{"held":true}', { env, now: 4242, busyTimeoutMs: 20 });
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+    }
+
+    expect(result.kind).toBe('spilled');
+    if (result.kind !== 'spilled') return;
+    expect(result.reason).toMatch(/locked|busy/i);
+    expect(dirname(result.path)).toBe(paths.observationSpillDir);
+    expect(JSON.parse(readFileSync(result.path, 'utf8'))).toMatchObject({
+      kind: 'observation',
+      payloadJson: '{"held":true}',
+      createdAtMs: 4242,
+    });
+    expect(rows()).toEqual([]);
+
+    const db = openDatabase(paths.db);
+    try {
+      expect(replaySpill(paths, new OutboxStore(db)).replayed).toBe(1);
+    } finally {
+      db.close();
+    }
+    expect(rows()).toEqual([
+      { id: 1, kind: 'observation', payload_json: '{"held":true}', created_at: 4242, status: 'pending' },
+    ]);
+  });
+
+  it('spills other kinds to the sibling directory', () => {
+    const paths = ensureHome(temp.home);
+    const holder = openDatabase(paths.db);
+    holder.exec('BEGIN IMMEDIATE');
+    try {
+      const result = enqueue('trajectory', '{}', { env, busyTimeoutMs: 10 });
+      expect(result.kind === 'spilled' && dirname(result.path)).toBe(paths.otherSpillDir);
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+    }
+  });
+
+  it('spills when data.db is not a database', () => {
+    const paths = ensureHome(temp.home);
+    writeFileSync(paths.db, 'this is not sqlite, it is a shopping list: eggs, milk, more eggs, '.repeat(100));
+    const result = enqueue('observation', '{}', { env });
+    expect(result.kind).toBe('spilled');
+    expect(result.kind === 'spilled' && result.reason).toMatch(/not a (usable SQLite )?database/i);
+    expect(readdirSync(paths.observationSpillDir)).toHaveLength(1);
+  });
+
+  it('spills when data.db cannot be opened at all', () => {
+    const paths = ensureHome(temp.home);
+    mkdirSync(paths.db); // a directory where the file should be
+    const result = enqueue('observation', '{}', { env });
+    expect(result.kind).toBe('spilled');
+    expect(result.kind === 'spilled' && result.reason).toMatch(/cannot write|unable to open|database error/i);
+  });
+
+  it('spills when data.db is read-only for the user', () => {
+    const paths = ensureHome(temp.home);
+    openDatabase(paths.db).close();
+    if (process.getuid?.() !== 0) {
+      chmodSync(paths.db, 0o444);
+      const result = enqueue('observation', '{}', { env });
+      expect(result.kind).toBe('spilled');
+      return;
+    }
+    // Root writes through file modes, so enqueue as nobody in a home nobody owns, with data.db
+    // still owned by root (0644): readable, not writable, as on a sandboxed agent's mount.
+    chownSync(dirname(temp.home), 65534, 65534);
+    chownSync(temp.home, 65534, 65534);
+    const dist = join(import.meta.dirname, '..', '..', 'dist', 'adapters', 'enqueue.js');
+    const script = `const { enqueue } = await import(${JSON.stringify(dist)});
+      process.stdout.write(JSON.stringify(enqueue('observation', '{"ro":1}', { env: { DIFFLORE_HOME: ${JSON.stringify(temp.home)} } })));`;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      uid: 65534,
+      gid: 65534,
+      encoding: 'utf8',
+    });
+    expect(child.stderr).toBe('');
+    const result = JSON.parse(child.stdout);
+    expect(result.kind).toBe('spilled');
+    expect(result.reason).toMatch(/readonly|read-only|unable to open/i);
+    expect(existsSync(result.path)).toBe(true);
+    expect(rows()).toEqual([]);
+  });
+});
+
+describe('openForInsert', () => {
+  it('inserts into an existing database through the native shortcut with the same pragmas', () => {
+    const paths = ensureHome(temp.home);
+    openDatabase(paths.db).close();
+    const connection = openForInsert(paths.db);
+    try {
+      expect(connection.insert('observation', '{"n":1}', 77)).toBe(1);
+      expect(connection.insert('observation', '{"n":2}', 78)).toBe(2);
+    } finally {
+      connection.close();
+    }
+    expect(rows().map((r) => [r.payload_json, r.created_at])).toEqual([
+      ['{"n":1}', 77],
+      ['{"n":2}', 78],
+    ]);
+    const db = new BetterSqlite3(paths.db);
+    try {
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    } finally {
+      db.close();
+    }
+  });
+
+  it('migrates a database that lacks our schema before inserting', () => {
+    const paths = ensureHome(temp.home);
+    const raw = new BetterSqlite3(paths.db);
+    raw.exec(`CREATE TABLE cloud_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
+      payload_json TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', retry_count INTEGER NOT NULL DEFAULT 0,
+      created_at INTEGER NOT NULL, claimed_at INTEGER, last_error TEXT, enriched_at INTEGER)`);
+    raw.close();
+    const connection = openForInsert(paths.db);
+    try {
+      expect(connection.insert('observation', '{}', 1)).toBe(1);
+    } finally {
+      connection.close();
+    }
+    const db = openDatabase(paths.db);
+    try {
+      const columns = (db.prepare('PRAGMA table_info(cloud_outbox)').all() as { name: string }[]).map((c) => c.name);
+      expect(columns).toContain('lease_id');
+    } finally {
+      db.close();
+    }
+  });
+
+  it("throws SQLite's own error on a lock, and leaves better-sqlite3 throwing its SqliteError", () => {
+    const paths = ensureHome(temp.home);
+    const holder = openDatabase(paths.db);
+    holder.exec('BEGIN IMMEDIATE');
+    try {
+      const connection = openForInsert(paths.db, { busyTimeoutMs: 10 });
+      let caught: unknown;
+      try {
+        connection.insert('observation', '{}', 1);
+      } catch (error) {
+        caught = error;
+      } finally {
+        connection.close();
+      }
+      expect(caught).toBeInstanceOf(BetterSqlite3.SqliteError);
+      expect((caught as { code: string }).code).toBe('SQLITE_BUSY');
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+    }
+    const other = new BetterSqlite3(':memory:');
+    expect(() => other.exec('NOT SQL')).toThrow(BetterSqlite3.SqliteError);
+    other.close();
+  });
+});
