@@ -24,8 +24,7 @@ export default class MachinesExportCommand extends BaseCommand {
       - \`mermaid\` (default): a \`stateDiagram-v2\`; GitHub and most Markdown viewers draw it.
       - \`dot\`: Graphviz; pipe it to \`dot -Tsvg\`.
       - \`json\`: the machine definition as XState resolves it (targets as state ids).
-      - \`studio\`: a \`createMachine({...})\` module for Stately Studio's "Import from code": states,
-        transitions, guards, actions, invoked actors and delays by name.
+      - \`studio\`: a \`createMachine({...})\` module for Stately Studio's "Import from code" (states, transitions, guards, actions, invoked actors and delays by name).
 
       Edge labels read \`EVENT [guard]\`, \`after <delay>\`, \`<actor> done\` and \`<actor> error\`.
     `,
