@@ -185,8 +185,12 @@ export async function claim(paths: ClaimPaths, options: ClaimOptions = {}): Prom
   });
 }
 
-function sameFinding(a: StaleFinding, b: StaleFinding): boolean {
-  return a.pid === b.pid && (a.pid !== null || (a.reason === 'invalidPid' && b.reason === 'invalidPid'));
+/** What a stale finding must still show to be removed: the same pid, or (`null`) still unparseable. */
+export type StaleTarget = Pick<StaleFinding, 'pid'>;
+
+function sameFinding(judged: StaleFinding, target: StaleTarget): boolean {
+  // A judged `null` pid is always an unparseable file, so equal pids (or both null) is the whole test.
+  return judged.pid === target.pid;
 }
 
 /**
@@ -196,7 +200,7 @@ function sameFinding(a: StaleFinding, b: StaleFinding): boolean {
  */
 export async function reclaimStale(
   paths: ClaimPaths,
-  stale: StaleFinding,
+  stale: StaleTarget,
   options: ClaimOptions = {},
 ): Promise<ClaimResult> {
   const { readRecorded, recordIdentity } = defaults(paths, options);
@@ -232,11 +236,12 @@ export type CleanStaleResult =
 
 /**
  * For `daemon stop`: removes a stale pid file (never signals anything), under the claim lock and
- * only if the lifetime lock is free and the file still names the same stale pid or garbage.
+ * only if the lifetime lock is free and the file still names the same stale pid or garbage. Also
+ * right after a confirmed SIGKILL: the victim could not remove its own file, and it is now dead.
  */
 export async function cleanStale(
   paths: ClaimPaths,
-  stale: StaleFinding,
+  stale: StaleTarget,
   options: ClaimOptions = {},
 ): Promise<CleanStaleResult> {
   const { readRecorded } = defaults(paths, options);

@@ -211,3 +211,25 @@ export function asProcessIdentity(value: unknown): ProcessIdentity | undefined {
   if (v.bootId !== null && typeof v.bootId !== 'string') return undefined;
   return { pid: v.pid, bootId: v.bootId, startTime: v.startTime };
 }
+
+export type StillAliveResult =
+  | AliveResult
+  /** The pid is alive but is no longer the recorded process (it died and the pid was reused). */
+  | { readonly kind: 'replaced' };
+
+/**
+ * For polling a process we signalled: is *that* process (`recorded`, when we have its identity)
+ * still alive? A zombie or a pid taken over by someone else means it is gone. Without an identity
+ * (or where it cannot be compared) this is plain `isAlive`.
+ */
+export function isStillAlive(pid: number, recorded: ProcessIdentity | null): StillAliveResult {
+  const alive = isAlive(pid);
+  if (alive.kind !== 'alive' || recorded === null || recorded.pid !== pid) return alive;
+  const same = sameProcess(recorded, pid);
+  if (same.kind === 'different') {
+    return same.reason === 'dead' || same.reason === 'zombie'
+      ? { kind: 'dead', zombie: same.reason === 'zombie' }
+      : { kind: 'replaced' };
+  }
+  return alive;
+}

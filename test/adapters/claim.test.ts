@@ -272,14 +272,14 @@ describe('cleanStale (daemon stop on a stale pid file)', () => {
   it('removes a dead pid file without signalling anything', async () => {
     const dead = await deadPid();
     writeFileSync(paths.pidFile, String(dead));
-    expect(await cleanStale(paths, { kind: 'stale', pid: dead, reason: 'dead' })).toEqual({ kind: 'removed' });
+    expect(await cleanStale(paths, { pid: dead })).toEqual({ kind: 'removed' });
     expect(existsSync(paths.pidFile)).toBe(false);
   });
 
   it('leaves the file when it now names a live process or a daemon holds the lifetime lock', async () => {
     const other = await bystander();
     writeFileSync(paths.pidFile, String(other.pid));
-    expect(await cleanStale(paths, { kind: 'stale', pid: other.pid, reason: 'dead' })).toEqual({
+    expect(await cleanStale(paths, { pid: other.pid })).toEqual({
       kind: 'changed',
       now: { kind: 'conflict', pid: other.pid, verified: false },
     });
@@ -288,16 +288,30 @@ describe('cleanStale (daemon stop on a stale pid file)', () => {
 
     const { unlinkSync } = await import('node:fs');
     unlinkSync(paths.pidFile);
-    expect(await cleanStale(paths, { kind: 'stale', pid: 5, reason: 'dead' })).toEqual({
+    expect(await cleanStale(paths, { pid: 5 })).toEqual({
       kind: 'changed',
       now: { kind: 'missing' },
     });
     const claimed = await claimHere();
-    expect(await cleanStale(paths, { kind: 'stale', pid: process.pid, reason: 'dead' })).toEqual({
+    expect(await cleanStale(paths, { pid: process.pid })).toEqual({
       kind: 'changed',
       now: { kind: 'conflict', pid: process.pid, verified: true },
     });
     expect(readFileSync(paths.pidFile, 'utf8')).toBe(String(claimed.identity.pid));
+  });
+});
+
+describe('after SIGKILL of a verified daemon', () => {
+  it('cleanStale removes the pid file the victim left, once it is dead', async () => {
+    const daemon = startAdapterChild(['claim', paths.home]);
+    await daemon.next((m) => m.event === 'ready');
+    daemon.send('go');
+    await daemon.next((m) => m.event === 'result' && m.kind === 'claimed');
+    expect(await cleanStale(paths, { pid: daemon.pid })).toMatchObject({ kind: 'changed' });
+    daemon.proc.kill('SIGKILL');
+    await daemon.exited;
+    expect(await cleanStale(paths, { pid: daemon.pid })).toEqual({ kind: 'removed' });
+    expect(probeLiveness(paths)).toEqual({ kind: 'notRunning', lockHeld: false });
   });
 });
 

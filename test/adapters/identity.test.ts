@@ -5,6 +5,7 @@ import {
   asProcessIdentity,
   identityOf,
   isAlive,
+  isStillAlive,
   parseProcStat,
   sameProcess,
   selfIdentity,
@@ -66,8 +67,13 @@ describe('identity', () => {
     // Without a recorded start time (a platform that has none) nothing can be proven either way.
     expect(sameProcess({ ...alive.identity, startTime: null }).kind).toBe('unknown');
 
+    expect(isStillAlive(child.pid, alive.identity)).toEqual({ kind: 'alive', signalable: true });
+    expect(isStillAlive(child.pid, null)).toEqual({ kind: 'alive', signalable: true });
+    expect(isStillAlive(child.pid, { ...alive.identity, startTime: '1' })).toEqual({ kind: 'replaced' });
+
     child.proc.kill('SIGKILL');
     await child.exited;
+    expect(isStillAlive(child.pid, alive.identity)).toEqual({ kind: 'dead', zombie: false });
     expect(identityOf(child.pid)).toEqual({ kind: 'dead', zombie: false });
     expect(isAlive(child.pid)).toEqual({ kind: 'dead', zombie: false });
     expect(sameProcess(alive.identity)).toEqual({ kind: 'different', reason: 'dead' });
