@@ -73,13 +73,8 @@ export default class CloudServeCommand extends BaseCommand {
         ...(this.garbage2xxRate === undefined ? {} : { garbage2xxRate: this.garbage2xxRate }),
       },
     });
-    this.print(`listening on ${cloud.url}`);
-    if (!isLoopbackHost(cloud.host) && cloud.host !== '0.0.0.0' && cloud.host !== '::') {
-      this.warn(`warning: serving on ${cloud.host}, which is not a loopback address`);
-    } else if (cloud.host === '0.0.0.0' || cloud.host === '::') {
-      this.warn('warning: serving on every interface; this is a test double without TLS');
-    }
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    // Handlers before the listening line: whoever reads it may signal at once.
+    const stopped = new Promise<NodeJS.Signals>((resolve) => {
       const on = (s: NodeJS.Signals): void => {
         process.off('SIGTERM', on);
         process.off('SIGINT', on);
@@ -88,6 +83,13 @@ export default class CloudServeCommand extends BaseCommand {
       process.on('SIGTERM', on);
       process.on('SIGINT', on);
     });
+    this.print(`listening on ${cloud.url}`);
+    if (cloud.host === '0.0.0.0' || cloud.host === '::') {
+      this.warn('warning: serving on every interface; this is a test double without TLS');
+    } else if (!isLoopbackHost(cloud.host)) {
+      this.warn(`warning: serving on ${cloud.host}, which is not a loopback address`);
+    }
+    const signal = await stopped;
     await cloud.close();
     this.warn(`stopped on ${signal}: ${JSON.stringify(cloud.stats())}`);
     return 0;
