@@ -98,7 +98,7 @@ function describeStatus(r: OutboxStatusReport): string[] {
   );
   const kinds = Object.entries(r.byKind);
   if (kinds.length > 0) {
-    lines.push(`Ready to send, by kind (${sendable})`);
+    lines.push(`Pending by kind (${sendable} ready to send)`);
     const kindWidth = Math.max(...kinds.map(([k]) => k.length));
     for (const [kind, n] of kinds) lines.push(`  ${kind.padEnd(kindWidth)}  ${n}`);
   }
