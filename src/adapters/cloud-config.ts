@@ -21,11 +21,13 @@ export function isLoopbackHost(hostname: string): boolean {
 }
 
 /**
- * The API base without a trailing slash. Throws a `config` error for a malformed URL, a scheme
+ * The API base without a trailing slash, from `DIFFLORE_CLOUD_URL` (else the legacy
+ * `DIFF_LORE_CLOUD_URL`, else the default). Throws a `config` error for a malformed URL, a scheme
  * other than http(s), or plain http to a host that is not loopback (the token would travel in clear).
  */
 export function resolveCloudUrl(env: NodeJS.ProcessEnv = process.env): string {
-  const configured = env.DIFFLORE_CLOUD_URL?.trim();
+  // The Rust binary still honours the legacy spelling when the new one is unset or blank.
+  const configured = env.DIFFLORE_CLOUD_URL?.trim() || env.DIFF_LORE_CLOUD_URL?.trim();
   const text = configured ? configured : DEFAULT_CLOUD_URL;
   let url: URL;
   try {

@@ -75,6 +75,8 @@ export interface DrainPassOptions {
   client?: CloudClient;
   /** Spill files replayed per pass (default 256). */
   spillLimit?: number;
+  /** Claimed batches in delivery at once (default 4). */
+  claimConcurrency?: number;
 }
 
 export type StopReason = 'idle' | 'limit' | 'auth' | 'breaker' | 'cancelled';
@@ -413,7 +415,7 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       await deliver(probe, probe.rows);
       continue;
     }
-    await Promise.all(Array.from({ length: CLAIM_WORKERS }, worker));
+    await Promise.all(Array.from({ length: Math.max(1, options.claimConcurrency ?? CLAIM_WORKERS) }, worker));
     if (stop !== null || signal?.aborted) continue;
     if (breakerGate(breaker, now()).pass !== 'all') continue;
     // Rows retried during the pass may already be due again (jitter can be near zero).

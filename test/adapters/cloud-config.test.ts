@@ -31,6 +31,16 @@ describe('resolveCloudUrl', () => {
     expect(resolveCloudUrl({ DIFFLORE_CLOUD_URL: 'https://api.example.com/v1/' })).toBe('https://api.example.com/v1');
   });
 
+  it('falls back to the legacy DIFF_LORE_CLOUD_URL as the Rust binary does', () => {
+    expect(resolveCloudUrl({ DIFF_LORE_CLOUD_URL: 'https://old.example.com/api' })).toBe('https://old.example.com/api');
+    expect(
+      resolveCloudUrl({
+        DIFFLORE_CLOUD_URL: 'https://new.example.com',
+        DIFF_LORE_CLOUD_URL: 'https://old.example.com',
+      }),
+    ).toBe('https://new.example.com');
+  });
+
   it.each([
     'http://127.0.0.1:8787',
     'http://127.8.9.10',

@@ -6,10 +6,12 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/adapters/db.js';
 import { homePaths } from '../../src/adapters/home.js';
 import { OutboxStore } from '../../src/adapters/outbox-store.js';
+import { ProgressReporter } from '../../src/cli/drain-progress.js';
 import { CLI, cleanEnv, makeTempHome, runCli, waitFor } from '../helpers/index.js';
 
 const TOKEN = 'tok_e2e_drain_9f8e7d6c5b4a';
@@ -209,5 +211,42 @@ describe('outbox drain', () => {
     const result = await runCli(['outbox', 'drain', '--help'], { env: cleanEnv() });
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('outbox drain --limit 100 --json');
+  });
+});
+
+describe('progress output', () => {
+  const sink = (isTTY: boolean) => {
+    let text = '';
+    const stream = new Writable({
+      write(chunk, _encoding, done) {
+        text += String(chunk);
+        done();
+      },
+    }) as Writable & { isTTY?: boolean };
+    stream.isTTY = isTTY;
+    return { stream, text: () => text };
+  };
+
+  it('draws one bar in place on a TTY and ends it with a newline', () => {
+    const out = sink(true);
+    const reporter = new ProgressReporter(out.stream);
+    reporter.on({ type: 'start', waiting: 100 });
+    reporter.on({ type: 'progress', attempted: 50, confirmed: 49, retried: 1, abandoned: 0 });
+    reporter.on({ type: 'progress', attempted: 100, confirmed: 99, retried: 1, abandoned: 0 });
+    reporter.end();
+    const frames = out.text().split('\r\x1b[2K').filter(Boolean);
+    expect(frames).toEqual([
+      '[############------------] 50/100 attempted, 49 confirmed, 1 retried, 0 abandoned',
+      '[########################] 100/100 attempted, 99 confirmed, 1 retried, 0 abandoned\n',
+    ]);
+  });
+
+  it('writes plain lines when stderr is not a TTY', () => {
+    const out = sink(false);
+    const reporter = new ProgressReporter(out.stream);
+    reporter.on({ type: 'start', waiting: 3 });
+    reporter.on({ type: 'progress', attempted: 3, confirmed: 3, retried: 0, abandoned: 0 });
+    reporter.end();
+    expect(out.text()).toBe('draining: 3 rows waiting\n3/3 attempted, 3 confirmed, 0 retried, 0 abandoned\n');
   });
 });
