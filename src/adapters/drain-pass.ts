@@ -89,7 +89,10 @@ export interface DrainSummary {
   /** No token, or 401/403 with the current token. */
   waitingForAuth: boolean;
   cancelled: boolean;
-  /** When the next pending row falls due (unix ms), the breaker's reopening included. */
+  /**
+   * When the next pending row falls due (unix ms), the breaker's reopening included. While waiting
+   * for a token: null (no token), or when a refused token may be probed again.
+   */
   nextDueAt: number | null;
   breaker: BreakerState;
   lastError: string | null;
@@ -429,6 +432,12 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
     let nextDueAt = dbCall(store, () => store.nextDueAt());
     if (nextDueAt !== null && breaker.state === 'open' && breaker.openUntil !== null) {
       nextDueAt = Math.max(nextDueAt, breaker.openUntil);
+    }
+    // Waiting for a token, due rows are not work: only a new token (seen on the next tick or wake)
+    // or the re-probe of a refused one can move them, so never hand the daemon a time in the past.
+    if (nextDueAt !== null && authProblem !== null) {
+      const rejected = breaker.authRejected;
+      nextDueAt = rejected === null ? null : Math.max(nextDueAt, rejected.at + config.authReprobeMs);
     }
     const at = now();
     const summary: DrainSummary = {

@@ -183,6 +183,8 @@ describe('failure policy, row by row', () => {
     const summary = await pass({ maxInFlight: 1 });
     expect(summary).toMatchObject({ waitingForAuth: true, stoppedBecause: 'auth', confirmed: 0, retried: 0 });
     expect(summary.authProblem).toMatch(/refused the token: 401 Unauthorized/);
+    // The rows are due, but nothing can move them before the token changes or the re-probe time.
+    expect(summary.nextDueAt).toBe(clock + 600_000);
     expect(cloud.stats().requests).toBe(1);
     for (const id of ids) expect(row(id)).toMatchObject({ status: 'pending', retryCount: 0, claimedAt: null });
   });
@@ -370,7 +372,7 @@ describe('tokens', () => {
   it('no token: nothing is sent, rows are untouched, the summary says delivery waits', async () => {
     const id = store.enqueue('mcp_query', mcp(1));
     const summary = await pass({ env: { DIFFLORE_CLOUD_URL: cloud.url } });
-    expect(summary).toMatchObject({ waitingForAuth: true, attempted: 0, stoppedBecause: 'auth' });
+    expect(summary).toMatchObject({ waitingForAuth: true, attempted: 0, stoppedBecause: 'auth', nextDueAt: null });
     expect(summary.authProblem).toMatch(/^no cloud token: set DIFFLORE_CLOUD_TOKEN or write it to .*cloud-token/);
     expect(cloud.stats().requests).toBe(0);
     expect(row(id)).toMatchObject({ status: 'pending', retryCount: 0, lastError: null });
