@@ -84,6 +84,9 @@ export function classifyStatus(status: number): 'success' | 'duplicate' | Failur
   if (status === 409) return 'duplicate';
   if (status === 401 || status === 403) return 'auth';
   if (status === 408 || status === 425 || status === 429 || status >= 500) return 'retryable';
+  // A redirect (we never follow one: it could carry the token elsewhere) or a non-final answer says
+  // nothing against the row; it waits behind its backoff instead of being abandoned.
+  if (status < 200 || (status >= 300 && status < 400)) return 'retryable';
   return 'permanent';
 }
 
@@ -342,6 +345,10 @@ const REASONS: Readonly<Record<number, string>> = {
   201: 'Created',
   202: 'Accepted',
   204: 'No Content',
+  301: 'Moved Permanently',
+  302: 'Found',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
   400: 'Bad Request',
   401: 'Unauthorized',
   403: 'Forbidden',

@@ -48,7 +48,7 @@ describe('failure policy: one verdict per row of DESIGN §5.2', () => {
     expect(judgeAttempt(response(409, '{"error":"duplicate"}'), ctx)).toEqual({ action: 'confirm', duplicate: true });
   });
 
-  it.each([408, 425, 429, 500, 502, 503, 504, 599])('%i is retried and spends a try', (status) => {
+  it.each([301, 302, 307, 308, 408, 425, 429, 500, 502, 503, 504, 599])('%i is retried and spends a try', (status) => {
     const verdict = judgeAttempt(response(status, 'busy'), ctx);
     expect(verdict.action).toBe('retry');
     expect(classifyStatus(status)).toBe('retryable');
