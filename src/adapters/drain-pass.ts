@@ -35,8 +35,11 @@ export const DEFAULT_MAX_IN_FLIGHT = 8;
 const CLAIM_WORKERS = 4;
 
 export type DrainProgress =
-  /** Sendable rows waiting when the pass began (due now or later): the total for a progress bar. */
-  | { readonly type: 'start'; readonly waiting: number }
+  /**
+   * The pass is about to send. `waiting`: sendable rows queued (due now or later), the total for a
+   * progress bar; counted only with `countWaiting` (a scan of the queue), null otherwise.
+   */
+  | { readonly type: 'start'; readonly waiting: number | null }
   | { readonly type: 'spill'; readonly report: ReplayReport }
   /** After each settled batch: running totals. */
   | {
@@ -77,6 +80,8 @@ export interface DrainPassOptions {
   spillLimit?: number;
   /** Claimed batches in delivery at once (default 4). */
   claimConcurrency?: number;
+  /** Count the queue for the `start` event (costs a scan of the pending rows). */
+  countWaiting?: boolean;
 }
 
 export type StopReason = 'idle' | 'limit' | 'auth' | 'breaker' | 'cancelled';
@@ -161,8 +166,13 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   if (token.kind !== 'token') return finish('auth'); // narrowed above; keeps the type checker honest
 
   if (onProgress) {
-    const waiting = dbCall(store, () => store.pendingByKind().reduce((n, k) => n + k.count, 0));
-    onProgress({ type: 'start', waiting: Math.min(waiting, limit) });
+    const waiting = options.countWaiting
+      ? Math.min(
+          limit,
+          dbCall(store, () => store.pendingByKind().reduce((n, k) => n + k.count, 0)),
+        )
+      : null;
+    onProgress({ type: 'start', waiting });
   }
 
   const client = options.client ?? sharedClient(cloudUrl, token.token, options.timeoutMs);

@@ -21,8 +21,8 @@ export class ProgressReporter {
   on(event: DrainProgress): void {
     switch (event.type) {
       case 'start':
-        this.#total = event.waiting;
-        if (!this.#tty) this.#out.write(`draining: ${event.waiting} rows waiting\n`);
+        this.#total = event.waiting ?? 0;
+        if (!this.#tty && event.waiting !== null) this.#out.write(`draining: ${event.waiting} rows waiting\n`);
         break;
       case 'spill':
         this.#line(`spill: replayed ${event.report.replayed}, quarantined ${event.report.quarantined}`);

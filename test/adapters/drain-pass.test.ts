@@ -9,7 +9,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../../src/adapters/db.js';
-import { closeSharedCloudClient, type DrainPassOptions, runDrainPass } from '../../src/adapters/drain-pass.js';
+import {
+  closeSharedCloudClient,
+  type DrainPassOptions,
+  type DrainProgress,
+  runDrainPass,
+} from '../../src/adapters/drain-pass.js';
 import { ensureHome, type HomePaths } from '../../src/adapters/home.js';
 import { OutboxStore } from '../../src/adapters/outbox-store.js';
 import { type ReferenceCloud, startReferenceCloud } from '../../src/adapters/reference-cloud.js';
@@ -505,16 +510,18 @@ describe('limits, spill and the drain state file', () => {
 
   it('reports progress events with running totals', async () => {
     store.enqueueMany(Array.from({ length: 130 }, (_, i) => ({ kind: 'observation', payloadJson: observation(i) })));
-    const events: string[] = [];
-    let last: unknown;
-    await pass({
-      onProgress: (e) => {
-        events.push(e.type);
-        last = e;
-      },
-    });
-    expect(events[0]).toBe('start');
-    expect(events.filter((t) => t === 'progress').length).toBeGreaterThanOrEqual(1);
+    const events: DrainProgress[] = [];
+    await pass({ countWaiting: true, onProgress: (e) => events.push(e) });
+    expect(events[0]).toEqual({ type: 'start', waiting: 130 });
+    const last = events.at(-1);
+    expect(events.filter((e) => e.type === 'progress').length).toBeGreaterThanOrEqual(1);
     expect(last).toEqual({ type: 'progress', attempted: 130, confirmed: 130, retried: 0, abandoned: 0 });
+  });
+
+  it('does not count the queue for the start event unless asked', async () => {
+    store.enqueue('mcp_query', mcp(1));
+    const events: DrainProgress[] = [];
+    await pass({ onProgress: (e) => events.push(e) });
+    expect(events[0]).toEqual({ type: 'start', waiting: null });
   });
 });

@@ -62,7 +62,7 @@ export default class OutboxDrainCommand extends BaseCommand {
         env,
         signal: controller.signal,
         ...(this.limit === undefined ? {} : { limit: this.limit }),
-        ...(progress ? { onProgress: (e: DrainProgress) => progress.on(e) } : {}),
+        ...(progress ? { onProgress: (e: DrainProgress) => progress.on(e), countWaiting: true } : {}),
       });
     } finally {
       progress?.end();
