@@ -102,6 +102,8 @@ export interface DrainSummary {
   breaker: BreakerState;
   lastError: string | null;
   // Ours:
+  /** Rows claimed and handed back without spending a try (cancel, token refused, breaker opened). */
+  released: number;
   stoppedBecause: StopReason;
   /** Why delivery waits for a token, in words for the user; null when it does not. */
   authProblem: string | null;
@@ -137,6 +139,7 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
 
   let breaker = options.breaker ?? CLOSED_BREAKER;
   const totals = { attempted: 0, confirmed: 0, retried: 0, abandoned: 0 };
+  let releasedTotal = 0;
   let lastError: string | null = null;
   let authProblem: string | null = null;
   /** Set when the pass must stop sending (auth refused, cancelled); claimed rows are then released. */
@@ -385,6 +388,7 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
     );
     // A released row was claimed but not tried: it does not count as attempted.
     totals.attempted -= released.length;
+    releasedTotal += released.length;
     onProgress?.({ type: 'progress', ...totals });
   };
 
@@ -452,6 +456,7 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
     const at = now();
     const summary: DrainSummary = {
       ...totals,
+      released: releasedTotal,
       waitingForAuth: authProblem !== null,
       cancelled: reason === 'cancelled',
       nextDueAt,

@@ -187,6 +187,7 @@ describe('failure policy, row by row', () => {
     const ids = Array.from({ length: 20 }, (_, i) => store.enqueue('mcp_query', mcp(i)));
     const summary = await pass({ maxInFlight: 1 });
     expect(summary).toMatchObject({ waitingForAuth: true, stoppedBecause: 'auth', confirmed: 0, retried: 0 });
+    expect(summary.released).toBeGreaterThanOrEqual(1);
     expect(summary.authProblem).toMatch(/refused the token: 401 Unauthorized/);
     // The rows are due, but nothing can move them before the token changes or the re-probe time.
     expect(summary.nextDueAt).toBe(clock + 600_000);
@@ -360,6 +361,8 @@ describe('cancellation', () => {
       retried: 0,
       attempted: 0,
     });
+    // Every claimed row came back: with four claims of 64 in flight, all 120 were claimed.
+    expect(summary.released).toBe(120);
     expect(store.counts()).toEqual({ pending: 120, processing: 0, abandoned: 0 });
     for (const id of ids) expect(row(id)).toMatchObject({ retryCount: 0, claimedAt: null, lastError: null });
   });
