@@ -23,6 +23,9 @@ export async function loadCommands(): Promise<CommandClass[]> {
     import('./commands/cloud-serve.js'),
     // machines
     import('./commands/machines-export.js'),
+    // end to end
+    import('./commands/demo.js'),
+    import('./commands/doctor.js'),
   ]);
   return modules.map((m) => m.default);
 }

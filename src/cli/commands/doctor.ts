@@ -1,0 +1,60 @@
+/**
+ * `difflore doctor [--json]`: one screen of health for the data home, each problem with its fix.
+ * The checks load inside `run`, so listing this command costs the CLI nothing.
+ */
+import { Command, Option } from 'clipanion';
+import { BaseCommand } from '../base-command.js';
+
+export default class DoctorCommand extends BaseCommand {
+  static override paths = [['doctor']];
+
+  static override usage = Command.Usage({
+    category: 'Inspection',
+    description: 'Check the daemon, the outbox and the data home, and say how to fix what is wrong',
+    details: `
+      Looks, changes nothing, and prints one line per check:
+
+      - \`daemon\`: running (pid, machine state, uptime, heartbeat age), not running, or a stale pid file;
+      - \`backlog\`: pending rows by kind, rows being sent, how old the oldest is;
+      - \`abandoned\`: rows that gave up, grouped by the start of their last error;
+      - \`spill\`: rows waiting on disk to be queued (count, bytes, newest error) and quarantined \`.bad\` files;
+      - \`token\`: whether a cloud token is there (it is never printed);
+      - \`cloud_url\`: the URL the daemon uses, and whether it would refuse it;
+      - \`home\`, \`files\`: the data home is 0700 and ours, private files are 0600, no symbolic links
+        where pid, lock or state files belong;
+      - \`database\`: \`data.db\` opens and its schema version.
+
+      Each problem comes with a \`fix:\` line: the command that fixes it.
+
+      \`--json\` prints one object: \`{ version, home, healthy, problems, checks: [{ name, status,
+      detail, fix?, notes? }] }\` with status \`ok\`, \`warn\` or \`fail\`.
+
+      Exit codes: 0 when every check is ok; 1 when any check warns or fails.
+    `,
+    examples: [
+      ['Check everything', '$0 doctor'],
+      ['List the problems from a script', '$0 doctor --json | jq \'.checks[] | select(.status != "ok")\''],
+    ],
+  });
+
+  json = Option.Boolean('--json', false, { description: 'Print one JSON object' });
+
+  protected async run(): Promise<number> {
+    const env = this.context.env as NodeJS.ProcessEnv;
+    const [{ resolveHome }, { gatherFacts }, { runChecks }, { buildReport, renderText }] = await Promise.all([
+      import('../../adapters/home.js'),
+      import('../doctor/facts.js'),
+      import('../doctor/checks.js'),
+      import('../doctor/report.js'),
+    ]);
+    const home = resolveHome(env);
+    const report = buildReport(home, runChecks(gatherFacts(home, env)));
+    if (this.json) {
+      this.printJson(report);
+    } else {
+      const out = this.context.stdout as NodeJS.WritableStream & { isTTY?: boolean };
+      this.context.stdout.write(renderText(report, { colour: out.isTTY === true && !env.NO_COLOR }));
+    }
+    return report.healthy ? 0 : 1;
+  }
+}

@@ -1,0 +1,357 @@
+/**
+ * The doctor's judgement: facts in, one check per concern out, each `ok`, `warn` or `fail` with a
+ * one-line detail and, for every problem, the command that fixes it. Pure (no I/O, no clock), so
+ * every verdict is unit-tested from hand-made facts.
+ */
+import type { LivenessResult } from '../../adapters/liveness.js';
+import { count, formatAge, formatSize } from './format.js';
+import type { DoctorFacts, FileFact, StateFact } from './facts.js';
+
+export type CheckStatus = 'ok' | 'warn' | 'fail';
+
+export interface Check {
+  /** Stable: daemon, backlog, abandoned, spill, token, cloud_url, home, files, database. */
+  readonly name: string;
+  readonly status: CheckStatus;
+  /** One line for people. */
+  readonly detail: string;
+  /** The command (or commands, `;`-separated) that fixes the problem. Absent when status is ok. */
+  readonly fix?: string;
+  /** Further lines under the detail (abandoned reasons, offending files). */
+  readonly notes?: readonly string[];
+}
+
+/** A running daemon whose last heartbeat is older than this is probably hung (the tick is 5 s). */
+export const HEARTBEAT_STALE_MS = 120_000;
+/** Sendable rows older than this while nothing delivers them deserve a look. */
+export const BACKLOG_OLD_MS = 60 * 60_000;
+
+/** Quotes a path for a shell command line when it needs it. */
+export function shellPath(path: string): string {
+  return /^[A-Za-z0-9_@%+=:,./~-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
+}
+
+const mode = (m: number): string => m.toString(8).padStart(3, '0');
+
+export function runChecks(facts: DoctorFacts): Check[] {
+  return [
+    daemonCheck(facts),
+    backlogCheck(facts),
+    abandonedCheck(facts),
+    spillCheck(facts),
+    tokenCheck(facts),
+    cloudUrlCheck(facts),
+    homeCheck(facts),
+    filesCheck(facts),
+    databaseCheck(facts),
+  ];
+}
+
+/** Rows waiting to be delivered: sendable pending, in flight, and spill files not yet queued. */
+function backlogOf(facts: DoctorFacts): number {
+  const db = facts.database;
+  const rows = db.kind === 'ok' ? Object.values(db.pendingByKind).reduce((a, b) => a + b, 0) + db.processing : 0;
+  const spill = 'error' in facts.spill ? 0 : facts.spill.count;
+  return rows + spill;
+}
+
+function age(facts: DoctorFacts, atMs: number): string {
+  return `${formatAge(Math.max(0, facts.nowMs - atMs))} ago`;
+}
+
+function describeRunning(facts: DoctorFacts, pid: number, state: StateFact): string {
+  const parts = [`running, pid ${pid}`];
+  if (state.kind === 'ok' && state.pid === pid) {
+    if (state.machineState) parts.push(`state ${state.machineState}`);
+    if (state.startedAtMs > 0) parts.push(`up ${formatAge(Math.max(0, facts.nowMs - state.startedAtMs))}`);
+    if (state.heartbeatAtMs > 0) parts.push(`heartbeat ${age(facts, state.heartbeatAtMs)}`);
+    if (state.lastDrainAtMs !== null) {
+      parts.push(
+        `last pass ${age(facts, state.lastDrainAtMs)} (${state.lastAttempted} attempted, ${state.lastConfirmed} confirmed)`,
+      );
+    }
+  }
+  return parts.join(', ');
+}
+
+function staleWhy(l: Extract<LivenessResult, { kind: 'stale' }>): string {
+  switch (l.reason) {
+    case 'dead':
+      return `pid ${l.pid} is not running`;
+    case 'zombie':
+      return `pid ${l.pid} has exited (zombie)`;
+    case 'identityMismatch':
+      return `pid ${l.pid} now belongs to another process`;
+    case 'invalidPid':
+      return l.text === undefined ? 'it does not hold a valid pid' : `it holds ${JSON.stringify(l.text)}, not a pid`;
+  }
+}
+
+function daemonCheck(facts: DoctorFacts): Check {
+  const l = facts.liveness;
+  const backlog = backlogOf(facts);
+  const pidPath = shellPath(facts.paths.pidFile);
+  switch (l.kind) {
+    case 'error':
+      return { name: 'daemon', status: 'fail', detail: l.message, fix: `rm ${pidPath}; difflore daemon start` };
+    case 'running': {
+      const detail = describeRunning(facts, l.pid, facts.state);
+      const s = facts.state;
+      if (
+        s.kind === 'ok' &&
+        s.pid === l.pid &&
+        s.heartbeatAtMs > 0 &&
+        facts.nowMs - s.heartbeatAtMs > HEARTBEAT_STALE_MS
+      ) {
+        return {
+          name: 'daemon',
+          status: 'warn',
+          detail: `${detail}: no heartbeat for ${formatAge(facts.nowMs - s.heartbeatAtMs)}, it may be hung`,
+          fix: 'difflore daemon restart',
+        };
+      }
+      return { name: 'daemon', status: 'ok', detail };
+    }
+    case 'unverified':
+      return {
+        name: 'daemon',
+        status: 'warn',
+        detail:
+          l.pid === null
+            ? 'a daemon holds the lifetime lock but no pid file names it'
+            : `pid ${l.pid} holds the pid file but cannot be verified as our daemon (the Rust daemon, or one started before identities were recorded)`,
+        fix: 'difflore daemon status; if it is not a difflore daemon: difflore daemon stop --force',
+      };
+    case 'stale':
+      return {
+        name: 'daemon',
+        status: 'fail',
+        detail: `stale pid file ${facts.paths.pidFile}: ${staleWhy(l)}; no daemon delivers${backlog > 0 ? ` (${count(backlog, 'row')} waiting)` : ''}`,
+        fix: 'difflore daemon start',
+      };
+    case 'notRunning':
+      if (backlog > 0) {
+        return {
+          name: 'daemon',
+          status: 'warn',
+          detail: `not running; ${count(backlog, 'row')} waiting to be delivered`,
+          fix: 'difflore daemon start',
+        };
+      }
+      return {
+        name: 'daemon',
+        status: 'ok',
+        detail: 'not running (nothing queued; hooks start it when they queue work)',
+      };
+  }
+}
+
+function backlogCheck(facts: DoctorFacts): Check {
+  const db = facts.database;
+  if (db.kind === 'missing') return { name: 'backlog', status: 'ok', detail: 'nothing queued (no database yet)' };
+  if (db.kind === 'error') return { name: 'backlog', status: 'warn', detail: 'unknown: the database cannot be read' };
+  const kinds = Object.entries(db.pendingByKind);
+  const sendable = kinds.reduce((n, [, c]) => n + c, 0);
+  const parts: string[] = [];
+  parts.push(
+    sendable === 0 ? 'nothing pending' : `${sendable} pending (${kinds.map(([k, n]) => `${k} ${n}`).join(', ')})`,
+  );
+  if (db.processing > 0) parts.push(`${db.processing} being sent`);
+  if (db.awaitingApproval > 0)
+    parts.push(`${db.awaitingApproval} mined candidates awaiting approval (never sent until approved)`);
+  let detail = parts.join('; ');
+  if (db.oldestPendingAtMs !== null) detail += `; oldest queued ${age(facts, db.oldestPendingAtMs)}`;
+  if (db.oldestPendingAtMs !== null && facts.nowMs - db.oldestPendingAtMs > BACKLOG_OLD_MS) {
+    return {
+      name: 'backlog',
+      status: 'warn',
+      detail: `${detail}: rows are not getting through`,
+      fix: 'difflore outbox drain (a foreground pass that shows why)',
+    };
+  }
+  return { name: 'backlog', status: 'ok', detail };
+}
+
+function abandonedCheck(facts: DoctorFacts): Check {
+  const db = facts.database;
+  if (db.kind !== 'ok' || db.abandoned === 0) {
+    return { name: 'abandoned', status: 'ok', detail: 'no abandoned rows' };
+  }
+  const notes = db.abandonedGroups.map((g) => `${g.count}× ${g.reason} (${g.kinds.join(', ')})`);
+  const shown = db.abandonedGroups.reduce((n, g) => n + g.count, 0);
+  if (shown < db.abandoned) notes.push(`${db.abandoned - shown} more with other reasons`);
+  return {
+    name: 'abandoned',
+    status: 'warn',
+    detail: `${count(db.abandoned, 'row')} gave up and will not be sent again by themselves`,
+    fix: 'difflore outbox list --status abandoned (why); difflore outbox retry --older-than 1d (send again once fixed) or difflore outbox purge --status abandoned (drop them)',
+    notes,
+  };
+}
+
+function spillCheck(facts: DoctorFacts): Check {
+  const s = facts.spill;
+  if ('error' in s) return { name: 'spill', status: 'warn', detail: `cannot read the spill directory: ${s.error}` };
+  if (s.count === 0 && s.bad === 0) return { name: 'spill', status: 'ok', detail: 'no spill files' };
+  const notes: string[] = [];
+  const parts: string[] = [];
+  if (s.count > 0) {
+    parts.push(`${count(s.count, 'file')} (${formatSize(s.bytes)}) waiting to be queued`);
+    if (s.oldestCreatedAtMs !== null) notes.push(`oldest from ${age(facts, s.oldestCreatedAtMs)}`);
+    if (s.newestError !== null) notes.push(`newest error: ${s.newestError}`);
+  }
+  if (s.bad > 0) parts.push(`${count(s.bad, 'quarantined file')} (.bad, never replayed)`);
+  const fixes: string[] = [];
+  const running = facts.liveness.kind === 'running' || facts.liveness.kind === 'unverified';
+  if (s.count > 0)
+    fixes.push(running ? 'difflore outbox drain (replays them now)' : 'difflore daemon start (replays them)');
+  if (s.bad > 0) {
+    const dir = shellPath(s.path);
+    fixes.push(`look at ${dir}/*/*.bad, then rm ${dir}/*/*.bad`);
+  }
+  return {
+    name: 'spill',
+    status: 'warn',
+    detail: `${parts.join('; ')} in ${s.path}`,
+    fix: fixes.join('; '),
+    ...(notes.length > 0 ? { notes } : {}),
+  };
+}
+
+function tokenCheck(facts: DoctorFacts): Check {
+  const t = facts.token;
+  const file = facts.files.find((f) => f.path === facts.paths.tokenFile);
+  const tokenPath = shellPath(facts.paths.tokenFile);
+  if (t.kind === 'token') {
+    return {
+      name: 'token',
+      status: 'ok',
+      detail:
+        t.source === 'env'
+          ? 'present (DIFFLORE_CLOUD_TOKEN in this environment)'
+          : `present (${facts.paths.tokenFile})`,
+    };
+  }
+  if (t.kind === 'none') {
+    return {
+      name: 'token',
+      status: 'warn',
+      detail: 'no cloud token: rows wait in the outbox until there is one',
+      fix: `set DIFFLORE_CLOUD_TOKEN, or write the token to ${tokenPath} and chmod 600 ${tokenPath}`,
+    };
+  }
+  let fix = `rm ${tokenPath} and write the token again (chmod 600 ${tokenPath})`;
+  if (file?.type === 'file' && (file.mode & 0o077) !== 0) fix = `chmod 600 ${tokenPath}`;
+  else if (file?.type === 'symlink') fix = `rm ${tokenPath}; write the token there as a plain file (chmod 600)`;
+  // The message names the file and its mode, never the token.
+  return { name: 'token', status: 'fail', detail: t.message.replace(/\s*Fix: .*$/, ''), fix };
+}
+
+function cloudUrlCheck(facts: DoctorFacts): Check {
+  const c = facts.cloudUrl;
+  if (c.ok) {
+    return {
+      name: 'cloud_url',
+      status: 'ok',
+      detail: `${c.url}${c.configured ? ' (DIFFLORE_CLOUD_URL)' : ' (default)'}`,
+    };
+  }
+  return {
+    name: 'cloud_url',
+    status: 'fail',
+    detail: `${c.message} The daemon refuses it and delivers nothing.`,
+    fix: 'unset DIFFLORE_CLOUD_URL (the default is https://difflore.dev/api), or set an https:// URL (plain http:// only to 127.0.0.1, localhost or [::1])',
+  };
+}
+
+function homeCheck(facts: DoctorFacts): Check {
+  const h = facts.home;
+  const home = facts.paths.home;
+  const quoted = shellPath(home);
+  if (!h.exists)
+    return { name: 'home', status: 'ok', detail: `${home} does not exist yet (created on first use, 0700)` };
+  if (h.type === 'other') {
+    return { name: 'home', status: 'fail', detail: `${home} is not a directory`, fix: `mv ${quoted} ${quoted}.old` };
+  }
+  if (h.foreignOwner) {
+    return {
+      name: 'home',
+      status: 'fail',
+      detail: `${home} belongs to another user`,
+      fix: `sudo chown -R "$(id -u)" ${quoted}, or set DIFFLORE_HOME to a directory of your own`,
+    };
+  }
+  const via = h.type === 'symlink' ? ` (a link to ${h.target ?? 'somewhere unreadable'})` : '';
+  if ((h.mode & 0o077) !== 0) {
+    return {
+      name: 'home',
+      status: 'fail',
+      detail: `${home}${via} is mode ${mode(h.mode)}: other users can look inside; it must be 0700`,
+      fix: `chmod 700 ${quoted}`,
+    };
+  }
+  return { name: 'home', status: 'ok', detail: `${home}${via}, mode ${mode(h.mode)}` };
+}
+
+function filesCheck(facts: DoctorFacts): Check {
+  const links = facts.files.filter((f) => f.type === 'symlink' && f.mustNotBeLink);
+  const foreign = facts.files.filter((f) => f.foreignOwner && f.type !== 'symlink');
+  const open = facts.files.filter((f) => f.type === 'file' && f.private && (f.mode & 0o077) !== 0);
+  const notes: string[] = [];
+  const fixes: string[] = [];
+  for (const f of links) notes.push(`${f.name} is a symbolic link${f.target ? ` to ${f.target}` : ''}: refused`);
+  for (const f of foreign) notes.push(`${f.name} belongs to another user`);
+  for (const f of open) notes.push(`${f.name} is mode ${mode(f.mode)} (should be 600)`);
+  if (links.length > 0) fixes.push(`rm ${links.map((f: FileFact) => shellPath(f.path)).join(' ')}`);
+  if (foreign.length > 0) fixes.push(`sudo chown "$(id -u)" ${foreign.map((f) => shellPath(f.path)).join(' ')}`);
+  if (open.length > 0) fixes.push(`chmod 600 ${open.map((f) => shellPath(f.path)).join(' ')}`);
+  if (notes.length === 0) {
+    const n = facts.files.length;
+    return {
+      name: 'files',
+      status: 'ok',
+      detail: n === 0 ? 'no files yet' : `${count(n, 'file')} checked: no links, private where they should be`,
+    };
+  }
+  // A link where a pid or state file belongs stops the daemon; loose modes inside a 0700 home do not.
+  const status = links.length > 0 || foreign.length > 0 ? 'fail' : 'warn';
+  const what = [
+    links.length > 0 ? count(links.length, 'symbolic link') : '',
+    foreign.length > 0 ? `${count(foreign.length, 'file')} owned by another user` : '',
+    open.length > 0 ? `${count(open.length, 'file')} readable by others` : '',
+  ].filter(Boolean);
+  return { name: 'files', status, detail: what.join(', '), fix: fixes.join('; '), notes };
+}
+
+function databaseCheck(facts: DoctorFacts): Check {
+  const db = facts.database;
+  const path = facts.paths.db;
+  if (db.kind === 'missing')
+    return { name: 'database', status: 'ok', detail: `${path} not created yet (nothing was ever queued)` };
+  if (db.kind === 'error') {
+    return {
+      name: 'database',
+      status: 'fail',
+      detail: db.message,
+      fix: db.hint ?? `mv ${shellPath(path)} ${shellPath(`${path}.broken`)} (rows spill to disk until it is recreated)`,
+    };
+  }
+  const shared = db.sharedWithRust ? ', shared with the Rust binary' : '';
+  if (db.schemaVersion === null) {
+    return {
+      name: 'database',
+      status: 'ok',
+      detail: `${path} opens; written by the Rust binary only so far (our columns are added on the first write)${shared}`,
+    };
+  }
+  if (db.schemaVersion > db.currentSchemaVersion) {
+    return {
+      name: 'database',
+      status: 'warn',
+      detail: `${path} has schema v${db.schemaVersion}, newer than this difflore (v${db.currentSchemaVersion})`,
+      fix: `upgrade difflore to a release that knows schema v${db.schemaVersion}`,
+    };
+  }
+  const behind = db.schemaVersion < db.currentSchemaVersion ? ` (v${db.currentSchemaVersion} on the next write)` : '';
+  return { name: 'database', status: 'ok', detail: `${path} opens, schema v${db.schemaVersion}${behind}${shared}` };
+}

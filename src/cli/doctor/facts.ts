@@ -1,0 +1,425 @@
+/**
+ * What `difflore doctor` looks at, gathered in one read-only sweep of the data home: the daemon's
+ * liveness and state file, the outbox counts, spill files, token, cloud URL, and the modes of the
+ * home and its files. Owns the gathering only; `checks.ts` judges. Never creates, removes or
+ * signals anything: a missing home or database is reported as missing.
+ */
+import { lstatSync, readlinkSync, statSync } from 'node:fs';
+import { readCloudToken, resolveCloudUrl } from '../../adapters/cloud-config.js';
+import { openDatabase, SCHEMA_VERSION } from '../../adapters/db.js';
+import { type HomePaths, homePaths } from '../../adapters/home.js';
+import { type LivenessResult, probeLiveness } from '../../adapters/liveness.js';
+import { readState } from '../../adapters/recorder.js';
+import { type SpillStats, spillStats } from '../../adapters/spill.js';
+import { DiffloreError, describeError, errnoCode } from '../../errors.js';
+
+/** A file in the home as lstat sees it. */
+export interface FileFact {
+  /** Short name for people (`data.db`, `daemon.pid`). */
+  readonly name: string;
+  readonly path: string;
+  readonly type: 'file' | 'symlink' | 'directory' | 'other';
+  /** Permission bits (mode & 0o777). */
+  readonly mode: number;
+  /** Owned by another user than the one running doctor. */
+  readonly foreignOwner: boolean;
+  /** Where a symlink points, for the message. */
+  readonly target?: string;
+  /** Pid, lock and state files must never be links (DESIGN §6); other files just should not be. */
+  readonly mustNotBeLink: boolean;
+  /** Holds rows, tokens or history: should be 0600. */
+  readonly private: boolean;
+}
+
+export type HomeFact =
+  | { readonly exists: false }
+  | {
+      readonly exists: true;
+      readonly type: 'directory' | 'symlink' | 'other';
+      readonly mode: number;
+      readonly foreignOwner: boolean;
+      readonly target?: string;
+    };
+
+export type StateFact =
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'garbage'; readonly error: string }
+  | {
+      readonly kind: 'ok';
+      readonly writtenBy: 'difflore-ts' | 'other';
+      readonly pid: number;
+      /** The daemon machine's state as text (`running`, `draining`), or null when unknown. */
+      readonly machineState: string | null;
+      readonly startedAtMs: number;
+      readonly heartbeatAtMs: number;
+      readonly lastDrainAtMs: number | null;
+      readonly lastAttempted: number;
+      readonly lastConfirmed: number;
+      readonly lastError: string | null;
+    };
+
+export interface AbandonedGroup {
+  /** The start of `last_error` that rows share (`track_mcp_query: 400 Bad Request`). */
+  readonly reason: string;
+  readonly count: number;
+  readonly kinds: readonly string[];
+}
+
+export type DatabaseFact =
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'error'; readonly message: string; readonly hint: string | null }
+  | {
+      readonly kind: 'ok';
+      /** Our schema version from `difflore_ts_meta`; null for a database only the Rust binary has written. */
+      readonly schemaVersion: number | null;
+      /** The schema version this build writes. */
+      readonly currentSchemaVersion: number;
+      /** `_sqlx_migrations` exists: the Rust binary shares this database. */
+      readonly sharedWithRust: boolean;
+      readonly pending: number;
+      readonly processing: number;
+      readonly abandoned: number;
+      /** Pending rows a drainer may send, by kind. */
+      readonly pendingByKind: Readonly<Record<string, number>>;
+      /** Pending mined candidates that wait for a human (never sent until approved). */
+      readonly awaitingApproval: number;
+      readonly oldestPendingAtMs: number | null;
+      readonly abandonedGroups: readonly AbandonedGroup[];
+    };
+
+export type TokenFact =
+  | { readonly kind: 'token'; readonly source: 'env' | 'file' }
+  | { readonly kind: 'none' }
+  | { readonly kind: 'refused'; readonly message: string };
+
+export type CloudUrlFact =
+  | { readonly ok: true; readonly url: string; readonly configured: boolean }
+  | { readonly ok: false; readonly message: string; readonly hint: string | null };
+
+export type LivenessFact = LivenessResult | { readonly kind: 'error'; readonly message: string };
+
+export interface DoctorFacts {
+  readonly nowMs: number;
+  readonly paths: HomePaths;
+  readonly home: HomeFact;
+  readonly files: readonly FileFact[];
+  readonly liveness: LivenessFact;
+  readonly state: StateFact;
+  readonly database: DatabaseFact;
+  readonly spill: SpillStats | { readonly error: string };
+  readonly token: TokenFact;
+  readonly cloudUrl: CloudUrlFact;
+}
+
+const GROUPS_SHOWN = 8;
+
+/** Everything doctor reports on, for the home `home` as seen from `env`. */
+export function gatherFacts(home: string, env: NodeJS.ProcessEnv, nowMs: number = Date.now()): DoctorFacts {
+  const paths = homePaths(home);
+  const homeFact = inspectHome(home);
+  const exists = homeFact.exists;
+  return {
+    nowMs,
+    paths,
+    home: homeFact,
+    files: exists ? inspectFiles(paths) : [],
+    liveness: exists ? inspectLiveness(paths) : { kind: 'notRunning', lockHeld: false },
+    state: exists ? inspectState(paths) : { kind: 'missing' },
+    database: exists ? inspectDatabase(paths) : { kind: 'missing' },
+    spill: exists ? inspectSpill(paths) : emptySpill(paths),
+    token: inspectToken(paths, env),
+    cloudUrl: inspectCloudUrl(env),
+  };
+}
+
+function uid(): number | undefined {
+  return typeof process.getuid === 'function' ? process.getuid() : undefined;
+}
+
+function inspectHome(home: string): HomeFact {
+  try {
+    const stat = lstatSync(home);
+    const me = uid();
+    const foreignOwner = me !== undefined && stat.uid !== me;
+    if (stat.isSymbolicLink()) {
+      // A linked home is allowed (dotfiles repos); judge the directory it points to.
+      let target: string | undefined;
+      try {
+        target = readlinkSync(home);
+      } catch {
+        target = undefined;
+      }
+      let mode = 0;
+      try {
+        mode = statSync(home).mode & 0o777;
+      } catch {
+        mode = 0; // a dangling link: the checks say so through the mode-less fact
+      }
+      return {
+        exists: true,
+        type: 'symlink',
+        mode,
+        foreignOwner,
+        ...(target === undefined ? {} : { target }),
+      };
+    }
+    return { exists: true, type: stat.isDirectory() ? 'directory' : 'other', mode: stat.mode & 0o777, foreignOwner };
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return { exists: false };
+    return { exists: true, type: 'other', mode: 0, foreignOwner: false };
+  }
+}
+
+function inspectFiles(paths: HomePaths): FileFact[] {
+  const me = uid();
+  const candidates: { name: string; path: string; mustNotBeLink: boolean; private: boolean }[] = [
+    { name: 'daemon.pid', path: paths.pidFile, mustNotBeLink: true, private: false },
+    { name: 'daemon.pid.lock', path: paths.claimLock, mustNotBeLink: true, private: false },
+    { name: 'daemon.lock', path: paths.lifetimeLock, mustNotBeLink: true, private: false },
+    { name: 'daemon-state.json', path: paths.stateFile, mustNotBeLink: true, private: true },
+    { name: 'daemon-journal.jsonl', path: paths.journal, mustNotBeLink: true, private: true },
+    { name: 'data.db', path: paths.db, mustNotBeLink: true, private: true },
+    { name: 'data.db-wal', path: `${paths.db}-wal`, mustNotBeLink: true, private: true },
+    { name: 'data.db-shm', path: `${paths.db}-shm`, mustNotBeLink: true, private: true },
+    { name: 'cloud-token', path: paths.tokenFile, mustNotBeLink: true, private: true },
+    { name: 'outbox-drain-state.json', path: paths.drainState, mustNotBeLink: false, private: false },
+    { name: 'logs/daemon.log', path: paths.daemonLog, mustNotBeLink: false, private: true },
+  ];
+  const facts: FileFact[] = [];
+  for (const c of candidates) {
+    let stat: ReturnType<typeof lstatSync>;
+    try {
+      stat = lstatSync(c.path);
+    } catch {
+      continue; // missing (or unreadable directory): nothing to judge
+    }
+    const type = stat.isSymbolicLink()
+      ? 'symlink'
+      : stat.isFile()
+        ? 'file'
+        : stat.isDirectory()
+          ? 'directory'
+          : 'other';
+    let target: string | undefined;
+    if (type === 'symlink') {
+      try {
+        target = readlinkSync(c.path);
+      } catch {
+        target = undefined;
+      }
+    }
+    facts.push({
+      ...c,
+      type,
+      mode: stat.mode & 0o777,
+      foreignOwner: me !== undefined && stat.uid !== me,
+      ...(target === undefined ? {} : { target }),
+    });
+  }
+  return facts;
+}
+
+function inspectLiveness(paths: HomePaths): LivenessFact {
+  try {
+    return probeLiveness(paths);
+  } catch (error) {
+    return { kind: 'error', message: describeError(error) };
+  }
+}
+
+/** The machine's state value as text: `running`, or `draining.sending` for a nested value. */
+export function stateValueText(value: unknown): string | null {
+  if (typeof value === 'string') return value;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const entries = Object.entries(value as Record<string, unknown>);
+  if (entries.length !== 1) return null;
+  const [key, inner] = entries[0] as [string, unknown];
+  const rest = stateValueText(inner);
+  return rest === null ? key : `${key}.${rest}`;
+}
+
+function inspectState(paths: HomePaths): StateFact {
+  try {
+    const read = readState(paths.stateFile);
+    if (read.kind !== 'ok') return read;
+    const s = read.state;
+    return {
+      kind: 'ok',
+      writtenBy: read.writtenBy,
+      pid: s.pid,
+      machineState: stateValueText(s.value),
+      startedAtMs: s.startedAtMs,
+      heartbeatAtMs: s.heartbeatAtMs,
+      lastDrainAtMs: s.lastDrainAtMs,
+      lastAttempted: s.lastAttempted,
+      lastConfirmed: s.lastConfirmed,
+      lastError: s.lastError,
+    };
+  } catch (error) {
+    return { kind: 'garbage', error: describeError(error) };
+  }
+}
+
+/** SQL that is true for rows a drainer may send (unapproved mined candidates wait for a human). */
+const SENDABLE_SQL = `(kind <> 'session_mined_candidate' OR (json_valid(payload_json)
+  AND lower(coalesce(json_extract(payload_json, '$.localReview.status'), '')) = 'approved'))`;
+
+/**
+ * The part of a `last_error` that rows failing for the same reason share: up to the second colon
+ * (`track_mcp_query: 400 Bad Request`, `invalid payload: trajectory`), at most 60 characters.
+ */
+export function reasonPrefix(lastError: string | null): string {
+  if (lastError === null || lastError.trim() === '') return '(no error recorded)';
+  const flat = lastError.replace(/\s+/g, ' ').trim();
+  const first = flat.indexOf(':');
+  const second = first === -1 ? -1 : flat.indexOf(':', first + 1);
+  let prefix = second === -1 ? flat : flat.slice(0, second);
+  if (prefix.length > 60) prefix = `${prefix.slice(0, 59)}…`;
+  return prefix;
+}
+
+function inspectDatabase(paths: HomePaths): DatabaseFact {
+  try {
+    lstatSync(paths.db);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return { kind: 'missing' };
+  }
+  let db: ReturnType<typeof openDatabase>;
+  try {
+    // Read-only: looking must not migrate, and a database only the Rust binary wrote stays as it is.
+    db = openDatabase(paths.db, { readonly: true, busyTimeoutMs: 2000 });
+  } catch (error) {
+    return {
+      kind: 'error',
+      message: error instanceof Error ? error.message : String(error),
+      hint: error instanceof DiffloreError ? (error.hint ?? null) : null,
+    };
+  }
+  try {
+    const tables = new Set(
+      (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map(
+        (t) => t.name,
+      ),
+    );
+    let schemaVersion: number | null = null;
+    if (tables.has('difflore_ts_meta')) {
+      const row = db.prepare("SELECT value FROM difflore_ts_meta WHERE key = 'schema_version'").get() as
+        | { value: string }
+        | undefined;
+      schemaVersion = row === undefined ? null : Number(row.value);
+    }
+    const base = {
+      kind: 'ok' as const,
+      schemaVersion,
+      currentSchemaVersion: SCHEMA_VERSION,
+      sharedWithRust: tables.has('_sqlx_migrations'),
+    };
+    if (!tables.has('cloud_outbox')) {
+      return {
+        ...base,
+        pending: 0,
+        processing: 0,
+        abandoned: 0,
+        pendingByKind: {},
+        awaitingApproval: 0,
+        oldestPendingAtMs: null,
+        abandonedGroups: [],
+      };
+    }
+    const counts = { pending: 0, processing: 0, abandoned: 0 };
+    for (const row of db.prepare('SELECT status, COUNT(*) AS n FROM cloud_outbox GROUP BY status').all() as {
+      status: string;
+      n: number;
+    }[]) {
+      if (row.status === 'pending' || row.status === 'processing' || row.status === 'abandoned') {
+        counts[row.status] = row.n;
+      }
+    }
+    const pendingByKind: Record<string, number> = {};
+    for (const row of db
+      .prepare(
+        `SELECT kind, COUNT(*) AS n FROM cloud_outbox WHERE status = 'pending' AND ${SENDABLE_SQL}
+          GROUP BY kind ORDER BY kind`,
+      )
+      .all() as { kind: string; n: number }[]) {
+      pendingByKind[row.kind] = row.n;
+    }
+    const awaitingApproval = (
+      db.prepare(`SELECT COUNT(*) AS n FROM cloud_outbox WHERE status = 'pending' AND NOT ${SENDABLE_SQL}`).get() as {
+        n: number;
+      }
+    ).n;
+    const oldest = (
+      db
+        .prepare(`SELECT MIN(created_at) AS oldest FROM cloud_outbox WHERE status = 'pending' AND ${SENDABLE_SQL}`)
+        .get() as { oldest: number | null }
+    ).oldest;
+    // Group in SQL by the first 120 characters (bounded work on a large table), then by prefix here.
+    const raw = db
+      .prepare(
+        `SELECT substr(last_error, 1, 120) AS e, kind, COUNT(*) AS n FROM cloud_outbox
+          WHERE status = 'abandoned' GROUP BY e, kind ORDER BY n DESC LIMIT 2000`,
+      )
+      .all() as { e: string | null; kind: string; n: number }[];
+    const groups = new Map<string, { count: number; kinds: Set<string> }>();
+    for (const row of raw) {
+      const reason = reasonPrefix(row.e);
+      const group = groups.get(reason) ?? { count: 0, kinds: new Set<string>() };
+      group.count += row.n;
+      group.kinds.add(row.kind);
+      groups.set(reason, group);
+    }
+    const abandonedGroups = [...groups.entries()]
+      .map(([reason, g]) => ({ reason, count: g.count, kinds: [...g.kinds].sort() }))
+      .sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason))
+      .slice(0, GROUPS_SHOWN);
+    return { ...base, ...counts, pendingByKind, awaitingApproval, oldestPendingAtMs: oldest, abandonedGroups };
+  } catch (error) {
+    return { kind: 'error', message: `cannot read ${paths.db}: ${(error as Error).message}`, hint: null };
+  } finally {
+    db.close();
+  }
+}
+
+function emptySpill(paths: HomePaths): SpillStats {
+  return {
+    count: 0,
+    bytes: 0,
+    newestError: null,
+    oldestCreatedAtMs: null,
+    newestCreatedAtMs: null,
+    bad: 0,
+    path: paths.spillDir,
+  };
+}
+
+function inspectSpill(paths: HomePaths): SpillStats | { error: string } {
+  try {
+    return spillStats(paths);
+  } catch (error) {
+    return { error: describeError(error) };
+  }
+}
+
+function inspectToken(paths: HomePaths, env: NodeJS.ProcessEnv): TokenFact {
+  try {
+    const token = readCloudToken(paths, env);
+    // The token itself never leaves this function.
+    if (token.kind === 'token') return { kind: 'token', source: token.source };
+    return token;
+  } catch (error) {
+    return { kind: 'refused', message: describeError(error) };
+  }
+}
+
+function inspectCloudUrl(env: NodeJS.ProcessEnv): CloudUrlFact {
+  try {
+    return { ok: true, url: resolveCloudUrl(env), configured: Boolean(env.DIFFLORE_CLOUD_URL?.trim()) };
+  } catch (error) {
+    return {
+      ok: false,
+      message: error instanceof Error ? error.message : String(error),
+      hint: error instanceof DiffloreError ? (error.hint ?? null) : null,
+    };
+  }
+}
