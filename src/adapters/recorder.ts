@@ -94,6 +94,8 @@ export type RecordOutcome = {
   readonly kind: 'recorded';
   /** The state file held garbage (or was not a state object) and was replaced. */
   readonly replacedGarbage: boolean;
+  /** Present (true) when `onlyIfPid` did not match: the journal line was written, the state file left alone. */
+  readonly journalOnly?: true;
 };
 
 export interface StateWriteOptions {
@@ -116,8 +118,17 @@ export interface RecorderOptions extends StateWriteOptions {
 export interface Recorder {
   readonly statePath: string;
   readonly journalPath: string;
-  /** Appends the journal line and rewrites the state file, under the state lock. */
-  record(transition: TransitionInput, extra?: { snapshot?: unknown; fields?: RustFieldsPatch }): RecordOutcome;
+  /**
+   * Appends the journal line and rewrites the state file, under the state lock. With `onlyIfPid`
+   * (daemon role), the state file is rewritten only while its `pid` is that pid — i.e. while the run
+   * that `recordClaim` started is this process's; otherwise only the journal line is written. A
+   * claimer that lost, or a daemon whose last record comes after a successor claimed, then cannot
+   * overwrite the live daemon's state.
+   */
+  record(
+    transition: TransitionInput,
+    extra?: { snapshot?: unknown; fields?: RustFieldsPatch; onlyIfPid?: number },
+  ): RecordOutcome;
   /** Updates Rust fields (heartbeat, last pass) without a transition. Daemon role only. */
   update(fields: RustFieldsPatch): RecordOutcome;
 }
@@ -432,6 +443,12 @@ export function createRecorder(
     return withStateLock(paths.stateFile, writeOptions, () => {
       // Journal first: a state file that is ahead of its journal could not be replayed.
       appendJournal(paths.journal, `${JSON.stringify(entry)}\n`, journalMaxBytes, fsync);
+      if (extra.onlyIfPid !== undefined && options.role === 'daemon') {
+        const read = readState(paths.stateFile);
+        if (read.kind !== 'ok' || read.state.pid !== extra.onlyIfPid) {
+          return { kind: 'recorded', replacedGarbage: false, journalOnly: true };
+        }
+      }
       return updateStateLocked(
         paths.stateFile,
         (current) => {

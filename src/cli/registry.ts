@@ -23,6 +23,13 @@ export async function loadCommands(): Promise<CommandClass[]> {
     import('./commands/cloud-serve.js'),
     // machines
     import('./commands/machines-export.js'),
+    // the daemon
+    import('./commands/daemon-run.js'),
+    import('./commands/daemon-start.js'),
+    import('./commands/daemon-stop.js'),
+    import('./commands/daemon-status.js'),
+    import('./commands/daemon-restart.js'),
+    import('./commands/daemon-log.js'),
     // end to end
     import('./commands/demo.js'),
     import('./commands/doctor.js'),

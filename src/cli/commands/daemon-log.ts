@@ -1,0 +1,236 @@
+/**
+ * `difflore daemon log`: the transition journal (daemon-journal.jsonl and its rotated `.1`) for
+ * people or scripts, followed live with `--follow`, or replayed through the machines with `--verify`
+ * (DESIGN §3.3: replaying the journal reproduces the recorded states).
+ */
+import { Command, Option } from 'clipanion';
+import * as t from 'typanion';
+import type { TransitionRecord } from '../../adapters/recorder.js';
+import { BaseCommand, usageError } from '../base-command.js';
+
+function stateText(value: unknown): string {
+  if (value === null || value === undefined) return '∅';
+  if (typeof value === 'string') return value;
+  if (typeof value === 'object') {
+    const [key, child] = Object.entries(value as Record<string, unknown>)[0] ?? [];
+    if (key !== undefined) {
+      const rest = stateText(child);
+      return rest === '∅' ? key : `${key}.${rest}`;
+    }
+  }
+  return String(value);
+}
+
+/** `xstate.done.actor.claim` → `claim done (claimed)`; `xstate.after.untilTick.…` → `after untilTick`. */
+export function eventText(event: TransitionRecord['event']): string {
+  const type = event.type;
+  const output =
+    typeof event.output === 'object' && event.output !== null ? (event.output as Record<string, unknown>) : null;
+  let match = /^xstate\.done\.actor\.([^.]+)/.exec(type);
+  if (match) {
+    const kind =
+      typeof output?.kind === 'string'
+        ? output.kind
+        : typeof output?.alive === 'boolean'
+          ? output.alive
+            ? 'alive'
+            : 'gone'
+          : null;
+    return `${match[1]} done${kind === null ? '' : ` (${kind})`}`;
+  }
+  match = /^xstate\.error\.actor\.([^.]+)/.exec(type);
+  if (match) return `${match[1]} failed`;
+  match = /^xstate\.after\.([^.]+)\./.exec(type);
+  if (match) return `after ${match[1]}`;
+  if (type === 'xstate.init') return 'start';
+  if (type === 'STOP' && typeof event.signal === 'string') return `STOP (${event.signal})`;
+  return type;
+}
+
+export function formatRecord(record: TransitionRecord): string {
+  const time = new Date(record.atMs).toISOString();
+  const from = record.from === null ? '' : `${stateText(record.from)} → `;
+  return `${time}  ${record.machine.padEnd(6)} pid ${String(record.pid).padEnd(7)} #${String(record.seq).padEnd(4)} ${from}${stateText(record.to)}  [${eventText(record.event)}]`;
+}
+
+export default class DaemonLogCommand extends BaseCommand {
+  static override paths = [['daemon', 'log']];
+  static override usage = Command.Usage({
+    category: 'Daemon',
+    description: 'Show the journal of state-machine transitions',
+    details: `
+      Every transition of the daemon and of each \`daemon stop\` run is journaled in
+      \`daemon-journal.jsonl\` (rotated to \`.1\` at 1 MiB). This prints the last \`--limit\` entries as
+      \`time  machine  pid  #seq  from → to  [event]\`; \`--json\` prints the records as JSON lines;
+      \`--follow\` keeps printing new entries until interrupted.
+
+      \`--verify\` replays the journal through the real machines, one process's run at a time, checks
+      that each recorded transition leads to the recorded state, and that the newest daemon run ends
+      where \`daemon-state.json\` says it is. Exit code 0 when everything replays, 1 at the first
+      mismatch (which is printed). The daemon's log messages are in \`logs/daemon.log\`.
+    `,
+    examples: [
+      ['The last 50 transitions', '$0 daemon log'],
+      ['Watch transitions as they happen', '$0 daemon log --follow'],
+      ['Check that the journal replays', '$0 daemon log --verify'],
+      ['Everything, for a script', '$0 daemon log --limit 0 --json'],
+    ],
+  });
+
+  limit = Option.String('--limit', '50', {
+    description: 'Entries to print, newest last (0 = all)',
+    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isAtLeast(0)]),
+  });
+  follow = Option.Boolean('-f,--follow', false, { description: 'Keep printing new entries' });
+  json = Option.Boolean('--json', false, { description: 'Print the records as JSON lines' });
+  verify = Option.Boolean('--verify', false, { description: 'Replay the journal through the machines' });
+
+  protected async run(): Promise<number> {
+    if (this.verify && this.follow) usageError('--verify and --follow cannot be combined');
+    const [{ homePaths, resolveHome }, { readJournal, readState }] = await Promise.all([
+      import('../../adapters/home.js'),
+      import('../../adapters/recorder.js'),
+    ]);
+    const paths = homePaths(resolveHome(this.context.env as NodeJS.ProcessEnv));
+    const journal = readJournal(paths.journal);
+    for (const bad of journal.bad.slice(0, 5)) {
+      this.warn(`difflore: skipped line ${bad.line} of ${bad.file}: ${bad.error}`);
+    }
+    if (journal.bad.length > 5) this.warn(`difflore: skipped ${journal.bad.length - 5} more unreadable lines`);
+
+    if (this.verify) {
+      const state = readState(paths.stateFile);
+      return this.verifyJournal(journal.entries, state.kind === 'ok' ? state.state : null);
+    }
+
+    const shown = this.limit === 0 ? journal.entries : journal.entries.slice(-this.limit);
+    if (shown.length === 0 && !this.json && !this.follow) this.print(`(no transitions recorded in ${paths.journal})`);
+    for (const record of shown) this.print(this.json ? JSON.stringify(record) : formatRecord(record));
+    if (this.follow) await this.followJournal(paths.journal);
+    return 0;
+  }
+
+  private async verifyJournal(
+    entries: readonly TransitionRecord[],
+    state: { readonly pid: number; readonly value: unknown } | null,
+  ): Promise<number> {
+    const { replayJournal } = await import('../../machines/journal-replay.js');
+    // Processes append concurrently (20 racing claimers, a stopper during a pass): replay each
+    // process's records on their own, in the order it wrote them.
+    const groups = new Map<string, TransitionRecord[]>();
+    for (const entry of entries) {
+      if (entry.machine !== 'daemon' && entry.machine !== 'stop') continue;
+      const key = `${entry.machine} ${entry.pid}`;
+      const list = groups.get(key) ?? [];
+      list.push(entry);
+      groups.set(key, list);
+    }
+    let replayed = 0;
+    let runs = 0;
+    let skipped = 0;
+    const finals = new Map<number, string | null>();
+    for (const [key, list] of groups) {
+      const machine = key.startsWith('daemon') ? 'daemon' : 'stop';
+      const first = list[0] as TransitionRecord;
+      const result = replayJournal(machine, list);
+      if (!result.ok) {
+        const text = `journal mismatch: ${machine} pid ${first.pid}, record #${result.seq}: recorded ${result.expected}, replay reached ${result.actual} (${result.reason})`;
+        if (this.json) this.printJson({ ...result, machine, pid: first.pid });
+        else this.warn(`difflore: ${text}`);
+        return 1;
+      }
+      replayed += result.replayed;
+      runs += result.runs;
+      skipped += result.skippedRuns;
+      if (machine === 'daemon') finals.set(first.pid, result.finalState);
+    }
+    // The newest daemon run must end where the state file says it is.
+    if (state !== null && finals.has(state.pid)) {
+      const recorded = stateText(state.value);
+      const replayedTo = finals.get(state.pid) ?? null;
+      if (replayedTo !== null && recorded !== replayedTo) {
+        const text = `the state file says pid ${state.pid} is in ${recorded}, but its journal replays to ${replayedTo}`;
+        if (this.json)
+          this.printJson({ ok: false, pid: state.pid, expected: recorded, actual: replayedTo, reason: text });
+        else this.warn(`difflore: ${text}`);
+        return 1;
+      }
+    }
+    const summary = {
+      ok: true,
+      transitions: replayed,
+      runs,
+      skippedRuns: skipped,
+      stateFile: state !== null && finals.has(state.pid) ? stateText(state.value) : null,
+    };
+    if (this.json) this.printJson(summary);
+    else {
+      this.print(`journal verified: ${replayed} transitions in ${runs} runs replay to their recorded states`);
+      if (summary.stateFile !== null)
+        this.print(
+          `the newest daemon run (pid ${state?.pid}) ends in ${summary.stateFile}, as daemon-state.json records`,
+        );
+      if (skipped > 0) this.print(`${skipped} runs whose start was rotated out of the journal were skipped`);
+    }
+    return 0;
+  }
+
+  /** Prints entries appended after now until SIGINT/SIGTERM; follows the rotation to `.1`. */
+  private async followJournal(path: string): Promise<void> {
+    const { closeSync, openSync, readSync, statSync } = await import('node:fs');
+    const size = (): number => {
+      try {
+        return statSync(path).size;
+      } catch {
+        return 0;
+      }
+    };
+    let offset = size();
+    let partial = '';
+    const poll = (): void => {
+      const now = size();
+      if (now < offset) {
+        // Rotated: the new file starts from scratch.
+        offset = 0;
+        partial = '';
+      }
+      if (now === offset) return;
+      let fd: number;
+      try {
+        fd = openSync(path, 'r');
+      } catch {
+        return;
+      }
+      try {
+        const buffer = Buffer.alloc(now - offset);
+        const n = readSync(fd, buffer, 0, buffer.length, offset);
+        offset += n;
+        const lines = (partial + buffer.subarray(0, n).toString('utf8')).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) {
+          if (line.trim() === '') continue;
+          try {
+            const record = JSON.parse(line) as TransitionRecord;
+            this.print(this.json ? JSON.stringify(record) : formatRecord(record));
+          } catch {
+            // A torn line from a crashed writer; the next line is whole.
+          }
+        }
+      } finally {
+        closeSync(fd);
+      }
+    };
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(poll, 200);
+      const stop = (): void => {
+        clearInterval(timer);
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        poll();
+        resolve();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+  }
+}

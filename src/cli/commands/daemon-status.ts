@@ -1,0 +1,48 @@
+/**
+ * `difflore daemon status`: is the daemon running, and how is it doing. Exit codes follow LSB init
+ * scripts, so `difflore daemon status >/dev/null && …` works in shell scripts.
+ */
+import { Command, Option } from 'clipanion';
+import { BaseCommand } from '../base-command.js';
+
+export default class DaemonStatusCommand extends BaseCommand {
+  static override paths = [['daemon', 'status']];
+  static override usage = Command.Usage({
+    category: 'Daemon',
+    description: 'Show whether the daemon runs and what it is doing',
+    details: `
+      Says whether the daemon runs (checked with its lifetime lock, its pid file and the process
+      identity recorded when it started), and if so its pid, uptime, last heartbeat, the state of its
+      state machine, its last drain pass, and whether delivery waits for a cloud token. Also counts
+      the outbox backlog (read-only; if the database cannot be read it says so).
+
+      States and exit codes (LSB): 0 running; 1 not running but a stale pid file is left (its process
+      is dead, or the pid now belongs to another process); 3 not running; 4 unknown — a live process
+      owns the pid file but cannot be verified as the daemon (e.g. the Rust daemon), or the files
+      could not be read.
+
+      \`--json\` prints one object: status, exitCode, summary, pid, uptimeMs, heartbeatAgeMs,
+      machineState, lastPass, backlog, waitingForToken, tokenProblem, stateFile, and more.
+    `,
+    examples: [
+      ['Show the status', '$0 daemon status'],
+      ['In a script', '$0 daemon status --json | jq .status'],
+      ['Is it running?', '$0 daemon status >/dev/null && echo running'],
+    ],
+  });
+
+  json = Option.Boolean('--json', false, { description: 'Print one JSON object' });
+
+  protected async run(): Promise<number> {
+    const [{ homePaths, resolveHome }, { daemonStatus, formatStatus, readBacklog }] = await Promise.all([
+      import('../../adapters/home.js'),
+      import('../daemon-status.js'),
+    ]);
+    const env = this.context.env as NodeJS.ProcessEnv;
+    const now = Date.now();
+    const report = daemonStatus(homePaths(resolveHome(env)), { env, now, backlog: readBacklog });
+    if (this.json) this.printJson(report);
+    else for (const line of formatStatus(report, now)) this.print(line);
+    return report.exitCode;
+  }
+}

@@ -1,0 +1,452 @@
+/**
+ * The composition root (DESIGN §2): the one place where the adapters are wired into the machines.
+ * `runDaemon` builds the live daemon (`daemon run`), `runStop` the stop protocol (`daemon stop`).
+ * Nothing here decides policy — when to drain, when to escalate, which exit code — the machines do;
+ * this module only connects their named effects to files, locks, signals, SQLite and HTTP, records
+ * every transition through `transitionRecorder`, and keeps the few handles that outlive one effect
+ * (the lifetime lock, the database, the pass in flight, the delivery breaker).
+ *
+ * Heavy modules (the database, the drain pass and its HTTP client, the wake watcher, the inspector)
+ * load inside `runDaemon`, so `daemon stop` pays only for xstate, the stop machine and the probes.
+ */
+import { createActor, type InspectionEvent, type Observer } from 'xstate';
+import {
+  type Claimed,
+  type ClaimResult as AdapterClaimResult,
+  claim,
+  cleanStale,
+  reclaimStale,
+  releaseClaim,
+} from '../adapters/claim.js';
+import { type DaemonLog, openDaemonLog } from '../adapters/daemon-log.js';
+import { type HomePaths, ensureHome, homePaths, resolveHome } from '../adapters/home.js';
+import { probeLiveness } from '../adapters/liveness.js';
+import { isStillAlive, type ProcessIdentity, sameProcess } from '../adapters/process-identity.js';
+import { createRecorder, type Recorder, type RustFieldsPatch } from '../adapters/recorder.js';
+import { type ForwardedSignal, installSignalHandlers, sendSignal } from '../adapters/signals.js';
+import {
+  type ClaimResult,
+  type DaemonOutput,
+  type DaemonPorts,
+  type DrainSummary,
+  provideDaemon,
+} from '../machines/daemon.js';
+import { transitionRecorder } from '../machines/journal-replay.js';
+import { provideStop, type StopOutput, type StopPorts } from '../machines/stop.js';
+import type { LogLevel, MachineName, TransitionRecord } from '../machines/types.js';
+import { DiffloreError, describeError } from '../errors.js';
+
+// ── shared wiring ─────────────────────────────────────────────────────────────────────────────────
+
+/**
+ * The secrets to scrub from logs, journal, state file and inspector frames: every cloud token this
+ * process has seen (from the environment or the token file), so an old token stays scrubbed after a
+ * change. Re-read before each pass, as the drainer re-reads it.
+ */
+function tokenSecrets(
+  paths: HomePaths,
+  env: NodeJS.ProcessEnv,
+  read: typeof import('../adapters/cloud-config.js').readCloudToken,
+) {
+  const seen = new Set<string>();
+  const refresh = (): void => {
+    const fromEnv = env.DIFFLORE_CLOUD_TOKEN?.trim();
+    if (fromEnv) seen.add(fromEnv);
+    try {
+      const token = read(paths, env);
+      if (token.kind === 'token') seen.add(token.token);
+    } catch {
+      // An unreadable token file is the drainer's to report.
+    }
+  };
+  refresh();
+  return { refresh, current: (): string[] => [...seen] };
+}
+
+/** The inspect callback that journals the root machine's transitions; recorder failures are logged, never thrown into XState. */
+function recording(
+  machine: MachineName,
+  sink: (transition: TransitionRecord) => void,
+  onError: (error: unknown) => void,
+): (event: InspectionEvent) => void {
+  const record = transitionRecorder(machine, { pid: process.pid, now: Date.now }, (transition) => {
+    try {
+      sink(transition);
+    } catch (error) {
+      onError(error);
+    }
+  });
+  return record;
+}
+
+function combine(...observers: ((event: InspectionEvent) => void)[]): Observer<InspectionEvent> {
+  return {
+    next: (event) => {
+      for (const observe of observers) observe(event);
+    },
+  };
+}
+
+// ── the daemon ────────────────────────────────────────────────────────────────────────────────────
+
+export interface DaemonRunConfig {
+  readonly env: NodeJS.ProcessEnv;
+  readonly tickMs: number;
+  readonly batchSize: number;
+  /** Stream to the Stately inspector at this ws:// URL; null: no inspector. */
+  readonly inspectUrl: string | null;
+  /** What an interactive user should see (the run command passes stderr when it is a terminal). */
+  readonly report?: (line: string) => void;
+}
+
+/** What the machine's drain pass returns, built from the drainer's richer summary. */
+function machineSummary(
+  summary: import('../adapters/drain-pass.js').DrainSummary,
+  startedAt: number,
+  finishedAt: number,
+  waitingRows: () => number,
+): DrainSummary {
+  return {
+    attempted: summary.attempted,
+    confirmed: summary.confirmed,
+    retried: summary.retried,
+    abandoned: summary.abandoned,
+    // The machine counts rows; the drainer says only whether delivery waits for a token.
+    waitingForAuth: summary.waitingForAuth ? waitingRows() : 0,
+    // The drainer does not count rows handed back; 1 marks a cancelled pass.
+    cancelled: summary.cancelled ? 1 : 0,
+    // Rows waiting for a token are not due until the token changes (the tick or a RELOAD retries);
+    // reporting them as due would have the machine re-run the pass at once, over and over.
+    nextDueAt: summary.waitingForAuth ? null : summary.nextDueAt,
+    lastError: summary.lastError,
+    startedAt,
+    finishedAt,
+  };
+}
+
+/**
+ * Runs the daemon in this process until it stops; resolves with the machine's output (its
+ * `exitCode` is the process's). Throws only for a bad configuration found before claiming (an
+ * inspector URL, an unusable home).
+ */
+export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> {
+  const { env } = config;
+  const paths = ensureHome(resolveHome(env));
+  const [{ readCloudToken, resolveCloudUrl }, { openDatabase }, { OutboxStore }, drain, { watchCommits }, policy] =
+    await Promise.all([
+      import('../adapters/cloud-config.js'),
+      import('../adapters/db.js'),
+      import('../adapters/outbox-store.js'),
+      import('../adapters/drain-pass.js'),
+      import('../adapters/wake-watcher.js'),
+      import('../machines/delivery-policy.js'),
+    ]);
+  const tokens = tokenSecrets(paths, env, readCloudToken);
+  const log = openDaemonLog(paths.daemonLog, { secrets: tokens.current });
+  const report = config.report ?? (() => {});
+
+  let inspector: import('./inspect.js').DaemonInspector | null = null;
+  if (config.inspectUrl !== null) {
+    const { startInspector } = await import('./inspect.js');
+    inspector = await startInspector({
+      url: config.inspectUrl,
+      secrets: tokens.current,
+      onProblem: (message) => {
+        log.warn(message);
+        report(`difflore: ${message}`);
+      },
+    });
+    log.info('streaming to the Stately inspector', { url: inspector.url });
+    report(`difflore: streaming to the Stately inspector at ${inspector.url}`);
+  }
+
+  const recorder: Recorder = createRecorder(
+    { stateFile: paths.stateFile, journal: paths.journal },
+    { role: 'daemon', secrets: tokens.current },
+  );
+
+  // Handles that outlive one effect.
+  let claimed: Claimed | null = null;
+  let db: import('../adapters/db.js').Database | null = null;
+  let store: import('../adapters/outbox-store.js').OutboxStore | null = null;
+  let inFlight: Promise<void> | null = null;
+  let breaker = policy.CLOSED_BREAKER;
+  let waitingForAuth = false;
+  /** Rust fields set by the heartbeat/recordPass actions, written with the transition they belong to. */
+  let pendingFields: RustFieldsPatch = {};
+
+  /** After a successful claim the home is ours: open the outbox (a failure here is a fatal claim). */
+  const afterClaim = (result: AdapterClaimResult): ClaimResult => {
+    if (result.kind === 'stale') return { kind: 'stale', pid: result.pid, reason: result.reason };
+    if (result.kind === 'conflict') return result;
+    claimed = result;
+    db = openDatabase(paths.db);
+    store = new OutboxStore(db);
+    return { kind: 'claimed', identity: result.identity };
+  };
+
+  const ports: DaemonPorts = {
+    claim: async () => afterClaim(await claim(paths)),
+    reclaimStale: async (input) => afterClaim(await reclaimStale(paths, input)),
+    async drainPass(input, signal) {
+      const current = store;
+      if (current === null) throw new DiffloreError('internal', 'the outbox is not open');
+      tokens.refresh();
+      if (input.resetBreaker) breaker = policy.CLOSED_BREAKER;
+      const startedAt = Date.now();
+      const pass = drain.runDrainPass({ store: current, paths, env, signal, batchSize: input.batchSize, breaker });
+      inFlight = pass.then(
+        () => undefined,
+        () => undefined,
+      );
+      const summary = await pass;
+      breaker = summary.breaker;
+      if (summary.waitingForAuth !== waitingForAuth) {
+        waitingForAuth = summary.waitingForAuth;
+        if (waitingForAuth) log.warn('delivery waits for a token', { reason: summary.authProblem });
+        else log.info('the cloud accepts the token again; delivering');
+      }
+      if (summary.attempted > 0 || summary.spill?.attempted) {
+        log.info('pass', {
+          trigger: input.trigger,
+          attempted: summary.attempted,
+          confirmed: summary.confirmed,
+          retried: summary.retried,
+          abandoned: summary.abandoned,
+          cancelled: summary.cancelled,
+          ...(summary.lastError === null ? {} : { lastError: summary.lastError }),
+        });
+      }
+      return machineSummary(summary, startedAt, Date.now(), () => current.counts().pending);
+    },
+    awaitAbortedPass: () => inFlight ?? Promise.resolve(),
+    async release() {
+      drain.closeSharedCloudClient();
+      try {
+        if (db !== null) db.close();
+      } finally {
+        db = null;
+        store = null;
+        const held = claimed;
+        claimed = null;
+        if (held !== null) await releaseClaim(paths, held);
+      }
+    },
+    watchWakes(wake) {
+      if (db === null) return () => {};
+      // Our own connection: data_version then changes only for other processes' commits.
+      return watchCommits({
+        dbPath: paths.db,
+        connection: db,
+        onWake: wake,
+        onError: (error) => log.warn('wake watcher problem; the tick still drains', { error }),
+      });
+    },
+    heartbeat() {
+      pendingFields = { ...pendingFields, heartbeatAtMs: Date.now() };
+    },
+    recordPass({ summary, error }) {
+      const at = summary?.finishedAt ?? Date.now();
+      pendingFields = {
+        ...pendingFields,
+        heartbeatAtMs: at,
+        ...(summary === null
+          ? { lastError: error }
+          : {
+              lastDrainAtMs: summary.finishedAt,
+              lastAttempted: summary.attempted,
+              lastConfirmed: summary.confirmed,
+              lastError: summary.lastError,
+            }),
+      };
+      if (error !== null) log.error('drain pass failed', { error });
+    },
+    log({ level, message }, context) {
+      const detail = level === 'info' || level === 'debug' ? null : (context.outcome?.detail ?? context.lastError);
+      log.log(level, message, detail === null ? {} : { detail });
+    },
+  };
+
+  const machine = provideDaemon(ports);
+  let actor: ReturnType<typeof createActor<typeof machine>> | undefined;
+  const journal = recording(
+    'daemon',
+    (transition) => {
+      const fields = pendingFields;
+      pendingFields = {};
+      recorder.record(transition, {
+        snapshot: actor?.getPersistedSnapshot(),
+        fields,
+        // Only the run that claimed the home may rewrite its state file.
+        onlyIfPid: process.pid,
+      });
+    },
+    (error) => log.error('cannot record a transition', { error }),
+  );
+  actor = createActor(machine, {
+    input: { tickMs: config.tickMs, batchSize: config.batchSize },
+    inspect: inspector === null ? journal : combine(journal, (event) => inspector?.inspect.next?.(event)),
+  });
+  const running = actor;
+
+  // Before claiming (DESIGN §3.1): a SIGTERM during start-up is a clean stop, not a stale pid file.
+  // Events sent before start() wait in the actor's mailbox.
+  const removeSignalHandlers = installSignalHandlers((signal: ForwardedSignal) => {
+    log.info(`received ${signal}`);
+    running.send(signal === 'SIGHUP' ? { type: 'RELOAD' } : { type: 'STOP', signal });
+  });
+  const finished = new Promise<void>((resolve, reject) => {
+    running.subscribe({ complete: () => resolve(), error: (error) => reject(error) });
+  });
+  let cloudUrl: string;
+  try {
+    cloudUrl = resolveCloudUrl(env);
+  } catch (error) {
+    cloudUrl = `invalid (${describeError(error)})`;
+  }
+  log.info('daemon starting', {
+    home: paths.home,
+    tickMs: config.tickMs,
+    batchSize: config.batchSize,
+    cloudUrl,
+    node: process.version,
+  });
+
+  let output: DaemonOutput;
+  try {
+    running.start();
+    await finished;
+    output = running.getSnapshot().output ?? { exitCode: 1, reason: 'fatal', detail: 'no output', conflictPid: null };
+  } catch (error) {
+    // A machine error (an effect threw where no onError exists): clean up what we hold, exit failed.
+    log.error('daemon machine failed', { error });
+    try {
+      await ports.release({ reason: 'fatal' });
+    } catch (releaseError) {
+      log.error('cleanup after the failure failed', { error: releaseError });
+    }
+    output = { exitCode: 1, reason: 'fatal', detail: describeError(error), conflictPid: null };
+  } finally {
+    removeSignalHandlers();
+  }
+  const level: LogLevel = output.reason === 'stopped' ? 'info' : output.reason === 'conflict' ? 'warn' : 'error';
+  log.log(level, 'daemon stopped', {
+    reason: output.reason,
+    exitCode: output.exitCode,
+    ...(output.detail === null ? {} : { detail: output.detail }),
+  });
+  await inspector?.close();
+  log.close();
+  return output;
+}
+
+// ── the stop protocol ─────────────────────────────────────────────────────────────────────────────
+
+export interface StopRunConfig {
+  readonly env: NodeJS.ProcessEnv;
+  readonly graceMs: number;
+  readonly killTimeoutMs: number;
+  readonly force: boolean;
+  /** The machine's log actions (progress an operator should see, e.g. the SIGKILL escalation). */
+  readonly onLog?: (level: LogLevel, message: string) => void;
+}
+
+export interface StopRunResult {
+  readonly output: StopOutput;
+  /** The home the protocol ran against. */
+  readonly home: string;
+}
+
+/** Runs the stop protocol once; resolves with the machine's output (its `exitCode` is the command's). */
+export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
+  const paths = homePaths(resolveHome(config.env));
+  // A home that does not exist holds no daemon, and nothing needs recording in it.
+  const { existsSync } = await import('node:fs');
+  const homeExists = existsSync(paths.home);
+  let identity: ProcessIdentity | null = null;
+  let log: DaemonLog | null = null;
+  const daemonLog = (): DaemonLog | null => {
+    if (!homeExists) return null;
+    try {
+      log ??= openDaemonLog(paths.daemonLog, { secrets: () => [config.env.DIFFLORE_CLOUD_TOKEN] });
+    } catch {
+      return null;
+    }
+    return log;
+  };
+
+  const ports: StopPorts = {
+    async probe() {
+      const found = probeLiveness(paths);
+      switch (found.kind) {
+        case 'notRunning':
+          return { kind: 'notRunning' };
+        case 'stale':
+          return { kind: 'stale', pid: found.pid };
+        case 'running':
+          identity = found.identity;
+          return { kind: 'running', pid: found.pid, verified: true };
+        case 'unverified':
+          return { kind: 'unverified', pid: found.pid };
+      }
+    },
+    async cleanStale(input) {
+      const result = await cleanStale(paths, input);
+      if (result.kind === 'changed' && result.now.kind === 'conflict') {
+        const who = result.now.pid === null ? 'a daemon' : `a daemon (pid ${result.now.pid})`;
+        throw new DiffloreError('conflict', `${who} started while the stale pid file was being removed`);
+      }
+    },
+    async signal({ pid, signal }) {
+      // The process probed must still be the one signalled: a pid that died and was reused in
+      // between is gone as far as this protocol is concerned.
+      if (identity !== null && sameProcess(identity, pid).kind === 'different') return { kind: 'esrch' };
+      const sent = sendSignal(pid, signal);
+      if (sent.kind === 'ok') {
+        daemonLog()?.info(`daemon stop sent ${signal}`, { target: pid });
+        return { kind: 'ok', at: Date.now() };
+      }
+      if (sent.kind === 'refused')
+        throw new DiffloreError('internal', `refusing to signal pid ${pid}: not a valid pid`);
+      return sent;
+    },
+    async checkAlive({ pid }) {
+      return { alive: isStillAlive(pid, identity).kind === 'alive', at: Date.now() };
+    },
+    log({ level, message }) {
+      daemonLog()?.log(level, `daemon stop: ${message}`);
+      config.onLog?.(level, message);
+    },
+  };
+
+  const recorder = homeExists
+    ? createRecorder(
+        { stateFile: paths.stateFile, journal: paths.journal },
+        { role: 'stop', secrets: () => [config.env.DIFFLORE_CLOUD_TOKEN] },
+      )
+    : null;
+  const problems: unknown[] = [];
+  const journal = recording(
+    'stop',
+    (transition) => recorder?.record(transition),
+    (error) => problems.push(error),
+  );
+  const actor = createActor(provideStop(ports), {
+    input: { graceMs: config.graceMs, killTimeoutMs: config.killTimeoutMs, force: config.force },
+    inspect: journal,
+  });
+  const finished = new Promise<void>((resolve, reject) => {
+    actor.subscribe({ complete: () => resolve(), error: (error) => reject(error) });
+  });
+  actor.start();
+  await finished;
+  const output = actor.getSnapshot().output as StopOutput;
+  const logged = daemonLog();
+  if (problems.length > 0) logged?.warn('daemon stop could not record its run', { error: problems[0] });
+  logged?.log(output.exitCode === 0 ? 'info' : 'warn', `daemon stop: ${output.outcome}`, {
+    target: output.pid,
+    ...(output.detail === null ? {} : { detail: output.detail }),
+  });
+  logged?.close();
+  return { output, home: paths.home };
+}

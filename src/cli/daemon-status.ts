@@ -1,0 +1,348 @@
+/**
+ * The read side of the daemon, shared by `daemon status`, `daemon start` ("already running") and any
+ * doctor-like command: one report built from the liveness probe (pid file, lifetime lock, identity),
+ * the state file, the outbox (read-only) and the spill directory. Reads only; never creates a file,
+ * never signals. Loads neither xstate nor the HTTP client.
+ */
+import { existsSync } from 'node:fs';
+import type { StaleReason } from '../adapters/claim.js';
+import { readCloudToken } from '../adapters/cloud-config.js';
+import { type Database, openDatabase } from '../adapters/db.js';
+import { readDrainState } from '../adapters/drain-state.js';
+import type { HomePaths } from '../adapters/home.js';
+import { type LivenessResult, probeLiveness } from '../adapters/liveness.js';
+import { type DaemonStateFile, readState, type StateRead } from '../adapters/recorder.js';
+import { spillStats } from '../adapters/spill.js';
+import { describeError } from '../errors.js';
+import { formatDuration, plural } from './outbox-helpers.js';
+
+export type DaemonStatusKind = 'running' | 'stale' | 'notRunning' | 'unverified' | 'unknown';
+
+/** `daemon status` exit codes, LSB init-script style (DESIGN §8). */
+export const STATUS_EXIT_CODES: Readonly<Record<DaemonStatusKind, number>> = {
+  running: 0,
+  stale: 1,
+  notRunning: 3,
+  unverified: 4,
+  unknown: 4,
+};
+
+export interface Backlog {
+  readonly pending: number;
+  readonly processing: number;
+  readonly abandoned: number;
+}
+
+export interface LastPass {
+  readonly atMs: number | null;
+  readonly attempted: number;
+  readonly confirmed: number;
+  readonly lastError: string | null;
+}
+
+export interface DaemonStatusReport {
+  readonly status: DaemonStatusKind;
+  readonly exitCode: number;
+  /** One line for people: what runs and what to do about it. */
+  readonly summary: string;
+  readonly home: string;
+  readonly pid: number | null;
+  readonly staleReason: StaleReason | null;
+  /** The lifetime lock is held: some daemon of ours lives. */
+  readonly lockHeld: boolean | null;
+  readonly startedAtMs: number | null;
+  readonly uptimeMs: number | null;
+  readonly heartbeatAtMs: number | null;
+  readonly heartbeatAgeMs: number | null;
+  /** The daemon machine's state (dotted), when the state file belongs to the daemon reported. */
+  readonly machineState: string | null;
+  readonly lastPass: LastPass | null;
+  /** Counts from data.db; null with `backlogError` when it cannot be read, or no database yet. */
+  readonly backlog: Backlog | null;
+  readonly backlogError: string | null;
+  readonly spillFiles: number | null;
+  /** True when the daemon's last pass found no usable token (rows wait); null when unknown. */
+  readonly waitingForToken: boolean | null;
+  readonly tokenProblem: string | null;
+  /** `ok`, `missing`, `rust` (written by the Rust binary), or `garbage` with `stateFileError`. */
+  readonly stateFile: 'ok' | 'missing' | 'rust' | 'garbage' | 'unreadable';
+  readonly stateFileError: string | null;
+  /** The last `daemon stop` run recorded in the state file. */
+  readonly lastStop: { readonly state: string | null; readonly atMs: number } | null;
+}
+
+const STALE_WORDS: Readonly<Record<StaleReason, string>> = {
+  dead: 'no longer exists',
+  zombie: 'has exited (zombie)',
+  identityMismatch: 'is now another process (the pid was reused)',
+  invalidPid: 'is not a valid pid',
+};
+
+function asRecord(value: unknown): Record<string, unknown> | null {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : null;
+}
+
+function finite(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}
+
+/** Dotted name of a stored state value (`{serving:'running'}` → `serving.running`). */
+export function stateLabel(value: unknown): string | null {
+  if (typeof value === 'string') return value;
+  const record = asRecord(value);
+  if (record === null) return null;
+  const [key, child] = Object.entries(record)[0] ?? [];
+  if (key === undefined) return null;
+  const rest = stateLabel(child);
+  return rest === null || rest === '' ? key : `${key}.${rest}`;
+}
+
+/** The machine context kept in the state file's persisted snapshot, read defensively. */
+function snapshotContext(state: DaemonStateFile): Record<string, unknown> | null {
+  return asRecord(asRecord(state.snapshot)?.context);
+}
+
+function probe(paths: HomePaths): { result: LivenessResult } | { error: string } {
+  try {
+    return { result: probeLiveness(paths) };
+  } catch (error) {
+    return { error: describeError(error) };
+  }
+}
+
+function readStateSafely(paths: HomePaths): StateRead | { kind: 'unreadable'; error: string } {
+  try {
+    return readState(paths.stateFile);
+  } catch (error) {
+    return { kind: 'unreadable', error: describeError(error) };
+  }
+}
+
+export type BacklogRead =
+  | { readonly backlog: Backlog | null; readonly spillFiles: number | null }
+  | { readonly error: string; readonly spillFiles: number | null };
+
+export type BacklogReader = (paths: HomePaths) => BacklogRead;
+
+/**
+ * Counts rows by status from data.db opened read-only (never created: `backlog` is null when there is
+ * no database yet) and the spill files waiting to be queued.
+ */
+export const readBacklog: BacklogReader = (paths) => {
+  let spillFiles: number | null = null;
+  try {
+    spillFiles = spillStats(paths).count;
+  } catch {
+    spillFiles = null;
+  }
+  if (!existsSync(paths.db)) return { backlog: null, spillFiles };
+  let db: Database | undefined;
+  try {
+    db = openDatabase(paths.db, { readonly: true, busyTimeoutMs: 1000 });
+    const counts = { pending: 0, processing: 0, abandoned: 0 };
+    const rows = db.prepare('SELECT status, COUNT(*) AS n FROM cloud_outbox GROUP BY status').all() as {
+      status: string;
+      n: number;
+    }[];
+    for (const row of rows) {
+      if (row.status === 'pending' || row.status === 'processing' || row.status === 'abandoned') {
+        counts[row.status] = row.n;
+      }
+    }
+    return { backlog: counts, spillFiles };
+  } catch (error) {
+    return { error: describeError(error), spillFiles };
+  } finally {
+    db?.close();
+  }
+};
+
+/** Builds the report. `backlog` reads the outbox (injected so the light paths can skip SQLite). */
+export function daemonStatus(
+  paths: HomePaths,
+  options: { env: NodeJS.ProcessEnv; now?: number; backlog?: BacklogReader },
+): DaemonStatusReport {
+  const now = options.now ?? Date.now();
+  const probed = probe(paths);
+  const read = readStateSafely(paths);
+  const state = read.kind === 'ok' ? read.state : null;
+
+  let status: DaemonStatusKind;
+  let pid: number | null = null;
+  let staleReason: StaleReason | null = null;
+  let lockHeld: boolean | null = null;
+  let summary: string;
+  if ('error' in probed) {
+    status = 'unknown';
+    summary = `cannot tell whether the daemon runs: ${probed.error}`;
+  } else {
+    const r = probed.result;
+    lockHeld = r.lockHeld;
+    switch (r.kind) {
+      case 'running':
+        status = 'running';
+        pid = r.pid;
+        summary = `running (pid ${r.pid})`;
+        break;
+      case 'notRunning':
+        status = 'notRunning';
+        summary = 'not running';
+        break;
+      case 'stale': {
+        status = 'stale';
+        pid = r.pid;
+        staleReason = r.reason;
+        const who = r.pid === null ? `'${(r.text ?? '').trim().slice(0, 20)}'` : `pid ${r.pid}`;
+        summary =
+          `not running; stale pid file: daemon.pid names ${who}, which ${STALE_WORDS[r.reason]}. ` +
+          '`difflore daemon start` reclaims it, `difflore daemon stop` removes it';
+        break;
+      }
+      case 'unverified':
+        status = 'unverified';
+        pid = r.pid;
+        summary =
+          r.pid === null
+            ? 'a daemon holds daemon.lock, but no pid file or state file says which process it is'
+            : `running-unverified: pid ${r.pid} owns the data home, but difflore cannot prove it is its daemon ` +
+              '(a Rust daemon, or a process that reused the pid). `difflore daemon stop --force` signals it';
+        break;
+    }
+  }
+
+  // The state file describes the reported daemon only if it names the same pid.
+  const ours = state !== null && pid !== null && state.pid === pid && (status === 'running' || status === 'unverified');
+  const context = ours && state ? snapshotContext(state) : null;
+  const lastPassContext = asRecord(context?.lastPass);
+  const startedAtMs = ours && state && state.startedAtMs > 0 ? state.startedAtMs : null;
+  const heartbeatAtMs = ours && state && state.heartbeatAtMs > 0 ? state.heartbeatAtMs : null;
+  const lastPass: LastPass | null =
+    ours && state && (state.lastDrainAtMs !== null || lastPassContext !== null)
+      ? {
+          atMs: state.lastDrainAtMs ?? finite(lastPassContext?.finishedAt),
+          attempted: state.lastAttempted,
+          confirmed: state.lastConfirmed,
+          lastError: state.lastError,
+        }
+      : null;
+
+  let waitingForToken: boolean | null = null;
+  let tokenProblem: string | null = null;
+  if (lastPassContext !== null) {
+    // The drainer's own file says whether its last pass waited for a token, even with no rows queued
+    // (the machine counts waiting rows, which is 0 then); trust it if this daemon wrote it.
+    const drained = readDrainState(paths);
+    const fresh =
+      drained !== null && !('error' in drained) && startedAtMs !== null && (drained.updatedAtMs ?? 0) >= startedAtMs;
+    waitingForToken =
+      fresh && typeof drained.waitingForAuth === 'boolean'
+        ? drained.waitingForAuth
+        : (finite(lastPassContext.waitingForAuth) ?? 0) > 0;
+    if (waitingForToken) {
+      const said = fresh && typeof drained.lastError === 'string' ? drained.lastError : state?.lastError;
+      tokenProblem = said ?? 'the cloud token is missing or was refused';
+    }
+  } else if (status !== 'running' && status !== 'unverified') {
+    // No daemon to ask: say what a daemon started from this environment would find.
+    try {
+      const token = readCloudToken(paths, options.env);
+      if (token.kind === 'none') {
+        tokenProblem = `no cloud token: set DIFFLORE_CLOUD_TOKEN or write it to ${paths.tokenFile} (mode 600)`;
+      } else if (token.kind === 'refused') tokenProblem = token.message;
+    } catch (error) {
+      tokenProblem = describeError(error);
+    }
+  }
+
+  let backlog: Backlog | null = null;
+  let backlogError: string | null = null;
+  let spillFiles: number | null = null;
+  if (options.backlog !== undefined) {
+    const counted = options.backlog(paths);
+    spillFiles = counted.spillFiles;
+    if ('error' in counted) backlogError = counted.error;
+    else backlog = counted.backlog;
+  }
+
+  let stateFile: DaemonStatusReport['stateFile'];
+  let stateFileError: string | null = null;
+  if (read.kind === 'ok') stateFile = read.writtenBy === 'difflore-ts' ? 'ok' : 'rust';
+  else if (read.kind === 'missing') stateFile = 'missing';
+  else {
+    stateFile = read.kind;
+    stateFileError = read.error;
+  }
+
+  const lastStop =
+    state?.lastStop != null ? { state: stateLabel(state.lastStop.value), atMs: state.lastStop.updatedAtMs } : null;
+
+  return {
+    status,
+    exitCode: STATUS_EXIT_CODES[status],
+    summary,
+    home: paths.home,
+    pid,
+    staleReason,
+    lockHeld,
+    startedAtMs,
+    uptimeMs: startedAtMs === null ? null : Math.max(0, now - startedAtMs),
+    heartbeatAtMs,
+    heartbeatAgeMs: heartbeatAtMs === null ? null : Math.max(0, now - heartbeatAtMs),
+    machineState: ours && state ? stateLabel(state.value) : null,
+    lastPass,
+    backlog,
+    backlogError,
+    spillFiles,
+    waitingForToken,
+    tokenProblem,
+    stateFile,
+    stateFileError,
+    lastStop,
+  };
+}
+
+function ago(ms: number | null, now: number): string {
+  return ms === null ? 'never' : `${formatDuration(Math.max(0, now - ms))} ago`;
+}
+
+/** The report as lines for people. */
+export function formatStatus(report: DaemonStatusReport, now: number = Date.now()): string[] {
+  const lines = [`difflore daemon: ${report.summary}`];
+  if (report.uptimeMs !== null) lines.push(`  up           ${formatDuration(report.uptimeMs)}`);
+  if (report.heartbeatAtMs !== null) lines.push(`  heartbeat    ${ago(report.heartbeatAtMs, now)}`);
+  if (report.machineState !== null) lines.push(`  state        ${report.machineState}`);
+  if (report.lastPass !== null) {
+    const p = report.lastPass;
+    const counts = `${p.attempted} attempted, ${p.confirmed} confirmed`;
+    lines.push(`  last pass    ${p.atMs === null ? 'time unknown' : ago(p.atMs, now)}: ${counts}`);
+    if (p.lastError !== null && report.waitingForToken !== true) lines.push(`  last error   ${p.lastError}`);
+  } else if (report.status === 'running') {
+    lines.push('  last pass    none yet');
+  }
+  if (report.backlog !== null) {
+    const b = report.backlog;
+    lines.push(`  backlog      ${b.pending} pending, ${b.processing} processing, ${b.abandoned} abandoned`);
+  } else if (report.backlogError !== null) {
+    lines.push(`  backlog      unknown: cannot read the outbox database (${report.backlogError})`);
+  } else {
+    lines.push('  backlog      empty (no outbox database yet)');
+  }
+  if (report.spillFiles !== null && report.spillFiles > 0) {
+    lines.push(`  spill        ${plural(report.spillFiles, 'file')} waiting to be queued`);
+  }
+  if (report.waitingForToken === true) {
+    lines.push(`  delivery     waiting for a token: ${report.tokenProblem ?? 'no usable token'}`);
+  } else if (report.waitingForToken === false) {
+    lines.push('  delivery     token accepted');
+  } else if (report.tokenProblem !== null) {
+    lines.push(`  token        ${report.tokenProblem}`);
+  }
+  if (report.stateFile === 'garbage' || report.stateFile === 'unreadable') {
+    lines.push(`  state file   unusable (${report.stateFileError}); the daemon rewrites it when it starts`);
+  } else if (report.stateFile === 'rust') {
+    lines.push('  state file   written by the Rust daemon (no identity, no machine state)');
+  }
+  return lines;
+}

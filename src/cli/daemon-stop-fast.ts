@@ -1,0 +1,140 @@
+/**
+ * What `difflore daemon stop` does and prints, shared by the Clipanion command and by main.ts's fast
+ * path, which runs it without loading Clipanion and the command registry (about half of a bare
+ * `node` start on a small machine; the stop benchmark compares the whole process with `node -e 0`).
+ * Imports only light modules at the top; the stop machine and its adapters load in `runStopCommand`.
+ */
+import { DiffloreError, describeError, exitCodeFor } from '../errors.js';
+import { parseDuration, TIMEOUT_UNITS } from './durations.js';
+
+export interface StopArgs {
+  readonly graceMs: number;
+  readonly killTimeoutMs: number;
+  readonly force: boolean;
+  readonly json: boolean;
+}
+
+export interface StopIo {
+  readonly stdout: { write(text: string): unknown };
+  readonly stderr: { write(text: string): unknown };
+  readonly env: NodeJS.ProcessEnv;
+}
+
+export const DEFAULT_GRACE = '10s';
+export const DEFAULT_KILL_TIMEOUT = '5s';
+
+export function parseStopDurations(grace: string, killTimeout: string): { graceMs: number; killTimeoutMs: number } {
+  return {
+    graceMs: parseDuration('--grace', grace, TIMEOUT_UNITS),
+    killTimeoutMs: parseDuration('--kill-timeout', killTimeout, TIMEOUT_UNITS),
+  };
+}
+
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+/** Runs the stop protocol and prints its outcome; returns the exit code (DESIGN §8). */
+export async function runStopCommand(args: StopArgs, io: StopIo): Promise<number> {
+  const { runStop } = await import('./daemon-root.js');
+  const started = performance.now();
+  const { output } = await runStop({
+    env: io.env,
+    graceMs: args.graceMs,
+    killTimeoutMs: args.killTimeoutMs,
+    force: args.force,
+    onLog: (level, message) => {
+      if (level !== 'debug') io.stderr.write(`difflore: ${message}\n`);
+    },
+  });
+  const elapsedMs = Math.round(performance.now() - started);
+  if (args.json) {
+    io.stdout.write(`${JSON.stringify({ ...output, elapsedMs })}\n`);
+    return output.exitCode;
+  }
+  const pid = output.pid;
+  const target = pid === null ? 'the daemon' : `the daemon (pid ${pid})`;
+  switch (output.outcome) {
+    case 'notRunning':
+      io.stdout.write('not running\n');
+      break;
+    case 'staleCleaned':
+      io.stdout.write(
+        pid === null
+          ? 'not running; removed an unreadable pid file\n'
+          : `not running; removed a stale pid file (pid ${pid} was not a live daemon)\n`,
+      );
+      break;
+    case 'terminated':
+      io.stdout.write(`stopped ${target}\n`);
+      break;
+    case 'killed':
+      io.stdout.write(`killed ${target}: it did not exit within ${seconds(args.graceMs)} of SIGTERM\n`);
+      break;
+    case 'wouldNotDie':
+      io.stderr.write(
+        `difflore: ${target} would not die: still alive ${seconds(args.killTimeoutMs)} after SIGKILL (stuck in the kernel?)\n`,
+      );
+      break;
+    case 'refused':
+      if (output.refusal === 'notPermitted') {
+        io.stderr.write(`difflore: not permitted to signal pid ${pid} (another user's process); nothing was sent\n`);
+      } else if (pid === null) {
+        io.stderr.write(
+          'difflore: a daemon holds daemon.lock but no pid file names it; there is no process to signal\n' +
+            '  hint: find it with: fuser daemon.lock (in the data home)\n',
+        );
+      } else {
+        io.stderr.write(
+          `difflore: refusing to signal pid ${pid}: difflore cannot prove it is its daemon ` +
+            '(a Rust daemon, or a process that reused the pid); nothing was sent\n' +
+            `  hint: if pid ${pid} is a difflore daemon, run: difflore daemon stop --force\n`,
+        );
+      }
+      break;
+    case 'failed':
+      io.stderr.write(`difflore: could not stop the daemon: ${output.detail ?? 'unknown error'}\n`);
+      break;
+  }
+  return output.exitCode;
+}
+
+/**
+ * The fast path: handles `daemon stop` argument lists made only of the known options (each value
+ * given once, as `--opt value` or `--opt=value`) and returns undefined for anything else (`--help`,
+ * unknown options, stray words) so Clipanion parses it and prints its own help or error.
+ */
+export async function fastDaemonStop(argsAfterStop: readonly string[], io: StopIo): Promise<number | undefined> {
+  const values = new Map<string, string>();
+  const flags = new Set<string>();
+  for (let i = 0; i < argsAfterStop.length; i += 1) {
+    const arg = argsAfterStop[i] as string;
+    if (arg === '--force' || arg === '--json') {
+      if (flags.has(arg)) return undefined;
+      flags.add(arg);
+      continue;
+    }
+    const [name, inline] = arg.includes('=')
+      ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+      : [arg];
+    if ((name !== '--grace' && name !== '--kill-timeout') || values.has(name)) return undefined;
+    let value = inline;
+    if (value === undefined) {
+      i += 1;
+      value = argsAfterStop[i];
+    }
+    if (value === undefined || value.startsWith('-')) return undefined;
+    values.set(name, value);
+  }
+  try {
+    const durations = parseStopDurations(
+      values.get('--grace') ?? DEFAULT_GRACE,
+      values.get('--kill-timeout') ?? DEFAULT_KILL_TIMEOUT,
+    );
+    return await runStopCommand({ ...durations, force: flags.has('--force'), json: flags.has('--json') }, io);
+  } catch (error) {
+    io.stderr.write(`difflore: ${describeError(error)}\n`);
+    // Usage errors keep the CLI-wide code 2; anything else means the stop failed (3).
+    return error instanceof DiffloreError && exitCodeFor(error.code) === 2 ? 2 : 3;
+  }
+}
