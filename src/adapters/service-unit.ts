@@ -100,6 +100,10 @@ export function renderSystemdUnit(spec: ServiceSpec): string {
     `# ${MANAGED_MARKER}; \`difflore daemon uninstall\` removes it.`,
     '[Unit]',
     'Description=difflore outbox daemon (drains ~/.difflore outbox to the difflore cloud)',
+    // Bounds a restart loop: `daemon run` exits non-zero when another daemon (say one a hook started)
+    // already holds the home, and restarting into that conflict every RestartSec helps nobody.
+    'StartLimitIntervalSec=60',
+    'StartLimitBurst=5',
     '',
     '[Service]',
     'Type=simple',

@@ -27,6 +27,7 @@ describe('systemd unit', () => {
   it('runs `daemon run` with absolute paths and restarts only on failure', () => {
     expect(unit).toContain('ExecStart="/usr/local/bin/node" "/opt/difflore/dist/cli/main.js" daemon run\n');
     expect(unit).toContain('\nRestart=on-failure\n');
+    expect(unit).toMatch(/\[Unit\][^[]*StartLimitBurst=5/);
     expect(unit).toContain('\nType=simple\n');
     expect(unit).toContain('[Install]\nWantedBy=default.target\n');
     expect(unit).toContain('Environment="DIFFLORE_HOME=/srv/difflore home"\n');
