@@ -7,9 +7,11 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { routeFor } from '../../src/adapters/cloud-routes.js';
 import { openDatabase } from '../../src/adapters/db.js';
 import { homePaths } from '../../src/adapters/home.js';
 import { isAlive } from '../../src/adapters/process-identity.js';
+import { buildWorkload, MIN_ROWS } from '../../src/cli/demo/workload.js';
 import { CLI, cleanEnv, makeTempHome, runCli, waitFor } from '../helpers/index.js';
 
 const temps: { cleanup: () => void }[] = [];
@@ -176,5 +178,47 @@ describe('difflore demo', () => {
     // Whether or not `daemon start` had begun, no daemon outlives the demo.
     const pid = printed(demo.out()).daemonPid;
     if (pid !== null) expect(dead(pid)).toBe(true);
+  });
+});
+
+describe('the demo workload', () => {
+  it.each([MIN_ROWS, 200, 2000])('%i rows: every kind, one poison row, the counts the demo expects', (total) => {
+    const w = buildWorkload(total, 'poison-marker-1234', 1_800_000_000_000);
+    expect(w.rows).toHaveLength(total);
+    expect(Object.values(w.byKind).reduce((a, b) => a + b, 0)).toBe(total);
+    for (const kind of [
+      'observation',
+      'mcp_query',
+      'accepted_edit',
+      'review_metrics',
+      'session_mined_candidate',
+      'trajectory',
+      'imported_reviews',
+      'fix_acceptance',
+    ]) {
+      expect(w.byKind[kind], kind).toBeGreaterThan(0);
+    }
+    expect(w.rows.filter((r) => r.payloadJson.includes(w.poisonMarker))).toHaveLength(1);
+    const distinct = new Set(
+      w.rows.filter((r) => r.kind !== 'fix_acceptance').map((r) => `${r.kind}\n${r.payloadJson}`),
+    );
+    // Everything but the poison row, the repeats and the legacy rows reaches the cloud once.
+    expect(distinct.size - 1).toBe(w.expectedReceived);
+    expect(w.deliverable).toBe(total - 1);
+  });
+
+  it('every row shapes for its route, so only the poison row can fail', () => {
+    const w = buildWorkload(500, 'poison-marker-1234', 1_800_000_000_000);
+    for (const row of w.rows) {
+      const route = routeFor(row.kind);
+      expect(route, row.kind).toBeDefined();
+      const shaped = route?.shape(JSON.parse(row.payloadJson));
+      expect(shaped?.ok, `${row.kind}: ${JSON.stringify(shaped)}`).toBe(true);
+    }
+  });
+
+  it('is the same for the same inputs and refuses sizes out of range', () => {
+    expect(buildWorkload(100, 'm', 1).rows).toEqual(buildWorkload(100, 'm', 1).rows);
+    expect(() => buildWorkload(MIN_ROWS - 1, 'm', 1)).toThrow(RangeError);
   });
 });

@@ -17,15 +17,11 @@ export default class DemoCommand extends BaseCommand {
     details: `
       Runs the whole product locally in a temporary data home, then removes everything it started:
 
-      1. starts the reference cloud (\`difflore cloud serve\`) on a free 127.0.0.1 port, set to answer
-         503 with Retry-After at first and to reject one poison row with 400;
-      2. queues a mixed workload (2,000 rows by default) across every kind the daemon delivers, with
-         the poison row, a few exact repeats and a few legacy rows;
-      3. starts the daemon (\`difflore daemon start\`) and shows live progress until every deliverable
-         row is acknowledged;
-      4. prints \`difflore daemon status\`, the last transitions (\`difflore daemon log\`) and where
-         the state diagram is; stops the daemon with \`difflore daemon stop\` and shows the outcome;
-      5. stops the cloud, removes the home, and prints a summary.
+      - the reference cloud (\`difflore cloud serve\`) on a free 127.0.0.1 port, answering 503 with Retry-After at first and rejecting one poison row with 400;
+      - a mixed workload (2,000 rows by default) across every kind the daemon delivers, with the poison row, a few exact repeats and a few legacy rows;
+      - the daemon (\`difflore daemon start\`), with live progress until every deliverable row is acknowledged;
+      - \`difflore daemon status\`, the last transitions (\`difflore daemon log\`) and where the state diagram is;
+      - \`difflore daemon stop\` and its outcome; then the cloud stops, the home goes, and a summary follows.
 
       \`--home DIR\` uses that data home instead (it must have an empty outbox and no daemon; it is
       not removed). \`--keep\` keeps the temporary home and prints where it is.

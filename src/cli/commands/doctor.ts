@@ -20,8 +20,7 @@ export default class DoctorCommand extends BaseCommand {
       - \`spill\`: rows waiting on disk to be queued (count, bytes, newest error) and quarantined \`.bad\` files;
       - \`token\`: whether a cloud token is there (it is never printed);
       - \`cloud_url\`: the URL the daemon uses, and whether it would refuse it;
-      - \`home\`, \`files\`: the data home is 0700 and ours, private files are 0600, no symbolic links
-        where pid, lock or state files belong;
+      - \`home\`, \`files\`: the data home is 0700 and ours, private files are 0600, no symbolic links where pid, lock or state files belong;
       - \`database\`: \`data.db\` opens and its schema version.
 
       Each problem comes with a \`fix:\` line: the command that fixes it.

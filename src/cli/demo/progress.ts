@@ -10,8 +10,8 @@ export interface ProgressFigures {
   /** Rows that have needed more than one try so far. */
   readonly retried: number;
   readonly elapsedMs: number;
-  /** Rows a second since the first acknowledgement. */
-  readonly rate: number;
+  /** Rows acknowledged a second, over the last second; null until there is a second to measure. */
+  readonly rate: number | null;
 }
 
 type Out = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
@@ -72,7 +72,7 @@ export class ProgressView {
   }
 
   #text(f: ProgressFigures): string {
-    const rate = f.rate > 0 ? `${Math.round(f.rate)} rows/s` : '… rows/s';
+    const rate = f.rate === null ? '… rows/s' : `${Math.round(f.rate)} rows/s`;
     return `${f.acknowledged}/${f.total} acknowledged · ${rate} · ${f.retried} retried · ${formatSeconds(f.elapsedMs)}`;
   }
 

@@ -8,8 +8,8 @@
  * happens (failure, Ctrl-C, SIGTERM) it leaves no daemon, no cloud and (unless --keep or --home)
  * no home behind. Cleanup runs in one place, `cleanUp`, whichever way the run ends.
  *
- * The burst: the cloud answers 503 with `Retry-After: 1` until the first of those answers is seen,
- * then recovers. The daemon's breaker pauses for the second the cloud asked for and its probe then
+ * The burst: the cloud answers 503 with `Retry-After: 1` until the first of those answers is seen
+ * (BurstWatch), then recovers. The daemon's breaker pauses for the second the cloud asked for and its probe then
  * finds the cloud healthy, so the outage costs about a second. (Failures without Retry-After would
  * trip the breaker's 30 s cool-down, which is right for a real outage and wrong for a 30 s demo.)
  */
@@ -83,6 +83,7 @@ class Run {
   tempRoot: string | null = null;
   paths: HomePaths | null = null;
   cloud: CloudChild | null = null;
+  burst: BurstWatch | null = null;
   daemonEnv: NodeJS.ProcessEnv | null = null;
   /** `daemon start` was run (it may have started a daemon even if it then failed). */
   daemonStartRan = false;
@@ -123,6 +124,45 @@ class Run {
       }
       this.#wake = finish;
     });
+  }
+}
+
+/**
+ * Ends the burst as soon as the cloud has answered its first 503: polls `/__stats` every 25 ms
+ * from before `daemon start` runs, so the recovery never waits for the start command to return and
+ * always lands well inside the Retry-After pause (the breaker's probe must find the cloud healthy).
+ */
+class BurstWatch {
+  #cleared = false;
+  #stopped = false;
+  readonly done: Promise<void>;
+
+  constructor(url: string) {
+    this.done = this.#loop(url);
+  }
+
+  get cleared(): boolean {
+    return this.#cleared;
+  }
+
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  async #loop(url: string): Promise<void> {
+    while (!this.#stopped) {
+      try {
+        const stats = (await requestJson('GET', `${url}/__stats`, undefined, 2000)).json as CloudStats;
+        if ((stats.byStatus['503'] ?? 0) > 0) {
+          await requestJson('POST', `${url}/__faults`, { status: null, retryAfter: null }, 2000);
+          this.#cleared = true;
+          return;
+        }
+      } catch {
+        // The cloud is going away (cleanup) or busy; the next round tells.
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
   }
 }
 
@@ -239,6 +279,7 @@ async function demo(run: Run): Promise<Outcome> {
     poisonStatus: 400,
   });
   if (armed.status !== 200) throw new DemoFailure(`the reference cloud refused the fault settings (${armed.status})`);
+  run.burst = new BurstWatch(cloud.url);
   run.say(`  cloud   ${cloud.url} (${shown(['cloud', 'serve'])}, pid ${cloud.pid})`);
   run.say(`          answers 503 + Retry-After: ${RETRY_AFTER_S} until the daemon has felt it, then recovers`);
   run.say(`          rejects one poison row with 400, for good`);
@@ -380,7 +421,7 @@ async function watch(
   const retried = new Set<number>();
   const watchStart = performance.now();
   const samples: { at: number; acked: number }[] = [];
-  let burst: 'armed' | 'cleared' = 'armed';
+  let burstNoted = false;
   let stats: CloudStats = { requests: 0, received: {}, deduped: 0, byStatus: {} };
   let polls = 0;
   try {
@@ -392,11 +433,8 @@ async function watch(
       if (cloud.hasExited()) throw new DemoFailure('the reference cloud exited unexpectedly');
       const got = await requestJson('GET', `${cloud.url}/__stats`);
       stats = got.json as CloudStats;
-      const failed = stats.byStatus['503'] ?? 0;
-      if (burst === 'armed' && failed > 0) {
-        // The daemon has felt the outage: recover before its breaker probes again.
-        await requestJson('POST', `${cloud.url}/__faults`, { status: null, retryAfter: null });
-        burst = 'cleared';
+      if (!burstNoted && run.burst?.cleared) {
+        burstNoted = true;
         view.note(
           `the cloud answered 503 (Retry-After: ${RETRY_AFTER_S}); it is healthy again and the daemon will retry`,
         );
@@ -412,7 +450,7 @@ async function watch(
       samples.push({ at: now, acked });
       while (samples.length > 2 && now - (samples[0] as { at: number }).at > 1000) samples.shift();
       const first = samples[0] as { at: number; acked: number };
-      const rate = now > first.at ? ((acked - first.acked) * 1000) / (now - first.at) : 0;
+      const rate = now - first.at >= 500 ? ((acked - first.acked) * 1000) / (now - first.at) : null;
       view.update({
         acknowledged: acked,
         total: workload.deliverable,
@@ -500,6 +538,7 @@ function deadlineMessage(
  */
 async function cleanUp(run: Run): Promise<string | null> {
   let problem: string | null = null;
+  run.burst?.stop();
   if (run.daemonStartRan && !run.daemonStopped && run.daemonEnv !== null && run.paths !== null) {
     const stopped = await runCli(['daemon', 'stop', '--grace', '5s'], run.daemonEnv, 20_000);
     run.say(`Stopping the daemon (${shown(['daemon', 'stop'])}):`);
@@ -519,6 +558,7 @@ async function cleanUp(run: Run): Promise<string | null> {
     }
   }
   if (run.cloud !== null) await run.cloud.stop();
+  await run.burst?.done;
   if (run.tempRoot !== null) {
     if (run.options.keep) {
       run.say(`Kept the data home: ${run.paths?.home ?? run.tempRoot}`);
