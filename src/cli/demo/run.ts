@@ -214,7 +214,9 @@ export async function runDemo(options: DemoOptions, io: DemoIO): Promise<number>
   try {
     outcome = await demo(run);
   } catch (error) {
-    failure = error instanceof DemoFailure || error instanceof Interrupted ? error.message : describeError(error);
+    // A terminal Ctrl-C also reaches the cloud, which may exit first: the signal is the reason then.
+    if (run.interrupted !== null) failure = `interrupted by ${run.interrupted}`;
+    else failure = error instanceof DemoFailure ? error.message : describeError(error);
   }
   try {
     const problem = await cleanUp(run);
