@@ -5,7 +5,7 @@
  * Rust `cloud_outbox` table only if it is missing, add nullable columns and indexes of our own, and
  * keep our schema version in `difflore_ts_meta`. We never touch `_sqlx_migrations` or an existing column.
  */
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
@@ -102,6 +102,42 @@ function nativeAddon(): NativeAddon | null {
   return nativeAddonCache;
 }
 
+const pauseCell = new Int32Array(new SharedArrayBuffer(4));
+/** Lock-wait steps in ms: SQLite's own handler starts at 1 ms, ten times a drainer's claim. */
+const LOCK_WAIT_STEPS = [0, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2];
+const LOCK_WAIT_MAX_STEP = 5;
+
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code === 'SQLITE_LOCKED');
+}
+
+/**
+ * Runs one autocommit write with SQLite's busy handler switched off and waits for the write lock
+ * here instead, in steps from 20 µs up to 5 ms, for up to `timeoutMs` in all (the connection's
+ * busy_timeout, restored afterwards). SQLite's handler sleeps at least 1 ms on its first retry, so
+ * a producer that meets a drainer's 100–300 µs claim would wait several times longer than needed,
+ * which is most of a hook's p99. A busy failure writes nothing, so retrying is safe.
+ */
+export function withShortLockWaits<T>(setBusyTimeout: (ms: number) => void, timeoutMs: number, write: () => T): T {
+  setBusyTimeout(0);
+  try {
+    const deadline = performance.now() + timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return write();
+      } catch (error) {
+        const left = deadline - performance.now();
+        if (!isBusy(error) || left <= 0) throw error;
+        const step = Math.min(LOCK_WAIT_STEPS[attempt] ?? LOCK_WAIT_MAX_STEP, left);
+        if (step > 0) Atomics.wait(pauseCell, 0, 0, step);
+      }
+    }
+  } finally {
+    setBusyTimeout(timeoutMs);
+  }
+}
+
 const SCHEMA_VERSION_SQL = "SELECT value FROM difflore_ts_meta WHERE key = 'schema_version'";
 
 /**
@@ -117,7 +153,7 @@ export function openForInsert(path: string, options: { busyTimeoutMs?: number } 
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
   const addon = existsSync(path) ? nativeAddon() : null;
   if (addon !== null) {
-    const previousUmask = process.umask(0o077);
+    const previousUmask = setPrivateUmask();
     let native: NativeDatabase | undefined;
     try {
       native = new addon.Database(path, path, false, false, false, busyTimeoutMs, null, null);
@@ -128,9 +164,15 @@ export function openForInsert(path: string, options: { busyTimeoutMs?: number } 
       const row = native.prepare(SCHEMA_VERSION_SQL, owner, false).get() as { value: string } | undefined;
       if (row !== undefined && Number(row.value) === SCHEMA_VERSION) {
         const insert = native.prepare(INSERT_SQL, owner, false);
+        const busyOff = native.prepare('PRAGMA busy_timeout = 0', owner, true);
+        const busyOn = native.prepare(`PRAGMA busy_timeout = ${busyTimeoutMs}`, owner, true);
+        const setBusy = (ms: number): unknown => (ms === 0 ? busyOff : busyOn).get();
         const db = native;
         return {
-          insert: (kind, payloadJson, createdAt) => Number(insert.run(kind, payloadJson, createdAt).lastInsertRowid),
+          insert: (kind, payloadJson, createdAt) =>
+            withShortLockWaits(setBusy, busyTimeoutMs, () =>
+              Number(insert.run(kind, payloadJson, createdAt).lastInsertRowid),
+            ),
           close: () => db.close(),
         };
       }
@@ -142,12 +184,14 @@ export function openForInsert(path: string, options: { busyTimeoutMs?: number } 
       const code = (error as { code?: unknown }).code;
       if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') throw databaseError(path, error);
     } finally {
-      process.umask(previousUmask);
+      restoreUmask(previousUmask, path);
     }
   }
   const db = openDatabase(path, options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs });
+  const setBusy = (ms: number): unknown => db.pragma(`busy_timeout = ${ms}`);
   return {
-    insert: (kind, payloadJson, createdAt) => insertRow(db, kind, payloadJson, createdAt),
+    insert: (kind, payloadJson, createdAt) =>
+      withShortLockWaits(setBusy, busyTimeoutMs, () => insertRow(db, kind, payloadJson, createdAt)),
     close: () => db.close(),
   };
 }
@@ -167,7 +211,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
   const creating = !options.readonly && !existsSync(path);
   // SQLite creates -wal and -shm with the database file's mode; a 077 umask makes all three 0600
   // from their first byte instead of chmod-ing after a window in which they are readable.
-  const previousUmask = process.umask(0o077);
+  const previousUmask = setPrivateUmask();
   let db: Database | undefined;
   try {
     const Ctor = databaseCtor();
@@ -187,7 +231,31 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
     db?.close();
     throw databaseError(path, error);
   } finally {
-    process.umask(previousUmask);
+    restoreUmask(previousUmask, path);
+  }
+}
+
+/** Sets a 077 umask and returns the previous one, or null where it cannot be set (worker threads). */
+function setPrivateUmask(): number | null {
+  try {
+    return process.umask(0o077);
+  } catch {
+    return null;
+  }
+}
+
+/** Restores the umask; where none could be set, tightens the files SQLite made to 0600 instead. */
+function restoreUmask(previous: number | null, path: string): void {
+  if (previous !== null) {
+    process.umask(previous);
+    return;
+  }
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      chmodSync(file, 0o600);
+    } catch {
+      // absent (no WAL yet) or not ours to change: nothing more to do
+    }
   }
 }
 

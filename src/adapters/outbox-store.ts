@@ -5,7 +5,7 @@
  * only while both still match, so a slow claimer cannot delete or reset a row that someone else
  * (including the Rust binary, which rewrites `claimed_at`) has re-claimed since.
  */
-import { type Database, INSERT_SQL, insertRow } from './db.js';
+import { type Database, INSERT_SQL, insertRow, withShortLockWaits } from './db.js';
 
 export const MAX_TRIES = 8;
 export const DEFAULT_LEASE_MS = 60_000;
@@ -93,11 +93,18 @@ export class OutboxStore {
   readonly #now: () => number;
   readonly #leaseMs: number;
   readonly #stmts;
+  /** The connection's busy_timeout, which enqueue honours with its own finer lock waits. */
+  readonly #busyTimeoutMs: number;
+  readonly #setBusyTimeout: (ms: number) => void;
 
   constructor(db: Database, options: { now?: () => number; leaseMs?: number } = {}) {
     this.#db = db;
     this.#now = options.now ?? Date.now;
     this.#leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    this.#busyTimeoutMs = Number(db.pragma('busy_timeout', { simple: true }));
+    const busyOff = db.prepare('PRAGMA busy_timeout = 0');
+    const busyOn = db.prepare(`PRAGMA busy_timeout = ${this.#busyTimeoutMs}`);
+    this.#setBusyTimeout = (ms) => (ms === 0 ? busyOff : busyOn).get();
     this.#stmts = {
       insert: db.prepare(INSERT_SQL),
       expireLeases: db.prepare(
@@ -179,8 +186,13 @@ export class OutboxStore {
     return this.#db;
   }
 
+  /** Inserts one pending row. Waits for the write lock in fine steps (see withShortLockWaits). */
   enqueue(kind: string, payloadJson: string, createdAt: number = this.#now()): number {
-    return Number(this.#stmts.insert.run(kind, payloadJson, createdAt).lastInsertRowid);
+    // Inside a caller's transaction the lock is already ours, and the busy timeout is not ours to touch.
+    if (this.#db.inTransaction) return Number(this.#stmts.insert.run(kind, payloadJson, createdAt).lastInsertRowid);
+    return withShortLockWaits(this.#setBusyTimeout, this.#busyTimeoutMs, () =>
+      Number(this.#stmts.insert.run(kind, payloadJson, createdAt).lastInsertRowid),
+    );
   }
 
   /** Many rows in one transaction (benchmarks, spill replay, tests). */

@@ -14,6 +14,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, openForInsert } from '../../src/adapters/db.js';
@@ -161,6 +162,46 @@ describe('spilling when the database cannot take the row', () => {
     expect(rows()).toEqual([
       { id: 1, kind: 'observation', payload_json: '{"held":true}', created_at: 4242, status: 'pending' },
     ]);
+  });
+
+  it('waits for a write lock that another connection holds for a moment, then inserts (no spill)', async () => {
+    const paths = ensureHome(temp.home);
+    openDatabase(paths.db).close();
+    const dist = join(import.meta.dirname, '..', '..', 'dist', 'adapters', 'db.js');
+    // A worker thread takes the write lock and keeps it for a moment. This thread then enqueues at
+    // once, so the insert meets the lock and has to wait for it.
+    const worker = new Worker(
+      `const { parentPort } = require('node:worker_threads');
+       import(${JSON.stringify(dist)}).then(({ openDatabase }) => {
+         const db = openDatabase(${JSON.stringify(paths.db)});
+         db.exec('BEGIN IMMEDIATE');
+         parentPort.postMessage('locked');
+         setTimeout(() => { db.exec('COMMIT'); db.close(); parentPort.postMessage('released'); }, 300);
+       });`,
+      { eval: true },
+    );
+    const messages: string[] = [];
+    worker.on('message', (m: string) => messages.push(m));
+    await new Promise<void>((resolve) => worker.once('message', () => resolve()));
+    const result = enqueue('observation', '{"waited":true}', { env });
+    await worker.terminate();
+
+    expect(result.kind).toBe('inserted');
+    expect(messages[0]).toBe('locked');
+    expect(rows().map((r) => r.payload_json)).toEqual(['{"waited":true}']);
+    expect(existsSync(paths.spillDir)).toBe(false);
+  });
+
+  it('leaves the connection busy_timeout as it found it', () => {
+    const paths = ensureHome(temp.home);
+    const db = openDatabase(paths.db, { busyTimeoutMs: 1234 });
+    try {
+      const store = new OutboxStore(db);
+      store.enqueue('observation', '{}');
+      expect(db.pragma('busy_timeout', { simple: true })).toBe(1234);
+    } finally {
+      db.close();
+    }
   });
 
   it('spills other kinds to the sibling directory', () => {
