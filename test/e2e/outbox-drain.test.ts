@@ -194,11 +194,27 @@ describe('outbox drain', () => {
     enqueue(20);
     const child = spawn(process.execPath, [CLI, 'outbox', 'drain', '--json'], { env: env(cloud.url) });
     let stdout = '';
+    let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       stdout += d;
     });
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    await waitFor(async () => (await stats(cloud.url)).requests >= 8, { what: 'requests in flight' });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    let exitCode: number | null | undefined;
+    const exited = new Promise<number | null>((resolve) =>
+      child.on('close', (code) => {
+        exitCode = code;
+        resolve(code);
+      }),
+    );
+    await waitFor(
+      async () => {
+        if (exitCode !== undefined) throw new Error(`outbox drain exited early (${exitCode}): ${stderr}`);
+        return (await stats(cloud.url)).requests >= 8;
+      },
+      { what: 'requests in flight' },
+    );
     child.kill('SIGINT');
     expect(await exited).toBe(0);
     expect(JSON.parse(stdout)).toMatchObject({ cancelled: true, attempted: 0, retried: 0 });
