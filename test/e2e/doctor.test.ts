@@ -11,7 +11,7 @@ import { openDatabase } from '../../src/adapters/db.js';
 import { ensureHome, type HomePaths } from '../../src/adapters/home.js';
 import { OutboxStore } from '../../src/adapters/outbox-store.js';
 import { spillRow } from '../../src/adapters/spill.js';
-import { CLI, type CliResult, cleanEnv, makeTempHome, runCli, runProcess } from '../helpers/index.js';
+import { CLI, type CliResult, cleanEnv, makeTempHome, runCli, runProcess, waitFor } from '../helpers/index.js';
 
 interface JsonCheck {
   name: string;
@@ -125,6 +125,28 @@ describe('difflore doctor', () => {
     expect(text.stdout).not.toContain('\x1b[');
   });
 
+  it('a running daemon without a usable token: token fails even when this shell has one', async () => {
+    const paths = home();
+    const env = cleanEnv({ DIFFLORE_HOME: paths.home, DIFFLORE_CLOUD_URL: 'http://127.0.0.1:9' });
+    const started = await runCli(['daemon', 'start'], { env });
+    cleanups.push(async () => {
+      await runCli(['daemon', 'stop'], { env });
+    });
+    expect(started.code).toBe(0);
+    const shell = { DIFFLORE_CLOUD_TOKEN: 'tok_only_in_this_shell' };
+    const report = await waitFor(
+      async () => {
+        const r = await doctorJson(paths, shell);
+        return check(r, 'token').status === 'fail' ? r : null;
+      },
+      { what: "the daemon's first pass to report the missing token" },
+    );
+    const token = check(report, 'token');
+    expect(token.detail).toContain('the running daemon has no usable token');
+    expect(token.fix).toContain(`chmod 600 ${paths.tokenFile}`);
+    expect(check(report, 'daemon').status).toBe('ok');
+  });
+
   it('a stale pid file: daemon fails, fix `difflore daemon start`', async () => {
     const paths = home();
     withToken(paths);
@@ -230,6 +252,12 @@ describe('difflore doctor', () => {
     const files = check(report, 'files');
     expect(files.status).toBe('fail');
     expect(files.fix).toBe(`rm ${paths.stateFile}`);
+    // The daemon's status cannot be read through the link either: it says so, on one line.
+    const daemon = check(report, 'daemon');
+    expect(daemon.status).toBe('fail');
+    expect(daemon.detail).toContain('symbolic link');
+    expect(daemon.detail).not.toContain('\n');
+    expect(daemon.fix).toBe(`rm ${paths.stateFile}; difflore daemon start`);
   });
 
   it('a cloud URL the daemon would refuse fails', async () => {

@@ -4,13 +4,59 @@
  */
 import { describe, expect, it } from 'vitest';
 import { homePaths } from '../../src/adapters/home.js';
-import { type Check, runChecks, shellPath } from '../../src/cli/doctor/checks.js';
-import { type DoctorFacts, reasonPrefix, stateValueText } from '../../src/cli/doctor/facts.js';
+import type { DaemonStatusReport } from '../../src/cli/daemon-status.js';
+import { type Check, runChecks } from '../../src/cli/doctor/checks.js';
+import type { DoctorFacts } from '../../src/cli/doctor/facts.js';
+import { formatAge, reasonPrefix, shellPath } from '../../src/cli/doctor/format.js';
 import { buildReport, renderText } from '../../src/cli/doctor/report.js';
 
 const NOW = 1_800_000_000_000;
 const HOME = '/home/ada/.difflore';
 const paths = homePaths(HOME);
+
+/** `daemon status` for a healthy running daemon; tests override what they need. */
+function daemon(overrides: Partial<DaemonStatusReport> = {}): DaemonStatusReport {
+  return {
+    status: 'running',
+    exitCode: 0,
+    summary: 'running (pid 4242)',
+    home: HOME,
+    pid: 4242,
+    staleReason: null,
+    lockHeld: true,
+    startedAtMs: NOW - 600_000,
+    uptimeMs: 600_000,
+    heartbeatAtMs: NOW - 2000,
+    heartbeatAgeMs: 2000,
+    machineState: 'serving.running',
+    lastPass: { atMs: NOW - 2000, attempted: 5, confirmed: 5, lastError: null },
+    backlog: null,
+    backlogError: null,
+    spillFiles: null,
+    waitingForToken: false,
+    tokenProblem: null,
+    stateFile: 'ok',
+    stateFileError: null,
+    lastStop: null,
+    ...overrides,
+  };
+}
+
+const notRunning = (): DaemonStatusReport =>
+  daemon({
+    status: 'notRunning',
+    exitCode: 3,
+    summary: 'not running',
+    pid: null,
+    lockHeld: false,
+    startedAtMs: null,
+    uptimeMs: null,
+    heartbeatAtMs: null,
+    heartbeatAgeMs: null,
+    machineState: null,
+    lastPass: null,
+    waitingForToken: null,
+  });
 
 function healthy(): DoctorFacts {
   return {
@@ -28,19 +74,7 @@ function healthy(): DoctorFacts {
         private: true,
       },
     ],
-    liveness: { kind: 'running', pid: 4242, identity: { pid: 4242, bootId: 'b', startTime: '1' }, lockHeld: true },
-    state: {
-      kind: 'ok',
-      writtenBy: 'difflore-ts',
-      pid: 4242,
-      machineState: 'serving.running',
-      startedAtMs: NOW - 600_000,
-      heartbeatAtMs: NOW - 2_000,
-      lastDrainAtMs: NOW - 2_000,
-      lastAttempted: 5,
-      lastConfirmed: 5,
-      lastError: null,
-    },
+    daemon: daemon(),
     database: {
       kind: 'ok',
       schemaVersion: 1,
@@ -102,24 +136,37 @@ describe('doctor checks', () => {
   });
 
   it('a stale pid file fails with `difflore daemon start`', () => {
-    const f = { ...healthy(), liveness: { kind: 'stale', pid: 999_999, reason: 'dead', lockHeld: false } as const };
+    const f = {
+      ...healthy(),
+      daemon: daemon({ ...notRunning(), status: 'stale', exitCode: 1, pid: 999_999, staleReason: 'dead' }),
+    };
     const c = check(f, 'daemon');
     expect(c.status).toBe('fail');
     expect(c.detail).toContain('stale pid file');
     expect(c.detail).toContain('pid 999999 is not running');
+    expect(c.detail).toContain('2 rows waiting');
     expect(c.fix).toBe('difflore daemon start');
   });
 
-  it('garbage in the pid file is named', () => {
+  it('a pid file that holds no pid is stale too', () => {
+    const f = { ...healthy(), daemon: daemon({ ...notRunning(), status: 'stale', staleReason: 'invalidPid' }) };
+    expect(check(f, 'daemon')).toMatchObject({ status: 'fail', fix: 'difflore daemon start' });
+    expect(check(f, 'daemon').detail).toContain('it is not a valid pid');
+  });
+
+  it('a daemon the probe cannot read fails with what to remove', () => {
     const f = {
       ...healthy(),
-      liveness: { kind: 'stale', pid: null, reason: 'invalidPid', text: 'hello', lockHeld: false } as const,
+      daemon: daemon({ ...notRunning(), status: 'unknown', summary: 'cannot tell: daemon.pid is a symbolic link' }),
     };
-    expect(check(f, 'daemon').detail).toContain('"hello"');
+    const c = check(f, 'daemon');
+    expect(c.status).toBe('fail');
+    expect(c.detail).toContain('symbolic link');
+    expect(c.fix).toContain('remove the file the message names');
   });
 
   it('not running with work queued warns; with nothing queued it is fine', () => {
-    const off = { ...healthy(), liveness: { kind: 'notRunning', lockHeld: false } as const };
+    const off = { ...healthy(), daemon: notRunning() };
     const c = check(off, 'daemon');
     expect(c.status).toBe('warn');
     expect(c.detail).toContain('2 rows waiting');
@@ -131,16 +178,14 @@ describe('doctor checks', () => {
   });
 
   it('a running daemon without a heartbeat for minutes warns with a restart', () => {
-    const f = healthy();
-    if (f.state.kind !== 'ok') throw new Error('fixture');
-    const hung = { ...f, state: { ...f.state, heartbeatAtMs: NOW - 10 * 60_000 } };
+    const hung = { ...healthy(), daemon: daemon({ heartbeatAtMs: NOW - 600_000, heartbeatAgeMs: 600_000 }) };
     const c = check(hung, 'daemon');
     expect(c.status).toBe('warn');
     expect(c.fix).toBe('difflore daemon restart');
   });
 
   it('an unverified owner warns and suggests --force only after checking', () => {
-    const f = { ...healthy(), liveness: { kind: 'unverified', pid: 77, lockHeld: false } as const };
+    const f = { ...healthy(), daemon: daemon({ status: 'unverified', pid: 77, machineState: null }) };
     const c = check(f, 'daemon');
     expect(c.status).toBe('warn');
     expect(c.fix).toContain('difflore daemon stop --force');
@@ -203,7 +248,7 @@ describe('doctor checks', () => {
     expect(c.notes).toContain('newest error: database is locked');
     expect(c.fix).toContain('difflore outbox drain');
     expect(c.fix).toContain(`rm ${paths.spillDir}/*/*.bad`);
-    const off = { ...spilled, liveness: { kind: 'notRunning', lockHeld: false } as const };
+    const off = { ...spilled, daemon: notRunning() };
     expect(check(off, 'spill').fix).toContain('difflore daemon start');
   });
 
@@ -236,6 +281,17 @@ describe('doctor checks', () => {
     const files = check(open, 'files');
     expect(files.status).toBe('warn');
     expect(files.fix).toBe(`chmod 600 ${paths.tokenFile}`);
+  });
+
+  it('a running daemon whose last pass found no usable token fails, whatever this shell has', () => {
+    const f = {
+      ...healthy(),
+      daemon: daemon({ waitingForToken: true, tokenProblem: 'no cloud token: set DIFFLORE_CLOUD_TOKEN' }),
+    };
+    const c = check(f, 'token');
+    expect(c.status).toBe('fail');
+    expect(c.detail).toContain('the running daemon has no usable token');
+    expect(c.fix).toContain(`chmod 600 ${paths.tokenFile}`);
   });
 
   it('a cloud URL the daemon would refuse fails', () => {
@@ -311,11 +367,12 @@ describe('doctor checks', () => {
     expect(renderText(report, { colour: true })).toContain('\x1b[31m');
   });
 
-  it('helpers: shell quoting and state names', () => {
+  it('helpers: shell quoting and ages', () => {
     expect(shellPath('/a/b')).toBe('/a/b');
     expect(shellPath("/a b/it's")).toBe(`'/a b/it'\\''s'`);
-    expect(stateValueText({ serving: 'running' })).toBe('serving.running');
-    expect(stateValueText('stopped')).toBe('stopped');
-    expect(stateValueText(42)).toBeNull();
+    expect(formatAge(800)).toBe('800ms');
+    expect(formatAge(65_000)).toBe('1m 5s');
+    expect(formatAge(3 * 86_400_000 + 4 * 3_600_000 + 5000)).toBe('3d 4h');
+    expect(formatAge(3_600_000 + 5000)).toBe('1h');
   });
 });

@@ -3,9 +3,9 @@
  * one-line detail and, for every problem, the command that fixes it. Pure (no I/O, no clock), so
  * every verdict is unit-tested from hand-made facts.
  */
-import type { LivenessResult } from '../../adapters/liveness.js';
-import { count, formatAge, formatSize } from './format.js';
-import type { DoctorFacts, FileFact, StateFact } from './facts.js';
+import type { DaemonStatusReport } from '../daemon-status.js';
+import type { DoctorFacts, FileFact } from './facts.js';
+import { count, formatAge, formatSize, shellPath } from './format.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -25,11 +25,6 @@ export interface Check {
 export const HEARTBEAT_STALE_MS = 120_000;
 /** Sendable rows older than this while nothing delivers them deserve a look. */
 export const BACKLOG_OLD_MS = 60 * 60_000;
-
-/** Quotes a path for a shell command line when it needs it. */
-export function shellPath(path: string): string {
-  return /^[A-Za-z0-9_@%+=:,./~-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
-}
 
 const mode = (m: number): string => m.toString(8).padStart(3, '0');
 
@@ -59,54 +54,49 @@ function age(facts: DoctorFacts, atMs: number): string {
   return `${formatAge(Math.max(0, facts.nowMs - atMs))} ago`;
 }
 
-function describeRunning(facts: DoctorFacts, pid: number, state: StateFact): string {
-  const parts = [`running, pid ${pid}`];
-  if (state.kind === 'ok' && state.pid === pid) {
-    if (state.machineState) parts.push(`state ${state.machineState}`);
-    if (state.startedAtMs > 0) parts.push(`up ${formatAge(Math.max(0, facts.nowMs - state.startedAtMs))}`);
-    if (state.heartbeatAtMs > 0) parts.push(`heartbeat ${age(facts, state.heartbeatAtMs)}`);
-    if (state.lastDrainAtMs !== null) {
-      parts.push(
-        `last pass ${age(facts, state.lastDrainAtMs)} (${state.lastAttempted} attempted, ${state.lastConfirmed} confirmed)`,
-      );
-    }
+function describeRunning(facts: DoctorFacts, d: DaemonStatusReport): string {
+  const parts = [`running, pid ${d.pid}`];
+  if (d.machineState !== null) parts.push(`state ${d.machineState}`);
+  if (d.uptimeMs !== null) parts.push(`up ${formatAge(d.uptimeMs)}`);
+  if (d.heartbeatAgeMs !== null) parts.push(`heartbeat ${formatAge(d.heartbeatAgeMs)} ago`);
+  const p = d.lastPass;
+  if (p !== null && p.atMs !== null) {
+    parts.push(`last pass ${age(facts, p.atMs)} (${p.attempted} attempted, ${p.confirmed} confirmed)`);
   }
   return parts.join(', ');
 }
 
-function staleWhy(l: Extract<LivenessResult, { kind: 'stale' }>): string {
-  switch (l.reason) {
-    case 'dead':
-      return `pid ${l.pid} is not running`;
-    case 'zombie':
-      return `pid ${l.pid} has exited (zombie)`;
-    case 'identityMismatch':
-      return `pid ${l.pid} now belongs to another process`;
-    case 'invalidPid':
-      return l.text === undefined ? 'it does not hold a valid pid' : `it holds ${JSON.stringify(l.text)}, not a pid`;
-  }
-}
+const STALE_WHY: Readonly<Record<NonNullable<DaemonStatusReport['staleReason']>, string>> = {
+  dead: 'is not running',
+  zombie: 'has exited (zombie)',
+  identityMismatch: 'now belongs to another process',
+  invalidPid: 'is not a valid pid',
+};
 
 function daemonCheck(facts: DoctorFacts): Check {
-  const l = facts.liveness;
+  const d = facts.daemon;
   const backlog = backlogOf(facts);
-  const pidPath = shellPath(facts.paths.pidFile);
-  switch (l.kind) {
-    case 'error':
-      return { name: 'daemon', status: 'fail', detail: l.message, fix: `rm ${pidPath}; difflore daemon start` };
+  switch (d.status) {
+    case 'unknown': {
+      // The probe could not read the pid, lock or state file (a symlink, a FIFO, no permission).
+      const links = facts.files.filter((f) => f.type === 'symlink' && f.mustNotBeLink);
+      return {
+        name: 'daemon',
+        status: 'fail',
+        detail: d.summary.split('\n')[0] ?? d.summary,
+        fix:
+          links.length > 0
+            ? `rm ${links.map((f) => shellPath(f.path)).join(' ')}; difflore daemon start`
+            : 'remove the file the message names (difflore recreates it), then difflore daemon start',
+      };
+    }
     case 'running': {
-      const detail = describeRunning(facts, l.pid, facts.state);
-      const s = facts.state;
-      if (
-        s.kind === 'ok' &&
-        s.pid === l.pid &&
-        s.heartbeatAtMs > 0 &&
-        facts.nowMs - s.heartbeatAtMs > HEARTBEAT_STALE_MS
-      ) {
+      const detail = describeRunning(facts, d);
+      if (d.heartbeatAgeMs !== null && d.heartbeatAgeMs > HEARTBEAT_STALE_MS) {
         return {
           name: 'daemon',
           status: 'warn',
-          detail: `${detail}: no heartbeat for ${formatAge(facts.nowMs - s.heartbeatAtMs)}, it may be hung`,
+          detail: `${detail}: no heartbeat for ${formatAge(d.heartbeatAgeMs)}, it may be hung`,
           fix: 'difflore daemon restart',
         };
       }
@@ -117,18 +107,21 @@ function daemonCheck(facts: DoctorFacts): Check {
         name: 'daemon',
         status: 'warn',
         detail:
-          l.pid === null
+          d.pid === null
             ? 'a daemon holds the lifetime lock but no pid file names it'
-            : `pid ${l.pid} holds the pid file but cannot be verified as our daemon (the Rust daemon, or one started before identities were recorded)`,
+            : `pid ${d.pid} holds the pid file but cannot be verified as our daemon (the Rust daemon, or a reused pid)`,
         fix: 'difflore daemon status; if it is not a difflore daemon: difflore daemon stop --force',
       };
-    case 'stale':
+    case 'stale': {
+      const who = d.pid === null ? 'it' : `pid ${d.pid}`;
+      const why = d.staleReason === null ? 'is not our daemon' : STALE_WHY[d.staleReason];
       return {
         name: 'daemon',
         status: 'fail',
-        detail: `stale pid file ${facts.paths.pidFile}: ${staleWhy(l)}; no daemon delivers${backlog > 0 ? ` (${count(backlog, 'row')} waiting)` : ''}`,
+        detail: `stale pid file ${facts.paths.pidFile}: ${who} ${why}; no daemon delivers${backlog > 0 ? ` (${count(backlog, 'row')} waiting)` : ''}`,
         fix: 'difflore daemon start',
       };
+    }
     case 'notRunning':
       if (backlog > 0) {
         return {
@@ -202,7 +195,7 @@ function spillCheck(facts: DoctorFacts): Check {
   }
   if (s.bad > 0) parts.push(`${count(s.bad, 'quarantined file')} (.bad, never replayed)`);
   const fixes: string[] = [];
-  const running = facts.liveness.kind === 'running' || facts.liveness.kind === 'unverified';
+  const running = facts.daemon.status === 'running' || facts.daemon.status === 'unverified';
   if (s.count > 0)
     fixes.push(running ? 'difflore outbox drain (replays them now)' : 'difflore daemon start (replays them)');
   if (s.bad > 0) {
@@ -222,6 +215,15 @@ function tokenCheck(facts: DoctorFacts): Check {
   const t = facts.token;
   const file = facts.files.find((f) => f.path === facts.paths.tokenFile);
   const tokenPath = shellPath(facts.paths.tokenFile);
+  if (facts.daemon.status === 'running' && facts.daemon.waitingForToken === true) {
+    // The daemon's environment is not this shell's: what counts is what its last pass found.
+    return {
+      name: 'token',
+      status: 'fail',
+      detail: `the running daemon has no usable token: ${facts.daemon.tokenProblem ?? 'missing or refused by the cloud'}`,
+      fix: `write the token to ${tokenPath} (chmod 600 ${tokenPath}); the daemon reads it again on every pass`,
+    };
+  }
   if (t.kind === 'token') {
     return {
       name: 'token',

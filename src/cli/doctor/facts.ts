@@ -8,10 +8,10 @@ import { lstatSync, readlinkSync, statSync } from 'node:fs';
 import { readCloudToken, resolveCloudUrl } from '../../adapters/cloud-config.js';
 import { openDatabase, SCHEMA_VERSION } from '../../adapters/db.js';
 import { type HomePaths, homePaths } from '../../adapters/home.js';
-import { type LivenessResult, probeLiveness } from '../../adapters/liveness.js';
-import { readState } from '../../adapters/recorder.js';
 import { type SpillStats, spillStats } from '../../adapters/spill.js';
 import { DiffloreError, describeError, errnoCode } from '../../errors.js';
+import { type DaemonStatusReport, daemonStatus } from '../daemon-status.js';
+import { reasonPrefix } from './format.js';
 
 /** A file in the home as lstat sees it. */
 export interface FileFact {
@@ -39,23 +39,6 @@ export type HomeFact =
       readonly mode: number;
       readonly foreignOwner: boolean;
       readonly target?: string;
-    };
-
-export type StateFact =
-  | { readonly kind: 'missing' }
-  | { readonly kind: 'garbage'; readonly error: string }
-  | {
-      readonly kind: 'ok';
-      readonly writtenBy: 'difflore-ts' | 'other';
-      readonly pid: number;
-      /** The daemon machine's state as text (`running`, `draining`), or null when unknown. */
-      readonly machineState: string | null;
-      readonly startedAtMs: number;
-      readonly heartbeatAtMs: number;
-      readonly lastDrainAtMs: number | null;
-      readonly lastAttempted: number;
-      readonly lastConfirmed: number;
-      readonly lastError: string | null;
     };
 
 export interface AbandonedGroup {
@@ -96,15 +79,13 @@ export type CloudUrlFact =
   | { readonly ok: true; readonly url: string; readonly configured: boolean }
   | { readonly ok: false; readonly message: string; readonly hint: string | null };
 
-export type LivenessFact = LivenessResult | { readonly kind: 'error'; readonly message: string };
-
 export interface DoctorFacts {
   readonly nowMs: number;
   readonly paths: HomePaths;
   readonly home: HomeFact;
   readonly files: readonly FileFact[];
-  readonly liveness: LivenessFact;
-  readonly state: StateFact;
+  /** What `difflore daemon status` reports (the daemon team's read side, without its backlog). */
+  readonly daemon: DaemonStatusReport;
   readonly database: DatabaseFact;
   readonly spill: SpillStats | { readonly error: string };
   readonly token: TokenFact;
@@ -123,8 +104,7 @@ export function gatherFacts(home: string, env: NodeJS.ProcessEnv, nowMs: number 
     paths,
     home: homeFact,
     files: exists ? inspectFiles(paths) : [],
-    liveness: exists ? inspectLiveness(paths) : { kind: 'notRunning', lockHeld: false },
-    state: exists ? inspectState(paths) : { kind: 'missing' },
+    daemon: daemonStatus(paths, { env, now: nowMs }),
     database: exists ? inspectDatabase(paths) : { kind: 'missing' },
     spill: exists ? inspectSpill(paths) : emptySpill(paths),
     token: inspectToken(paths, env),
@@ -219,64 +199,9 @@ function inspectFiles(paths: HomePaths): FileFact[] {
   return facts;
 }
 
-function inspectLiveness(paths: HomePaths): LivenessFact {
-  try {
-    return probeLiveness(paths);
-  } catch (error) {
-    return { kind: 'error', message: describeError(error) };
-  }
-}
-
-/** The machine's state value as text: `running`, or `draining.sending` for a nested value. */
-export function stateValueText(value: unknown): string | null {
-  if (typeof value === 'string') return value;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
-  const entries = Object.entries(value as Record<string, unknown>);
-  if (entries.length !== 1) return null;
-  const [key, inner] = entries[0] as [string, unknown];
-  const rest = stateValueText(inner);
-  return rest === null ? key : `${key}.${rest}`;
-}
-
-function inspectState(paths: HomePaths): StateFact {
-  try {
-    const read = readState(paths.stateFile);
-    if (read.kind !== 'ok') return read;
-    const s = read.state;
-    return {
-      kind: 'ok',
-      writtenBy: read.writtenBy,
-      pid: s.pid,
-      machineState: stateValueText(s.value),
-      startedAtMs: s.startedAtMs,
-      heartbeatAtMs: s.heartbeatAtMs,
-      lastDrainAtMs: s.lastDrainAtMs,
-      lastAttempted: s.lastAttempted,
-      lastConfirmed: s.lastConfirmed,
-      lastError: s.lastError,
-    };
-  } catch (error) {
-    return { kind: 'garbage', error: describeError(error) };
-  }
-}
-
 /** SQL that is true for rows a drainer may send (unapproved mined candidates wait for a human). */
 const SENDABLE_SQL = `(kind <> 'session_mined_candidate' OR (json_valid(payload_json)
   AND lower(coalesce(json_extract(payload_json, '$.localReview.status'), '')) = 'approved'))`;
-
-/**
- * The part of a `last_error` that rows failing for the same reason share: up to the second colon
- * (`track_mcp_query: 400 Bad Request`, `invalid payload: trajectory`), at most 60 characters.
- */
-export function reasonPrefix(lastError: string | null): string {
-  if (lastError === null || lastError.trim() === '') return '(no error recorded)';
-  const flat = lastError.replace(/\s+/g, ' ').trim();
-  const first = flat.indexOf(':');
-  const second = first === -1 ? -1 : flat.indexOf(':', first + 1);
-  let prefix = second === -1 ? flat : flat.slice(0, second);
-  if (prefix.length > 60) prefix = `${prefix.slice(0, 59)}…`;
-  return prefix;
-}
 
 function inspectDatabase(paths: HomePaths): DatabaseFact {
   try {

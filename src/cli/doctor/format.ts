@@ -1,6 +1,7 @@
 /**
- * Words for numbers in the doctor's lines. Kept apart from outbox-helpers.ts, which pulls in the
- * CLI framework, so the checks stay importable (and testable) on their own.
+ * The doctor's small text helpers: ages, sizes, counts, error prefixes and shell quoting. No imports,
+ * so the checks and their unit tests load without the CLI framework or SQLite (outbox-helpers.ts
+ * would pull in Clipanion).
  */
 
 /** "3d 4h", "12m 5s", "800ms": the two largest units read at a glance. */
@@ -32,4 +33,23 @@ export function formatSize(bytes: number): string {
 
 export function count(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
+}
+
+/**
+ * The part of a `last_error` that rows failing for the same reason share: up to the second colon
+ * (`track_mcp_query: 400 Bad Request`, `invalid payload: trajectory`), at most 60 characters.
+ */
+export function reasonPrefix(lastError: string | null): string {
+  if (lastError === null || lastError.trim() === '') return '(no error recorded)';
+  const flat = lastError.replace(/\s+/g, ' ').trim();
+  const first = flat.indexOf(':');
+  const second = first === -1 ? -1 : flat.indexOf(':', first + 1);
+  let prefix = second === -1 ? flat : flat.slice(0, second);
+  if (prefix.length > 60) prefix = `${prefix.slice(0, 59)}…`;
+  return prefix;
+}
+
+/** Quotes a path for a shell command line when it needs it. */
+export function shellPath(path: string): string {
+  return /^[A-Za-z0-9_@%+=:,./~-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
 }
