@@ -11,7 +11,13 @@ import { mcpQueryPayload, observationPayload, spawnCloud } from './_cloud.js';
 import { round, tempHome } from './_util.js';
 import type { Benchmark } from './run.js';
 
-async function drainRate(url: string, kind: string, payload: (i: number) => string, rows: number): Promise<number> {
+interface Run {
+  readonly rate: number;
+  /** CPU of the draining process per row, µs: steadier than wall time on a busy machine. */
+  readonly cpuUsPerRow: number;
+}
+
+async function drainRate(url: string, kind: string, payload: (i: number) => string, rows: number): Promise<Run> {
   const temp = tempHome();
   try {
     const paths = ensureHome(temp.home);
@@ -19,15 +25,17 @@ async function drainRate(url: string, kind: string, payload: (i: number) => stri
     const store = new OutboxStore(db);
     store.enqueueMany(Array.from({ length: rows }, (_, i) => ({ kind, payloadJson: payload(i) })));
     const env = { DIFFLORE_CLOUD_URL: url, DIFFLORE_CLOUD_TOKEN: 'bench-token' };
+    const cpu = process.cpuUsage();
     const started = performance.now();
     const summary = await runDrainPass({ store, paths, env });
     const seconds = (performance.now() - started) / 1000;
+    const used = process.cpuUsage(cpu);
     closeSharedCloudClient();
     db.close();
     if (summary.confirmed !== rows) {
       throw new Error(`drain confirmed ${summary.confirmed} of ${rows} ${kind} rows: ${summary.lastError}`);
     }
-    return rows / seconds;
+    return { rate: rows / seconds, cpuUsPerRow: (used.user + used.system) / rows };
   } finally {
     temp.cleanup();
   }
@@ -41,8 +49,8 @@ const bench: Benchmark = async ({ quick }) => {
     // One warm-up each (JIT, sockets), then the best of three: the figure is what the code can do.
     await drainRate(cloud.url, 'observation', observationPayload, 2_000);
     await drainRate(cloud.url, 'mcp_query', mcpQueryPayload, 500);
-    const obs: number[] = [];
-    const per: number[] = [];
+    const obs: Run[] = [];
+    const per: Run[] = [];
     for (let i = 0; i < (quick ? 1 : 3); i++) {
       obs.push(await drainRate(cloud.url, 'observation', observationPayload, obsRows));
       per.push(await drainRate(cloud.url, 'mcp_query', mcpQueryPayload, perRows));
@@ -50,8 +58,10 @@ const bench: Benchmark = async ({ quick }) => {
     return [
       {
         name: 'drain',
-        observation_rows_per_s: round(Math.max(...obs), 0),
-        per_row_rows_per_s: round(Math.max(...per), 0),
+        observation_rows_per_s: round(Math.max(...obs.map((r) => r.rate)), 0),
+        per_row_rows_per_s: round(Math.max(...per.map((r) => r.rate)), 0),
+        observation_cpu_us_per_row: round(Math.min(...obs.map((r) => r.cpuUsPerRow)), 1),
+        per_row_cpu_us_per_row: round(Math.min(...per.map((r) => r.cpuUsPerRow)), 1),
         observation_rows: obsRows,
         per_row_rows: perRows,
       },
