@@ -330,19 +330,19 @@ async function demo(run: Run): Promise<Outcome> {
   );
   run.say();
 
-  // 6. What the daemon says about itself.
+  // 6. What the daemon says about itself (three read-only commands, run side by side).
   run.check();
-  const status = await runCli(['daemon', 'status'], run.daemonEnv);
+  const [status, log, diagram] = await Promise.all([
+    runCli(['daemon', 'status'], run.daemonEnv),
+    runCli(['daemon', 'log', '--limit', '10'], run.daemonEnv),
+    runCli(['machines', 'export', 'daemon', '--format', 'mermaid'], run.daemonEnv),
+  ]);
   run.say(`Daemon status (${shown(['daemon', 'status'])}):`);
   run.say(indent(status.stdout || status.stderr));
   run.say();
-  run.check();
-  const log = await runCli(['daemon', 'log', '--limit', '10'], run.daemonEnv);
   run.say(`Last transitions (${shown(['daemon', 'log', '--limit', '10'])}):`);
   run.say(indent(log.code === 0 ? log.stdout : childFailure('daemon log', log)));
   run.say();
-  run.check();
-  const diagram = await runCli(['machines', 'export', 'daemon', '--format', 'mermaid'], run.daemonEnv);
   const exportCommand = shown(['machines', 'export', 'daemon', '--format', 'mermaid']);
   if (diagram.code === 0) {
     const file = join(home, 'daemon.mmd');
