@@ -94,7 +94,7 @@ export type RecordOutcome = {
   readonly kind: 'recorded';
   /** The state file held garbage (or was not a state object) and was replaced. */
   readonly replacedGarbage: boolean;
-  /** Present (true) when `onlyIfPid` did not match: the journal line was written, the state file left alone. */
+  /** Present (true) when the state file named another pid than `onlyIfPid`: only the journal line was written. */
   readonly journalOnly?: true;
 };
 
@@ -120,10 +120,10 @@ export interface Recorder {
   readonly journalPath: string;
   /**
    * Appends the journal line and rewrites the state file, under the state lock. With `onlyIfPid`
-   * (daemon role), the state file is rewritten only while its `pid` is that pid — i.e. while the run
-   * that `recordClaim` started is this process's; otherwise only the journal line is written. A
-   * claimer that lost, or a daemon whose last record comes after a successor claimed, then cannot
-   * overwrite the live daemon's state.
+   * (daemon role), a state file that names another pid (another daemon's run, started by its
+   * `recordClaim`) is left alone and only the journal line is written; a missing or garbage file is
+   * (re)written. A claimer that lost, or a daemon whose last record comes after a successor claimed,
+   * then cannot overwrite the live daemon's state.
    */
   record(
     transition: TransitionInput,
@@ -445,7 +445,7 @@ export function createRecorder(
       appendJournal(paths.journal, `${JSON.stringify(entry)}\n`, journalMaxBytes, fsync);
       if (extra.onlyIfPid !== undefined && options.role === 'daemon') {
         const read = readState(paths.stateFile);
-        if (read.kind !== 'ok' || read.state.pid !== extra.onlyIfPid) {
+        if (read.kind === 'ok' && read.state.pid !== extra.onlyIfPid) {
           return { kind: 'recorded', replacedGarbage: false, journalOnly: true };
         }
       }

@@ -22,7 +22,14 @@ import { type DaemonLog, openDaemonLog } from '../adapters/daemon-log.js';
 import { type HomePaths, ensureHome, homePaths, resolveHome } from '../adapters/home.js';
 import { probeLiveness } from '../adapters/liveness.js';
 import { isStillAlive, type ProcessIdentity, sameProcess } from '../adapters/process-identity.js';
-import { createRecorder, type Recorder, type RustFieldsPatch } from '../adapters/recorder.js';
+import {
+  createRecorder,
+  type Recorder,
+  type RustFieldsPatch,
+  readRecordedIdentity,
+  readState,
+  updateState,
+} from '../adapters/recorder.js';
 import { type ForwardedSignal, installSignalHandlers, sendSignal } from '../adapters/signals.js';
 import {
   type ClaimResult,
@@ -79,6 +86,10 @@ function recording(
   return record;
 }
 
+function sameIdentity(a: ProcessIdentity | null, b: ProcessIdentity): boolean {
+  return a !== null && a.pid === b.pid && a.bootId === b.bootId && a.startTime === b.startTime;
+}
+
 function combine(...observers: ((event: InspectionEvent) => void)[]): Observer<InspectionEvent> {
   return {
     next: (event) => {
@@ -113,8 +124,8 @@ function machineSummary(
     abandoned: summary.abandoned,
     // The machine counts rows; the drainer says only whether delivery waits for a token.
     waitingForAuth: summary.waitingForAuth ? waitingRows() : 0,
-    // The drainer does not count rows handed back; 1 marks a cancelled pass.
-    cancelled: summary.cancelled ? 1 : 0,
+    // Rows handed back because the pass was aborted (released rows of a pass that went on are not).
+    cancelled: summary.cancelled ? summary.released : 0,
     // Rows waiting for a token are not due until the token changes (the tick or a RELOAD retries);
     // reporting them as due would have the machine re-run the pass at once, over and over.
     nextDueAt: summary.waitingForAuth ? null : summary.nextDueAt,
@@ -167,6 +178,7 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
 
   // Handles that outlive one effect.
   let claimed: Claimed | null = null;
+  let claimedAt = 0;
   let db: import('../adapters/db.js').Database | null = null;
   let store: import('../adapters/outbox-store.js').OutboxStore | null = null;
   let inFlight: Promise<void> | null = null;
@@ -180,6 +192,9 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     if (result.kind === 'stale') return { kind: 'stale', pid: result.pid, reason: result.reason };
     if (result.kind === 'conflict') return result;
     claimed = result;
+    // The start time `claim` just recorded; kept so a rewritten state file keeps the right uptime.
+    const recorded = readState(paths.stateFile);
+    claimedAt = recorded.kind === 'ok' && recorded.state.pid === process.pid ? recorded.state.startedAtMs : Date.now();
     db = openDatabase(paths.db);
     store = new OutboxStore(db);
     return { kind: 'claimed', identity: result.identity };
@@ -228,8 +243,13 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
         db = null;
         store = null;
         const held = claimed;
-        claimed = null;
-        if (held !== null) await releaseClaim(paths, held);
+        // `claimed` stays set until the lock is released: the transition into `releasing` (recorded
+        // while this runs) is still the owner's to write into the state file.
+        try {
+          if (held !== null) await releaseClaim(paths, held);
+        } finally {
+          claimed = null;
+        }
       }
     },
     watchWakes(wake) {
@@ -274,12 +294,20 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     (transition) => {
       const fields = pendingFields;
       pendingFields = {};
+      const owner = claimed;
       recorder.record(transition, {
         snapshot: actor?.getPersistedSnapshot(),
-        fields,
-        // Only the run that claimed the home may rewrite its state file.
-        onlyIfPid: process.pid,
+        fields: owner === null ? fields : { ...fields, pid: owner.identity.pid, startedAtMs: claimedAt },
+        // While we hold the lifetime lock the home is ours; before the claim and after the release,
+        // a state file naming another daemon's run is that daemon's to write.
+        ...(owner === null ? { onlyIfPid: process.pid } : {}),
       });
+      // Someone replaced our state file (garbage, or a stopper restarting it from scratch): put back
+      // the identity that proves this run is ours, or status and stop could not verify us.
+      if (owner !== null && !sameIdentity(readRecordedIdentity(paths.stateFile), owner.identity)) {
+        updateState(paths.stateFile, (current) => ({ ...current, identity: owner.identity }));
+        log.warn("daemon-state.json lost this daemon's identity (overwritten?); recorded it again");
+      }
     },
     (error) => log.error('cannot record a transition', { error }),
   );
@@ -419,28 +447,35 @@ export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
     },
   };
 
-  const recorder = homeExists
-    ? createRecorder(
-        { stateFile: paths.stateFile, journal: paths.journal },
-        { role: 'stop', secrets: () => [config.env.DIFFLORE_CLOUD_TOKEN] },
-      )
-    : null;
+  // The polling records of a stop run are synced to disk with its outcome, not one by one: three
+  // fsyncs per poll would hold the state lock the stopping daemon needs for its own last records.
+  const recorderWith = (fsync: boolean): Recorder | null =>
+    homeExists
+      ? createRecorder(
+          { stateFile: paths.stateFile, journal: paths.journal },
+          { role: 'stop', fsync, secrets: () => [config.env.DIFFLORE_CLOUD_TOKEN] },
+        )
+      : null;
+  const progress = recorderWith(false);
+  const outcome = recorderWith(true);
   const problems: unknown[] = [];
+  let actor: ReturnType<typeof createActor<ReturnType<typeof provideStop>>> | undefined;
   const journal = recording(
     'stop',
-    (transition) => recorder?.record(transition),
+    (transition) => (actor?.getSnapshot().status === 'done' ? outcome : progress)?.record(transition),
     (error) => problems.push(error),
   );
-  const actor = createActor(provideStop(ports), {
+  actor = createActor(provideStop(ports), {
     input: { graceMs: config.graceMs, killTimeoutMs: config.killTimeoutMs, force: config.force },
     inspect: journal,
   });
+  const stopper = actor;
   const finished = new Promise<void>((resolve, reject) => {
-    actor.subscribe({ complete: () => resolve(), error: (error) => reject(error) });
+    stopper.subscribe({ complete: () => resolve(), error: (error) => reject(error) });
   });
-  actor.start();
+  stopper.start();
   await finished;
-  const output = actor.getSnapshot().output as StopOutput;
+  const output = stopper.getSnapshot().output as StopOutput;
   const logged = daemonLog();
   if (problems.length > 0) logged?.warn('daemon stop could not record its run', { error: problems[0] });
   logged?.log(output.exitCode === 0 ? 'info' : 'warn', `daemon stop: ${output.outcome}`, {

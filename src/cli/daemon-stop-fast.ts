@@ -1,10 +1,8 @@
 /**
- * What `difflore daemon stop` does and prints, shared by the Clipanion command and by main.ts's fast
- * path, which runs it without loading Clipanion and the command registry (about half of a bare
- * `node` start on a small machine; the stop benchmark compares the whole process with `node -e 0`).
- * Imports only light modules at the top; the stop machine and its adapters load in `runStopCommand`.
+ * What `difflore daemon stop` does and prints, shared by the Clipanion command, `daemon restart` and
+ * main.ts's fast path (daemon-fast.ts). Imports only light modules at the top; the stop machine and
+ * its adapters load in `runStopCommand`.
  */
-import { DiffloreError, describeError, exitCodeFor } from '../errors.js';
 import { parseDuration, TIMEOUT_UNITS } from './durations.js';
 
 export interface StopArgs {
@@ -97,44 +95,4 @@ export async function runStopCommand(args: StopArgs, io: StopIo): Promise<number
       break;
   }
   return output.exitCode;
-}
-
-/**
- * The fast path: handles `daemon stop` argument lists made only of the known options (each value
- * given once, as `--opt value` or `--opt=value`) and returns undefined for anything else (`--help`,
- * unknown options, stray words) so Clipanion parses it and prints its own help or error.
- */
-export async function fastDaemonStop(argsAfterStop: readonly string[], io: StopIo): Promise<number | undefined> {
-  const values = new Map<string, string>();
-  const flags = new Set<string>();
-  for (let i = 0; i < argsAfterStop.length; i += 1) {
-    const arg = argsAfterStop[i] as string;
-    if (arg === '--force' || arg === '--json') {
-      if (flags.has(arg)) return undefined;
-      flags.add(arg);
-      continue;
-    }
-    const [name, inline] = arg.includes('=')
-      ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
-      : [arg];
-    if ((name !== '--grace' && name !== '--kill-timeout') || values.has(name)) return undefined;
-    let value = inline;
-    if (value === undefined) {
-      i += 1;
-      value = argsAfterStop[i];
-    }
-    if (value === undefined || value.startsWith('-')) return undefined;
-    values.set(name, value);
-  }
-  try {
-    const durations = parseStopDurations(
-      values.get('--grace') ?? DEFAULT_GRACE,
-      values.get('--kill-timeout') ?? DEFAULT_KILL_TIMEOUT,
-    );
-    return await runStopCommand({ ...durations, force: flags.has('--force'), json: flags.has('--json') }, io);
-  } catch (error) {
-    io.stderr.write(`difflore: ${describeError(error)}\n`);
-    // Usage errors keep the CLI-wide code 2; anything else means the stop failed (3).
-    return error instanceof DiffloreError && exitCodeFor(error.code) === 2 ? 2 : 3;
-  }
 }

@@ -5,7 +5,7 @@ import { Command, Option } from 'clipanion';
 import { BaseCommand } from '../base-command.js';
 import { DEFAULT_GRACE, DEFAULT_KILL_TIMEOUT, parseStopDurations, runStopCommand } from '../daemon-stop-fast.js';
 import { parseDuration, TIMEOUT_UNITS } from '../durations.js';
-import { launchDaemon, printLaunch } from './daemon-start.js';
+import { launchDaemon, printLaunch } from '../daemon-launch.js';
 import { batchValidator, parseTick } from './daemon-run.js';
 
 export default class DaemonRestartCommand extends BaseCommand {

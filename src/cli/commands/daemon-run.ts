@@ -1,24 +1,14 @@
 /**
  * `difflore daemon run`: the daemon in the foreground — what `daemon start` spawns, what the systemd
- * unit and the launchd agent run, and what a developer runs to watch it. The work is in the
- * composition root (daemon-root.ts), loaded inside `run()` with xstate, SQLite and HTTP.
+ * unit and the launchd agent run, and what a developer runs to watch it. The work is in
+ * daemon-fast.ts (which main.ts also runs without Clipanion) and the composition root.
  */
-import { fstatSync, statSync } from 'node:fs';
 import { Command, Option } from 'clipanion';
-import { homePaths, resolveHome } from '../../adapters/home.js';
 import * as t from 'typanion';
 import { BaseCommand, usageError } from '../base-command.js';
-import { parseDuration, TIMEOUT_UNITS } from '../durations.js';
+import { parseTick, runForeground } from '../daemon-fast.js';
 
-/** Longest tick accepted: a daemon that sleeps for hours between ticks is a misconfiguration. */
-const MAX_TICK_MS = 3_600_000;
-
-/** Parses --tick; shared with `daemon start`, which passes it on. */
-export function parseTick(text: string): number {
-  const ms = parseDuration('--tick', text, TIMEOUT_UNITS);
-  if (ms < 10 || ms > MAX_TICK_MS) usageError(`--tick '${text}' must be between 10ms and 60m`);
-  return ms;
-}
+export { parseTick };
 
 export const batchValidator = t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(1, 1000)]);
 
@@ -63,44 +53,18 @@ export default class DaemonRunCommand extends BaseCommand {
 
   protected async run(): Promise<number> {
     const tickMs = parseTick(this.tick);
-    let inspectUrl: string | null = null;
+    let inspect: string | null = null;
     if (this.inspectTarget !== undefined) {
       if (this.inspect !== true) usageError(`unexpected argument '${this.inspectTarget}'`);
-      inspectUrl = this.inspectTarget;
+      inspect = this.inspectTarget;
     } else if (typeof this.inspect === 'string') {
-      inspectUrl = this.inspect;
+      inspect = this.inspect;
     } else if (this.inspect === true) {
-      inspectUrl = (await import('../inspect.js')).DEFAULT_INSPECT_URL;
+      inspect = '';
     }
-    if (inspectUrl !== null) (await import('../inspect.js')).checkInspectUrl(inspectUrl);
-
-    const { runDaemon } = await import('../daemon-root.js');
-    const env = this.context.env as NodeJS.ProcessEnv;
-    // Under `daemon start` and the autostart, stderr is logs/daemon.log, which gets JSON lines only.
-    const quiet = stderrIsDaemonLog(env);
-    const output = await runDaemon({
-      env,
-      tickMs,
-      batchSize: this.batch,
-      inspectUrl,
-      ...(quiet ? {} : { report: (line: string) => this.warn(line) }),
-    });
-    if (output.reason !== 'stopped' && !quiet)
-      this.warn(`difflore: daemon ${output.reason}: ${output.detail ?? 'no detail'}`);
-    // Nothing may keep a stopped daemon alive (its lock and pid file are already released): if some
-    // handle still holds the event loop a moment from now, leave anyway.
-    setTimeout(() => process.exit(output.exitCode), 2_000).unref();
-    return output.exitCode;
-  }
-}
-
-/** True when fd 2 is the daemon's own log file (spawned by `daemon start` or a hook's autostart). */
-function stderrIsDaemonLog(env: NodeJS.ProcessEnv): boolean {
-  try {
-    const err = fstatSync(2);
-    const logFile = statSync(homePaths(resolveHome(env)).daemonLog);
-    return err.ino === logFile.ino && err.dev === logFile.dev;
-  } catch {
-    return false;
+    return runForeground(
+      { tickMs, batchSize: this.batch, inspect },
+      { stdout: this.context.stdout, stderr: this.context.stderr, env: this.context.env as NodeJS.ProcessEnv },
+    );
   }
 }

@@ -1,0 +1,180 @@
+/**
+ * What `daemon start` (and `daemon restart` after its stop) does: spawn `daemon run` detached (its
+ * own session, stdio to logs/daemon.log) and wait until its machine reports `serving`, or say why it
+ * did not. Clipanion-free, so main.ts's fast path can run it.
+ */
+export interface LaunchArgs {
+  readonly tick: string;
+  readonly batch: number;
+  readonly timeoutMs: number;
+}
+
+export type LaunchResult =
+  | { readonly status: 'started'; readonly pid: number; readonly elapsedMs: number }
+  | { readonly status: 'alreadyRunning'; readonly pid: number | null; readonly verified: boolean }
+  | { readonly status: 'failed'; readonly pid: number | null; readonly reason: string; readonly log: string };
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The last warning or error the daemon `pid` wrote to its log (its own words for why it stopped). */
+async function lastComplaint(logPath: string, pid: number): Promise<string | null> {
+  const { closeSync, fstatSync, openSync, readSync, constants } = await import('node:fs');
+  let fd: number;
+  try {
+    fd = openSync(logPath, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+  } catch {
+    return null;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const length = Math.min(size, 64 * 1024);
+    const buffer = Buffer.alloc(length);
+    readSync(fd, buffer, 0, length, size - length);
+    let found: string | null = null;
+    for (const line of buffer.toString('utf8').split('\n')) {
+      let entry: { pid?: unknown; level?: unknown; msg?: unknown; detail?: unknown };
+      try {
+        entry = JSON.parse(line) as typeof entry;
+      } catch {
+        continue;
+      }
+      if (entry.pid !== pid || (entry.level !== 'warn' && entry.level !== 'error')) continue;
+      found = typeof entry.detail === 'string' ? entry.detail : typeof entry.msg === 'string' ? entry.msg : found;
+    }
+    return found;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Starts a daemon for the home in `env` unless one runs, and waits (polling the state file, 5 ms
+ * doubling to 50 ms, until `timeoutMs`) for it to reach `serving`.
+ */
+export async function launchDaemon(args: LaunchArgs, env: NodeJS.ProcessEnv): Promise<LaunchResult> {
+  const [{ spawn }, fs, { isAbsolute, resolve }, { ensureHome, resolveHome }, { readState }, status, { cliEntryPath }] =
+    await Promise.all([
+      import('node:child_process'),
+      import('node:fs'),
+      import('node:path'),
+      import('../adapters/home.js'),
+      import('../adapters/recorder.js'),
+      import('./daemon-status.js'),
+      import('../adapters/service-unit.js'),
+    ]);
+  const paths = ensureHome(resolveHome(env));
+  const already = async (): Promise<LaunchResult | null> => {
+    for (let attempt = 0; ; attempt += 1) {
+      const report = status.daemonStatus(paths, { env });
+      if (report.status === 'running') return { status: 'alreadyRunning', pid: report.pid, verified: true };
+      if (report.status !== 'unverified' || report.lockHeld !== true) return null;
+      // A daemon holds the lifetime lock. One that is still claiming records its identity within
+      // milliseconds; wait briefly for it, then report it as it is.
+      if (attempt >= 10) return { status: 'alreadyRunning', pid: report.pid, verified: false };
+      await sleep(10);
+    }
+  };
+  const before = await already();
+  if (before !== null) return before;
+
+  const started = performance.now();
+  fs.mkdirSync(paths.logsDir, { recursive: true, mode: 0o700 });
+  // O_NOFOLLOW: a link planted at the log path must not make the daemon write through it.
+  const logFd = fs.openSync(
+    paths.daemonLog,
+    fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | (fs.constants.O_NOFOLLOW ?? 0),
+    0o600,
+  );
+  const childEnv: NodeJS.ProcessEnv = { ...env };
+  // The daemon runs from the data home (it must not pin the directory it was started from).
+  if (env.DIFFLORE_HOME !== undefined && !isAbsolute(env.DIFFLORE_HOME)) childEnv.DIFFLORE_HOME = resolve(paths.home);
+  let child: import('node:child_process').ChildProcess;
+  try {
+    child = spawn(
+      process.execPath,
+      [cliEntryPath(), 'daemon', 'run', '--tick', args.tick, '--batch', String(args.batch)],
+      { cwd: resolve(paths.home), env: childEnv, detached: true, stdio: ['ignore', logFd, logFd], windowsHide: true },
+    );
+  } finally {
+    fs.closeSync(logFd);
+  }
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  let spawnError: Error | null = null;
+  child.once('exit', (code, signal) => {
+    exited = { code, signal };
+  });
+  child.once('error', (error) => {
+    spawnError = error;
+  });
+  const pid = child.pid ?? null;
+  const failed = (reason: string): LaunchResult => ({ status: 'failed', pid, reason, log: paths.daemonLog });
+  try {
+    if (pid === null) {
+      await sleep(0);
+      return failed(`could not run ${process.execPath}: ${(spawnError as Error | null)?.message ?? 'spawn failed'}`);
+    }
+    const deadline = Date.now() + args.timeoutMs;
+    let delay = 5;
+    for (;;) {
+      let value: string | null = null;
+      try {
+        const read = readState(paths.stateFile);
+        if (read.kind === 'ok' && read.state.pid === pid) value = status.stateLabel(read.state.value);
+      } catch {
+        value = null;
+      }
+      if (value?.startsWith('serving')) {
+        return { status: 'started', pid, elapsedMs: Math.round(performance.now() - started) };
+      }
+      const end = exited as { code: number | null; signal: NodeJS.Signals | null } | null;
+      if (end !== null) {
+        // Lost a race with another start (or a hook's autostart): that daemon runs, which is what was asked.
+        const other = await already();
+        if (other !== null) return other;
+        const said = await lastComplaint(paths.daemonLog, pid);
+        const how = end.signal === null ? `exited with code ${end.code}` : `was killed by ${end.signal}`;
+        return failed(`the daemon ${how} before it was serving${said === null ? '' : `: ${said}`}`);
+      }
+      if (Date.now() > deadline) {
+        return failed(
+          `the daemon (pid ${pid}) did not report serving within ${Math.round(args.timeoutMs / 1000)} s; ` +
+            'it may still be claiming the data home (is another claimer holding daemon.pid.lock?)',
+        );
+      }
+      await sleep(delay);
+      delay = Math.min(delay * 2, 50);
+    }
+  } finally {
+    child.removeAllListeners('exit');
+    child.on('error', () => {});
+    child.unref();
+  }
+}
+
+/** Prints a launch result; returns `daemon start`'s exit code (0 started or already running, else 1). */
+export function printLaunch(
+  result: LaunchResult,
+  json: boolean,
+  out: { print(line: string): void; warn(line: string): void },
+): number {
+  if (json) {
+    out.print(JSON.stringify(result));
+    return result.status === 'failed' ? 1 : 0;
+  }
+  switch (result.status) {
+    case 'started':
+      out.print(`started (pid ${result.pid})`);
+      return 0;
+    case 'alreadyRunning':
+      out.print(
+        result.pid === null
+          ? 'already running (a daemon holds daemon.lock; its pid is unknown)'
+          : `already running (pid ${result.pid}${result.verified ? '' : ', identity unverified'})`,
+      );
+      return 0;
+    case 'failed':
+      out.warn(`difflore: the daemon did not start: ${result.reason}`);
+      out.warn(`  see ${result.log}`);
+      return 1;
+  }
+}
