@@ -5,7 +5,7 @@
  * Rust `cloud_outbox` table only if it is missing, add nullable columns and indexes of our own, and
  * keep our schema version in `difflore_ts_meta`. We never touch `_sqlx_migrations` or an existing column.
  */
-import { chmodSync, existsSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
@@ -85,13 +85,16 @@ function nativeAddon(): NativeAddon | null {
   nativeAddonCache = null;
   try {
     const binding = nativeBinding();
-    const { version } = require('better-sqlite3/package.json') as { version: string };
-    if (binding !== null && version.startsWith(NATIVE_MAJOR)) {
+    if (binding === null) return null;
+    // Paths from the addon's, read directly: each package lookup through require costs the hook path.
+    const root = join(dirname(binding), '..', '..');
+    const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+    if (version.startsWith(NATIVE_MAJOR)) {
       const addon = require(binding) as NativeAddon;
       if (!addon.isInitialized) {
-        // Exactly what better-sqlite3 does on first open, with its own error class, so errors look
-        // the same whichever path opened the connection and its wrapper, if loaded later, agrees.
-        addon.setErrorConstructor(require('better-sqlite3/lib/sqlite-error.js'));
+        // Exactly what better-sqlite3 does on first open, with its own error class (the same module
+        // its wrapper loads), so errors look the same whichever path opened the connection.
+        addon.setErrorConstructor(require(join(root, 'lib', 'sqlite-error.js')));
         addon.isInitialized = true;
       }
       nativeAddonCache = addon;

@@ -4,7 +4,8 @@
  * what the command prints. Imports only light modules; keep it that way.
  */
 import { readSync, writeSync } from 'node:fs';
-import { enqueue, MAX_PAYLOAD_BYTES } from '../adapters/enqueue.js';
+import { MAX_PAYLOAD_BYTES, tryInsert } from '../adapters/enqueue-core.js';
+import type { EnqueueResult } from '../adapters/enqueue.js';
 import { DiffloreError, describeError, errnoCode, exitCodeFor } from '../errors.js';
 
 export interface EnqueueArgs {
@@ -28,7 +29,16 @@ export async function runEnqueue(args: EnqueueArgs, io: EnqueueIo): Promise<numb
   // Surrounding whitespace (echo's newline) is not part of the JSON value; dropping it keeps the
   // stored text, and so the idempotency key, the same however the payload arrived.
   const payload = raw.trim();
-  const result = enqueue(args.kind, payload, io.env === undefined ? {} : { env: io.env });
+  const attempt = tryInsert(args.kind, payload, io.env === undefined ? {} : { env: io.env });
+  let result: EnqueueResult;
+  if (attempt.kind === 'db_failed') {
+    // Loaded only now: a healthy enqueue never pays for the spill module.
+    const { spillRow } = await import('../adapters/spill.js');
+    const path = spillRow(attempt.paths, args.kind, payload, attempt.reason, attempt.now);
+    result = { kind: 'spilled', path, reason: attempt.reason };
+  } else {
+    result = attempt;
+  }
   switch (result.kind) {
     case 'inserted':
       io.stdout.write(args.json ? `${JSON.stringify({ id: result.id })}\n` : `${result.id}\n`);

@@ -198,10 +198,9 @@ describe('difflore enqueue', () => {
         'cli/main.js',
         'errors.js',
         'cli/enqueue-fast.js',
-        'adapters/enqueue.js',
+        'adapters/enqueue-core.js',
         'adapters/db.js',
         'adapters/home.js',
-        'adapters/spill.js',
       ]),
     );
     const packages = loaded.filter((l) => l.includes('node_modules'));

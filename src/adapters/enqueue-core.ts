@@ -1,0 +1,99 @@
+/**
+ * The core of the hook-fast enqueue: the input rules (kind, JSON, size cap) and one insert into
+ * `data.db`, reporting a database failure instead of handling it. enqueue.ts adds the spill; the CLI
+ * uses this module directly so that it loads the spill module only when the database has failed.
+ *
+ * Every hook runs this, so its imports are node builtins, errors, home and db; better-sqlite3
+ * loads lazily. It must never import xstate, HTTP code, the inspector, Clipanion or the spill.
+ */
+import { DiffloreError } from '../errors.js';
+import { openForInsert } from './db.js';
+import { ensureHome, type HomePaths, resolveHome } from './home.js';
+
+/** 1 MiB of UTF-8: far above any real observation, far below what would bloat the outbox. */
+export const MAX_PAYLOAD_BYTES = 1024 * 1024;
+export const MAX_KIND_CHARS = 64;
+const KIND = /^[a-z][a-z0-9_]*$/;
+
+/** What one insert attempt came to; `db_failed` carries what a spill needs. */
+export type InsertAttempt =
+  | { kind: 'inserted'; id: number }
+  | { kind: 'capture_disabled' }
+  | { kind: 'db_failed'; reason: string; paths: HomePaths; now: number };
+
+export interface EnqueueOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly now?: number;
+  /** busy_timeout for this one insert; the default 5000 ms as everywhere. Tests shorten it. */
+  readonly busyTimeoutMs?: number;
+}
+
+/**
+ * Throws DiffloreError('invalid_input') naming the first problem: a kind that is not
+ * `[a-z][a-z0-9_]*` (at most 64 characters), an empty payload, a payload over 1 MiB, or one that is
+ * not JSON.
+ */
+export function validateEnqueueInput(kind: string, payloadJson: string): void {
+  if (!KIND.test(kind)) {
+    throw new DiffloreError(
+      'invalid_input',
+      `invalid kind ${JSON.stringify(kind)}: a kind starts with a lowercase letter and has only a-z, 0-9 and _`,
+      { hint: "e.g. 'observation' or 'review_metrics'" },
+    );
+  }
+  if (kind.length > MAX_KIND_CHARS) {
+    throw new DiffloreError('invalid_input', `invalid kind: longer than ${MAX_KIND_CHARS} characters`);
+  }
+  if (payloadJson.trim() === '') {
+    throw new DiffloreError('invalid_input', 'the payload is empty; give a JSON value', {
+      hint: `e.g. difflore enqueue ${kind} '{"key":"value"}'`,
+    });
+  }
+  // String length bounds the byte length from below (and from above at 3 bytes per UTF-16 unit),
+  // so most payloads skip the exact count.
+  if (payloadJson.length * 3 > MAX_PAYLOAD_BYTES) {
+    const bytes = Buffer.byteLength(payloadJson, 'utf8');
+    if (bytes > MAX_PAYLOAD_BYTES) {
+      throw new DiffloreError('invalid_input', `the payload is too large: ${bytes} bytes, the limit is 1 MiB`);
+    }
+  }
+  try {
+    JSON.parse(payloadJson);
+  } catch (error) {
+    throw new DiffloreError('invalid_input', `the payload is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Validates, then inserts one row unless capture is disabled. Input errors and an unusable data
+ * home throw; a database that cannot take the row (locked past the busy timeout, read-only,
+ * corrupt, not openable) is reported as `db_failed`, for the caller to spill.
+ */
+export function tryInsert(kind: string, payloadJson: string, options: EnqueueOptions = {}): InsertAttempt {
+  validateEnqueueInput(kind, payloadJson);
+  const env = options.env ?? process.env;
+  // Exactly `false`, as in Rust (reference/difflore-behaviour.md §2.12) and spill.ts's captureDisabled.
+  if (env.DIFFLORE_CAPTURE === 'false') return { kind: 'capture_disabled' };
+  const now = options.now ?? Date.now();
+  const paths = ensureHome(resolveHome(env));
+  try {
+    return { kind: 'inserted', id: insertOnce(paths.db, kind, payloadJson, now, options.busyTimeoutMs) };
+  } catch (error) {
+    return { kind: 'db_failed', reason: (error as Error).message ?? String(error), paths, now };
+  }
+}
+
+function insertOnce(
+  dbPath: string,
+  kind: string,
+  payloadJson: string,
+  now: number,
+  busyTimeoutMs: number | undefined,
+): number {
+  const connection = openForInsert(dbPath, busyTimeoutMs === undefined ? {} : { busyTimeoutMs });
+  try {
+    return connection.insert(kind, payloadJson, now);
+  } finally {
+    connection.close();
+  }
+}
