@@ -123,11 +123,13 @@ export interface Recorder {
    * (daemon role), a state file that names another pid (another daemon's run, started by its
    * `recordClaim`) is left alone and only the journal line is written; a missing or garbage file is
    * (re)written. A claimer that lost, or a daemon whose last record comes after a successor claimed,
-   * then cannot overwrite the live daemon's state.
+   * then cannot overwrite the live daemon's state. `identity` (daemon role) is written into the
+   * identity section with the record: the owner re-asserts it, so a file someone replaced (garbage,
+   * or restarted from scratch) proves who owns the home again after one transition.
    */
   record(
     transition: TransitionInput,
-    extra?: { snapshot?: unknown; fields?: RustFieldsPatch; onlyIfPid?: number },
+    extra?: { snapshot?: unknown; fields?: RustFieldsPatch; onlyIfPid?: number; identity?: ProcessIdentity },
   ): RecordOutcome;
   /** Updates Rust fields (heartbeat, last pass) without a transition. Daemon role only. */
   update(fields: RustFieldsPatch): RecordOutcome;
@@ -480,6 +482,7 @@ export function createRecorder(
           return {
             ...current,
             ...(extra.fields ?? {}),
+            ...(extra.identity === undefined ? {} : { identity: extra.identity }),
             value: entry.to,
             seq: entry.seq,
             snapshot: snapshot ?? null,

@@ -22,14 +22,7 @@ import { type DaemonLog, openDaemonLog } from '../adapters/daemon-log.js';
 import { type HomePaths, ensureHome, homePaths, resolveHome } from '../adapters/home.js';
 import { probeLiveness } from '../adapters/liveness.js';
 import { isStillAlive, type ProcessIdentity, sameProcess } from '../adapters/process-identity.js';
-import {
-  createRecorder,
-  type Recorder,
-  type RustFieldsPatch,
-  readRecordedIdentity,
-  readState,
-  updateState,
-} from '../adapters/recorder.js';
+import { createRecorder, type Recorder, type RustFieldsPatch, readState } from '../adapters/recorder.js';
 import { type ForwardedSignal, installSignalHandlers, sendSignal } from '../adapters/signals.js';
 import {
   type ClaimResult,
@@ -86,8 +79,18 @@ function recording(
   return record;
 }
 
-function sameIdentity(a: ProcessIdentity | null, b: ProcessIdentity): boolean {
-  return a !== null && a.pid === b.pid && a.bootId === b.bootId && a.startTime === b.startTime;
+/** A transition of an idle tick: into a pass, or out of one that sent, handed back and failed nothing. */
+function isRoutine(transition: TransitionRecord): boolean {
+  if (transition.from === 'serving.running' && transition.to === 'serving.draining') return true;
+  if (transition.from !== 'serving.draining' || transition.to !== 'serving.running') return false;
+  const output = transition.event.output;
+  return (
+    transition.event.type === 'xstate.done.actor.drainPass' &&
+    typeof output === 'object' &&
+    output !== null &&
+    output.attempted === 0 &&
+    output.cancelled === 0
+  );
 }
 
 function combine(...observers: ((event: InspectionEvent) => void)[]): Observer<InspectionEvent> {
@@ -171,10 +174,16 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     report(`difflore: streaming to the Stately inspector at ${inspector.url}`);
   }
 
-  const recorder: Recorder = createRecorder(
-    { stateFile: paths.stateFile, journal: paths.journal },
-    { role: 'daemon', secrets: tokens.current },
-  );
+  const recorderWith = (fsync: boolean): Recorder =>
+    createRecorder(
+      { stateFile: paths.stateFile, journal: paths.journal },
+      { role: 'daemon', fsync, secrets: tokens.current },
+    );
+  const durable = recorderWith(true);
+  // Idle ticks (a pass that found nothing) are written and renamed into place like every record,
+  // but not fsynced: six syncs every 5 s would be most of an idle daemon's cost (and disk wear),
+  // and the next durable record syncs the journal before it anyway.
+  const routine = recorderWith(false);
 
   // Handles that outlive one effect.
   let claimed: Claimed | null = null;
@@ -295,19 +304,19 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
       const fields = pendingFields;
       pendingFields = {};
       const owner = claimed;
-      recorder.record(transition, {
+      (isRoutine(transition) ? routine : durable).record(transition, {
         snapshot: actor?.getPersistedSnapshot(),
-        fields: owner === null ? fields : { ...fields, pid: owner.identity.pid, startedAtMs: claimedAt },
-        // While we hold the lifetime lock the home is ours; before the claim and after the release,
-        // a state file naming another daemon's run is that daemon's to write.
-        ...(owner === null ? { onlyIfPid: process.pid } : {}),
+        fields,
+        // While we hold the lifetime lock the home is ours, and each record re-asserts who we are
+        // (a state file someone replaced proves it again at once). Before the claim and after the
+        // release, a state file naming another daemon's run is that daemon's to write.
+        ...(owner === null
+          ? { onlyIfPid: process.pid }
+          : {
+              fields: { ...fields, pid: owner.identity.pid, startedAtMs: claimedAt },
+              identity: owner.identity,
+            }),
       });
-      // Someone replaced our state file (garbage, or a stopper restarting it from scratch): put back
-      // the identity that proves this run is ours, or status and stop could not verify us.
-      if (owner !== null && !sameIdentity(readRecordedIdentity(paths.stateFile), owner.identity)) {
-        updateState(paths.stateFile, (current) => ({ ...current, identity: owner.identity }));
-        log.warn("daemon-state.json lost this daemon's identity (overwritten?); recorded it again");
-      }
     },
     (error) => log.error('cannot record a transition', { error }),
   );

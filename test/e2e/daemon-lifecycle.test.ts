@@ -162,6 +162,64 @@ describe('daemon start, status, stop', () => {
   });
 });
 
+describe('restart, log and status details', () => {
+  it('restart replaces the daemon; log --json and --follow print the transitions', async () => {
+    const first = await world.start();
+    await world.idle(first);
+    const follower = spawn(process.execPath, [CLI, 'daemon', 'log', '--follow', '--json', '--limit', '1'], {
+      env: world.env(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    world.track(follower.pid);
+    let followed = '';
+    follower.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      followed += d;
+    });
+    const followerClosed = new Promise<number | null>((resolve) => follower.once('close', (code) => resolve(code)));
+    await waitFor(() => followed.includes('\n'), { what: 'the follower to print the last entry' });
+
+    const restart = await world.cli(['daemon', 'restart', '--json']);
+    expect(restart.code, restart.stderr).toBe(0);
+    const [stopLine, startLine] = restart.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(stopLine).toMatchObject({ outcome: 'terminated', pid: first });
+    expect(startLine.status).toBe('started');
+    world.track(startLine.pid);
+    expect(startLine.pid).not.toBe(first);
+    expect(isAlive(first)).toBe(false);
+
+    await waitFor(() => followed.includes(`"pid":${startLine.pid}`), { what: 'the new run in the followed journal' });
+    follower.kill('SIGINT');
+    expect(await followerClosed).toBe(0);
+    const records = followed
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { machine: string; pid: number; to: string });
+    expect(records.some((r) => r.pid === first && r.to === 'stopped')).toBe(true);
+    expect(records.some((r) => r.machine === 'stop' && r.to === 'terminated')).toBe(true);
+  });
+
+  it('status says the backlog is unknown when data.db cannot be read, without an error', async () => {
+    const pid = await world.start(['--tick', '60s']);
+    await world.idle(pid);
+    await world.cli(['daemon', 'stop']);
+    const { writeFileSync } = await import('node:fs');
+    for (const suffix of ['', '-wal', '-shm']) {
+      try {
+        writeFileSync(`${world.paths.db}${suffix}`, suffix === '' ? 'this is not a database, not at all' : '');
+      } catch {
+        // -wal/-shm may be gone after a clean close.
+      }
+    }
+    const status = await world.cli(['daemon', 'status']);
+    expect(status.code).toBe(3);
+    expect(status.stdout).toContain('backlog      unknown: cannot read the outbox database');
+    expect(status.stderr).toBe('');
+  });
+});
+
 describe('crashes and stuck daemons', () => {
   it('after kill -9 the pid file is stale, and the next start reclaims it and drains what was left', async () => {
     const cloud = await world.cloud();
