@@ -13,8 +13,13 @@ import { DiffloreError } from '../errors.js';
 
 export type Database = BetterSqlite3.Database;
 
-/** Bump when `migrate` learns a new step; steps must stay additive. */
-export const SCHEMA_VERSION = 1;
+/**
+ * Bump when `migrate` learns a new step; steps must leave the Rust schema as it is.
+ * 1: nullable columns next_attempt_at, lease_id, abandoned_at; indexes on due time and claimed_at.
+ * 2: drops our claimed_at index: the few processing rows are found through the Rust status index,
+ *    and one index less makes every insert, claim and confirm cheaper.
+ */
+export const SCHEMA_VERSION = 2;
 
 const require = createRequire(import.meta.url);
 
@@ -165,7 +170,7 @@ export function openForInsert(path: string, options: { busyTimeoutMs?: number } 
       native.prepare('PRAGMA synchronous = NORMAL', owner, true).get();
       native.prepare('PRAGMA foreign_keys = ON', owner, true).get();
       const row = native.prepare(SCHEMA_VERSION_SQL, owner, false).get() as { value: string } | undefined;
-      if (row !== undefined && Number(row.value) === SCHEMA_VERSION) {
+      if (row !== undefined && Number(row.value) >= SCHEMA_VERSION) {
         const insert = native.prepare(INSERT_SQL, owner, false);
         const busyOff = native.prepare('PRAGMA busy_timeout = 0', owner, true);
         const busyOn = native.prepare(`PRAGMA busy_timeout = ${busyTimeoutMs}`, owner, true);
@@ -302,7 +307,9 @@ export function insertRow(db: Database, kind: string, payloadJson: string, creat
 export { INSERT_SQL };
 
 function migrate(db: Database, creating: boolean): void {
-  if (!creating && currentSchemaVersion(db) === SCHEMA_VERSION) return;
+  const current = creating ? undefined : currentSchemaVersion(db);
+  // A newer version of this program migrated it already; its schema is a superset of ours.
+  if (current !== undefined && current >= SCHEMA_VERSION) return;
   db.transaction(() => {
     // The Rust table exactly as its first migration creates it: the binary must find it unchanged.
     db.exec(`
@@ -336,8 +343,7 @@ function migrate(db: Database, creating: boolean): void {
     db.exec(`
       CREATE INDEX IF NOT EXISTS idx_difflore_outbox_due
         ON cloud_outbox(status, COALESCE(next_attempt_at, created_at), id);
-      CREATE INDEX IF NOT EXISTS idx_difflore_outbox_claimed
-        ON cloud_outbox(status, claimed_at);
+      DROP INDEX IF EXISTS idx_difflore_outbox_claimed;
     `);
     db.prepare(
       `INSERT INTO difflore_ts_meta(key, value) VALUES ('schema_version', ?)

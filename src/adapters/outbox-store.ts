@@ -111,17 +111,32 @@ export class OutboxStore {
         `UPDATE cloud_outbox SET status = 'pending', claimed_at = NULL, lease_id = NULL
           WHERE status = 'processing' AND claimed_at IS NOT NULL AND claimed_at < ?`,
       ),
-      claim: db.prepare(
+      // Anything to claim at all? Read without the write lock (see claim).
+      claimable: db.prepare(
+        `SELECT 1 AS yes
+          WHERE EXISTS (SELECT 1 FROM cloud_outbox
+                         WHERE status = 'pending' AND ${DUE_AT} <= @now AND ${SENDABLE}
+                           AND (@kind IS NULL OR kind = @kind))
+             OR EXISTS (SELECT 1 FROM cloud_outbox
+                         WHERE status = 'processing' AND claimed_at IS NOT NULL AND claimed_at < @staleBefore)`,
+      ),
+      selectDue: db.prepare(
+        `SELECT id, kind, payload_json AS payloadJson, retry_count AS retryCount, created_at AS createdAt
+           FROM cloud_outbox
+          WHERE status = 'pending' AND ${DUE_AT} <= @now AND ${SENDABLE} AND (@kind IS NULL OR kind = @kind)
+          ORDER BY ${DUE_AT}, id LIMIT @limit`,
+      ),
+      markClaimed: db.prepare(
         `UPDATE cloud_outbox SET status = 'processing', claimed_at = @now, lease_id = @lease
-          WHERE id IN (SELECT id FROM cloud_outbox
-                        WHERE status = 'pending' AND ${DUE_AT} <= @now AND ${SENDABLE}
-                          AND (@kind IS NULL OR kind = @kind)
-                        ORDER BY ${DUE_AT}, id LIMIT @limit)
-          RETURNING id, kind, payload_json AS payloadJson, retry_count AS retryCount, created_at AS createdAt,
-                    ${DUE_AT} AS dueAt`,
+          WHERE id IN (SELECT value FROM json_each(@ids)) AND status = 'pending'`,
       ),
       confirm: db.prepare(
         `DELETE FROM cloud_outbox WHERE id = ? AND lease_id = ? AND claimed_at = ? AND status = 'processing'`,
+      ),
+      confirmMany: db.prepare(
+        `DELETE FROM cloud_outbox
+          WHERE id IN (SELECT value FROM json_each(@ids)) AND lease_id = @lease AND claimed_at = @claimedAt
+            AND status = 'processing'`,
       ),
       fail: db.prepare(
         `UPDATE cloud_outbox
@@ -206,22 +221,30 @@ export class OutboxStore {
   /**
    * Claims up to `limit` due rows, oldest due first, in one immediate transaction. Rows whose lease
    * expired go back to pending first, so they are claimable again in the same call.
+   *
+   * A plain read comes first: when nothing is due and no lease has expired, the call returns
+   * without taking the write lock, so a drainer polling an idle outbox never makes a producer wait.
    */
   claim(limit: number, options: { kind?: string } = {}): Claim {
     const now = this.#now();
     // The global Web Crypto, not node:crypto: importing that costs the hook path ~3 ms at start-up.
     const leaseId = globalThis.crypto.randomUUID();
+    const kind = options.kind ?? null;
+    const staleBefore = now - this.#leaseMs;
+    if (limit <= 0 || this.#stmts.claimable.get({ now, kind, staleBefore }) === undefined) {
+      return { leaseId, claimedAt: now, rows: [] };
+    }
     const rows = this.#db
       .transaction(() => {
-        this.#stmts.expireLeases.run(now - this.#leaseMs);
-        return this.#stmts.claim.all({ now, lease: leaseId, limit, kind: options.kind ?? null }) as (ClaimedRow & {
-          dueAt: number;
-        })[];
+        this.#stmts.expireLeases.run(staleBefore);
+        const due = this.#stmts.selectDue.all({ now, kind, limit }) as ClaimedRow[];
+        if (due.length > 0) {
+          this.#stmts.markClaimed.run({ ids: JSON.stringify(due.map((r) => r.id)), now, lease: leaseId });
+        }
+        return due;
       })
       .immediate();
-    // RETURNING does not promise an order; callers rely on oldest-due-first.
-    rows.sort((a, b) => a.dueAt - b.dueAt || a.id - b.id);
-    return { leaseId, claimedAt: now, rows: rows.map(({ dueAt: _dueAt, ...row }) => row) };
+    return { leaseId, claimedAt: now, rows };
   }
 
   /** Deletes a delivered row. False if the lease no longer matches (someone re-claimed it). */
@@ -229,8 +252,11 @@ export class OutboxStore {
     return this.#stmts.confirm.run(id, lease.leaseId, lease.claimedAt).changes === 1;
   }
 
+  /** Deletes delivered rows in one statement; returns how many the lease still held. */
   confirmMany(ids: readonly number[], lease: Lease): number {
-    return this.#db.transaction(() => ids.reduce((n, id) => n + (this.confirm(id, lease) ? 1 : 0), 0))();
+    if (ids.length === 0) return 0;
+    return this.#stmts.confirmMany.run({ ids: JSON.stringify(ids), lease: lease.leaseId, claimedAt: lease.claimedAt })
+      .changes;
   }
 
   /**

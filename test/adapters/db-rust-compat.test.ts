@@ -223,6 +223,41 @@ describe('a database the Rust binary created', () => {
     }
   });
 
+  it('migrates our own older schema forward and leaves a newer one alone', () => {
+    openDatabase(paths.db).close();
+    const raw = new BetterSqlite3(paths.db);
+    try {
+      // What schema version 1 left: an index on claimed_at that version 2 drops.
+      raw.exec('CREATE INDEX idx_difflore_outbox_claimed ON cloud_outbox(status, claimed_at)');
+      raw.prepare("UPDATE difflore_ts_meta SET value = '1' WHERE key = 'schema_version'").run();
+    } finally {
+      raw.close();
+    }
+    openDatabase(paths.db).close();
+    const check = new BetterSqlite3(paths.db);
+    try {
+      expect(check.prepare("SELECT name FROM sqlite_master WHERE name = 'idx_difflore_outbox_claimed'").get()).toBe(
+        undefined,
+      );
+      expect(check.prepare("SELECT value FROM difflore_ts_meta WHERE key = 'schema_version'").get()).toEqual({
+        value: String(SCHEMA_VERSION),
+      });
+      check.prepare("UPDATE difflore_ts_meta SET value = '99' WHERE key = 'schema_version'").run();
+    } finally {
+      check.close();
+    }
+    openDatabase(paths.db).close();
+    expect(enqueue('observation', '{}', { env: { DIFFLORE_HOME: temp.home } }).kind).toBe('inserted');
+    const after = new BetterSqlite3(paths.db, { readonly: true });
+    try {
+      expect(after.prepare("SELECT value FROM difflore_ts_meta WHERE key = 'schema_version'").get()).toEqual({
+        value: '99',
+      });
+    } finally {
+      after.close();
+    }
+  });
+
   it('lets our store honour a row the Rust binary re-claimed: our stale lease no longer matches', () => {
     const db = openDatabase(paths.db);
     try {

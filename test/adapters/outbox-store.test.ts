@@ -83,6 +83,29 @@ describe('claim', () => {
     expect(second.leaseId).not.toBe(first.leaseId);
   });
 
+  it('does not take the write lock when there is nothing to claim', () => {
+    // Another connection holds the write lock; a claimer that tried to take it would time out.
+    const other = openDatabase(ensureHome(temp.home).db);
+    const impatient = openDatabase(ensureHome(temp.home).db, { busyTimeoutMs: 10 });
+    try {
+      const idle = new OutboxStore(impatient, { now: () => clock });
+      other.exec('BEGIN IMMEDIATE');
+      expect(idle.claim(64).rows).toEqual([]);
+      other.exec('ROLLBACK');
+      store.enqueue('observation', '{}', clock + 60_000); // not due yet: still nothing to claim
+      other.exec('BEGIN IMMEDIATE');
+      expect(idle.claim(64).rows).toEqual([]);
+      other.exec('ROLLBACK');
+      clock += 60_000; // due now: the claimer needs the lock, and waits for it in vain
+      other.exec('BEGIN IMMEDIATE');
+      expect(() => idle.claim(64)).toThrow(/locked|busy/i);
+      other.exec('ROLLBACK');
+    } finally {
+      other.close();
+      impatient.close();
+    }
+  });
+
   it('can be limited to one kind', () => {
     store.enqueue('observation', '{}', clock - 10);
     const t = store.enqueue('trajectory', '{}');
