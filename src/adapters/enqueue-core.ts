@@ -34,6 +34,12 @@ export interface EnqueueOptions {
  * not JSON.
  */
 export function validateEnqueueInput(kind: string, payloadJson: string): void {
+  validateKind(kind);
+  validatePayload(kind, payloadJson);
+}
+
+/** The kind rule alone, so a caller can reject a bad kind before it reads a payload from stdin. */
+export function validateKind(kind: string): void {
   if (!KIND.test(kind)) {
     throw new DiffloreError(
       'invalid_input',
@@ -44,6 +50,9 @@ export function validateEnqueueInput(kind: string, payloadJson: string): void {
   if (kind.length > MAX_KIND_CHARS) {
     throw new DiffloreError('invalid_input', `invalid kind: longer than ${MAX_KIND_CHARS} characters`);
   }
+}
+
+function validatePayload(kind: string, payloadJson: string): void {
   if (payloadJson.trim() === '') {
     throw new DiffloreError('invalid_input', 'the payload is empty; give a JSON value', {
       hint: `e.g. difflore enqueue ${kind} '{"key":"value"}'`,

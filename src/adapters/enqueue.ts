@@ -15,6 +15,7 @@ export {
   MAX_PAYLOAD_BYTES,
   tryInsert,
   validateEnqueueInput,
+  validateKind,
 } from './enqueue-core.js';
 
 export type EnqueueResult =

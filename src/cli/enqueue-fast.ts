@@ -4,7 +4,7 @@
  * what the command prints. Imports only light modules; keep it that way.
  */
 import { readSync, writeSync } from 'node:fs';
-import { MAX_PAYLOAD_BYTES, tryInsert } from '../adapters/enqueue-core.js';
+import { MAX_PAYLOAD_BYTES, tryInsert, validateKind } from '../adapters/enqueue-core.js';
 import type { EnqueueResult } from '../adapters/enqueue.js';
 import { DiffloreError, describeError, errnoCode, exitCodeFor } from '../errors.js';
 
@@ -25,6 +25,7 @@ export interface EnqueueIo {
 
 /** Runs the command; input problems throw DiffloreError('invalid_input'), everything else returns a code. */
 export async function runEnqueue(args: EnqueueArgs, io: EnqueueIo): Promise<number> {
+  validateKind(args.kind); // before waiting on stdin for a payload that could not be queued anyway
   const raw = args.payload === undefined || args.payload === '-' ? await readStdin(io) : args.payload;
   // Surrounding whitespace (echo's newline) is not part of the JSON value; dropping it keeps the
   // stored text, and so the idempotency key, the same however the payload arrived.

@@ -2,6 +2,7 @@
  * The foundation commands as a user runs them: `difflore enqueue` and `difflore outbox …` as real
  * processes on real data homes. Checks outputs, exit codes and what ends up on disk.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -118,6 +119,19 @@ describe('difflore enqueue', () => {
       expect(slow.stdout.replace(/\d+/, 'N')).toBe(fast.stdout.replace(/\d+/, 'N'));
     }
     expect(rows().map((r) => r.payload_json)).toEqual(['{"x":1}', '{"x":1}', '{"from":"stdin"}', '{"from":"stdin"}']);
+  });
+
+  it('refuses a bad kind at once, without waiting for a payload on stdin', async () => {
+    // stdin stays open: a command that read it before checking the kind would never finish.
+    const child = spawn(process.execPath, [CLI, 'enqueue', 'Bad-Kind'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    child.stdin.destroy();
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/invalid kind "Bad-Kind"/);
   });
 
   it('writes nothing and says so while capture is disabled', async () => {
