@@ -10,7 +10,6 @@
  * - payloads: `enqueue` refuses every one with exit 2 and a one-line reason, writing nothing
  *   (1,000 in-process through the fast path the CLI runs, a sample as real processes).
  */
-import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -22,7 +21,16 @@ import { readPidFile } from '../../src/adapters/pid-file.js';
 import { readState } from '../../src/adapters/recorder.js';
 import { fastEnqueue } from '../../src/cli/enqueue-fast.js';
 import { CLI, type CliResult, waitFor } from '../helpers/index.js';
-import { countByKind, isOurCliProcess, Lab, type LabHome, sized, waitForDelivery, workRow } from './fault-harness.js';
+import {
+  countByKind,
+  isOurCliProcess,
+  Lab,
+  type LabHome,
+  mapLimit,
+  sized,
+  waitForDelivery,
+  workRow,
+} from './fault-harness.js';
 
 const lab = new Lab();
 afterEach(() => lab.dispose());
@@ -31,6 +39,10 @@ afterEach(() => lab.dispose());
 const SEED = Number(process.env.DIFFLORE_FAULT_SEED ?? Date.now() % 2_147_483_647);
 const GARBAGE = 1000;
 const CLI_SAMPLE = sized(12, 120);
+/** CLI processes at once. */
+const PARALLEL = 4;
+/** Per-test deadline: the soak sizes run ten times the processes. */
+const TEST_TIMEOUT = sized(60_000, 600_000);
 
 const NO_STACK = /\n\s+at [^\n]*:\d+:\d+/;
 
@@ -243,26 +255,22 @@ async function runCliWithStdinFile(args: readonly string[], env: NodeJS.ProcessE
   // The payload file is the process's stdin, as `difflore enqueue k - < file` would give it.
   const fd = openSync(file, 'r');
   try {
-    return await new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, ...args], { env, stdio: [fd, 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-        stdout += d;
-      });
-      child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-        stderr += d;
-      });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      child.on('error', reject);
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        resolve({ code, signal, stdout, stderr });
-      });
-    });
+    const t = lab.spawn(process.execPath, [CLI, ...args], { env, stdio: [fd, 'pipe', 'pipe'] });
+    const timer = setTimeout(() => t.child.kill('SIGKILL'), 30_000);
+    const { code, signal } = await t.exited;
+    clearTimeout(timer);
+    return { code, signal, stdout: t.stdout(), stderr: t.stderr() };
   } finally {
     closeSync(fd);
   }
+}
+
+/** Characters that drive a terminal (ESC, BEL, CR, …): everything below 0x20 but the newline, and DEL. */
+function controlCharacters(text: string): string[] {
+  return [...text].filter((ch) => {
+    const c = ch.charCodeAt(0);
+    return (c < 0x20 && ch !== '\n') || c === 0x7f;
+  });
 }
 
 function seedInfo(): string {
@@ -270,95 +278,102 @@ function seedInfo(): string {
 }
 
 describe('fault suite: garbage files', () => {
-  it(`${GARBAGE} garbage pid files and ${GARBAGE} garbage state files: probe and reader answer stale / garbage, never throw`, () => {
-    const h = lab.home();
-    const paths = homePaths(h.home);
-    fc.assert(
-      fc.property(pidFileGarbage, fc.option(stateFileGarbage, { nil: undefined }), (pid, state) => {
-        writeHomeFile(paths.pidFile, pid);
-        if (state === undefined) writeHomeFile(paths.stateFile, Buffer.from(''));
-        else writeHomeFile(paths.stateFile, state);
-        expect(readPidFile(paths.pidFile)).toMatchObject({ kind: 'garbage' });
-        const found = probeLiveness(paths);
-        expect(found).toMatchObject({ kind: 'stale', pid: null, reason: 'invalidPid', lockHeld: false });
-      }),
-      { numRuns: GARBAGE, seed: SEED },
-    );
-    fc.assert(
-      fc.property(stateFileGarbage, (state) => {
-        writeHomeFile(paths.stateFile, state);
-        const read = readState(paths.stateFile);
-        expect(read.kind).toBe('garbage');
-        if (read.kind === 'garbage') expect(read.error.length).toBeGreaterThan(0);
-        // No pid file: garbage state alone never makes a daemon "run".
-        expect(probeLiveness({ ...paths, pidFile: join(h.home, 'no-such.pid') })).toEqual({
-          kind: 'notRunning',
-          lockHeld: false,
-        });
-      }),
-      { numRuns: GARBAGE, seed: SEED + 1 },
-    );
-  });
+  it(
+    `${GARBAGE} garbage pid files and ${GARBAGE} garbage state files: probe and reader answer stale / garbage, never throw`,
+    () => {
+      const h = lab.home();
+      const paths = homePaths(h.home);
+      fc.assert(
+        fc.property(pidFileGarbage, fc.option(stateFileGarbage, { nil: undefined }), (pid, state) => {
+          writeHomeFile(paths.pidFile, pid);
+          if (state === undefined) writeHomeFile(paths.stateFile, Buffer.from(''));
+          else writeHomeFile(paths.stateFile, state);
+          expect(readPidFile(paths.pidFile)).toMatchObject({ kind: 'garbage' });
+          const found = probeLiveness(paths);
+          expect(found).toMatchObject({ kind: 'stale', pid: null, reason: 'invalidPid', lockHeld: false });
+        }),
+        { numRuns: GARBAGE, seed: SEED },
+      );
+      fc.assert(
+        fc.property(stateFileGarbage, (state) => {
+          writeHomeFile(paths.stateFile, state);
+          const read = readState(paths.stateFile);
+          expect(read.kind).toBe('garbage');
+          if (read.kind === 'garbage') expect(read.error.length).toBeGreaterThan(0);
+          // No pid file: garbage state alone never makes a daemon "run".
+          expect(probeLiveness({ ...paths, pidFile: join(h.home, 'no-such.pid') })).toEqual({
+            kind: 'notRunning',
+            lockHeld: false,
+          });
+        }),
+        { numRuns: GARBAGE, seed: SEED + 1 },
+      );
+    },
+    TEST_TIMEOUT,
+  );
 
-  it(`${GARBAGE} garbage payloads: enqueue exits 2 with a one-line reason and writes nothing`, async () => {
-    const h = lab.home();
-    const env = h.env(null);
-    const payloads = [...sample(payloadGarbage, GARBAGE - 2, 2), tooLarge(1), tooLarge(4096)];
-    let n = 0;
-    for (const payload of payloads) {
-      let out = '';
-      let err = '';
-      const code = await fastEnqueue(['mcp_query', '-'], {
-        stdin: Readable.from([payload]),
-        stdout: { write: (t: string) => (out += t) },
-        stderr: { write: (t: string) => (err += t) },
-        env,
-      });
-      const context = `${seedInfo()} payload #${n++} ${JSON.stringify(payload.toString('utf8').slice(0, 80))}`;
-      expect(code, context).toBe(2);
-      expect(out, context).toBe('');
-      expect(err, context).toMatch(/^difflore: the payload (is empty|is too large|is not valid JSON)/);
-      expect(err, context).not.toMatch(NO_STACK);
-    }
-    // Through the real CLI for a sample, the payload file on stdin and (when it can be) in argv.
-    const dir = join(h.home, '..', 'payloads');
-    mkdirSync(dir, { recursive: true });
-    const picked = payloads.filter((_, i) => i % Math.floor(payloads.length / CLI_SAMPLE) === 0).slice(0, CLI_SAMPLE);
-    picked.push(tooLarge(1));
-    const results = await Promise.all(
-      picked.map(async (payload, i) => {
+  it(
+    `${GARBAGE} garbage payloads: enqueue exits 2 with a one-line reason and writes nothing`,
+    async () => {
+      const h = lab.home();
+      const env = h.env(null);
+      const payloads = [...sample(payloadGarbage, GARBAGE - 2, 2), tooLarge(1), tooLarge(4096)];
+      let n = 0;
+      for (const payload of payloads) {
+        let out = '';
+        let err = '';
+        const code = await fastEnqueue(['mcp_query', '-'], {
+          stdin: Readable.from([payload]),
+          stdout: { write: (t: string) => (out += t) },
+          stderr: { write: (t: string) => (err += t) },
+          env,
+        });
+        const context = `${seedInfo()} payload #${n++} ${JSON.stringify(payload.toString('utf8').slice(0, 80))}`;
+        expect(code, context).toBe(2);
+        expect(out, context).toBe('');
+        expect(err, context).toMatch(/^difflore: the payload (is empty|is too large|is not valid JSON)/);
+        expect(err, context).not.toMatch(NO_STACK);
+      }
+      // Through the real CLI for a sample, the payload file on stdin and (when it can be) in argv.
+      const dir = join(h.home, '..', 'payloads');
+      mkdirSync(dir, { recursive: true });
+      const picked = payloads.filter((_, i) => i % Math.floor(payloads.length / CLI_SAMPLE) === 0).slice(0, CLI_SAMPLE);
+      picked.push(tooLarge(1));
+      const results = await mapLimit(picked, PARALLEL, async (payload, i) => {
         const file = join(dir, `p${i}.json`);
         writeFileSync(file, payload);
         return { payload, r: await runCliWithStdinFile(['enqueue', 'mcp_query', '-'], env, file) };
-      }),
-    );
-    for (const { payload, r } of results) {
-      const context = `${seedInfo()} ${JSON.stringify(payload.toString('utf8').slice(0, 80))}`;
-      expect(r.code, context).toBe(2);
-      expect(r.stdout, context).toBe('');
-      expect(r.stderr, context).toMatch(/^difflore: the payload (is empty|is too large|is not valid JSON)/);
-      expect(r.stderr, context).not.toMatch(NO_STACK);
-    }
-    // Bad kinds with a good payload, as argv.
-    const kinds = sample(
-      badKind.filter((k) => !k.startsWith('-')),
-      CLI_SAMPLE,
-      3,
-    );
-    kinds.push('x'.repeat(65));
-    const kindResults = await Promise.all(
-      kinds.map(async (kind) => ({ kind, r: await lab.cli(['enqueue', kind, '{"a":1}'], env) })),
-    );
-    for (const { kind, r } of kindResults) {
-      const context = `${seedInfo()} kind ${JSON.stringify(kind)}`;
-      expect(r.code, context).toBe(2);
-      expect(r.stderr, context).toMatch(/^difflore: invalid kind/);
-      expect(r.stderr, context).not.toMatch(NO_STACK);
-    }
-    // Nothing was queued or spilled.
-    expect(h.outbox()).toEqual({ pending: 0, processing: 0, abandoned: 0 });
-    expect(h.spill()).toEqual({ waiting: [], bad: [], other: [] });
-  });
+      });
+      for (const { payload, r } of results) {
+        const context = `${seedInfo()} ${JSON.stringify(payload.toString('utf8').slice(0, 80))}`;
+        expect(r.code, context).toBe(2);
+        expect(r.stdout, context).toBe('');
+        expect(r.stderr, context).toMatch(/^difflore: the payload (is empty|is too large|is not valid JSON)/);
+        expect(r.stderr, context).not.toMatch(NO_STACK);
+      }
+      // Bad kinds with a good payload, as argv.
+      const kinds = sample(
+        badKind.filter((k) => !k.startsWith('-')),
+        CLI_SAMPLE,
+        3,
+      );
+      kinds.push('x'.repeat(65));
+      const kindResults = await mapLimit(kinds, PARALLEL, async (kind) => ({
+        kind,
+        r: await lab.cli(['enqueue', kind, '{"a":1}'], env),
+      }));
+      for (const { kind, r } of kindResults) {
+        const context = `${seedInfo()} kind ${JSON.stringify(kind)}`;
+        expect(r.code, context).toBe(2);
+        expect(r.stderr, context).toMatch(/^difflore: invalid kind/);
+        expect(r.stderr, context).not.toMatch(NO_STACK);
+      }
+      // Nothing was queued or spilled.
+      expect(h.outbox()).toEqual({ pending: 0, processing: 0, abandoned: 0 });
+      expect(h.spill()).toEqual({ waiting: [], bad: [], other: [] });
+    },
+    TEST_TIMEOUT,
+  );
 
   /** Writes GARBAGE garbage spill files and some valid ones; returns the valid rows by kind. */
   function plantSpill(h: LabHome, tag: string): Record<string, number> {
@@ -389,101 +404,148 @@ describe('fault suite: garbage files', () => {
     ).toBe(true);
   }
 
-  it(`${GARBAGE} garbage spill files: outbox drain quarantines each as .bad and delivers the valid ones`, async () => {
-    const cloud = await lab.cloud();
-    const h = lab.home();
-    const expected = plantSpill(h, 'spill-drain');
-    const env = h.env(cloud.url);
-    let quarantined = 0;
-    let replayed = 0;
-    // A pass replays at most 256 files; run passes until none wait (bounded).
-    for (let pass = 0; pass < 10 && h.spill().waiting.length > 0; pass++) {
-      const r = await lab.cli(['outbox', 'drain'], env);
-      expect(r.code, r.stderr).toBe(0);
-      expect(r.stderr).not.toMatch(NO_STACK);
-      const m = /spill: replayed (\d+), quarantined (\d+)/.exec(r.stdout);
-      replayed += Number(m?.[1] ?? 0);
-      quarantined += Number(m?.[2] ?? 0);
-    }
-    expect({ replayed, quarantined }).toEqual({ replayed: 24, quarantined: GARBAGE });
-    expectAllQuarantined(h);
-    await waitForDelivery({ cloud, home: h, expected, timeoutMs: 20_000 });
-    expect((await cloud.stats()).received).toEqual(expected);
-    const status = await lab.cli(['outbox', 'status'], env);
-    expect(status.code).toBe(0);
-    expect(status.stdout).toContain(`${GARBAGE} quarantined files (.bad): not valid spill records, never queued`);
-  });
+  it(
+    `${GARBAGE} garbage spill files: outbox drain quarantines each as .bad and delivers the valid ones`,
+    async () => {
+      const cloud = await lab.cloud();
+      const h = lab.home();
+      const expected = plantSpill(h, 'spill-drain');
+      const env = h.env(cloud.url);
+      let quarantined = 0;
+      let replayed = 0;
+      // A pass replays at most 256 files; run passes until none wait (bounded).
+      for (let pass = 0; pass < 10 && h.spill().waiting.length > 0; pass++) {
+        const r = await lab.cli(['outbox', 'drain'], env);
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stderr).not.toMatch(NO_STACK);
+        const m = /spill: replayed (\d+), quarantined (\d+)/.exec(r.stdout);
+        replayed += Number(m?.[1] ?? 0);
+        quarantined += Number(m?.[2] ?? 0);
+      }
+      expect({ replayed, quarantined }).toEqual({ replayed: 24, quarantined: GARBAGE });
+      expectAllQuarantined(h);
+      await waitForDelivery({ cloud, home: h, expected, timeoutMs: 20_000 });
+      expect((await cloud.stats()).received).toEqual(expected);
+      const status = await lab.cli(['outbox', 'status'], env);
+      expect(status.code).toBe(0);
+      expect(status.stdout).toContain(`${GARBAGE} quarantined files (.bad): not valid spill records, never queued`);
+    },
+    TEST_TIMEOUT,
+  );
 
-  it(`${GARBAGE} garbage spill files: the daemon's pass quarantines each as .bad, delivers the valid ones and keeps running`, async () => {
-    const cloud = await lab.cloud();
-    const h = lab.home();
-    const expected = plantSpill(h, 'spill-daemon');
-    const env = h.env(cloud.url);
-    const started = await lab.daemonStart(h, env, ['--tick', '1s']);
-    expect(started.code, started.stderr).toBe(0);
-    await waitForDelivery({ cloud, home: h, expected, timeoutMs: 60_000 });
-    await waitFor(() => h.spill().bad.length === GARBAGE, {
-      timeoutMs: 30_000,
-      what: 'every garbage file quarantined',
-    });
-    expectAllQuarantined(h);
-    expect((await cloud.stats()).received).toEqual(expected);
-    expect(started.pid !== null && isOurCliProcess(started.pid), 'the daemon is still alive').toBe(true);
-    const status = await lab.cli(['daemon', 'status'], env);
-    expect(status.code, status.stdout + status.stderr).toBe(0);
-  });
+  it(
+    `${GARBAGE} garbage spill files: the daemon's pass quarantines each as .bad, delivers the valid ones and keeps running`,
+    async () => {
+      const cloud = await lab.cloud();
+      const h = lab.home();
+      const expected = plantSpill(h, 'spill-daemon');
+      const env = h.env(cloud.url);
+      const started = await lab.daemonStart(h, env, ['--tick', '1s']);
+      expect(started.code, started.stderr).toBe(0);
+      await waitForDelivery({ cloud, home: h, expected, timeoutMs: 60_000 });
+      await waitFor(() => h.spill().bad.length === GARBAGE, {
+        timeoutMs: 30_000,
+        what: 'every garbage file quarantined',
+      });
+      expectAllQuarantined(h);
+      expect((await cloud.stats()).received).toEqual(expected);
+      expect(started.pid !== null && isOurCliProcess(started.pid), 'the daemon is still alive').toBe(true);
+      const status = await lab.cli(['daemon', 'status'], env);
+      expect(status.code, status.stdout + status.stderr).toBe(0);
+    },
+    TEST_TIMEOUT,
+  );
 
-  it(`daemon status on a sample of garbage pid/state files: LSB code and a message naming the file, no crash`, async () => {
-    const pids = sample(pidFileGarbage, CLI_SAMPLE, 5);
-    const states = sample(stateFileGarbage, CLI_SAMPLE, 6);
-    const cases = pids.map((pid, i) => ({ pid: i % 3 === 2 ? null : pid, state: states[i] as Buffer }));
-    const results = await Promise.all(
-      cases.map(async (c) => {
+  it(
+    `daemon status on a sample of garbage pid/state files: LSB code and a message naming the file, no crash`,
+    async () => {
+      const pids = sample(pidFileGarbage, CLI_SAMPLE, 5);
+      const states = sample(stateFileGarbage, CLI_SAMPLE, 6);
+      const cases = pids.map((pid, i) => ({ pid: i % 3 === 2 ? null : pid, state: states[i] as Buffer }));
+      const results = await mapLimit(cases, PARALLEL, async (c) => {
         const h = lab.home();
         if (c.pid !== null) writeHomeFile(h.paths.pidFile, c.pid);
         writeHomeFile(h.paths.stateFile, c.state);
         const text = await lab.cli(['daemon', 'status'], h.env(null));
         const json = await lab.cli(['daemon', 'status', '--json'], h.env(null));
         return { c, text, json };
-      }),
-    );
-    for (const { c, text, json } of results) {
-      const context = `${seedInfo()} pid=${JSON.stringify(c.pid?.toString('utf8'))} state=${JSON.stringify(c.state.toString('utf8').slice(0, 60))}\n${text.stdout}${text.stderr}`;
-      // Garbage pid file → stale (1); no pid file → not running (3), whatever the state file holds.
-      expect(text.code, context).toBe(c.pid === null ? 3 : 1);
-      expect(json.code, context).toBe(text.code);
-      expect(text.stdout + text.stderr, context).toMatch(c.pid === null ? /not running/i : /stale/i);
-      if (c.pid !== null) expect(text.stdout + text.stderr, context).toContain('daemon.pid');
-      // The state file is named as unusable, with the reason, and the JSON says the same.
-      expect(text.stdout, context).toMatch(/state file\s+unusable \(.+\)/);
-      const report = JSON.parse(json.stdout) as Record<string, unknown>;
-      expect(report, context).toMatchObject(
-        c.pid === null
-          ? { status: 'notRunning', exitCode: 3, stateFile: 'garbage' }
-          : { status: 'stale', exitCode: 1, staleReason: 'invalidPid', stateFile: 'garbage' },
-      );
-      expect(report.stateFileError, context).toEqual(expect.any(String));
-      expect(text.stderr + json.stderr, context).not.toMatch(NO_STACK);
-    }
-  });
+      });
+      for (const { c, text, json } of results) {
+        const context = `${seedInfo()} pid=${JSON.stringify(c.pid?.toString('utf8'))} state=${JSON.stringify(c.state.toString('utf8').slice(0, 60))}\n${text.stdout}${text.stderr}`;
+        // Garbage pid file → stale (1); no pid file → not running (3), whatever the state file holds.
+        expect(text.code, context).toBe(c.pid === null ? 3 : 1);
+        expect(json.code, context).toBe(text.code);
+        expect(text.stdout + text.stderr, context).toMatch(c.pid === null ? /not running/i : /stale/i);
+        if (c.pid !== null) expect(text.stdout + text.stderr, context).toContain('daemon.pid');
+        // The state file is named as unusable, with the reason, and the JSON says the same.
+        expect(text.stdout, context).toMatch(/state file\s+unusable \(/);
+        const report = JSON.parse(json.stdout) as Record<string, unknown>;
+        expect(report, context).toMatchObject(
+          c.pid === null
+            ? { status: 'notRunning', exitCode: 3, stateFile: 'garbage' }
+            : { status: 'stale', exitCode: 1, staleReason: 'invalidPid', stateFile: 'garbage' },
+        );
+        expect(report.stateFileError, context).toEqual(expect.any(String));
+        expect(text.stderr + json.stderr, context).not.toMatch(NO_STACK);
+      }
+    },
+    TEST_TIMEOUT,
+  );
 
-  it('daemon start over garbage pid/state files reclaims the home and runs; stop leaves nothing behind', async () => {
-    const cloud = await lab.cloud();
-    const pids = sample(pidFileGarbage, sized(3, 30), 7);
-    const states = sample(stateFileGarbage, sized(3, 30), 8);
-    for (let i = 0; i < pids.length; i++) {
+  it(
+    'daemon status shows what a garbage pid or state file holds escaped: no terminal control characters',
+    async () => {
+      // A pid file holding an escape sequence and a newline, a state file cut short with another one.
       const h = lab.home();
-      writeHomeFile(h.paths.pidFile, pids[i] as Buffer);
-      writeHomeFile(h.paths.stateFile, states[i] as Buffer);
-      const env = h.env(cloud.url);
-      const context = `${seedInfo()} pid=${JSON.stringify((pids[i] as Buffer).toString('utf8'))}`;
-      const started = await lab.daemonStart(h, env);
-      expect(started.code, `${context}\n${started.stdout}${started.stderr}`).toBe(0);
-      expect(h.pidFile(), context).toEqual({ kind: 'pid', pid: started.pid });
-      expect(h.state().kind, context).toBe('ok');
-      const stopped = await lab.cli(['daemon', 'stop'], env);
-      expect(stopped.code, `${context}\n${stopped.stdout}${stopped.stderr}`).toBe(0);
-      expect(h.pidFile(), context).toEqual({ kind: 'missing' });
-    }
-  });
+      writeHomeFile(h.paths.pidFile, Buffer.from('\u001b[31mRED\nforged line\u0007'));
+      writeHomeFile(h.paths.stateFile, Buffer.from('{"version":\n\u001b[2J'));
+      const r = await lab.cli(['daemon', 'status'], h.env(null));
+      expect(r.code, r.stdout).toBe(1);
+      const shown = r.stdout + r.stderr;
+      // The file's bytes are shown, but as text (escaped), so they can neither drive the terminal nor
+      // forge a line of the report.
+      expect(controlCharacters(shown), shown).toEqual([]);
+      expect(
+        shown.split('\n').filter((line) => line.startsWith('forged line')),
+        shown,
+      ).toEqual([]);
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    'enqueue names a garbage payload escaped: no terminal control characters from the payload',
+    async () => {
+      const h = lab.home();
+      const r = await lab.cli(['enqueue', 'mcp_query', '-'], h.env(null), { input: '\u001b[2J\nforged line' });
+      expect(r.code, r.stderr).toBe(2);
+      expect(controlCharacters(r.stderr), r.stderr).toEqual([]);
+      expect(r.stderr.split('\n').filter((line) => line.startsWith('forged line'))).toEqual([]);
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    'daemon start over garbage pid/state files reclaims the home and runs; stop leaves nothing behind',
+    async () => {
+      const cloud = await lab.cloud();
+      const pids = sample(pidFileGarbage, sized(3, 30), 7);
+      const states = sample(stateFileGarbage, sized(3, 30), 8);
+      for (let i = 0; i < pids.length; i++) {
+        const h = lab.home();
+        writeHomeFile(h.paths.pidFile, pids[i] as Buffer);
+        writeHomeFile(h.paths.stateFile, states[i] as Buffer);
+        const env = h.env(cloud.url);
+        const context = `${seedInfo()} pid=${JSON.stringify((pids[i] as Buffer).toString('utf8'))}`;
+        const started = await lab.daemonStart(h, env);
+        expect(started.code, `${context}\n${started.stdout}${started.stderr}`).toBe(0);
+        expect(h.pidFile(), context).toEqual({ kind: 'pid', pid: started.pid });
+        expect(h.state().kind, context).toBe('ok');
+        const stopped = await lab.cli(['daemon', 'stop'], env);
+        expect(stopped.code, `${context}\n${stopped.stdout}${stopped.stderr}`).toBe(0);
+        expect(h.pidFile(), context).toEqual({ kind: 'missing' });
+      }
+    },
+    TEST_TIMEOUT,
+  );
 });

@@ -17,7 +17,7 @@ import { type PidFileRead, readPidFile } from '../../src/adapters/pid-file.js';
 import { isAlive } from '../../src/adapters/process-identity.js';
 import { readState, type StateRead } from '../../src/adapters/recorder.js';
 import type { CloudFaults, CloudStats } from '../../src/adapters/reference-cloud.js';
-import { CLI, type CliResult, cleanEnv, makeTempHome, runCli, waitFor } from '../helpers/index.js';
+import { CLI, type CliResult, cleanEnv, makeTempHome, waitFor } from '../helpers/index.js';
 
 export const SOAK = process.env.DIFFLORE_SOAK === '1';
 export const FAULT_TOKEN = 'tok_fault_suite_7c1e9a0b2d4f';
@@ -236,9 +236,21 @@ export class Lab {
     return tracked;
   }
 
-  /** Runs the CLI to completion (a real process); remembers nothing to kill: it has exited. */
-  cli(args: readonly string[], env: NodeJS.ProcessEnv, options: { input?: string; timeoutMs?: number } = {}) {
-    return runCli(args, { env, ...options });
+  /**
+   * Runs the CLI to completion (a real process). Tracked like every other child, so a test that
+   * fails while some are still running leaves none behind; the timeout only bounds a hung run.
+   */
+  async cli(
+    args: readonly string[],
+    env: NodeJS.ProcessEnv,
+    options: { input?: string; timeoutMs?: number } = {},
+  ): Promise<CliResult> {
+    const t = this.spawn(process.execPath, [CLI, ...args], { env });
+    t.child.stdin?.end(options.input ?? '');
+    const timer = setTimeout(() => t.child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+    const { code, signal } = await t.exited;
+    clearTimeout(timer);
+    return { code, signal, stdout: t.stdout(), stderr: t.stderr() };
   }
 
   /** `difflore cloud serve --token FAULT_TOKEN …` on a free loopback port. */
@@ -283,7 +295,7 @@ export class Lab {
     env: NodeJS.ProcessEnv,
     args: readonly string[] = [],
   ): Promise<CliResult & { pid: number | null }> {
-    const result = await runCli(['daemon', 'start', ...args], { env, timeoutMs: 30_000 });
+    const result = await this.cli(['daemon', 'start', ...args], env);
     const pid = parsePrintedPid(result.stdout);
     if (pid !== null) this.daemonPids.add(pid);
     for (const p of h.namedPids()) this.daemonPids.add(p);
@@ -497,6 +509,23 @@ export async function waitForDelivery(check: DeliveryCheck): Promise<CloudStats>
     );
   }
   return cloud.stats();
+}
+
+/**
+ * Runs `fn` over `items` with at most `limit` at once: real processes on a 2-core machine, where a
+ * hundred at once would only measure the scheduler and trip unrelated deadlines.
+ */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>) {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }
 
 /** Sleeps for workload purposes only (a random kill moment), never to wait for something. */

@@ -4,7 +4,7 @@
  * `difflore enqueue`). After each kill the pid file and the state file must be parseable or absent
  * and the journal must have no torn line; every restart must exit 0. At the end one daemon is left
  * to finish: the reference cloud must hold every enqueued row exactly once (duplicates only in its
- * dedupe counter) and the outbox must be empty.
+ * dedupe counter), the outbox must be empty, and `daemon log --verify` must replay every run.
  *
  * Rows a killed daemon had claimed stay `processing` until their lease (60 s) expires; the last
  * daemon hands them out again then, so the final wait allows for one lease.
@@ -82,6 +82,7 @@ describe('fault suite: kill -9 during drains', () => {
       }
 
       // One daemon that is left alone: it delivers the rest, the killed daemons' leases included.
+      const lastKillAt = Date.now();
       const last = await lab.daemonStart(h, env, ['--tick', '1s']);
       expect(last.code, last.stdout + last.stderr).toBe(0);
       const expected = countByKind(rows);
@@ -92,6 +93,8 @@ describe('fault suite: kill -9 during drains', () => {
         timeoutMs: DEFAULT_LEASE_MS + 60_000,
         what: `${rows.length} rows delivered after ${KILLS} kills`,
       });
+      // Reported, not asserted: how long the rows leased by killed daemons kept the last one waiting.
+      const finalDrainMs = Date.now() - lastKillAt;
       expect(stats.received).toEqual(expected);
       const compared = await compareReceived(cloud, rows);
       expect(compared).toEqual({ missing: [], duplicated: [], unexpected: [] });
@@ -100,6 +103,9 @@ describe('fault suite: kill -9 during drains', () => {
       const stopped = await lab.cli(['daemon', 'stop'], env);
       expect(stopped.code, stopped.stdout + stopped.stderr).toBe(0);
       expect(h.pidFile()).toEqual({ kind: 'missing' });
+      // The journal of every run, the killed ones included, replays to the recorded states.
+      const verified = await lab.cli(['daemon', 'log', '--verify'], env);
+      expect(verified.code, verified.stdout + verified.stderr).toBe(0);
 
       const figures = {
         kills: KILLS,
@@ -111,6 +117,7 @@ describe('fault suite: kill -9 during drains', () => {
         requests: stats.requests,
         killsWithRowsInFlight,
         startsThatFoundStalePid,
+        finalDrainMs,
       };
       console.log(`fault-kill9 figures ${JSON.stringify(figures)}`);
       // The kills must have hit drains, or this test proved little: most kills leave leased rows.
