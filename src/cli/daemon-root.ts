@@ -79,9 +79,14 @@ function recording(
   return record;
 }
 
-/** A transition of an idle tick: into a pass, or out of one that sent, handed back and failed nothing. */
+/**
+ * A record that need not be synced on its own: a transition of an idle tick (into a pass, or out of
+ * one that sent, handed back and failed nothing), or one on the way out, which the durable `stopped`
+ * record follows within milliseconds (syncing the journal up to it).
+ */
 function isRoutine(transition: TransitionRecord): boolean {
   if (transition.from === 'serving.running' && transition.to === 'serving.draining') return true;
+  if (transition.to.startsWith('stopping.')) return true;
   if (transition.from !== 'serving.draining' || transition.to !== 'serving.running') return false;
   const output = transition.event.output;
   return (
@@ -109,7 +114,7 @@ export interface DaemonRunConfig {
   readonly batchSize: number;
   /** Stream to the Stately inspector at this ws:// URL; null: no inspector. */
   readonly inspectUrl: string | null;
-  /** What an interactive user should see (the run command passes stderr when it is a terminal). */
+  /** What a user watching should see (the run command passes stderr unless stderr is the daemon log). */
   readonly report?: (line: string) => void;
 }
 
@@ -180,9 +185,9 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
       { role: 'daemon', fsync, secrets: tokens.current },
     );
   const durable = recorderWith(true);
-  // Idle ticks (a pass that found nothing) are written and renamed into place like every record,
-  // but not fsynced: six syncs every 5 s would be most of an idle daemon's cost (and disk wear),
-  // and the next durable record syncs the journal before it anyway.
+  // Idle ticks (a pass that found nothing) and the steps of a stop are written and renamed into
+  // place like every record, but not fsynced: six syncs every 5 s would be most of an idle daemon's
+  // cost (and disk wear), and the next durable record syncs the journal up to it anyway.
   const routine = recorderWith(false);
 
   // Handles that outlive one effect.
@@ -328,6 +333,9 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
 
   // Before claiming (DESIGN §3.1): a SIGTERM during start-up is a clean stop, not a stale pid file.
   // Events sent before start() wait in the actor's mailbox.
+  // A crash still leaves a line saying why in logs/daemon.log (Node then prints it and exits as usual).
+  const onCrash = (error: Error, origin: string): void => log.error('daemon crashed', { error, origin });
+  process.on('uncaughtExceptionMonitor', onCrash);
   const removeSignalHandlers = installSignalHandlers((signal: ForwardedSignal) => {
     log.info(`received ${signal}`);
     running.send(signal === 'SIGHUP' ? { type: 'RELOAD' } : { type: 'STOP', signal });
@@ -365,6 +373,7 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     output = { exitCode: 1, reason: 'fatal', detail: describeError(error), conflictPid: null };
   } finally {
     removeSignalHandlers();
+    process.off('uncaughtExceptionMonitor', onCrash);
   }
   const level: LogLevel = output.reason === 'stopped' ? 'info' : output.reason === 'conflict' ? 'warn' : 'error';
   log.log(level, 'daemon stopped', {

@@ -159,6 +159,19 @@ describe('daemon start, status, stop', () => {
     await waitFor(() => world.rows().length === 0, { what: 'the row to be confirmed' });
     const wake = world.journal().find((r) => r.pid === pid && r.event.type === 'WAKE');
     expect(wake).toMatchObject({ from: 'serving.running', to: 'serving.draining' });
+
+    // SIGHUP is RELOAD: a pass at once (breaker reset), again without waiting for the tick.
+    await world.idle(pid);
+    process.kill(pid, 'SIGHUP');
+    await waitFor(() => world.journal().some((r) => r.pid === pid && r.event.type === 'RELOAD'), {
+      what: 'the RELOAD transition',
+    });
+    expect(world.journal().find((r) => r.pid === pid && r.event.type === 'RELOAD')).toMatchObject({
+      from: 'serving.running',
+      to: 'serving.draining',
+    });
+    await world.idle(pid);
+    expect(isAlive(pid)).toBe(true);
   });
 });
 
