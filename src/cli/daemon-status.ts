@@ -13,8 +13,32 @@ import type { HomePaths } from '../adapters/home.js';
 import { type LivenessResult, probeLiveness } from '../adapters/liveness.js';
 import { type DaemonStateFile, readState, type StateRead } from '../adapters/recorder.js';
 import { spillStats } from '../adapters/spill.js';
+import type { TransitionRecord } from '../adapters/recorder.js';
 import { describeError } from '../errors.js';
-import { formatDuration, plural } from './outbox-helpers.js';
+
+/** "3d 4h", "12m 5s", "800ms" (outbox-helpers has the same, but pulls Clipanion in via base-command). */
+function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
+  const units: [string, number][] = [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ];
+  const parts: string[] = [];
+  let rest = ms;
+  for (const [name, size] of units) {
+    const n = Math.floor(rest / size);
+    rest -= n * size;
+    if (n > 0 || parts.length > 0) parts.push(`${n}${name}`);
+    if (parts.length === 2) break;
+  }
+  return parts.filter((part, i) => i === 0 || !part.startsWith('0')).join(' ');
+}
+
+function plural(n: number, one: string): string {
+  return `${n} ${n === 1 ? one : `${one}s`}`;
+}
 
 export type DaemonStatusKind = 'running' | 'stale' | 'notRunning' | 'unverified' | 'unknown';
 
@@ -345,4 +369,51 @@ export function formatStatus(report: DaemonStatusReport, now: number = Date.now(
     lines.push('  state file   written by the Rust daemon (no identity, no machine state)');
   }
   return lines;
+}
+
+// ── the journal, for people ──────────────────────────────────────────────────────────────────────
+
+function stateText(value: unknown): string {
+  if (value === null || value === undefined) return '∅';
+  if (typeof value === 'string') return value;
+  if (typeof value === 'object') {
+    const [key, child] = Object.entries(value as Record<string, unknown>)[0] ?? [];
+    if (key !== undefined) {
+      const rest = stateText(child);
+      return rest === '∅' ? key : `${key}.${rest}`;
+    }
+  }
+  return String(value);
+}
+
+/** `xstate.done.actor.claim` → `claim done (claimed)`; `xstate.after.untilTick.…` → `after untilTick`. */
+export function eventText(event: TransitionRecord['event']): string {
+  const type = event.type;
+  const output =
+    typeof event.output === 'object' && event.output !== null ? (event.output as Record<string, unknown>) : null;
+  let match = /^xstate\.done\.actor\.([^.]+)/.exec(type);
+  if (match) {
+    const kind =
+      typeof output?.kind === 'string'
+        ? output.kind
+        : typeof output?.alive === 'boolean'
+          ? output.alive
+            ? 'alive'
+            : 'gone'
+          : null;
+    return `${match[1]} done${kind === null ? '' : ` (${kind})`}`;
+  }
+  match = /^xstate\.error\.actor\.([^.]+)/.exec(type);
+  if (match) return `${match[1]} failed`;
+  match = /^xstate\.after\.([^.]+)\./.exec(type);
+  if (match) return `after ${match[1]}`;
+  if (type === 'xstate.init') return 'start';
+  if (type === 'STOP' && typeof event.signal === 'string') return `STOP (${event.signal})`;
+  return type;
+}
+
+export function formatRecord(record: TransitionRecord): string {
+  const time = new Date(record.atMs).toISOString();
+  const from = record.from === null ? '' : `${stateText(record.from)} → `;
+  return `${time}  ${record.machine.padEnd(6)} pid ${String(record.pid).padEnd(7)} #${String(record.seq).padEnd(4)} ${from}${stateText(record.to)}  [${eventText(record.event)}]`;
 }

@@ -7,51 +7,7 @@ import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
 import type { TransitionRecord } from '../../adapters/recorder.js';
 import { BaseCommand, usageError } from '../base-command.js';
-
-function stateText(value: unknown): string {
-  if (value === null || value === undefined) return '∅';
-  if (typeof value === 'string') return value;
-  if (typeof value === 'object') {
-    const [key, child] = Object.entries(value as Record<string, unknown>)[0] ?? [];
-    if (key !== undefined) {
-      const rest = stateText(child);
-      return rest === '∅' ? key : `${key}.${rest}`;
-    }
-  }
-  return String(value);
-}
-
-/** `xstate.done.actor.claim` → `claim done (claimed)`; `xstate.after.untilTick.…` → `after untilTick`. */
-export function eventText(event: TransitionRecord['event']): string {
-  const type = event.type;
-  const output =
-    typeof event.output === 'object' && event.output !== null ? (event.output as Record<string, unknown>) : null;
-  let match = /^xstate\.done\.actor\.([^.]+)/.exec(type);
-  if (match) {
-    const kind =
-      typeof output?.kind === 'string'
-        ? output.kind
-        : typeof output?.alive === 'boolean'
-          ? output.alive
-            ? 'alive'
-            : 'gone'
-          : null;
-    return `${match[1]} done${kind === null ? '' : ` (${kind})`}`;
-  }
-  match = /^xstate\.error\.actor\.([^.]+)/.exec(type);
-  if (match) return `${match[1]} failed`;
-  match = /^xstate\.after\.([^.]+)\./.exec(type);
-  if (match) return `after ${match[1]}`;
-  if (type === 'xstate.init') return 'start';
-  if (type === 'STOP' && typeof event.signal === 'string') return `STOP (${event.signal})`;
-  return type;
-}
-
-export function formatRecord(record: TransitionRecord): string {
-  const time = new Date(record.atMs).toISOString();
-  const from = record.from === null ? '' : `${stateText(record.from)} → `;
-  return `${time}  ${record.machine.padEnd(6)} pid ${String(record.pid).padEnd(7)} #${String(record.seq).padEnd(4)} ${from}${stateText(record.to)}  [${eventText(record.event)}]`;
-}
+import { formatRecord, stateLabel } from '../daemon-status.js';
 
 export default class DaemonLogCommand extends BaseCommand {
   static override paths = [['daemon', 'log']];
@@ -146,7 +102,7 @@ export default class DaemonLogCommand extends BaseCommand {
     }
     // The newest daemon run must end where the state file says it is.
     if (state !== null && finals.has(state.pid)) {
-      const recorded = stateText(state.value);
+      const recorded = stateLabelOrEmpty(state.value);
       const replayedTo = finals.get(state.pid) ?? null;
       if (replayedTo !== null && recorded !== replayedTo) {
         const text = `the state file says pid ${state.pid} is in ${recorded}, but its journal replays to ${replayedTo}`;
@@ -161,7 +117,7 @@ export default class DaemonLogCommand extends BaseCommand {
       transitions: replayed,
       runs,
       skippedRuns: skipped,
-      stateFile: state !== null && finals.has(state.pid) ? stateText(state.value) : null,
+      stateFile: state !== null && finals.has(state.pid) ? stateLabelOrEmpty(state.value) : null,
     };
     if (this.json) this.printJson(summary);
     else {
@@ -233,4 +189,8 @@ export default class DaemonLogCommand extends BaseCommand {
       process.on('SIGTERM', stop);
     });
   }
+}
+
+function stateLabelOrEmpty(value: unknown): string {
+  return stateLabel(value) ?? '∅';
 }
