@@ -43,7 +43,7 @@ export function validateKind(kind: string): void {
   if (!KIND.test(kind)) {
     throw new DiffloreError(
       'invalid_input',
-      `invalid kind ${JSON.stringify(kind)}: a kind starts with a lowercase letter and has only a-z, 0-9 and _`,
+      `invalid kind "${printable(kind, 80)}": a kind starts with a lowercase letter and has only a-z, 0-9 and _`,
       { hint: "e.g. 'observation' or 'review_metrics'" },
     );
   }
@@ -69,8 +69,27 @@ function validatePayload(kind: string, payloadJson: string): void {
   try {
     JSON.parse(payloadJson);
   } catch (error) {
-    throw new DiffloreError('invalid_input', `the payload is not valid JSON: ${(error as Error).message}`);
+    // JSON.parse quotes the offending text; escape it so a payload cannot drive the terminal or
+    // forge a line of output.
+    throw new DiffloreError(
+      'invalid_input',
+      `the payload is not valid JSON: ${printable((error as Error).message, 300)}`,
+    );
   }
+}
+
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** User text made safe for one line of a terminal: C0, DEL, C1 and line separators escaped, length capped. */
+function printable(text: string, max: number): string {
+  let out = '';
+  for (const ch of text) {
+    const c = ch.charCodeAt(0);
+    const control = c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0x2028 || c === 0x2029;
+    out += control ? (NAMED[ch] ?? `\\u${c.toString(16).padStart(4, '0')}`) : ch;
+    if (out.length > max) return `${out.slice(0, max)}…`;
+  }
+  return out;
 }
 
 /**

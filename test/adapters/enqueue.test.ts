@@ -114,6 +114,18 @@ describe('validateEnqueueInput', () => {
     expect(invalid('observation', big).message).toMatch(/too large: 1048578 bytes, the limit is 1 MiB/);
   });
 
+  it('shows the offending text escaped, on one line, so it cannot drive the terminal', () => {
+    const json = invalid('observation', '\u001b[2J\nforged line\u007f').message;
+    const kind = invalid('a\u001b[31m\u009bx\ny', '{}').message;
+    const controls = (text: string): number[] =>
+      [...text].map((ch) => ch.charCodeAt(0)).filter((c) => c < 0x20 || (c >= 0x7f && c <= 0x9f));
+    expect(controls(json)).toEqual([]);
+    expect(controls(kind)).toEqual([]);
+    expect(json).toContain('\\u001b[2J\\nforged line');
+    expect(kind).toContain('invalid kind "a\\u001b[31m\\u009bx\\ny"');
+    expect(invalid('x'.repeat(500).toUpperCase(), '{}').message.length).toBeLessThan(200);
+  });
+
   it('counts the cap in UTF-8 bytes and accepts exactly 1 MiB', () => {
     const exact = JSON.stringify('x'.repeat(MAX_PAYLOAD_BYTES - 2));
     expect(() => validateEnqueueInput('observation', exact)).not.toThrow();
