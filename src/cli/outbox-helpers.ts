@@ -99,8 +99,21 @@ export function formatByKind(byKind: readonly KindCount[]): string {
   return byKind.map((k) => `${k.kind} ${k.count}`).join(', ');
 }
 
-/** A payload or error squeezed onto one line of at most `width` characters. */
+/**
+ * A payload or error squeezed onto one line of at most `width` characters, with control characters
+ * escaped: rows and spill files may hold anything, and must not drive the terminal.
+ */
 export function oneLine(text: string, width: number): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
+  const flat = printable(text.replace(/\s+/g, ' ').trim());
   return flat.length <= width ? flat : `${flat.slice(0, width - 1)}…`;
+}
+
+/** Text with C0, DEL and C1 control characters shown as \uXXXX escapes. */
+export function printable(text: string): string {
+  let out = '';
+  for (const ch of text) {
+    const c = ch.charCodeAt(0);
+    out += c < 0x20 || (c >= 0x7f && c <= 0x9f) ? `\\u${c.toString(16).padStart(4, '0')}` : ch;
+  }
+  return out;
 }

@@ -330,6 +330,19 @@ describe('difflore outbox list', () => {
     expect((await cli(['outbox', 'list', '--kind', 'nothing_here'])).stdout).toMatch(/No nothing_here rows/);
   });
 
+  it('shows payloads and errors with their control characters escaped', async () => {
+    withStore((store) => {
+      const id = store.enqueue('observation', '{"x":"\u001b[2J"}');
+      const claim = store.claim(1, { kind: 'observation' });
+      store.fail(claim.rows[0]!.id, claim, 'HTTP 500\u001b[31m red\nforged line', null);
+      expect(id).toBe(4);
+    });
+    const listed = (await cli(['outbox', 'list'])).stdout;
+    expect([...listed].filter((ch) => ch.charCodeAt(0) < 0x20 && ch !== '\n')).toEqual([]);
+    expect(listed).toContain('\\u001b[31m red forged line');
+    expect(listed.split('\n').filter((line) => line.startsWith('forged line'))).toEqual([]);
+  });
+
   it.each([
     [['--status', 'failed'], /--status 'failed' is not a status; use one of pending, processing, abandoned/],
     [['--limit', '0'], /--limit '0' must be a whole number of at least 1/],

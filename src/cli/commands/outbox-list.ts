@@ -65,7 +65,7 @@ export default class OutboxListCommand extends BaseCommand {
 function table(rows: readonly OutboxRow[], now: number): string[] {
   const cells = rows.map((r) => [
     String(r.id),
-    r.kind,
+    oneLine(r.kind, 40),
     r.status,
     `${r.retryCount}/8`,
     formatDuration(now - r.createdAt),

@@ -4,7 +4,7 @@
 import { Command, Option } from 'clipanion';
 import { type SpillStats, spillStats } from '../../adapters/spill.js';
 import { BaseCommand } from '../base-command.js';
-import { formatBytes, formatDuration, plural, withStore } from '../outbox-helpers.js';
+import { formatBytes, formatDuration, oneLine, plural, withStore } from '../outbox-helpers.js';
 
 export interface OutboxStatusReport {
   readonly database: string;
@@ -100,7 +100,7 @@ function describeStatus(r: OutboxStatusReport): string[] {
   if (kinds.length > 0) {
     lines.push(`Pending by kind (${sendable} ready to send)`);
     const kindWidth = Math.max(...kinds.map(([k]) => k.length));
-    for (const [kind, n] of kinds) lines.push(`  ${kind.padEnd(kindWidth)}  ${n}`);
+    for (const [kind, n] of kinds) lines.push(`  ${oneLine(kind, 40).padEnd(kindWidth)}  ${n}`);
   }
   const s = r.spill;
   if (s.count === 0 && s.bad === 0) {
@@ -110,7 +110,7 @@ function describeStatus(r: OutboxStatusReport): string[] {
     if (s.count > 0) {
       const age = s.oldestCreatedAtMs === null ? '' : `, oldest from ${new Date(s.oldestCreatedAtMs).toISOString()}`;
       lines.push(`  ${plural(s.count, 'file')} (${formatBytes(s.bytes)}) waiting to be queued${age}`);
-      if (s.newestError !== null) lines.push(`  newest error: ${s.newestError}`);
+      if (s.newestError !== null) lines.push(`  newest error: ${oneLine(s.newestError, 200)}`);
     }
     if (s.bad > 0) lines.push(`  ${plural(s.bad, 'quarantined file')} (.bad): not valid spill records, never queued`);
   }
