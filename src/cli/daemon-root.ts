@@ -388,6 +388,11 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
 
 // ── the stop protocol ─────────────────────────────────────────────────────────────────────────────
 
+/** The stop machine's poll loop (waiting ⇄ checking, after SIGTERM and after SIGKILL). */
+const POLL_STATES = /^(polling|killing)\.(waiting|checking)$/;
+/** How long poll records may wait to be written: a long grace period still shows up as it goes. */
+const POLL_RECORDS_HELD_MS = 1_000;
+
 export interface StopRunConfig {
   readonly env: NodeJS.ProcessEnv;
   readonly graceMs: number;
@@ -465,8 +470,10 @@ export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
     },
   };
 
-  // The polling records of a stop run are synced to disk with its outcome, not one by one: three
-  // fsyncs per poll would hold the state lock the stopping daemon needs for its own last records.
+  // A stop run's records are synced to disk with its outcome, not one by one. The records of the
+  // poll loop are held back (at most POLL_RECORDS_HELD_MS) and written after it: the stopping
+  // daemon needs the state lock for its own last records, and a stopper writing twice per poll
+  // would make it wait for the lock exactly while it is trying to exit.
   const recorderWith = (fsync: boolean): Recorder | null =>
     homeExists
       ? createRecorder(
@@ -477,10 +484,28 @@ export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
   const progress = recorderWith(false);
   const outcome = recorderWith(true);
   const problems: unknown[] = [];
+  const held: TransitionRecord[] = [];
+  let heldSince = 0;
+  const write = (recorder: Recorder | null, transition: TransitionRecord): void => {
+    try {
+      recorder?.record(transition);
+    } catch (error) {
+      problems.push(error);
+    }
+  };
   let actor: ReturnType<typeof createActor<ReturnType<typeof provideStop>>> | undefined;
   const journal = recording(
     'stop',
-    (transition) => (actor?.getSnapshot().status === 'done' ? outcome : progress)?.record(transition),
+    (transition) => {
+      const done = actor?.getSnapshot().status === 'done';
+      if (!done && POLL_STATES.test(transition.to)) {
+        if (held.length === 0) heldSince = Date.now();
+        held.push(transition);
+        if (Date.now() - heldSince < POLL_RECORDS_HELD_MS) return;
+      }
+      for (const earlier of held.splice(0)) if (earlier !== transition) write(progress, earlier);
+      write(done ? outcome : progress, transition);
+    },
     (error) => problems.push(error),
   );
   actor = createActor(provideStop(ports), {
