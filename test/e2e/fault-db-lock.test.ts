@@ -10,13 +10,13 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/index.js';
 import {
   compareReceived,
   countByKind,
   isOurCliProcess,
-  Lab,
+  labPerTest,
   pause,
   SOAK,
   sized,
@@ -27,8 +27,7 @@ import {
   workRows,
 } from './fault-harness.js';
 
-const lab = new Lab();
-afterEach(() => lab.dispose());
+const useLab = labPerTest();
 
 const LOCK_MS = 10_000;
 const HOOKS = sized(10, 60);
@@ -65,6 +64,7 @@ describe('fault suite: database locked by another writer', () => {
   it(
     `locked ${LOCK_MS / 1000} s while ${HOOKS} hooks and ${ENQUEUES} enqueues fire: spilled, replayed by the daemon, nothing lost`,
     async () => {
+      const lab = useLab();
       const cloud = await lab.cloud();
       const h = lab.home();
       const env = h.env(cloud.url);

@@ -14,7 +14,7 @@ import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { homePaths } from '../../src/adapters/home.js';
 import { probeLiveness } from '../../src/adapters/liveness.js';
 import { readPidFile } from '../../src/adapters/pid-file.js';
@@ -24,7 +24,8 @@ import { CLI, type CliResult, waitFor } from '../helpers/index.js';
 import {
   countByKind,
   isOurCliProcess,
-  Lab,
+  type Lab,
+  labPerTest,
   type LabHome,
   mapLimit,
   sized,
@@ -32,8 +33,7 @@ import {
   workRow,
 } from './fault-harness.js';
 
-const lab = new Lab();
-afterEach(() => lab.dispose());
+const useLab = labPerTest();
 
 /** One seed per run, printed on failure, so a failing set of files can be generated again. */
 const SEED = Number(process.env.DIFFLORE_FAULT_SEED ?? Date.now() % 2_147_483_647);
@@ -251,7 +251,12 @@ function writeHomeFile(path: string, content: Buffer): void {
   writeFileSync(path, content, { mode: 0o600 });
 }
 
-async function runCliWithStdinFile(args: readonly string[], env: NodeJS.ProcessEnv, file: string): Promise<CliResult> {
+async function runCliWithStdinFile(
+  lab: Lab,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  file: string,
+): Promise<CliResult> {
   // The payload file is the process's stdin, as `difflore enqueue k - < file` would give it.
   const fd = openSync(file, 'r');
   try {
@@ -281,6 +286,7 @@ describe('fault suite: garbage files', () => {
   it(
     `${GARBAGE} garbage pid files and ${GARBAGE} garbage state files: probe and reader answer stale / garbage, never throw`,
     () => {
+      const lab = useLab();
       const h = lab.home();
       const paths = homePaths(h.home);
       fc.assert(
@@ -315,6 +321,7 @@ describe('fault suite: garbage files', () => {
   it(
     `${GARBAGE} garbage payloads: enqueue exits 2 with a one-line reason and writes nothing`,
     async () => {
+      const lab = useLab();
       const h = lab.home();
       const env = h.env(null);
       const payloads = [...sample(payloadGarbage, GARBAGE - 2, 2), tooLarge(1), tooLarge(4096)];
@@ -342,7 +349,7 @@ describe('fault suite: garbage files', () => {
       const results = await mapLimit(picked, PARALLEL, async (payload, i) => {
         const file = join(dir, `p${i}.json`);
         writeFileSync(file, payload);
-        return { payload, r: await runCliWithStdinFile(['enqueue', 'mcp_query', '-'], env, file) };
+        return { payload, r: await runCliWithStdinFile(lab, ['enqueue', 'mcp_query', '-'], env, file) };
       });
       for (const { payload, r } of results) {
         const context = `${seedInfo()} ${JSON.stringify(payload.toString('utf8').slice(0, 80))}`;
@@ -407,6 +414,7 @@ describe('fault suite: garbage files', () => {
   it(
     `${GARBAGE} garbage spill files: outbox drain quarantines each as .bad and delivers the valid ones`,
     async () => {
+      const lab = useLab();
       const cloud = await lab.cloud();
       const h = lab.home();
       const expected = plantSpill(h, 'spill-drain');
@@ -436,6 +444,7 @@ describe('fault suite: garbage files', () => {
   it(
     `${GARBAGE} garbage spill files: the daemon's pass quarantines each as .bad, delivers the valid ones and keeps running`,
     async () => {
+      const lab = useLab();
       const cloud = await lab.cloud();
       const h = lab.home();
       const expected = plantSpill(h, 'spill-daemon');
@@ -459,6 +468,7 @@ describe('fault suite: garbage files', () => {
   it(
     `daemon status on a sample of garbage pid/state files: LSB code and a message naming the file, no crash`,
     async () => {
+      const lab = useLab();
       const pids = sample(pidFileGarbage, CLI_SAMPLE, 5);
       const states = sample(stateFileGarbage, CLI_SAMPLE, 6);
       const cases = pids.map((pid, i) => ({ pid: i % 3 === 2 ? null : pid, state: states[i] as Buffer }));
@@ -495,6 +505,7 @@ describe('fault suite: garbage files', () => {
   it(
     'daemon status shows what a garbage pid or state file holds escaped: no terminal control characters',
     async () => {
+      const lab = useLab();
       // A pid file holding an escape sequence and a newline, a state file cut short with another one.
       const h = lab.home();
       writeHomeFile(h.paths.pidFile, Buffer.from('\u001b[31mRED\nforged line\u0007'));
@@ -516,6 +527,7 @@ describe('fault suite: garbage files', () => {
   it(
     'enqueue names a garbage payload escaped: no terminal control characters from the payload',
     async () => {
+      const lab = useLab();
       const h = lab.home();
       const r = await lab.cli(['enqueue', 'mcp_query', '-'], h.env(null), { input: '\u001b[2J\nforged line' });
       expect(r.code, r.stderr).toBe(2);
@@ -528,6 +540,7 @@ describe('fault suite: garbage files', () => {
   it(
     'daemon start over garbage pid/state files reclaims the home and runs; stop leaves nothing behind',
     async () => {
+      const lab = useLab();
       const cloud = await lab.cloud();
       const pids = sample(pidFileGarbage, sized(3, 30), 7);
       const states = sample(stateFileGarbage, sized(3, 30), 8);

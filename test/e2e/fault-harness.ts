@@ -17,6 +17,7 @@ import { type PidFileRead, readPidFile } from '../../src/adapters/pid-file.js';
 import { isAlive } from '../../src/adapters/process-identity.js';
 import { readState, type StateRead } from '../../src/adapters/recorder.js';
 import type { CloudFaults, CloudStats } from '../../src/adapters/reference-cloud.js';
+import { afterEach, beforeEach } from 'vitest';
 import { CLI, type CliResult, cleanEnv, makeTempHome, waitFor } from '../helpers/index.js';
 
 export const SOAK = process.env.DIFFLORE_SOAK === '1';
@@ -213,8 +214,12 @@ export class Lab {
     return h;
   }
 
+  #disposed = false;
+
   /** Spawns a process that `dispose` kills; stdout and stderr are collected. */
   spawn(command: string, args: readonly string[], options: SpawnOptions = {}): Tracked {
+    // A test that timed out keeps running after its teardown: it must not start anything more.
+    if (this.#disposed) throw new Error('this test is over (its lab was disposed); not starting another process');
     const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: cleanEnv(), ...options });
     let out = '';
     let err = '';
@@ -304,6 +309,7 @@ export class Lab {
 
   /** Kills everything this lab started, then removes its homes. Never throws. */
   async dispose(): Promise<void> {
+    this.#disposed = true;
     for (const h of this.#homes) for (const pid of h.namedPids()) this.daemonPids.add(pid);
     const waits: Promise<unknown>[] = [];
     for (const t of this.#tracked.splice(0)) {
@@ -318,6 +324,27 @@ export class Lab {
     await Promise.all(waits);
     for (const h of this.#homes.splice(0)) h.remove();
   }
+}
+
+/**
+ * One lab per test for a file's sequential tests: created before each test, disposed after it.
+ * A test takes its lab once, at its start (`const lab = useLab()`), so a test body that outlives
+ * its timeout keeps its own (disposed) lab and cannot start processes in the next test's.
+ */
+export function labPerTest(): () => Lab {
+  let current: Lab | null = null;
+  beforeEach(() => {
+    current = new Lab();
+  });
+  afterEach(async () => {
+    const lab = current;
+    current = null;
+    await lab?.dispose();
+  });
+  return () => {
+    if (current === null) throw new Error('a lab exists only while a test runs');
+    return current;
+  };
 }
 
 /**

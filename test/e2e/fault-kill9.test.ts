@@ -9,13 +9,13 @@
  * Rows a killed daemon had claimed stay `processing` until their lease (60 s) expires; the last
  * daemon hands them out again then, so the final wait allows for one lease.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_LEASE_MS } from '../../src/adapters/outbox-store.js';
 import { readJournal } from '../../src/adapters/recorder.js';
 import {
   compareReceived,
   countByKind,
-  Lab,
+  labPerTest,
   killHard,
   pause,
   sized,
@@ -26,8 +26,7 @@ import {
   workRows,
 } from './fault-harness.js';
 
-const lab = new Lab();
-afterEach(() => lab.dispose());
+const useLab = labPerTest();
 
 const KILLS = sized(20, 200);
 const FIRST_ROWS = sized(800, 2000);
@@ -39,6 +38,7 @@ describe('fault suite: kill -9 during drains', () => {
   it(
     `${KILLS} kills at random moments: every row acknowledged exactly once, files parseable, every restart succeeds`,
     async () => {
+      const lab = useLab();
       // Latency stretches each pass so that kills land mid-pass with requests in flight.
       const cloud = await lab.cloud(['--latency-ms', '10']);
       const h = lab.home();
