@@ -3,6 +3,8 @@
  * own session, stdio to logs/daemon.log) and wait until its machine reports `serving`, or say why it
  * did not. Clipanion-free, so main.ts's fast path can run it.
  */
+import { printable } from './daemon-text.js';
+
 export interface LaunchArgs {
   readonly tick: string;
   readonly batch: number;
@@ -173,7 +175,7 @@ export function printLaunch(
       );
       return 0;
     case 'failed':
-      out.warn(`difflore: the daemon did not start: ${result.reason}`);
+      out.warn(`difflore: the daemon did not start: ${printable(result.reason)}`);
       out.warn(`  see ${result.log}`);
       return 1;
   }

@@ -13,8 +13,10 @@ import type { HomePaths } from '../adapters/home.js';
 import { type LivenessResult, probeLiveness } from '../adapters/liveness.js';
 import { type DaemonStateFile, readState, type StateRead } from '../adapters/recorder.js';
 import { spillStats } from '../adapters/spill.js';
-import type { TransitionRecord } from '../adapters/recorder.js';
 import { describeError } from '../errors.js';
+import { printable, stateLabel } from './daemon-text.js';
+
+export { stateLabel };
 
 /** "3d 4h", "12m 5s", "800ms" (outbox-helpers has the same, but pulls Clipanion in via base-command). */
 function formatDuration(ms: number): string {
@@ -110,17 +112,6 @@ function asRecord(value: unknown): Record<string, unknown> | null {
 
 function finite(value: unknown): number | null {
   return typeof value === 'number' && Number.isFinite(value) ? value : null;
-}
-
-/** Dotted name of a stored state value (`{serving:'running'}` → `serving.running`). */
-export function stateLabel(value: unknown): string | null {
-  if (typeof value === 'string') return value;
-  const record = asRecord(value);
-  if (record === null) return null;
-  const [key, child] = Object.entries(record)[0] ?? [];
-  if (key === undefined) return null;
-  const rest = stateLabel(child);
-  return rest === null || rest === '' ? key : `${key}.${rest}`;
 }
 
 /** The machine context kept in the state file's persisted snapshot, read defensively. */
@@ -368,52 +359,6 @@ export function formatStatus(report: DaemonStatusReport, now: number = Date.now(
   } else if (report.stateFile === 'rust') {
     lines.push('  state file   written by the Rust daemon (no identity, no machine state)');
   }
-  return lines;
-}
-
-// ── the journal, for people ──────────────────────────────────────────────────────────────────────
-
-function stateText(value: unknown): string {
-  if (value === null || value === undefined) return '∅';
-  if (typeof value === 'string') return value;
-  if (typeof value === 'object') {
-    const [key, child] = Object.entries(value as Record<string, unknown>)[0] ?? [];
-    if (key !== undefined) {
-      const rest = stateText(child);
-      return rest === '∅' ? key : `${key}.${rest}`;
-    }
-  }
-  return String(value);
-}
-
-/** `xstate.done.actor.claim` → `claim done (claimed)`; `xstate.after.untilTick.…` → `after untilTick`. */
-export function eventText(event: TransitionRecord['event']): string {
-  const type = event.type;
-  const output =
-    typeof event.output === 'object' && event.output !== null ? (event.output as Record<string, unknown>) : null;
-  let match = /^xstate\.done\.actor\.([^.]+)/.exec(type);
-  if (match) {
-    const kind =
-      typeof output?.kind === 'string'
-        ? output.kind
-        : typeof output?.alive === 'boolean'
-          ? output.alive
-            ? 'alive'
-            : 'gone'
-          : null;
-    return `${match[1]} done${kind === null ? '' : ` (${kind})`}`;
-  }
-  match = /^xstate\.error\.actor\.([^.]+)/.exec(type);
-  if (match) return `${match[1]} failed`;
-  match = /^xstate\.after\.([^.]+)\./.exec(type);
-  if (match) return `after ${match[1]}`;
-  if (type === 'xstate.init') return 'start';
-  if (type === 'STOP' && typeof event.signal === 'string') return `STOP (${event.signal})`;
-  return type;
-}
-
-export function formatRecord(record: TransitionRecord): string {
-  const time = new Date(record.atMs).toISOString();
-  const from = record.from === null ? '' : `${stateText(record.from)} → `;
-  return `${time}  ${record.machine.padEnd(6)} pid ${String(record.pid).padEnd(7)} #${String(record.seq).padEnd(4)} ${from}${stateText(record.to)}  [${eventText(record.event)}]`;
+  // Files and errors may hold anything: nothing read from them may drive the terminal.
+  return lines.map(printable);
 }

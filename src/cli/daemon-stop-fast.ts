@@ -3,6 +3,7 @@
  * main.ts's fast path (daemon-fast.ts). Imports only light modules at the top; the stop machine and
  * its adapters load in `runStopCommand`.
  */
+import { printable } from './daemon-text.js';
 import { parseDuration, TIMEOUT_UNITS } from './durations.js';
 
 export interface StopArgs {
@@ -91,7 +92,7 @@ export async function runStopCommand(args: StopArgs, io: StopIo): Promise<number
       }
       break;
     case 'failed':
-      io.stderr.write(`difflore: could not stop the daemon: ${output.detail ?? 'unknown error'}\n`);
+      io.stderr.write(`difflore: could not stop the daemon: ${printable(output.detail ?? 'unknown error')}\n`);
       break;
   }
   return output.exitCode;

@@ -7,15 +7,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { homePaths } from '../../src/adapters/home.js';
 import { parseBatch, parseFast, parseTick } from '../../src/cli/daemon-fast.js';
-import {
-  daemonStatus,
-  eventText,
-  formatRecord,
-  formatStatus,
-  readBacklog,
-  STATUS_EXIT_CODES,
-  stateLabel,
-} from '../../src/cli/daemon-status.js';
+import { daemonStatus, formatStatus, readBacklog, STATUS_EXIT_CODES } from '../../src/cli/daemon-status.js';
+import { eventText, formatRecord, printable, stateLabel } from '../../src/cli/daemon-text.js';
 import { makeTempHome } from '../helpers/index.js';
 
 const stopGrammar = { values: ['--grace', '--kill-timeout'], flags: ['--force', '--json'] };
@@ -94,6 +87,7 @@ describe('journal lines', () => {
       to: 'serving.draining',
     });
     expect(line).toBe('2026-01-02T03:04:05.006Z  daemon pid 4242    #3    serving.running → serving.draining  [WAKE]');
+    expect(printable('a\u001b[31mb\nc\u0007\u009bd→')).toBe('a\\u001b[31mb\\u000ac\\u0007\\u009bd→');
   });
 });
 
@@ -126,6 +120,12 @@ describe('daemon status without a daemon', () => {
     const garbage = daemonStatus(paths, { env });
     expect(garbage.stateFile).toBe('garbage');
     expect(formatStatus(garbage).join('\n')).toMatch(/state file +unusable/);
+
+    // Whatever a file holds is shown escaped: it can neither drive the terminal nor forge a line.
+    writeFileSync(paths.pidFile, '\u001b[31mRED\nforged');
+    const shown = formatStatus(daemonStatus(paths, { env })).join('\n');
+    expect(shown).toContain('\\u001b[31mRED\\u000aforged');
+    expect([...shown].filter((ch) => ch.charCodeAt(0) < 0x20 && ch !== '\n')).toEqual([]);
 
     expect(STATUS_EXIT_CODES).toEqual({ running: 0, stale: 1, notRunning: 3, unverified: 4, unknown: 4 });
     expect(stateLabel({ serving: 'running' })).toBe('serving.running');

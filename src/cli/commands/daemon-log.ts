@@ -7,7 +7,7 @@ import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
 import type { TransitionRecord } from '../../adapters/recorder.js';
 import { BaseCommand, usageError } from '../base-command.js';
-import { formatRecord, stateLabel } from '../daemon-status.js';
+import { formatRecord, printable, stateLabel } from '../daemon-text.js';
 
 export default class DaemonLogCommand extends BaseCommand {
   static override paths = [['daemon', 'log']];
@@ -50,7 +50,7 @@ export default class DaemonLogCommand extends BaseCommand {
     const paths = homePaths(resolveHome(this.context.env as NodeJS.ProcessEnv));
     const journal = readJournal(paths.journal);
     for (const bad of journal.bad.slice(0, 5)) {
-      this.warn(`difflore: skipped line ${bad.line} of ${bad.file}: ${bad.error}`);
+      this.warn(printable(`difflore: skipped line ${bad.line} of ${bad.file}: ${bad.error}`));
     }
     if (journal.bad.length > 5) this.warn(`difflore: skipped ${journal.bad.length - 5} more unreadable lines`);
 
@@ -92,7 +92,7 @@ export default class DaemonLogCommand extends BaseCommand {
       if (!result.ok) {
         const text = `journal mismatch: ${machine} pid ${first.pid}, record #${result.seq}: recorded ${result.expected}, replay reached ${result.actual} (${result.reason})`;
         if (this.json) this.printJson({ ...result, machine, pid: first.pid });
-        else this.warn(`difflore: ${text}`);
+        else this.warn(`difflore: ${printable(text)}`);
         return 1;
       }
       replayed += result.replayed;
@@ -108,7 +108,7 @@ export default class DaemonLogCommand extends BaseCommand {
         const text = `the state file says pid ${state.pid} is in ${recorded}, but its journal replays to ${replayedTo}`;
         if (this.json)
           this.printJson({ ok: false, pid: state.pid, expected: recorded, actual: replayedTo, reason: text });
-        else this.warn(`difflore: ${text}`);
+        else this.warn(`difflore: ${printable(text)}`);
         return 1;
       }
     }

@@ -1,0 +1,80 @@
+/**
+ * Text for people from what the daemon's files hold: state names, journal lines, and `printable`,
+ * which escapes control characters (a garbage pid file, a tampered journal, an error message quoting
+ * bytes) so nothing read from a file can drive the terminal or forge a line. Light: no I/O, no imports.
+ */
+import type { TransitionRecord } from '../adapters/recorder.js';
+
+/** Text with C0, DEL and C1 control characters (newlines included) shown as \uXXXX escapes. */
+export function printable(text: string): string {
+  let out = '';
+  for (const ch of text) {
+    const code = ch.charCodeAt(0);
+    out += code < 0x20 || (code >= 0x7f && code <= 0x9f) ? `\\u${code.toString(16).padStart(4, '0')}` : ch;
+  }
+  return out;
+}
+
+function asRecord(value: unknown): Record<string, unknown> | null {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : null;
+}
+
+/** Dotted name of a stored state value (`{serving:'running'}` → `serving.running`). */
+export function stateLabel(value: unknown): string | null {
+  if (typeof value === 'string') return value;
+  const record = asRecord(value);
+  if (record === null) return null;
+  const [key, child] = Object.entries(record)[0] ?? [];
+  if (key === undefined) return null;
+  const rest = stateLabel(child);
+  return rest === null || rest === '' ? key : `${key}.${rest}`;
+}
+
+function stateText(value: unknown): string {
+  if (value === null || value === undefined) return '∅';
+  if (typeof value === 'string') return value;
+  if (typeof value === 'object') {
+    const [key, child] = Object.entries(value as Record<string, unknown>)[0] ?? [];
+    if (key !== undefined) {
+      const rest = stateText(child);
+      return rest === '∅' ? key : `${key}.${rest}`;
+    }
+  }
+  return String(value);
+}
+
+/** `xstate.done.actor.claim` → `claim done (claimed)`; `xstate.after.untilTick.…` → `after untilTick`. */
+export function eventText(event: TransitionRecord['event']): string {
+  const type = event.type;
+  const output =
+    typeof event.output === 'object' && event.output !== null ? (event.output as Record<string, unknown>) : null;
+  let match = /^xstate\.done\.actor\.([^.]+)/.exec(type);
+  if (match) {
+    const kind =
+      typeof output?.kind === 'string'
+        ? output.kind
+        : typeof output?.alive === 'boolean'
+          ? output.alive
+            ? 'alive'
+            : 'gone'
+          : null;
+    return `${match[1]} done${kind === null ? '' : ` (${kind})`}`;
+  }
+  match = /^xstate\.error\.actor\.([^.]+)/.exec(type);
+  if (match) return `${match[1]} failed`;
+  match = /^xstate\.after\.([^.]+)\./.exec(type);
+  if (match) return `after ${match[1]}`;
+  if (type === 'xstate.init') return 'start';
+  if (type === 'STOP' && typeof event.signal === 'string') return `STOP (${event.signal})`;
+  return type;
+}
+
+export function formatRecord(record: TransitionRecord): string {
+  const time = new Date(record.atMs).toISOString();
+  const from = record.from === null ? '' : `${stateText(record.from)} → `;
+  return printable(
+    `${time}  ${record.machine.padEnd(6)} pid ${String(record.pid).padEnd(7)} #${String(record.seq).padEnd(4)} ${from}${stateText(record.to)}  [${eventText(record.event)}]`,
+  );
+}
