@@ -3,8 +3,8 @@
  * Entry point of the `difflore` binary. Usage errors go to stderr with exit code 2 (Clipanion
  * would print them on stdout with code 1). Colours only on a TTY and never under NO_COLOR.
  *
- * `difflore enqueue` runs from hooks, where start-up time is the whole cost, so its plain forms
- * skip Clipanion and the command registry entirely (enqueue-fast.ts); everything else, `enqueue
+ * `difflore enqueue` and `difflore hook claude-code` run from hooks, where start-up time is the whole
+ * cost, so their plain forms skip Clipanion and the command registry entirely (enqueue-fast.ts, hook-fast.ts); everything else, `enqueue
  * --help` and any unusual `enqueue` argument list included, goes through Clipanion. Clipanion and
  * the registry are therefore imported dynamically, after that check.
  */
@@ -15,6 +15,12 @@ async function main(argv: string[]): Promise<number> {
     const { fastEnqueue, fdWriter } = await import('./enqueue-fast.js');
     // No stdin stream and direct fd writes: creating process.stdin/stdout costs milliseconds.
     const code = await fastEnqueue(argv.slice(1), { stdout: fdWriter(1), stderr: fdWriter(2) });
+    if (code !== undefined) return code;
+  }
+  if (argv[0] === 'hook' && argv[1] === 'claude-code') {
+    // Runs on every tool call of the agent: same reason as enqueue.
+    const { fastHookClaudeCode } = await import('./hook-fast.js');
+    const code = await fastHookClaudeCode(argv.slice(2));
     if (code !== undefined) return code;
   }
   if (argv[0] === 'daemon' && (argv[1] === 'run' || argv[1] === 'start' || argv[1] === 'stop')) {
