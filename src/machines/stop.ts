@@ -185,7 +185,7 @@ type ProbeParams = { readonly result: ProbeResult };
 type SignalParams = { readonly result: SignalResult };
 type CheckParams = { readonly check: AliveCheck };
 
-export const machine = setup({
+const stopSetup = setup({
   types: {} as {
     context: StopContext;
     events: StopEvent;
@@ -241,7 +241,51 @@ export const machine = setup({
   delays: {
     nextPoll: ({ context }) => nextPollDelay(context),
   },
-}).createMachine({
+});
+
+/** Any effect that rejects ends the run as `failed`, its error kept as the detail. */
+const failOnError = { target: '#stop.failed', actions: { type: 'noteFailure', params: failure } } as const;
+
+/** Sleep one backoff step (see `nextPoll`); a RESUME after a restore checks at once. */
+const waitingForNextPoll = stopSetup.createStateConfig({
+  after: { nextPoll: 'checking' },
+  on: {
+    RESUME: { target: 'checking', actions: { type: 'syncClock', params: ({ event }) => ({ at: event.at }) } },
+  },
+});
+
+/**
+ * One liveness check, used while polling after SIGTERM and after SIGKILL: gone → `ifExited`; still alive
+ * at the deadline → `ifOverdue`, logging `overdue`; otherwise back off and wait again.
+ */
+function checkingAlive(ifExited: string, ifOverdue: string, overdue: LogParams) {
+  return stopSetup.createStateConfig({
+    invoke: {
+      id: 'checkAlive',
+      src: 'checkAlive',
+      input: ({ context }) => ({ pid: targetPid(context) }),
+      onDone: [
+        {
+          guard: { type: 'exited', params: aliveCheck },
+          target: ifExited,
+          actions: { type: 'noteCheck', params: aliveCheck },
+        },
+        {
+          guard: { type: 'deadlinePassed', params: aliveCheck },
+          target: ifOverdue,
+          actions: [
+            { type: 'noteCheck', params: aliveCheck },
+            { type: 'log', params: overdue },
+          ],
+        },
+        { target: 'waiting', actions: { type: 'backOff', params: aliveCheck } },
+      ],
+      onError: failOnError,
+    },
+  });
+}
+
+export const machine = stopSetup.createMachine({
   id: 'stop',
   description: 'Stop the daemon: TERM, poll with backoff, KILL after the grace period, confirm death.',
   context: ({ input }) => initialStopContext(input),
@@ -291,7 +335,7 @@ export const machine = setup({
             ],
           },
         ],
-        onError: { target: 'failed', actions: { type: 'noteFailure', params: failure } },
+        onError: failOnError,
       },
     },
 
@@ -302,7 +346,7 @@ export const machine = setup({
         src: 'cleanStale',
         input: ({ context }) => ({ pid: context.pid }),
         onDone: 'staleCleaned',
-        onError: { target: 'failed', actions: { type: 'noteFailure', params: failure } },
+        onError: failOnError,
       },
     },
 
@@ -329,7 +373,7 @@ export const machine = setup({
             actions: { type: 'refuse', params: { refusal: 'notPermitted' } },
           },
         ],
-        onError: { target: 'failed', actions: { type: 'noteFailure', params: failure } },
+        onError: failOnError,
       },
     },
 
@@ -337,36 +381,11 @@ export const machine = setup({
       description: 'Wait for the daemon to exit: 5 ms, doubling to 100 ms, until the grace period ends.',
       initial: 'waiting',
       states: {
-        waiting: {
-          after: { nextPoll: 'checking' },
-          on: {
-            RESUME: { target: 'checking', actions: { type: 'syncClock', params: ({ event }) => ({ at: event.at }) } },
-          },
-        },
-        checking: {
-          invoke: {
-            id: 'checkAlive',
-            src: 'checkAlive',
-            input: ({ context }) => ({ pid: targetPid(context) }),
-            onDone: [
-              {
-                guard: { type: 'exited', params: aliveCheck },
-                target: '#stop.terminated',
-                actions: { type: 'noteCheck', params: aliveCheck },
-              },
-              {
-                guard: { type: 'deadlinePassed', params: aliveCheck },
-                target: '#stop.killing',
-                actions: [
-                  { type: 'noteCheck', params: aliveCheck },
-                  { type: 'log', params: { level: 'warn', message: 'grace period over; sending SIGKILL' } },
-                ],
-              },
-              { target: 'waiting', actions: { type: 'backOff', params: aliveCheck } },
-            ],
-            onError: { target: '#stop.failed', actions: { type: 'noteFailure', params: failure } },
-          },
-        },
+        waiting: waitingForNextPoll,
+        checking: checkingAlive('#stop.terminated', '#stop.killing', {
+          level: 'warn',
+          message: 'grace period over; sending SIGKILL',
+        }),
       },
     },
 
@@ -397,39 +416,14 @@ export const machine = setup({
                 actions: { type: 'noteFailure', params: { error: 'SIGKILL was not permitted' } },
               },
             ],
-            onError: { target: '#stop.failed', actions: { type: 'noteFailure', params: failure } },
+            onError: failOnError,
           },
         },
-        waiting: {
-          after: { nextPoll: 'checking' },
-          on: {
-            RESUME: { target: 'checking', actions: { type: 'syncClock', params: ({ event }) => ({ at: event.at }) } },
-          },
-        },
-        checking: {
-          invoke: {
-            id: 'checkAlive',
-            src: 'checkAlive',
-            input: ({ context }) => ({ pid: targetPid(context) }),
-            onDone: [
-              {
-                guard: { type: 'exited', params: aliveCheck },
-                target: 'cleaningUp',
-                actions: { type: 'noteCheck', params: aliveCheck },
-              },
-              {
-                guard: { type: 'deadlinePassed', params: aliveCheck },
-                target: '#stop.wouldNotDie',
-                actions: [
-                  { type: 'noteCheck', params: aliveCheck },
-                  { type: 'log', params: { level: 'error', message: 'the daemon survived SIGKILL' } },
-                ],
-              },
-              { target: 'waiting', actions: { type: 'backOff', params: aliveCheck } },
-            ],
-            onError: { target: '#stop.failed', actions: { type: 'noteFailure', params: failure } },
-          },
-        },
+        waiting: waitingForNextPoll,
+        checking: checkingAlive('cleaningUp', '#stop.wouldNotDie', {
+          level: 'error',
+          message: 'the daemon survived SIGKILL',
+        }),
         cleaningUp: {
           description: 'A killed daemon cannot remove its own pid file.',
           invoke: {
