@@ -236,6 +236,75 @@ function notProvided(name: string): () => Promise<never> {
 /** Guard params shared by every claim-result guard. */
 const claimResult = ({ event }: { event: { output: ClaimResult } }) => ({ result: event.output });
 type ClaimParams = { readonly result: ClaimResult };
+const passSummary = ({ event }: { event: { output: DrainSummary } }) => ({ summary: event.output });
+const failure = ({ event }: { event: { error: unknown } }) => ({ error: event.error });
+
+/**
+ * How `claiming` and `reclaimingStale` take a settled claim, up to a stale result (each handles that its
+ * own way): claimed → serve, or release at once if a STOP came meanwhile; a live owner → stop and yield;
+ * stale with a STOP pending → stop (nothing was acquired, so no cleanup). `said` names what to log.
+ */
+function onClaimSettled(said: { readonly claimed: string; readonly conflicted: string }) {
+  return [
+    {
+      guard: { type: 'claimedButStopRequested', params: claimResult },
+      target: 'stopping',
+      actions: [
+        { type: 'rememberIdentity', params: claimResult },
+        { type: 'conclude', params: { reason: 'stopped', detail: null } },
+      ],
+    },
+    {
+      guard: { type: 'claimed', params: claimResult },
+      target: 'serving',
+      actions: [
+        { type: 'rememberIdentity', params: claimResult },
+        { type: 'beginPass', params: { trigger: 'start' } },
+        { type: 'log', params: { level: 'info', message: said.claimed } },
+      ],
+    },
+    {
+      guard: { type: 'conflicted', params: claimResult },
+      target: 'stopped',
+      actions: [
+        { type: 'concludeConflict', params: claimResult },
+        { type: 'log', params: { level: 'warn', message: said.conflicted } },
+      ],
+    },
+    {
+      guard: { type: 'staleButStopRequested', params: claimResult },
+      target: 'stopped',
+      actions: { type: 'conclude', params: { reason: 'stopped', detail: null } },
+    },
+  ] as const;
+}
+
+/** A claim or reclaim that rejects may have acquired something: conclude fatal and release what is ours. */
+function onClaimFailed(message: string) {
+  return {
+    target: 'stopping',
+    actions: [
+      { type: 'concludeFatal', params: failure },
+      { type: 'log', params: { level: 'error', message } },
+    ],
+  } as const;
+}
+
+/** After every pass, failed or not: update the context, then let the adapter record it. */
+const notePassDone = [
+  { type: 'notePass', params: passSummary },
+  {
+    type: 'recordPass',
+    params: ({ event }: { event: { output: DrainSummary } }) => ({ summary: event.output, error: null }),
+  },
+] as const;
+const notePassFailed = [
+  { type: 'notePassFailure', params: failure },
+  {
+    type: 'recordPass',
+    params: ({ event }: { event: { error: unknown } }) => ({ summary: null, error: errorMessage(event.error) }),
+  },
+] as const;
 
 export const machine = setup({
   types: {} as {
@@ -351,37 +420,10 @@ export const machine = setup({
         id: 'claim',
         src: 'claim',
         onDone: [
-          {
-            guard: { type: 'claimedButStopRequested', params: claimResult },
-            target: 'stopping',
-            actions: [
-              { type: 'rememberIdentity', params: claimResult },
-              { type: 'conclude', params: { reason: 'stopped', detail: null } },
-            ],
-          },
-          {
-            guard: { type: 'claimed', params: claimResult },
-            target: 'serving',
-            actions: [
-              { type: 'rememberIdentity', params: claimResult },
-              { type: 'beginPass', params: { trigger: 'start' } },
-              { type: 'log', params: { level: 'info', message: 'daemon claimed the data home' } },
-            ],
-          },
-          {
-            guard: { type: 'conflicted', params: claimResult },
-            target: 'stopped',
-            actions: [
-              { type: 'concludeConflict', params: claimResult },
-              { type: 'log', params: { level: 'warn', message: 'another daemon owns the data home' } },
-            ],
-          },
-          // Nothing was acquired, so a requested stop needs no cleanup.
-          {
-            guard: { type: 'staleButStopRequested', params: claimResult },
-            target: 'stopped',
-            actions: { type: 'conclude', params: { reason: 'stopped', detail: null } },
-          },
+          ...onClaimSettled({
+            claimed: 'daemon claimed the data home',
+            conflicted: 'another daemon owns the data home',
+          }),
           {
             guard: { type: 'stale', params: claimResult },
             target: 'reclaimingStale',
@@ -392,13 +434,7 @@ export const machine = setup({
           },
         ],
         // A claim can fail after creating daemon.pid or taking the lock: clean up what is ours.
-        onError: {
-          target: 'stopping',
-          actions: [
-            { type: 'concludeFatal', params: ({ event }) => ({ error: event.error }) },
-            { type: 'log', params: { level: 'error', message: 'claim failed' } },
-          ],
-        },
+        onError: onClaimFailed('claim failed'),
       },
       on: { STOP: { actions: 'rememberStopRequest' } },
     },
@@ -410,37 +446,11 @@ export const machine = setup({
         src: 'reclaimStale',
         input: ({ context }) => ({ pid: context.stalePid }),
         onDone: [
-          {
-            guard: { type: 'claimedButStopRequested', params: claimResult },
-            target: 'stopping',
-            actions: [
-              { type: 'rememberIdentity', params: claimResult },
-              { type: 'conclude', params: { reason: 'stopped', detail: null } },
-            ],
-          },
-          {
-            guard: { type: 'claimed', params: claimResult },
-            target: 'serving',
-            actions: [
-              { type: 'rememberIdentity', params: claimResult },
-              { type: 'beginPass', params: { trigger: 'start' } },
-              { type: 'log', params: { level: 'info', message: 'daemon reclaimed the data home' } },
-            ],
-          },
-          // Another claimer won the race for the stale file.
-          {
-            guard: { type: 'conflicted', params: claimResult },
-            target: 'stopped',
-            actions: [
-              { type: 'concludeConflict', params: claimResult },
-              { type: 'log', params: { level: 'warn', message: 'another daemon claimed the data home first' } },
-            ],
-          },
-          {
-            guard: { type: 'staleButStopRequested', params: claimResult },
-            target: 'stopped',
-            actions: { type: 'conclude', params: { reason: 'stopped', detail: null } },
-          },
+          // A conflict here means another claimer won the race for the stale file.
+          ...onClaimSettled({
+            claimed: 'daemon reclaimed the data home',
+            conflicted: 'another daemon claimed the data home first',
+          }),
           {
             guard: { type: 'staleWithRetriesLeft', params: claimResult },
             target: 'reclaimingStale',
@@ -460,13 +470,7 @@ export const machine = setup({
             ],
           },
         ],
-        onError: {
-          target: 'stopping',
-          actions: [
-            { type: 'concludeFatal', params: ({ event }) => ({ error: event.error }) },
-            { type: 'log', params: { level: 'error', message: 'reclaim failed' } },
-          ],
-        },
+        onError: onClaimFailed('reclaim failed'),
       },
       on: { STOP: { actions: 'rememberStopRequest' } },
     },
@@ -525,18 +529,11 @@ export const machine = setup({
                 guard: 'anotherPassRequested',
                 target: 'draining',
                 reenter: true,
-                actions: [
-                  { type: 'notePass', params: ({ event }) => ({ summary: event.output }) },
-                  { type: 'recordPass', params: ({ event }) => ({ summary: event.output, error: null }) },
-                  'beginRequestedPass',
-                ],
+                actions: [...notePassDone, 'beginRequestedPass'],
               },
               {
                 target: 'running',
-                actions: [
-                  { type: 'notePass', params: ({ event }) => ({ summary: event.output }) },
-                  { type: 'recordPass', params: ({ event }) => ({ summary: event.output, error: null }) },
-                ],
+                actions: notePassDone,
               },
             ],
             onError: [
@@ -544,25 +541,11 @@ export const machine = setup({
                 guard: 'anotherPassRequested',
                 target: 'draining',
                 reenter: true,
-                actions: [
-                  { type: 'notePassFailure', params: ({ event }) => ({ error: event.error }) },
-                  {
-                    type: 'recordPass',
-                    params: ({ event }) => ({ summary: null, error: errorMessage(event.error) }),
-                  },
-                  'beginRequestedPass',
-                ],
+                actions: [...notePassFailed, 'beginRequestedPass'],
               },
               {
                 target: 'running',
-                actions: [
-                  { type: 'notePassFailure', params: ({ event }) => ({ error: event.error }) },
-                  {
-                    type: 'recordPass',
-                    params: ({ event }) => ({ summary: null, error: errorMessage(event.error) }),
-                  },
-                  { type: 'log', params: { level: 'error', message: 'drain pass failed' } },
-                ],
+                actions: [...notePassFailed, { type: 'log', params: { level: 'error', message: 'drain pass failed' } }],
               },
             ],
           },
@@ -602,7 +585,7 @@ export const machine = setup({
             onError: {
               target: '#daemon.stopped',
               actions: [
-                { type: 'noteCleanupFailure', params: ({ event }) => ({ error: event.error }) },
+                { type: 'noteCleanupFailure', params: failure },
                 { type: 'log', params: { level: 'error', message: 'cleanup failed' } },
               ],
             },
