@@ -15,32 +15,9 @@ import { type DaemonStateFile, readState, type StateRead } from '../adapters/rec
 import { spillStats } from '../adapters/spill.js';
 import { describeError } from '../errors.js';
 import { printable, stateLabel } from './daemon-text.js';
+import { formatDuration, plural } from './text.js';
 
 export { stateLabel };
-
-/** "3d 4h", "12m 5s", "800ms" (outbox-helpers has the same, but pulls Clipanion in via base-command). */
-function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
-  const units: [string, number][] = [
-    ['d', 86_400_000],
-    ['h', 3_600_000],
-    ['m', 60_000],
-    ['s', 1000],
-  ];
-  const parts: string[] = [];
-  let rest = ms;
-  for (const [name, size] of units) {
-    const n = Math.floor(rest / size);
-    rest -= n * size;
-    if (n > 0 || parts.length > 0) parts.push(`${n}${name}`);
-    if (parts.length === 2) break;
-  }
-  return parts.filter((part, i) => i === 0 || !part.startsWith('0')).join(' ');
-}
-
-function plural(n: number, one: string): string {
-  return `${n} ${n === 1 ? one : `${one}s`}`;
-}
 
 export type DaemonStatusKind = 'running' | 'stale' | 'notRunning' | 'unverified' | 'unknown';
 

@@ -1,19 +1,13 @@
 /**
  * Text for people from what the daemon's files hold: state names, journal lines, and `printable`,
  * which escapes control characters (a garbage pid file, a tampered journal, an error message quoting
- * bytes) so nothing read from a file can drive the terminal or forge a line. Light: no I/O, no imports.
+ * bytes) so nothing read from a file can drive the terminal or forge a line (it lives in the import-free
+ * text.ts). Light: no I/O, no other imports.
  */
 import type { TransitionRecord } from '../adapters/recorder.js';
+import { printable } from './text.js';
 
-/** Text with C0, DEL and C1 control characters (newlines included) shown as \uXXXX escapes. */
-export function printable(text: string): string {
-  let out = '';
-  for (const ch of text) {
-    const code = ch.charCodeAt(0);
-    out += code < 0x20 || (code >= 0x7f && code <= 0x9f) ? `\\u${code.toString(16).padStart(4, '0')}` : ch;
-  }
-  return out;
-}
+export { printable };
 
 function asRecord(value: unknown): Record<string, unknown> | null {
   return typeof value === 'object' && value !== null && !Array.isArray(value)

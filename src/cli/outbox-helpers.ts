@@ -8,6 +8,9 @@ import { type HomePaths, homePaths, resolveHome } from '../adapters/home.js';
 import { type KindCount, type OutboxStatus, OutboxStore } from '../adapters/outbox-store.js';
 import { usageError } from './base-command.js';
 import { AGE_UNITS, parseDuration } from './durations.js';
+import { printable } from './text.js';
+
+export { formatBytes, formatDuration, plural } from './text.js';
 
 export const STATUSES: readonly OutboxStatus[] = ['pending', 'processing', 'abandoned'];
 const KIND = /^[a-z][a-z0-9_]*$/;
@@ -64,36 +67,6 @@ export function checkLimit(value: string | undefined, fallback: number): number 
   return n;
 }
 
-/** "3d 4h", "12m 5s", "800ms": the two largest units are enough to read an age at a glance. */
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
-  const units: [string, number][] = [
-    ['d', 86_400_000],
-    ['h', 3_600_000],
-    ['m', 60_000],
-    ['s', 1000],
-  ];
-  const parts: string[] = [];
-  let rest = ms;
-  for (const [name, size] of units) {
-    const n = Math.floor(rest / size);
-    if (n > 0 || parts.length > 0) parts.push(`${n}${name}`);
-    rest -= n * size;
-    if (parts.length === 2) break;
-  }
-  return parts.filter((p, i) => i === 0 || !p.startsWith('0')).join(' ');
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
-}
-
-export function plural(n: number, one: string, many = `${one}s`): string {
-  return `${n} ${n === 1 ? one : many}`;
-}
-
 /** "observation 2, trajectory 1" */
 export function formatByKind(byKind: readonly KindCount[]): string {
   return byKind.map((k) => `${k.kind} ${k.count}`).join(', ');
@@ -106,14 +79,4 @@ export function formatByKind(byKind: readonly KindCount[]): string {
 export function oneLine(text: string, width: number): string {
   const flat = printable(text.replace(/\s+/g, ' ').trim());
   return flat.length <= width ? flat : `${flat.slice(0, width - 1)}…`;
-}
-
-/** Text with C0, DEL and C1 control characters shown as \uXXXX escapes. */
-export function printable(text: string): string {
-  let out = '';
-  for (const ch of text) {
-    const c = ch.charCodeAt(0);
-    out += c < 0x20 || (c >= 0x7f && c <= 0x9f) ? `\\u${c.toString(16).padStart(4, '0')}` : ch;
-  }
-  return out;
 }
