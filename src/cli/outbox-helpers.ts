@@ -5,7 +5,13 @@
 import { existsSync } from 'node:fs';
 import { openDatabase } from '../adapters/db.js';
 import { type HomePaths, homePaths, resolveHome } from '../adapters/home.js';
-import { type KindCount, type OutboxStatus, OutboxStore } from '../adapters/outbox-store.js';
+import {
+  type BulkFilter,
+  type BulkResult,
+  type KindCount,
+  type OutboxStatus,
+  OutboxStore,
+} from '../adapters/outbox-store.js';
 import { usageError } from './base-command.js';
 import { AGE_UNITS, parseDuration } from './durations.js';
 import { printable } from './text.js';
@@ -58,6 +64,48 @@ export function cutoffFor(
   if (olderThan === undefined) return undefined;
   const olderThanMs = parseDuration('--older-than', olderThan, AGE_UNITS);
   return { olderThanMs, cutoffMs: now - olderThanMs };
+}
+
+/** What `outbox retry` and `outbox purge` print: the result, its --json form and the filter in words. */
+export interface AbandonedRun {
+  readonly result: BulkResult;
+  readonly json: object;
+  /** "kind observation, abandoned over 30d ago"; empty without --kind and --older-than. */
+  readonly scope: string;
+}
+
+/**
+ * Checks `--kind` and `--older-than`, then runs `op` (retry or purge) on the matching abandoned rows,
+ * honouring `--dry-run`. Without a database nothing matches and nothing is created.
+ */
+export function onAbandonedRows(
+  env: NodeJS.ProcessEnv,
+  options: { readonly kind: string | undefined; readonly olderThan: string | undefined; readonly dryRun: boolean },
+  op: (store: OutboxStore, filter: BulkFilter) => BulkResult,
+): AbandonedRun {
+  const kind = checkKind(options.kind);
+  const cutoff = cutoffFor(options.olderThan, Date.now());
+  const filter: BulkFilter = {
+    dryRun: options.dryRun,
+    ...(kind ? { kind } : {}),
+    ...(cutoff ? { before: cutoff.cutoffMs } : {}),
+  };
+  const result = withStore(env, (store) =>
+    store === null ? { total: 0, byKind: [], dryRun: options.dryRun } : op(store, filter),
+  );
+  return {
+    result,
+    json: {
+      dryRun: result.dryRun,
+      total: result.total,
+      byKind: result.byKind,
+      olderThanMs: cutoff?.olderThanMs ?? null,
+      cutoffMs: cutoff?.cutoffMs ?? null,
+    },
+    scope: [kind ? `kind ${kind}` : '', options.olderThan ? `abandoned over ${options.olderThan} ago` : '']
+      .filter(Boolean)
+      .join(', '),
+  };
 }
 
 export function checkLimit(value: string | undefined, fallback: number): number {

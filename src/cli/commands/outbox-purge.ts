@@ -2,9 +2,8 @@
  * `difflore outbox purge --status abandoned`: delete rows the daemon gave up on.
  */
 import { Command, Option } from 'clipanion';
-import type { BulkFilter, BulkResult } from '../../adapters/outbox-store.js';
 import { BaseCommand, usageError } from '../base-command.js';
-import { checkKind, cutoffFor, formatByKind, plural, withStore } from '../outbox-helpers.js';
+import { formatByKind, onAbandonedRows, plural } from '../outbox-helpers.js';
 
 export default class OutboxPurgeCommand extends BaseCommand {
   static override paths = [['outbox', 'purge']];
@@ -42,31 +41,13 @@ export default class OutboxPurgeCommand extends BaseCommand {
         'pending and processing rows are still being delivered',
       );
     }
-    const kind = checkKind(this.kind);
-    const now = Date.now();
-    const cutoff = cutoffFor(this.olderThan, now);
-    const filter: BulkFilter = {
-      dryRun: this.dryRun,
-      ...(kind ? { kind } : {}),
-      ...(cutoff ? { before: cutoff.cutoffMs } : {}),
-    };
-    const result: BulkResult = withStore(
-      this.context.env,
-      (store) => store?.purgeAbandoned(filter) ?? { total: 0, byKind: [], dryRun: this.dryRun },
+    const { result, json, scope } = onAbandonedRows(this.context.env, this, (store, filter) =>
+      store.purgeAbandoned(filter),
     );
     if (this.json) {
-      this.printJson({
-        dryRun: result.dryRun,
-        total: result.total,
-        byKind: result.byKind,
-        olderThanMs: cutoff?.olderThanMs ?? null,
-        cutoffMs: cutoff?.cutoffMs ?? null,
-      });
+      this.printJson(json);
       return 0;
     }
-    const scope = [kind ? `kind ${kind}` : '', this.olderThan ? `abandoned over ${this.olderThan} ago` : '']
-      .filter(Boolean)
-      .join(', ');
     if (result.total === 0) {
       this.print(`No ${scope ? `matching abandoned rows (${scope})` : 'abandoned rows'}; nothing to delete.`);
     } else if (result.dryRun) {

@@ -2,9 +2,8 @@
  * `difflore outbox retry`: give abandoned rows another 8 tries.
  */
 import { Command, Option } from 'clipanion';
-import type { BulkFilter, BulkResult } from '../../adapters/outbox-store.js';
 import { BaseCommand } from '../base-command.js';
-import { checkKind, cutoffFor, formatByKind, plural, withStore } from '../outbox-helpers.js';
+import { formatByKind, onAbandonedRows, plural } from '../outbox-helpers.js';
 
 export default class OutboxRetryCommand extends BaseCommand {
   static override paths = [['outbox', 'retry']];
@@ -33,31 +32,13 @@ export default class OutboxRetryCommand extends BaseCommand {
   json = Option.Boolean('--json', false, { description: 'Print the result as one JSON object' });
 
   protected async run(): Promise<number> {
-    const kind = checkKind(this.kind);
-    const now = Date.now();
-    const cutoff = cutoffFor(this.olderThan, now);
-    const filter: BulkFilter = {
-      dryRun: this.dryRun,
-      ...(kind ? { kind } : {}),
-      ...(cutoff ? { before: cutoff.cutoffMs } : {}),
-    };
-    const result: BulkResult = withStore(
-      this.context.env,
-      (store) => store?.retryAbandoned(filter) ?? { total: 0, byKind: [], dryRun: this.dryRun },
+    const { result, json, scope } = onAbandonedRows(this.context.env, this, (store, filter) =>
+      store.retryAbandoned(filter),
     );
     if (this.json) {
-      this.printJson({
-        dryRun: result.dryRun,
-        total: result.total,
-        byKind: result.byKind,
-        olderThanMs: cutoff?.olderThanMs ?? null,
-        cutoffMs: cutoff?.cutoffMs ?? null,
-      });
+      this.printJson(json);
       return 0;
     }
-    const scope = [kind ? `kind ${kind}` : '', this.olderThan ? `abandoned over ${this.olderThan} ago` : '']
-      .filter(Boolean)
-      .join(', ');
     if (result.total === 0) {
       this.print(`No ${scope ? `matching abandoned rows (${scope})` : 'abandoned rows'}; nothing to retry.`);
     } else if (result.dryRun) {
