@@ -137,6 +137,31 @@ const FIRST_BACKOFF_MS = 1;
 const MAX_BACKOFF_MS = 50;
 
 /**
+ * The polling loop `lock` and `lockSync` share: tries the lock and, while the time is not up, yields
+ * how long to sleep before the next try (each caller sleeps its own way). Returns the result; the fd
+ * stays open only when the lock was acquired.
+ */
+function* pollLock(path: string, options: WaitOptions): Generator<number, LockResult, void> {
+  const mode = options.mode ?? 'exclusive';
+  const fd = openLockFile(path, true) as number;
+  const deadline = Date.now() + Math.max(0, options.timeoutMs);
+  let delay = FIRST_BACKOFF_MS;
+  let taken = false;
+  try {
+    for (;;) {
+      taken = tryFlock(fd, mode, path);
+      if (taken) return { kind: 'acquired', handle: { path, fd, mode } };
+      const left = deadline - Date.now();
+      if (left <= 0) return { kind: 'busy' };
+      yield Math.min(delay, left);
+      delay = Math.min(delay * 2, MAX_BACKOFF_MS);
+    }
+  } finally {
+    if (!taken) closeSync(fd);
+  }
+}
+
+/**
  * Waits up to `timeoutMs` for the lock, polling with a short backoff; `busy` when the time is up.
  *
  * Polling instead of a blocking flock in libuv's thread pool: a blocked flock cannot be cancelled,
@@ -144,26 +169,12 @@ const MAX_BACKOFF_MS = 50;
  * The locks this is used for (the claim lock) are held for a millisecond or two.
  */
 export async function lock(path: string, options: WaitOptions): Promise<LockResult> {
-  const mode = options.mode ?? 'exclusive';
-  const fd = openLockFile(path, true) as number;
-  const deadline = Date.now() + Math.max(0, options.timeoutMs);
-  let delay = FIRST_BACKOFF_MS;
-  try {
-    for (;;) {
-      if (tryFlock(fd, mode, path)) {
-        return { kind: 'acquired', handle: { path, fd, mode } };
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) break;
-      await new Promise<void>((resolve) => setTimeout(resolve, Math.min(delay, left)));
-      delay = Math.min(delay * 2, MAX_BACKOFF_MS);
-    }
-  } catch (error) {
-    closeSync(fd);
-    throw error;
+  const poll = pollLock(path, options);
+  for (let step = poll.next(); ; step = poll.next()) {
+    if (step.done) return step.value;
+    const ms = step.value;
+    await new Promise<void>((resolve) => setTimeout(resolve, ms));
   }
-  closeSync(fd);
-  return { kind: 'busy' };
 }
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
@@ -173,26 +184,11 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
  * and must not interleave with other callbacks (the recorder). Blocks the thread while it waits.
  */
 export function lockSync(path: string, options: WaitOptions): LockResult {
-  const mode = options.mode ?? 'exclusive';
-  const fd = openLockFile(path, true) as number;
-  const deadline = Date.now() + Math.max(0, options.timeoutMs);
-  let delay = FIRST_BACKOFF_MS;
-  try {
-    for (;;) {
-      if (tryFlock(fd, mode, path)) {
-        return { kind: 'acquired', handle: { path, fd, mode } };
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) break;
-      Atomics.wait(sleeper, 0, 0, Math.min(delay, left));
-      delay = Math.min(delay * 2, MAX_BACKOFF_MS);
-    }
-  } catch (error) {
-    closeSync(fd);
-    throw error;
+  const poll = pollLock(path, options);
+  for (let step = poll.next(); ; step = poll.next()) {
+    if (step.done) return step.value;
+    Atomics.wait(sleeper, 0, 0, step.value);
   }
-  closeSync(fd);
-  return { kind: 'busy' };
 }
 
 /** Releases the lock and closes its fd. Calling it twice is harmless. */
