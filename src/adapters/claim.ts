@@ -11,7 +11,8 @@
  *   2. create `daemon.pid` exclusively with our pid; if one exists, judge its owner: alive and not
  *      provably someone else → conflict; dead, zombie, reused or garbage → stale;
  *   3. record our identity in `daemon-state.json` before the claim lock is released, so nobody sees
- *      our pid file without the identity that proves it.
+ *      our pid file without the identity that proves it. The identity it replaces is reported as
+ *      `deadPredecessor` when that process is provably gone, so its outbox leases can be handed back.
  * The lifetime lock is then held until the daemon exits (`releaseClaim`) or dies (the kernel frees it).
  */
 import type { HomePaths } from './home.js';
@@ -56,6 +57,12 @@ export interface ConflictFinding {
 export interface Claimed {
   readonly kind: 'claimed';
   readonly identity: ProcessIdentity;
+  /**
+   * The daemon recorded before us, when it is proven gone (dead, zombie, its pid reused, or the
+   * machine rebooted since): whatever it still held in the outbox is nobody's now. `null` when no
+   * identity was recorded (a first start, a Rust daemon) or when it cannot be proven gone.
+   */
+  readonly deadPredecessor: ProcessIdentity | null;
   /** The lifetime lock: keep it until exit, release it with `releaseClaim`. */
   readonly lifetime: LockHandle;
 }
@@ -143,17 +150,37 @@ async function underClaimLock<T>(paths: ClaimPaths, options: ClaimOptions, body:
   }
 }
 
-/** Creates the pid file and records our identity; the lifetime lock is already ours. */
-function finishClaim(paths: ClaimPaths, lifetime: LockHandle, record: (identity: ProcessIdentity) => void): Claimed {
+/**
+ * `recorded` if that process is provably gone. Only a `different` verdict counts (dead, zombie, pid
+ * reused — by us too — or rebooted); `unknown` (no start time to compare) and `same` (a daemon still on
+ * its way out after releasing the lifetime lock) leave it alone.
+ */
+function provenGone(recorded: ProcessIdentity | null): ProcessIdentity | null {
+  if (recorded === null) return null;
+  return sameProcess(recorded).kind === 'different' ? recorded : null;
+}
+
+/**
+ * Creates the pid file and records our identity; the lifetime lock is already ours. `recorded` is the
+ * identity in the state file before ours replaces it.
+ */
+function finishClaim(
+  paths: ClaimPaths,
+  lifetime: LockHandle,
+  record: (identity: ProcessIdentity) => void,
+  recorded: ProcessIdentity | null,
+): Claimed {
   let identity: ProcessIdentity;
+  let deadPredecessor: ProcessIdentity | null;
   try {
     identity = selfIdentity();
+    deadPredecessor = provenGone(recorded);
     record(identity);
   } catch (error) {
     removePidFileIfHolds(paths.pidFile, process.pid);
     throw error;
   }
-  return { kind: 'claimed', identity, lifetime };
+  return { kind: 'claimed', identity, deadPredecessor, lifetime };
 }
 
 /**
@@ -176,7 +203,7 @@ export async function claim(paths: ClaimPaths, options: ClaimOptions = {}): Prom
           return { kind: 'conflict', pid: null, verified: false } satisfies ConflictFinding;
         }
       }
-      const claimed = finishClaim(paths, lifetime.handle, recordIdentity);
+      const claimed = finishClaim(paths, lifetime.handle, recordIdentity, readRecorded());
       keep = true;
       return claimed;
     } finally {
@@ -210,7 +237,8 @@ export async function reclaimStale(
     let keep = false;
     try {
       const found = readPidFile(paths.pidFile);
-      const judged = judgeExisting(found, readRecorded());
+      const recorded = readRecorded();
+      const judged = judgeExisting(found, recorded);
       if (judged !== null) {
         if (judged.kind === 'conflict' || !sameFinding(judged, stale)) return judged;
         // Remove exactly what we judged: the stale pid, or the garbage file.
@@ -220,7 +248,7 @@ export async function reclaimStale(
       if (createPidFile(paths.pidFile, process.pid).kind === 'exists') {
         return { kind: 'conflict', pid: null, verified: false } satisfies ConflictFinding;
       }
-      const claimed = finishClaim(paths, lifetime.handle, recordIdentity);
+      const claimed = finishClaim(paths, lifetime.handle, recordIdentity, recorded);
       keep = true;
       return claimed;
     } finally {

@@ -4,7 +4,14 @@
  * Leases: a claim stamps `claimed_at` and a fresh `lease_id`; confirm, fail, release and abandon act
  * only while both still match, so a slow claimer cannot delete or reset a row that someone else
  * (including the Rust binary, which rewrites `claimed_at`) has re-claimed since.
+ *
+ * A store opened with a `leaseOwner` stamps `lease_id = <owner>/<uuid>`, so the rows a claimer holds
+ * can be named later: when that claimer is proven dead, `releaseLeasesOf(owner)` hands its rows back
+ * at once instead of leaving them to the lease timeout. Deciding that an owner is dead is the caller's
+ * business; this module only matches the prefix.
  */
+import type { ProcessIdentity } from './process-identity.js';
+import { DiffloreError } from '../errors.js';
 import { type Database, INSERT_SQL, insertRow, withShortLockWaits } from './db.js';
 
 export const MAX_TRIES = 8;
@@ -88,19 +95,44 @@ export function truncateError(text: string): string {
 /** Re-exported for callers that imported it from here; the hook path takes it from db.ts. */
 export { insertRow };
 
+/** Separates the owner from the random part of a lease id; an owner never contains it. */
+const LEASE_OWNER_END = '/';
+
+/**
+ * The lease owner for a process: `pid:bootId:startTime`, the same triple the identity check compares,
+ * so an owner named in a lease can be proven dead later. `null` when the process has no start time
+ * (a platform without /proc or ps): such an owner could never be told apart from a later process
+ * with the same pid, so its leases stay anonymous and only expire.
+ */
+export function leaseOwnerFor(identity: ProcessIdentity): string | null {
+  if (identity.startTime === null) return null;
+  const owner = `${identity.pid}:${identity.bootId ?? ''}:${identity.startTime}`;
+  return owner.includes(LEASE_OWNER_END) ? owner.replaceAll(LEASE_OWNER_END, '_') : owner;
+}
+
+function checkOwner(owner: string): string {
+  if (owner === '' || owner.includes(LEASE_OWNER_END)) {
+    throw new DiffloreError('internal', `invalid lease owner ${JSON.stringify(owner)}: empty or containing '/'`);
+  }
+  return owner;
+}
+
 export class OutboxStore {
   readonly #db: Database;
   readonly #now: () => number;
   readonly #leaseMs: number;
+  /** `<owner>/` when leases name their owner; '' when they are anonymous. */
+  readonly #leasePrefix: string;
   readonly #stmts;
   /** The connection's busy_timeout, which enqueue honours with its own finer lock waits. */
   readonly #busyTimeoutMs: number;
   readonly #setBusyTimeout: (ms: number) => void;
 
-  constructor(db: Database, options: { now?: () => number; leaseMs?: number } = {}) {
+  constructor(db: Database, options: { now?: () => number; leaseMs?: number; leaseOwner?: string } = {}) {
     this.#db = db;
     this.#now = options.now ?? Date.now;
     this.#leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    this.#leasePrefix = options.leaseOwner === undefined ? '' : `${checkOwner(options.leaseOwner)}${LEASE_OWNER_END}`;
     this.#busyTimeoutMs = Number(db.pragma('busy_timeout', { simple: true }));
     const busyOff = db.prepare('PRAGMA busy_timeout = 0');
     const busyOn = db.prepare(`PRAGMA busy_timeout = ${this.#busyTimeoutMs}`);
@@ -146,6 +178,13 @@ export class OutboxStore {
                 next_attempt_at = @retryAt, last_error = @error, claimed_at = NULL, lease_id = NULL
           WHERE id = @id AND lease_id = @lease AND claimed_at = @claimedAt AND status = 'processing'
           RETURNING status, retry_count AS tries`,
+      ),
+      // substr, not LIKE: an owner may contain '%' or '_' (a macOS start time has neither, but the
+      // owner is the caller's text). `status` is indexed; only rows in flight are looked at.
+      releaseOwner: db.prepare(
+        `UPDATE cloud_outbox SET status = 'pending', claimed_at = NULL, lease_id = NULL
+          WHERE status = 'processing' AND lease_id IS NOT NULL
+            AND substr(lease_id, 1, length(@prefix)) = @prefix`,
       ),
       release: db.prepare(
         `UPDATE cloud_outbox SET status = 'pending', claimed_at = NULL, lease_id = NULL,
@@ -228,7 +267,7 @@ export class OutboxStore {
   claim(limit: number, options: { kind?: string } = {}): Claim {
     const now = this.#now();
     // The global Web Crypto, not node:crypto: importing that costs the hook path ~3 ms at start-up.
-    const leaseId = globalThis.crypto.randomUUID();
+    const leaseId = this.#leasePrefix + globalThis.crypto.randomUUID();
     const kind = options.kind ?? null;
     const staleBefore = now - this.#leaseMs;
     if (limit <= 0 || this.#stmts.claimable.get({ now, kind, staleBefore }) === undefined) {
@@ -305,6 +344,15 @@ export class OutboxStore {
         error: truncateError(reason),
       }).changes === 1
     );
+  }
+
+  /**
+   * Returns every row that `owner` holds to pending at once, without spending a try: for a claimer
+   * that is proven dead (the caller checks), whose leases would otherwise wait out the lease time.
+   * Rows of other owners, anonymous leases and the Rust binary's claims are not touched.
+   */
+  releaseLeasesOf(owner: string): number {
+    return this.#stmts.releaseOwner.run({ prefix: `${checkOwner(owner)}${LEASE_OWNER_END}` }).changes;
   }
 
   /** Returns rows whose lease has expired to pending (a crashed claimer's rows). */

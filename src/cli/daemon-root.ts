@@ -151,15 +151,21 @@ function machineSummary(
 export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> {
   const { env } = config;
   const paths = ensureHome(resolveHome(env));
-  const [{ readCloudToken, resolveCloudUrl }, { openDatabase }, { OutboxStore }, drain, { watchCommits }, policy] =
-    await Promise.all([
-      import('../adapters/cloud-config.js'),
-      import('../adapters/db.js'),
-      import('../adapters/outbox-store.js'),
-      import('../adapters/drain-pass.js'),
-      import('../adapters/wake-watcher.js'),
-      import('../machines/delivery-policy.js'),
-    ]);
+  const [
+    { readCloudToken, resolveCloudUrl },
+    { openDatabase },
+    { OutboxStore, leaseOwnerFor },
+    drain,
+    { watchCommits },
+    policy,
+  ] = await Promise.all([
+    import('../adapters/cloud-config.js'),
+    import('../adapters/db.js'),
+    import('../adapters/outbox-store.js'),
+    import('../adapters/drain-pass.js'),
+    import('../adapters/wake-watcher.js'),
+    import('../machines/delivery-policy.js'),
+  ]);
   const tokens = tokenSecrets(paths, env, readCloudToken);
   const log = openDaemonLog(paths.daemonLog, { secrets: tokens.current });
   const report = config.report ?? (() => {});
@@ -201,6 +207,29 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
   /** Rust fields set by the heartbeat/recordPass actions, written with the transition they belong to. */
   let pendingFields: RustFieldsPatch = {};
 
+  /**
+   * The rows a provably dead daemon had claimed (killed mid-pass, say) go back to pending before our
+   * first pass, instead of waiting out its lease. Only ever the dead predecessor's own leases: a live
+   * claimer (`outbox drain`, the Rust binary) stamps other owners or none. Failing here costs only
+   * the wait the lease would have cost anyway.
+   */
+  const handBackLeasesOf = (
+    current: import('../adapters/outbox-store.js').OutboxStore,
+    dead: ProcessIdentity | null,
+  ): void => {
+    const owner = dead === null ? null : leaseOwnerFor(dead);
+    if (dead === null || owner === null) return;
+    try {
+      const rows = current.releaseLeasesOf(owner);
+      if (rows > 0) log.info('handed back the rows a dead daemon had claimed', { deadPid: dead.pid, rows });
+    } catch (error) {
+      log.warn('cannot hand back the rows a dead daemon had claimed; they return when their lease expires', {
+        deadPid: dead.pid,
+        error,
+      });
+    }
+  };
+
   /** After a successful claim the home is ours: open the outbox (a failure here is a fatal claim). */
   const afterClaim = (result: AdapterClaimResult): ClaimResult => {
     if (result.kind === 'stale') return { kind: 'stale', pid: result.pid, reason: result.reason };
@@ -210,7 +239,10 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     const recorded = readState(paths.stateFile);
     claimedAt = recorded.kind === 'ok' && recorded.state.pid === process.pid ? recorded.state.startedAtMs : Date.now();
     db = openDatabase(paths.db);
-    store = new OutboxStore(db);
+    // Our leases name us, so whoever claims the home after a crash of ours can hand our rows back.
+    const owner = leaseOwnerFor(result.identity);
+    store = new OutboxStore(db, owner === null ? {} : { leaseOwner: owner });
+    handBackLeasesOf(store, result.deadPredecessor);
     return { kind: 'claimed', identity: result.identity };
   };
 

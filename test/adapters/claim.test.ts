@@ -268,6 +268,65 @@ describe('claim', () => {
   });
 });
 
+describe('deadPredecessor: the daemon recorded before us, when it is provably gone', () => {
+  it('is the identity of a daemon killed with SIGKILL, found stale and reclaimed', async () => {
+    const daemon = startAdapterChild(['claim', paths.home]);
+    await daemon.next((m) => m.event === 'ready');
+    daemon.send('go');
+    await daemon.next((m) => m.event === 'result' && m.kind === 'claimed');
+    const victim = identityOf(daemon.pid);
+    if (victim.kind !== 'alive') throw new Error('claimer not alive');
+    daemon.proc.kill('SIGKILL');
+    await daemon.exited;
+
+    const stale = await claim(paths);
+    expect(stale).toEqual({ kind: 'stale', pid: daemon.pid, reason: 'dead' });
+    if (stale.kind !== 'stale') return;
+    const reclaimed = await reclaimStale(paths, stale);
+    if (reclaimed.kind !== 'claimed') throw new Error(`expected claimed, got ${JSON.stringify(reclaimed)}`);
+    held.push(reclaimed);
+    expect(reclaimed.deadPredecessor).toEqual(victim.identity);
+  });
+
+  it('is also reported when the dead daemon left no pid file (daemon stop removed it after SIGKILL)', async () => {
+    const dead = await deadPid();
+    const recorded = { pid: dead, bootId: selfIdentity().bootId, startTime: '12345' };
+    recordClaim(paths.stateFile, recorded, { fsync: false });
+    expect((await claimHere()).deadPredecessor).toEqual(recorded);
+  });
+
+  it('is a process whose pid now belongs to someone else (start time differs), which is left alone', async () => {
+    const other = await bystander();
+    const real = identityOf(other.pid);
+    if (real.kind !== 'alive') throw new Error('bystander not alive');
+    const recorded = { ...real.identity, startTime: `${real.identity.startTime}9` };
+    recordClaim(paths.stateFile, recorded, { fsync: false });
+    expect((await claimHere()).deadPredecessor).toEqual(recorded);
+    expect(signalsReceived(other)).toEqual([]);
+  });
+
+  it('is null on a first start, for a live recorded process, and for one that cannot be checked', async () => {
+    const first = await claimHere();
+    expect(first.deadPredecessor).toBeNull();
+    // We released and claim again: the recorded daemon (us) is alive, so it is not gone.
+    held.pop();
+    await releaseClaim(paths, first);
+    expect((await claimHere()).deadPredecessor).toBeNull();
+    await releaseClaim(paths, held.pop() as Claimed);
+
+    const other = await bystander();
+    const live = identityOf(other.pid);
+    if (live.kind !== 'alive') throw new Error('bystander not alive');
+    recordClaim(paths.stateFile, live.identity, { fsync: false });
+    expect((await claimHere()).deadPredecessor).toBeNull();
+    await releaseClaim(paths, held.pop() as Claimed);
+
+    // No start time recorded: a live pid cannot be told from a reused one.
+    recordClaim(paths.stateFile, { ...live.identity, startTime: null }, { fsync: false });
+    expect((await claimHere()).deadPredecessor).toBeNull();
+  });
+});
+
 describe('cleanStale (daemon stop on a stale pid file)', () => {
   it('removes a dead pid file without signalling anything', async () => {
     const dead = await deadPid();

@@ -9,11 +9,13 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/adapters/db.js';
 import { homePaths } from '../../src/adapters/home.js';
-import { OutboxStore } from '../../src/adapters/outbox-store.js';
+import { leaseOwnerFor, OutboxStore } from '../../src/adapters/outbox-store.js';
+import { identityOf, type ProcessIdentity } from '../../src/adapters/process-identity.js';
 import { createRecorder, readJournal, readState, recordClaim } from '../../src/adapters/recorder.js';
 import { type ReferenceCloud, startReferenceCloud } from '../../src/adapters/reference-cloud.js';
 import { runDaemon, runStop } from '../../src/cli/daemon-root.js';
 import { makeTempHome, waitFor } from '../helpers/index.js';
+import { deadPid } from './fixtures/child.js';
 
 const TOKEN = 'tok_root_1f2e3d4c5b6a';
 
@@ -115,6 +117,71 @@ describe('runDaemon and runStop', () => {
     expect(stop.output).toMatchObject({ outcome: 'notRunning', exitCode: 0 });
     const stops = readJournal(paths.journal).entries.filter((e) => e.machine === 'stop');
     expect(stops.map((e) => e.to)).toEqual(['probing', 'notRunning']);
+  });
+
+  it("hands back the rows of the daemon recorded before it only when that daemon is dead; a live claimer's stay", async () => {
+    cloud = await startReferenceCloud({ token: TOKEN });
+    const paths = homePaths(temp.home);
+    const env = { DIFFLORE_HOME: temp.home, DIFFLORE_CLOUD_URL: cloud.url, DIFFLORE_CLOUD_TOKEN: TOKEN };
+    const parent = identityOf(process.ppid);
+    if (parent.kind !== 'alive') throw new Error('the parent process is not readable');
+    const live = parent.identity;
+    const dead = { pid: await deadPid(), bootId: live.bootId, startTime: '1' };
+    const row = (file: string) => ({
+      kind: 'mcp_query',
+      payloadJson: JSON.stringify({ file, rules_injected: 1, strict_match_count: 0, rule_titles: [], rule_ids: [] }),
+    });
+    const leased = (): Record<string, string | null> => {
+      const db = openDatabase(paths.db);
+      try {
+        const rows = db.prepare('SELECT payload_json AS p, lease_id AS lease FROM cloud_outbox').all() as {
+          p: string;
+          lease: string | null;
+        }[];
+        return Object.fromEntries(rows.map((r) => [(JSON.parse(r.p) as { file: string }).file, r.lease]));
+      } finally {
+        db.close();
+      }
+    };
+    /** Rows claimed by `owner` (a store whose leases name it), as a crashed or running claimer leaves them. */
+    const claimAs = (owner: ProcessIdentity, file: string): string => {
+      const db = openDatabase(paths.db);
+      try {
+        const store = new OutboxStore(db, { leaseOwner: leaseOwnerFor(owner) as string });
+        store.enqueueMany([row(file)]);
+        return store.claim(10).leaseId;
+      } finally {
+        db.close();
+      }
+    };
+
+    const runOnce = async (): Promise<void> => {
+      const running = runDaemon({ env, tickMs: 60_000, batchSize: 8, inspectUrl: null });
+      await waitFor(() => {
+        const read = readState(paths.stateFile);
+        return read.kind === 'ok' && read.state.pid === process.pid && read.state.value === 'serving.running';
+      });
+      process.kill(process.pid, 'SIGTERM');
+      expect(await running).toMatchObject({ exitCode: 0, reason: 'stopped' });
+    };
+
+    // The recorded daemon is alive (say, still on its way out): its rows and a dead stranger's stay leased.
+    mkdirSync(paths.home, { recursive: true, mode: 0o700 });
+    const liveLease = claimAs(live, 'live.ts');
+    const strangerLease = claimAs({ ...dead, startTime: '2' }, 'stranger.ts');
+    recordClaim(paths.stateFile, live, { fsync: false });
+    await runOnce();
+    expect(leased()).toEqual({ 'live.ts': liveLease, 'stranger.ts': strangerLease });
+
+    // The recorded daemon is dead: its rows go back and are delivered; nobody else's are touched.
+    claimAs(dead, 'dead-1.ts');
+    claimAs(dead, 'dead-2.ts');
+    recordClaim(paths.stateFile, dead, { fsync: false });
+    await runOnce();
+    expect(leased()).toEqual({ 'live.ts': liveLease, 'stranger.ts': strangerLease });
+    expect(cloud.stats().received.mcp_query).toBe(2);
+    const log = readFileSync(paths.daemonLog, 'utf8');
+    expect(log).toContain(`"msg":"handed back the rows a dead daemon had claimed","deadPid":${dead.pid},"rows":2`);
   });
 
   it('runStop in a home that does not exist reports notRunning and creates nothing', async () => {

@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../../src/adapters/db.js';
 import { ensureHome } from '../../src/adapters/home.js';
-import { MAX_TRIES, OutboxStore } from '../../src/adapters/outbox-store.js';
+import { leaseOwnerFor, MAX_TRIES, OutboxStore } from '../../src/adapters/outbox-store.js';
 import { makeTempHome } from '../helpers/index.js';
 
 let temp: { home: string; cleanup: () => void };
@@ -169,6 +169,104 @@ describe('leases', () => {
     expect(store.confirmMany([a, b], claim)).toBe(1);
     expect(row(a)).toBeUndefined();
     expect(row(b)).toBeDefined();
+  });
+});
+
+describe('leases that name their owner', () => {
+  /** A store on the same database whose claims name `owner`. */
+  const storeOf = (owner: string): OutboxStore => new OutboxStore(db, { now: () => clock, leaseOwner: owner });
+
+  it('stamps <owner>/<uuid> as the lease id', () => {
+    const id = store.enqueue('observation', '{}');
+    const claim = storeOf('4242:boot:99').claim(10);
+    expect(claim.leaseId).toMatch(/^4242:boot:99\/[0-9a-f-]{36}$/);
+    expect(row(id)).toMatchObject({ status: 'processing', lease_id: claim.leaseId });
+  });
+
+  it("releaseLeasesOf hands back exactly that owner's rows, without spending a try", () => {
+    const dead = storeOf('100:boot:7');
+    const live = storeOf('101:boot:8');
+    // An owner whose name extends the dead one's, and names with LIKE wildcards: none match the prefix.
+    const longer = storeOf('100:boot:70');
+    const wildcard = storeOf('10%:boot:_');
+
+    const deadRows = [1, 2, 3].map((i) => store.enqueue('observation', `{"dead":${i}}`));
+    dead.claim(2);
+    const deadSecond = dead.claim(10); // two claims of the same owner: both go back
+    expect(deadSecond.rows).toHaveLength(1);
+    // One of them had failed once before: release keeps its count, it does not add one.
+    db.prepare('UPDATE cloud_outbox SET retry_count = 3 WHERE id = ?').run(deadRows[0]);
+
+    const liveRow = store.enqueue('observation', '{"live":1}');
+    const liveClaim = live.claim(10);
+    const longerRow = store.enqueue('observation', '{"longer":1}');
+    const longerClaim = longer.claim(10);
+    const wildRow = store.enqueue('observation', '{"wild":1}');
+    wildcard.claim(10);
+    const anonymousRow = store.enqueue('observation', '{"anonymous":1}');
+    const anonymousClaim = store.claim(10);
+    // The Rust binary claims by status and claimed_at alone, with no lease id.
+    const rustRow = store.enqueue('observation', '{"rust":1}');
+    db.prepare("UPDATE cloud_outbox SET status = 'processing', claimed_at = ? WHERE id = ?").run(clock, rustRow);
+
+    // With LIKE, '10%:boot:_/%' would match the dead owner's rows too; a prefix compare matches its own.
+    expect(store.releaseLeasesOf('10%:boot:_')).toBe(1);
+    expect(row(wildRow)).toMatchObject({ status: 'pending', lease_id: null });
+    expect(row(deadRows[0] as number)).toMatchObject({ status: 'processing' });
+
+    expect(store.releaseLeasesOf('100:boot:7')).toBe(3);
+
+    expect(row(deadRows[0] as number)).toMatchObject({
+      status: 'pending',
+      retry_count: 3,
+      claimed_at: null,
+      lease_id: null,
+    });
+    for (const id of deadRows.slice(1)) {
+      expect(row(id)).toMatchObject({ status: 'pending', retry_count: 0, claimed_at: null, lease_id: null });
+    }
+    for (const [id, claim] of [
+      [liveRow, liveClaim],
+      [longerRow, longerClaim],
+      [anonymousRow, anonymousClaim],
+    ] as const) {
+      expect(row(id)).toMatchObject({ status: 'processing', lease_id: claim.leaseId, claimed_at: clock });
+    }
+    expect(row(rustRow)).toMatchObject({ status: 'processing', lease_id: null, claimed_at: clock });
+
+    // The rows handed back are due at once (no lease to wait out); the live owner still confirms its own.
+    expect(
+      live
+        .claim(10)
+        .rows.map((r) => r.id)
+        .sort(),
+    ).toEqual([...deadRows, wildRow].sort());
+    expect(live.confirm(liveRow, liveClaim)).toBe(true);
+    expect(store.releaseLeasesOf('100:boot:7')).toBe(0);
+  });
+
+  it("a dead owner's late confirm finds its lease gone", () => {
+    const id = store.enqueue('observation', '{}');
+    const dead = storeOf('100:boot:7');
+    const claim = dead.claim(10);
+    store.releaseLeasesOf('100:boot:7');
+    expect(dead.confirm(id, claim)).toBe(false);
+    expect(row(id)).toMatchObject({ status: 'pending' });
+  });
+
+  it('refuses an owner that is empty or contains the separator', () => {
+    expect(() => storeOf('')).toThrow(/lease owner/);
+    expect(() => storeOf('a/b')).toThrow(/lease owner/);
+    expect(() => store.releaseLeasesOf('')).toThrow(/lease owner/);
+  });
+
+  it('leaseOwnerFor: pid:bootId:startTime, none without a start time', () => {
+    expect(leaseOwnerFor({ pid: 42, bootId: 'b-1', startTime: '123' })).toBe('42:b-1:123');
+    expect(leaseOwnerFor({ pid: 42, bootId: null, startTime: 'Tue Nov 14 10:00:00 2023' })).toBe(
+      '42::Tue Nov 14 10:00:00 2023',
+    );
+    expect(leaseOwnerFor({ pid: 42, bootId: 'b', startTime: null })).toBeNull();
+    expect(leaseOwnerFor({ pid: 42, bootId: '{ sec = 1/2 }', startTime: '1' })).toBe('42:{ sec = 1_2 }:1');
   });
 });
 

@@ -40,13 +40,19 @@ export default class OutboxDrainCommand extends BaseCommand {
 
   protected async run(): Promise<number> {
     const env = this.context.env as NodeJS.ProcessEnv;
-    const [{ ensureHome, resolveHome }, { openDatabase }, { OutboxStore }, { runDrainPass, closeSharedCloudClient }] =
-      await Promise.all([
-        import('../../adapters/home.js'),
-        import('../../adapters/db.js'),
-        import('../../adapters/outbox-store.js'),
-        import('../../adapters/drain-pass.js'),
-      ]);
+    const [
+      { ensureHome, resolveHome },
+      { openDatabase },
+      { OutboxStore, leaseOwnerFor },
+      { runDrainPass, closeSharedCloudClient },
+      { selfIdentity },
+    ] = await Promise.all([
+      import('../../adapters/home.js'),
+      import('../../adapters/db.js'),
+      import('../../adapters/outbox-store.js'),
+      import('../../adapters/drain-pass.js'),
+      import('../../adapters/process-identity.js'),
+    ]);
     const paths = ensureHome(resolveHome(env));
     const db = openDatabase(paths.db);
     const controller = new AbortController();
@@ -54,10 +60,13 @@ export default class OutboxDrainCommand extends BaseCommand {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     const progress = this.json ? undefined : new ProgressReporter(this.context.stderr);
+    // Leases that name this process, as the daemon's do. Nobody hands them back early (only a daemon
+    // that claims the home releases its dead predecessor's); it keeps the lease ids telling.
+    const owner = leaseOwnerFor(selfIdentity());
     let summary: DrainSummary;
     try {
       summary = await runDrainPass({
-        store: new OutboxStore(db),
+        store: new OutboxStore(db, owner === null ? {} : { leaseOwner: owner }),
         paths,
         env,
         signal: controller.signal,
