@@ -4,42 +4,23 @@
  * library's sanitizeContext does not reach), and neither an absent relay nor a closed one keeps the
  * process busy: after close() no socket or timer of the inspector is left.
  */
-import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { assign, createActor, createMachine } from 'xstate';
 import { checkInspectUrl, DEFAULT_INSPECT_URL, scrubFrame, startInspector } from '../../src/cli/inspect.js';
 import { waitFor } from '../helpers/index.js';
+import { type Relay, startRelay, stopRelay, type WsServer } from '../helpers/ws-relay.js';
 
 const TOKEN = 'tok_inspect_9a8b7c6d5e4f"q\\z';
 
-/** `ws` as @statelyai/inspect resolves it (it is that package's dependency, not ours). */
-interface WsServer {
-  on(event: 'connection', listener: (socket: { on(event: 'message', fn: (data: Buffer) => void): void }) => void): void;
-  on(event: 'listening', listener: () => void): void;
-  address(): AddressInfo;
-  close(callback?: () => void): void;
-  clients: Set<{ terminate(): void }>;
-}
-const ws = createRequire(createRequire(import.meta.url).resolve('@statelyai/inspect'))('ws') as {
-  WebSocketServer: new (options: { host: string; port: number }) => WsServer;
-};
-
 const servers: WsServer[] = [];
 afterEach(async () => {
-  for (const server of servers.splice(0)) {
-    for (const client of server.clients) client.terminate();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
+  for (const server of servers.splice(0)) await stopRelay(server);
 });
 
-async function relay(): Promise<{ url: string; frames: string[]; server: WsServer }> {
-  const server = new ws.WebSocketServer({ host: '127.0.0.1', port: 0 });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.on('listening', resolve));
-  const frames: string[] = [];
-  server.on('connection', (socket) => socket.on('message', (data) => frames.push(data.toString('utf8'))));
-  return { url: `ws://127.0.0.1:${server.address().port}`, frames, server };
+async function relay(): Promise<Relay> {
+  const started = await startRelay();
+  servers.push(started.server);
+  return started;
 }
 
 /** A machine whose initial context holds the token, as a careless one would. */

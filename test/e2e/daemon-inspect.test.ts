@@ -4,22 +4,10 @@
  * daemon from serving nor keeps it alive after SIGTERM (the library alone would retry forever).
  */
 import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CLI, waitFor } from '../helpers/index.js';
+import { startRelay, stopRelay, type WsServer } from '../helpers/ws-relay.js';
 import { DaemonWorld, stateName, TOKEN } from './daemon-harness.js';
-
-interface WsServer {
-  on(event: 'connection', listener: (socket: { on(event: 'message', fn: (data: Buffer) => void): void }) => void): void;
-  on(event: 'listening', listener: () => void): void;
-  address(): AddressInfo;
-  close(callback?: () => void): void;
-  clients: Set<{ terminate(): void }>;
-}
-const ws = createRequire(createRequire(import.meta.url).resolve('@statelyai/inspect'))('ws') as {
-  WebSocketServer: new (options: { host: string; port: number }) => WsServer;
-};
 
 let world: DaemonWorld;
 let server: WsServer | null = null;
@@ -30,9 +18,7 @@ beforeEach(() => {
 afterEach(async () => {
   await world.dispose();
   if (server !== null) {
-    for (const client of server.clients) client.terminate();
-    const closing = server;
-    await new Promise<void>((resolve) => closing.close(() => resolve()));
+    await stopRelay(server);
     server = null;
   }
 });
@@ -53,14 +39,11 @@ function runDaemon(args: string[], env: NodeJS.ProcessEnv) {
 
 describe('daemon run --inspect', () => {
   it('streams the daemon machine to the relay with the token scrubbed, and exits 0 on SIGTERM', async () => {
-    server = new ws.WebSocketServer({ host: '127.0.0.1', port: 0 });
-    const listening = server;
-    await new Promise<void>((resolve) => listening.on('listening', resolve));
-    const frames: string[] = [];
-    listening.on('connection', (socket) => socket.on('message', (data) => frames.push(data.toString('utf8'))));
+    const relay = await startRelay();
+    server = relay.server;
+    const { url, frames } = relay;
     const cloud = await world.cloud();
     const env = world.env({ DIFFLORE_CLOUD_URL: cloud.url, DIFFLORE_CLOUD_TOKEN: TOKEN });
-    const url = `ws://127.0.0.1:${listening.address().port}`;
     const daemon = runDaemon(['--inspect', url], env);
 
     await waitFor(
