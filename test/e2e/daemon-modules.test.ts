@@ -4,11 +4,12 @@
  * client or the drain pass, not the inspector. A preloaded module hook lists every module the
  * process resolves (ESM) and, at exit, every CommonJS module in require.cache.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CLI, runProcess } from '../helpers/index.js';
+import { writeModuleRecorder } from '../helpers/module-log.js';
 import { DaemonWorld } from './daemon-harness.js';
 
 let world: DaemonWorld;
@@ -17,30 +18,7 @@ let hooks: string;
 beforeEach(() => {
   world = new DaemonWorld();
   hooks = mkdtempSync(join(tmpdir(), 'difflore-daemon-modules-'));
-  writeFileSync(
-    join(hooks, 'hooks.mjs'),
-    `import { appendFileSync } from 'node:fs';
-let out;
-export function initialize(data) { out = data.out; }
-export async function resolve(specifier, context, next) {
-  const result = await next(specifier, context);
-  appendFileSync(out, 'esm ' + result.url + '\\n');
-  return result;
-}
-`,
-  );
-  writeFileSync(
-    join(hooks, 'register.mjs'),
-    `import { appendFileSync } from 'node:fs';
-import { createRequire, register } from 'node:module';
-const out = process.env.DIFFLORE_TEST_MODULE_LOG;
-register(new URL('./hooks.mjs', import.meta.url), { data: { out } });
-const require = createRequire(import.meta.url);
-process.on('exit', () => {
-  appendFileSync(out, Object.keys(require.cache).map((k) => 'cjs ' + k + '\\n').join(''));
-});
-`,
-  );
+  writeModuleRecorder(hooks);
 });
 afterEach(async () => {
   await world.dispose();

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, type CliResult, cleanEnv, makeTempHome, runCli, runProcess } from '../helpers/index.js';
+import { writeModuleRecorder } from '../helpers/module-log.js';
 
 const require = createRequire(import.meta.url);
 const Database = require('better-sqlite3') as typeof BetterSqlite3;
@@ -251,30 +252,7 @@ describe('hook claude-code loads only light modules', () => {
   function recorder(): { dir: string; log: string } {
     const dir = mkdtempSync(join(tmpdir(), 'difflore-modules-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    writeFileSync(
-      join(dir, 'hooks.mjs'),
-      `import { appendFileSync } from 'node:fs';
-let out;
-export function initialize(data) { out = data.out; }
-export async function resolve(specifier, context, next) {
-  const result = await next(specifier, context);
-  appendFileSync(out, 'esm ' + result.url + '\\n');
-  return result;
-}
-`,
-    );
-    writeFileSync(
-      join(dir, 'register.mjs'),
-      `import { appendFileSync } from 'node:fs';
-import { createRequire, register } from 'node:module';
-const out = process.env.DIFFLORE_TEST_MODULE_LOG;
-register(new URL('./hooks.mjs', import.meta.url), { data: { out } });
-const require = createRequire(import.meta.url);
-process.on('exit', () => {
-  appendFileSync(out, Object.keys(require.cache).map((k) => 'cjs ' + k + '\\n').join(''));
-});
-`,
-    );
+    writeModuleRecorder(dir);
     return { dir, log: join(dir, 'modules.txt') };
   }
 
