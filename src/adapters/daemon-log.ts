@@ -1,8 +1,9 @@
 /**
  * The daemon's own log, `logs/daemon.log`: one JSON object per line, size-capped with a single
  * rotation to `daemon.log.1`. Owns: the line format, rotation, and redaction — no line ever carries
- * the cloud token (any string equal to or containing a current secret, and anything that looks
- * like `Bearer …`, is replaced). The redaction helpers are shared with the recorder.
+ * the cloud token (any string equal to or containing a current secret of scrubbable length, and
+ * anything that looks like `Bearer …`, is replaced). The redaction helpers are shared with the
+ * recorder and the inspector.
  */
 import {
   closeSync,
@@ -17,6 +18,7 @@ import {
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { DiffloreError, errnoCode } from '../errors.js';
+import { replaceSecrets, scrubbableSecrets } from '../machines/secrets.js';
 import { refuseSymlink } from './home.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -61,20 +63,20 @@ const SECRET_KEY = /token|authori[sz]ation|secret|passw(or)?d|cookie|api[-_]?key
 /** Keys that carry row payloads or request bodies: dropped from events and logs, never needed there. */
 const BODY_KEY = /^(payload|payloadjson|payload_json|body|rawbody|requestbody|headers)$/i;
 
-/** The secrets worth looking for: non-empty after trimming, longest first so overlaps redact fully. */
+/**
+ * The secrets worth looking for, longest first so overlaps redact fully. Which ones that is (at
+ * least 8 characters) is decided in src/machines/secrets.ts, for every scrubber at once.
+ */
 export function usableSecrets(secrets: readonly (string | null | undefined)[]): string[] {
-  return secrets
-    .filter((s): s is string => typeof s === 'string' && s.trim() !== '')
-    .sort((a, b) => b.length - a.length);
+  return scrubbableSecrets(secrets);
 }
 
-/** `text` with every `Bearer …` credential and every occurrence of a secret replaced. */
+/**
+ * `text` with every `Bearer …` credential and every occurrence of a secret replaced. Secrets too short
+ * to scrub are skipped here as well, so a caller that passes them unfiltered cannot mangle the text.
+ */
 export function scrubText(text: string, secrets: readonly string[]): string {
-  let out = text.replace(BEARER, `Bearer ${REDACTED}`);
-  for (const secret of secrets) {
-    if (secret !== '' && out.includes(secret)) out = out.split(secret).join(REDACTED);
-  }
-  return out;
+  return replaceSecrets(text.replace(BEARER, `Bearer ${REDACTED}`), secrets, REDACTED);
 }
 
 export interface ScrubOptions {

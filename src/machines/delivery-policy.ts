@@ -4,6 +4,7 @@
  * parsing, the circuit breaker's transitions, and the text stored in `last_error`.
  * No I/O, no clock, no randomness of its own: callers pass `now` and a random source in.
  */
+import { replaceSecrets, scrubbableSecrets } from './secrets.js';
 
 /** Tunables. Defaults suit a daemon; tests shrink the delays. */
 export interface PolicyConfig {
@@ -324,13 +325,9 @@ export function formatLastError(text: string, secrets: readonly string[]): strin
   return cutChars(redact(text, secrets), LAST_ERROR_MAX_CHARS);
 }
 
-/** Replaces every secret, and anything after `Bearer `, with a marker. */
+/** Replaces every secret of scrubbable length (see secrets.ts), and anything after `Bearer `, with a marker. */
 export function redact(text: string, secrets: readonly string[]): string {
-  let out = text;
-  // Longest first, so a secret that contains another is replaced whole.
-  for (const secret of [...secrets].filter((s) => s.length > 0).sort((a, b) => b.length - a.length)) {
-    out = out.split(secret).join(REDACTED);
-  }
+  const out = replaceSecrets(text, scrubbableSecrets(secrets), REDACTED);
   return out.replace(/(Bearer\s+)(?!\[REDACTED-TOKEN\])[^\s"',;]+/gi, `$1${REDACTED}`);
 }
 

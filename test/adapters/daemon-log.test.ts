@@ -76,7 +76,9 @@ describe('daemon log', () => {
     expect(scrubText('curl -H "Authorization: Bearer abc.def-ghi" x', [])).toBe(
       'curl -H "Authorization: Bearer [redacted]" x',
     );
-    expect(scrubText('a SECRET b SECRET', ['SECRET'])).toBe('a [redacted] b [redacted]');
+    expect(scrubText('a SECRET-TOKEN b SECRET-TOKEN', ['SECRET-TOKEN'])).toBe('a [redacted] b [redacted]');
+    // Shorter than 8 characters: not searched for, so ordinary text stays whole.
+    expect(scrubText('a SECRET b xstate.init', ['SECRET', 'x'])).toBe('a SECRET b xstate.init');
     const circular: Record<string, unknown> = { a: 1 };
     circular.self = circular;
     expect(scrubValue(circular, [])).toEqual({ a: 1, self: '[circular]' });

@@ -23,7 +23,8 @@ export default class DaemonLogCommand extends BaseCommand {
       \`--verify\` replays the journal through the real machines, one process's run at a time, checks
       that each recorded transition leads to the recorded state, and that the newest daemon run ends
       where \`daemon-state.json\` says it is. Exit code 0 when everything replays, 1 at the first
-      mismatch (which is printed). The daemon's log messages are in \`logs/daemon.log\`.
+      mismatch (which is printed) and when the journal has records but no run in it can be replayed
+      (nothing was verified). The daemon's log messages are in \`logs/daemon.log\`.
     `,
     examples: [
       ['The last 50 transitions', '$0 daemon log'],
@@ -99,6 +100,20 @@ export default class DaemonLogCommand extends BaseCommand {
       runs += result.runs;
       skipped += result.skippedRuns;
       if (machine === 'daemon') finals.set(first.pid, result.finalState);
+    }
+    // A journal with records but nothing replayed proves nothing, and must not pass as verified: every
+    // run's start rotated out, or the records are damaged (a one-letter token once scrubbed the
+    // `x` out of every `xstate.init`).
+    if (replayed === 0 && entries.length > 0) {
+      const why =
+        groups.size === 0
+          ? 'none of them is a record of the daemon or stop machine'
+          : `none of its ${skipped} runs has a readable start: the \`xstate.init\` records are missing, rotated out or damaged`;
+      const text = `journal not verified: it holds ${entries.length} records, but nothing could be replayed (${why})`;
+      if (this.json)
+        this.printJson({ ok: false, transitions: 0, records: entries.length, skippedRuns: skipped, reason: text });
+      else this.warn(`difflore: ${printable(text)}`);
+      return 1;
     }
     // The newest daemon run must end where the state file says it is.
     if (state !== null && finals.has(state.pid)) {
