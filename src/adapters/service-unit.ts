@@ -100,8 +100,9 @@ export function renderSystemdUnit(spec: ServiceSpec): string {
     `# ${MANAGED_MARKER}; \`difflore daemon uninstall\` removes it.`,
     '[Unit]',
     'Description=difflore outbox daemon (drains ~/.difflore outbox to the difflore cloud)',
-    // Bounds a restart loop: `daemon run` exits non-zero when another daemon (say one a hook started)
-    // already holds the home, and restarting into that conflict every RestartSec helps nobody.
+    // Bounds a crash loop: a daemon that fails at once on every start (an unusable data home, a
+    // symlinked state file) is given up on after five tries in a minute. A conflict is no such loop:
+    // `daemon run` exits 0 when another daemon (say one a hook started) already serves the home.
     'StartLimitIntervalSec=60',
     'StartLimitBurst=5',
     '',
@@ -122,7 +123,8 @@ export function renderSystemdUnit(spec: ServiceSpec): string {
 
 /**
  * A launchd agent. KeepAlive.SuccessfulExit=false restarts it only after a failure, like the systemd
- * unit; ThrottleInterval keeps a crash loop from spinning.
+ * unit (a conflict exits 0, so it is not restarted into one); ThrottleInterval keeps a crash loop
+ * from spinning.
  */
 export function renderLaunchdPlist(spec: ServiceSpec): string {
   const args = [spec.nodePath, spec.entryPath, 'daemon', 'run'];

@@ -75,7 +75,11 @@ export async function runForeground(args: RunArgs, io: Io): Promise<number> {
     inspectUrl,
     ...(quiet ? {} : { report: (line: string) => io.stderr.write(`${line}\n`) }),
   });
-  if (output.reason !== 'stopped' && !quiet) {
+  if (output.reason === 'conflict' && !quiet) {
+    // Not an error (exit 0), but whoever ran it should see why it exited at once, and for whom.
+    const owner = output.detail ?? 'another daemon owns this data home';
+    io.stderr.write(`difflore: yielding: ${owner}; it owns this data home, so this one exits with nothing to do\n`);
+  } else if (output.reason !== 'stopped' && !quiet) {
     io.stderr.write(`difflore: daemon ${output.reason}: ${output.detail ?? 'no detail'}\n`);
   }
   // Nothing may keep a stopped daemon alive (its lock and pid file are already released): if some

@@ -126,10 +126,16 @@ export interface DrainSummary {
 
 export type DaemonExitReason = 'stopped' | 'conflict' | 'fatal';
 
-/** Exit codes of `daemon run` (DESIGN §8: non-zero means the daemon did not do its job). */
+/**
+ * Exit codes of `daemon run`: non-zero only when the daemon failed. A conflict is not a failure — a
+ * daemon already serves this home, so this one has nothing to do (as `daemon start` says "already
+ * running" and exits 0, DESIGN §8). Exiting 1 there would have a service manager that restarts on
+ * failure (systemd `Restart=on-failure`, launchd `SuccessfulExit=false`) restart it into the same
+ * conflict over and over while, say, a hook-started daemon serves the home.
+ */
 export const DAEMON_EXIT_CODES: Readonly<Record<DaemonExitReason, number>> = {
   stopped: 0,
-  conflict: 1,
+  conflict: 0,
   fatal: 1,
 };
 

@@ -511,6 +511,9 @@ export async function runDaemonPath(path: ModelPath): Promise<RunResult & { call
   if (final.status === 'done') {
     const out = final.output as DaemonOutput;
     assert.equal(out.exitCode, DAEMON_EXIT_CODES[out.reason]);
+    // Only a failure is non-zero: yielding to a daemon that serves the home is not one (a service
+    // manager restarting on failure would otherwise loop into the same conflict).
+    assert.equal(out.exitCode, out.reason === 'fatal' ? 1 : 0, `exit code of a ${out.reason} run`);
     output = out;
   }
   actor.stop();

@@ -294,12 +294,12 @@ describe('daemon machine', () => {
     expect(r.passes[2]?.input.resetBreaker).toBe(true);
   });
 
-  it('yields to a live owner: conflict, exit 1, nothing to clean up', async () => {
+  it('yields to a live owner: conflict, exit 0 (nothing to do, not a failure), nothing to clean up', async () => {
     const r = rig();
     r.actor.start();
     r.claims[0]?.resolve({ kind: 'conflict', pid: 99, verified: false });
     await flush();
-    expect(r.output()).toMatchObject({ exitCode: 1, reason: 'conflict', conflictPid: 99 });
+    expect(r.output()).toMatchObject({ exitCode: 0, reason: 'conflict', conflictPid: 99 });
     expect(r.output()?.detail).toContain('pid 99');
     expect(r.releases).toHaveLength(0);
     expect(r.passes).toHaveLength(0);
@@ -325,7 +325,7 @@ describe('daemon machine', () => {
     await flush();
     r.reclaims[0]?.done.resolve({ kind: 'conflict', pid: 77, verified: true });
     await flush();
-    expect(r.output()).toMatchObject({ exitCode: 1, reason: 'conflict', conflictPid: 77 });
+    expect(r.output()).toMatchObject({ exitCode: 0, reason: 'conflict', conflictPid: 77 });
   });
 
   it(`gives up when the pid file keeps turning stale (${MAX_RECLAIMS} reclaims)`, async () => {

@@ -32,7 +32,9 @@ export default class DaemonRunCommand extends BaseCommand {
       http://localhost:8080 to watch). The cloud token is scrubbed from every frame; an absent relay
       is retried in the background and never keeps the daemon from exiting.
 
-      Exit codes: 0 after a clean stop; 1 when another daemon owns the data home or the daemon failed.
+      Exit codes: 0 after a clean stop, and when another daemon already serves the data home (this one
+      then has nothing to do: it says so on stderr and exits, so a service manager that restarts on
+      failure does not restart it into the same conflict); 1 when the daemon failed.
     `,
     examples: [
       ['Run in the foreground', '$0 daemon run'],
