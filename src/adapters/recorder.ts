@@ -133,6 +133,12 @@ export interface Recorder {
   ): RecordOutcome;
   /** Updates Rust fields (heartbeat, last pass) without a transition. Daemon role only. */
   update(fields: RustFieldsPatch): RecordOutcome;
+  /**
+   * Records several transitions at once, oldest first (stop role): what `record` would leave for each
+   * in turn — one journal line each, `lastStop` as after the last — in one journal append and one
+   * state-file rewrite under one lock, so a stopper's run costs one durable write, not one per poll.
+   */
+  recordAll(transitions: readonly TransitionInput[]): RecordOutcome;
 }
 
 const MAX_STATE_BYTES = 16 * 1024 * 1024;
@@ -431,17 +437,33 @@ export function createRecorder(
   const secrets = (): string[] => usableSecrets(options.secrets?.() ?? []);
   const writeOptions = { lockTimeoutMs: options.lockTimeoutMs, fsync, now };
 
+  const sanitized = (transition: TransitionInput, known: readonly string[]): TransitionRecord => ({
+    machine: transition.machine,
+    seq: transition.seq,
+    atMs: transition.atMs,
+    pid: transition.pid,
+    from: scrubValue(transition.from ?? null, known, { dropBodies: false }) ?? null,
+    event: sanitizeEvent(transition.event, known),
+    to: scrubValue(transition.to ?? null, known, { dropBodies: false }) ?? null,
+  });
+
+  /** `lastStop` after `entry` (stop role): the run `entry` belongs to, with `entry` appended. */
+  const withStopEntry = (previous: StopRunRecord | null, entry: TransitionRecord): StopRunRecord => {
+    const sameRun = previous !== null && previous.pid === entry.pid && entry.seq > previous.seq;
+    const transitions = sameRun ? [...previous.transitions, entry] : [entry];
+    return {
+      pid: entry.pid,
+      startedAtMs: sameRun ? previous.startedAtMs : entry.atMs,
+      updatedAtMs: now(),
+      value: entry.to,
+      seq: entry.seq,
+      transitions: transitions.slice(-kept),
+    };
+  };
+
   const record: Recorder['record'] = (transition, extra = {}) => {
     const known = secrets();
-    const entry: TransitionRecord = {
-      machine: transition.machine,
-      seq: transition.seq,
-      atMs: transition.atMs,
-      pid: transition.pid,
-      from: scrubValue(transition.from ?? null, known, { dropBodies: false }) ?? null,
-      event: sanitizeEvent(transition.event, known),
-      to: scrubValue(transition.to ?? null, known, { dropBodies: false }) ?? null,
-    };
+    const entry = sanitized(transition, known);
     return withStateLock(paths.stateFile, writeOptions, () => {
       // Journal first: a state file that is ahead of its journal could not be replayed.
       appendJournal(paths.journal, `${JSON.stringify(entry)}\n`, journalMaxBytes, fsync);
@@ -454,22 +476,7 @@ export function createRecorder(
       return updateStateLocked(
         paths.stateFile,
         (current) => {
-          if (options.role === 'stop') {
-            const previous = current.lastStop;
-            const sameRun = previous !== null && previous.pid === entry.pid && entry.seq > previous.seq;
-            const transitions = sameRun ? [...previous.transitions, entry] : [entry];
-            return {
-              ...current,
-              lastStop: {
-                pid: entry.pid,
-                startedAtMs: sameRun ? previous.startedAtMs : entry.atMs,
-                updatedAtMs: now(),
-                value: entry.to,
-                seq: entry.seq,
-                transitions: transitions.slice(-kept),
-              },
-            };
-          }
+          if (options.role === 'stop') return { ...current, lastStop: withStopEntry(current.lastStop, entry) };
           const snapshot =
             extra.snapshot === undefined
               ? current.snapshot
@@ -501,7 +508,26 @@ export function createRecorder(
     return updateState(paths.stateFile, (current) => ({ ...current, ...fields }), writeOptions);
   };
 
-  return { statePath: paths.stateFile, journalPath: paths.journal, record, update };
+  const recordAll: Recorder['recordAll'] = (transitions) => {
+    if (options.role !== 'stop') {
+      throw new DiffloreError('internal', 'only the stop recorder records transitions in batches');
+    }
+    if (transitions.length === 0) return { kind: 'recorded', replacedGarbage: false };
+    const known = secrets();
+    const entries = transitions.map((transition) => sanitized(transition, known));
+    return withStateLock(paths.stateFile, writeOptions, () => {
+      // Journal first, as in `record`: a state file ahead of its journal could not be replayed.
+      const lines = entries.map((entry) => `${JSON.stringify(entry)}\n`).join('');
+      appendJournal(paths.journal, lines, journalMaxBytes, fsync);
+      return updateStateLocked(
+        paths.stateFile,
+        (current) => ({ ...current, lastStop: entries.reduce(withStopEntry, current.lastStop) }),
+        writeOptions,
+      );
+    });
+  };
+
+  return { statePath: paths.stateFile, journalPath: paths.journal, record, update, recordAll };
 }
 
 export interface JournalRead {

@@ -82,8 +82,12 @@ export async function runForeground(args: RunArgs, io: Io): Promise<number> {
   } else if (output.reason !== 'stopped' && !quiet) {
     io.stderr.write(`difflore: daemon ${output.reason}: ${output.detail ?? 'no detail'}\n`);
   }
-  // Nothing may keep a stopped daemon alive (its lock and pid file are already released): if some
-  // handle still holds the event loop a moment from now, leave anyway.
+  // Nothing may keep a stopped daemon alive: its lock and pid file are released, its last record is
+  // synced and its log closed. On Linux, where writes to stdout/stderr (files, pipes, TTYs) are
+  // synchronous, leave now rather than wait for the event loop to wind down: a `daemon stop` is
+  // polling to see the process gone. Elsewhere a pipe may still be draining: if some handle still
+  // holds the event loop a moment from now, leave anyway.
+  if (process.platform === 'linux') process.exit(output.exitCode);
   setTimeout(() => process.exit(output.exitCode), 2_000).unref();
   return output.exitCode;
 }

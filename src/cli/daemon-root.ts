@@ -20,7 +20,9 @@ import {
 } from '../adapters/claim.js';
 import { type DaemonLog, openDaemonLog } from '../adapters/daemon-log.js';
 import { type HomePaths, ensureHome, homePaths, resolveHome } from '../adapters/home.js';
+import { probeLock } from '../adapters/flock.js';
 import { probeLiveness } from '../adapters/liveness.js';
+import { readPidFile } from '../adapters/pid-file.js';
 import { isStillAlive, type ProcessIdentity, sameProcess } from '../adapters/process-identity.js';
 import { createRecorder, type Recorder, type RustFieldsPatch, readState } from '../adapters/recorder.js';
 import { type ForwardedSignal, installSignalHandlers, sendSignal } from '../adapters/signals.js';
@@ -420,10 +422,8 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
 
 // ── the stop protocol ─────────────────────────────────────────────────────────────────────────────
 
-/** The stop machine's poll loop (waiting ⇄ checking, after SIGTERM and after SIGKILL). */
-const POLL_STATES = /^(polling|killing)\.(waiting|checking)$/;
-/** How long poll records may wait to be written: a long grace period still shows up as it goes. */
-const POLL_RECORDS_HELD_MS = 1_000;
+/** How long a stop run's records may wait to be written: a long grace period still shows up as it goes. */
+const RECORDS_HELD_MS = 1_000;
 
 export interface StopRunConfig {
   readonly env: NodeJS.ProcessEnv;
@@ -456,6 +456,16 @@ export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
       return null;
     }
     return log;
+  };
+
+  const stillHoldsHome = (pid: number): boolean => {
+    try {
+      if (probeLock(paths.lifetimeLock, 'shared').kind !== 'held') return false;
+      const named = readPidFile(paths.pidFile);
+      return named.kind === 'pid' && named.pid === pid;
+    } catch {
+      return false;
+    }
   };
 
   const ports: StopPorts = {
@@ -494,7 +504,12 @@ export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
       return sent;
     },
     async checkAlive({ pid }) {
-      return { alive: isStillAlive(pid, identity).kind === 'alive', at: Date.now() };
+      const found = isStillAlive(pid, identity);
+      // A killed daemon's main thread shows as a zombie while its other threads are still exiting
+      // with its files, and so its lifetime lock, open: it is gone once that lock is free (or the
+      // pid file names someone else), so that cleaning up after SIGKILL finds the home released.
+      const exiting = found.kind === 'dead' && found.zombie && stillHoldsHome(pid);
+      return { alive: found.kind === 'alive' || exiting, at: Date.now() };
     },
     log({ level, message }) {
       daemonLog()?.log(level, `daemon stop: ${message}`);
@@ -502,10 +517,11 @@ export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
     },
   };
 
-  // A stop run's records are synced to disk with its outcome, not one by one. The records of the
-  // poll loop are held back (at most POLL_RECORDS_HELD_MS) and written after it: the stopping
-  // daemon needs the state lock for its own last records, and a stopper writing twice per poll
-  // would make it wait for the lock exactly while it is trying to exit.
+  // A stop run's records are held back and written together with its outcome, in one durable
+  // write (one journal append, one state-file rewrite, one lock), not one by one: a stopper writing
+  // a record per step would cost more than the rest of the run, and while the daemon exits it
+  // needs the state lock for its own last records. Records are held at most RECORDS_HELD_MS, so a
+  // long grace period still shows up as it goes.
   const recorderWith = (fsync: boolean): Recorder | null =>
     homeExists
       ? createRecorder(
@@ -518,38 +534,37 @@ export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
   const problems: unknown[] = [];
   const held: TransitionRecord[] = [];
   let heldSince = 0;
-  const write = (recorder: Recorder | null, transition: TransitionRecord): void => {
+  const flush = (recorder: Recorder | null): void => {
+    const batch = held.splice(0);
     try {
-      recorder?.record(transition);
+      recorder?.recordAll(batch);
     } catch (error) {
       problems.push(error);
     }
   };
-  let actor: ReturnType<typeof createActor<ReturnType<typeof provideStop>>> | undefined;
   const journal = recording(
     'stop',
     (transition) => {
-      const done = actor?.getSnapshot().status === 'done';
-      if (!done && POLL_STATES.test(transition.to)) {
-        if (held.length === 0) heldSince = Date.now();
-        held.push(transition);
-        if (Date.now() - heldSince < POLL_RECORDS_HELD_MS) return;
-      }
-      for (const earlier of held.splice(0)) if (earlier !== transition) write(progress, earlier);
-      write(done ? outcome : progress, transition);
+      if (held.length === 0) heldSince = Date.now();
+      held.push(transition);
+      if (Date.now() - heldSince >= RECORDS_HELD_MS) flush(progress);
     },
     (error) => problems.push(error),
   );
-  actor = createActor(provideStop(ports), {
+  const stopper = createActor(provideStop(ports), {
     input: { graceMs: config.graceMs, killTimeoutMs: config.killTimeoutMs, force: config.force },
     inspect: journal,
   });
-  const stopper = actor;
   const finished = new Promise<void>((resolve, reject) => {
     stopper.subscribe({ complete: () => resolve(), error: (error) => reject(error) });
   });
-  stopper.start();
-  await finished;
+  try {
+    stopper.start();
+    await finished;
+  } finally {
+    // The outcome and everything held before it, synced.
+    flush(outcome);
+  }
   const output = stopper.getSnapshot().output as StopOutput;
   const logged = daemonLog();
   if (problems.length > 0) logged?.warn('daemon stop could not record its run', { error: problems[0] });

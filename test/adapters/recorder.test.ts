@@ -221,6 +221,30 @@ describe('recorder', () => {
     expect(() => stop.update({ heartbeatAtMs: 1 })).toThrow();
   });
 
+  it('recordAll leaves what recording the same transitions one by one leaves (stop role only)', () => {
+    const daemon = createRecorder(paths, { role: 'daemon', fsync: false });
+    daemon.record(transition(0), { snapshot: { value: 's0' } });
+    const run = [
+      transition(0, { machine: 'stop', from: null, to: 'probing' }),
+      transition(1, { machine: 'stop', from: 'probing', to: 'terming' }),
+      transition(2, { machine: 'stop', from: 'terming', to: 'terminated' }),
+    ];
+    const stop = createRecorder(paths, { role: 'stop', fsync: true, now: () => 5 });
+    for (const t of run) stop.record(t);
+    const oneByOne = readState(paths.stateFile);
+    const journalOneByOne = readJournal(paths.journal).entries.slice(-3);
+    // The same run again (seq starts over), in one write.
+    expect(stop.recordAll(run)).toEqual({ kind: 'recorded', replacedGarbage: false });
+    const batched = readState(paths.stateFile);
+    if (batched.kind !== 'ok' || oneByOne.kind !== 'ok') throw new Error('unreadable state');
+    expect(batched.state.lastStop).toEqual(oneByOne.state.lastStop);
+    expect(batched.state.lastStop?.transitions.map((t) => t.to)).toEqual(['probing', 'terming', 'terminated']);
+    expect(batched.state).toMatchObject({ value: 's0', seq: 0 });
+    expect(readJournal(paths.journal).entries.slice(-3)).toEqual(journalOneByOne);
+    expect(stop.recordAll([])).toEqual({ kind: 'recorded', replacedGarbage: false });
+    expect(() => daemon.recordAll(run)).toThrow();
+  });
+
   it('recordClaim starts a new run: Rust fields and daemon sections reset, lastStop kept', () => {
     const stop = createRecorder(paths, { role: 'stop', fsync: false });
     stop.record(transition(0, { machine: 'stop', to: 'probing' }));
