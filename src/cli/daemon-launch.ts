@@ -134,6 +134,8 @@ export async function launchDaemon(args: LaunchArgs, env: NodeJS.ProcessEnv): Pr
         const other = await already();
         if (other !== null) return other;
         const said = await lastComplaint(paths.daemonLog, pid);
+        // Exit 0 before serving means it yielded to an owner it could not verify (e.g. the Rust daemon): its reason says all.
+        if (end.signal === null && end.code === 0 && said !== null) return failed(said);
         const how = end.signal === null ? `exited with code ${end.code}` : `was killed by ${end.signal}`;
         return failed(`the daemon ${how} before it was serving${said === null ? '' : `: ${said}`}`);
       }
