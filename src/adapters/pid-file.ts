@@ -3,7 +3,7 @@
  * Owns: reading it without following links, creating it exclusively (never overwriting), and
  * removing it only while it still names a given pid. Whether a pid is alive is not decided here.
  */
-import { randomBytes } from 'node:crypto';
+import type * as Crypto from 'node:crypto';
 import {
   closeSync,
   constants,
@@ -15,9 +15,17 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
+import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { DiffloreError, errnoCode } from '../errors.js';
 import { lock, unlock } from './flock.js';
+
+// node:crypto only names the temp file of a pid-file write; loaded then, so readers (`daemon stop`) skip it.
+let cryptoModule: typeof Crypto | undefined;
+function crypto(): typeof Crypto {
+  cryptoModule ??= createRequire(import.meta.url)('node:crypto') as typeof Crypto;
+  return cryptoModule;
+}
 
 export type PidFileRead =
   | { readonly kind: 'missing' }
@@ -142,7 +150,7 @@ export function createPidFile(path: string, pid: number): PidFileCreate {
     throw new DiffloreError('internal', `refusing to write pid ${pid} to ${path}`);
   }
   const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const temp = join(dir, `.${basename(path)}.${process.pid}.${crypto().randomBytes(6).toString('hex')}.tmp`);
   try {
     createExclusive(temp, String(pid));
     let created: boolean;

@@ -9,8 +9,9 @@
  * never reaps it stays a zombie, and kill(pid, 0) keeps succeeding on it.
  * macOS: `ps -o stat=,lstart= -p <pid>` and `sysctl -n kern.boottime`.
  */
-import { execFileSync } from 'node:child_process';
+import type * as ChildProcess from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { errnoCode } from '../errors.js';
 
 export interface ProcessIdentity {
@@ -76,6 +77,18 @@ function linuxBootId(): string | null {
     }
   }
   return cachedBootId;
+}
+
+// node:child_process is only needed on macOS (`ps`, `sysctl`); loaded there, so the Linux paths
+// (`daemon stop` among them) do not pay for it at startup.
+let childProcess: typeof ChildProcess | undefined;
+function execFileSync(
+  file: string,
+  args: readonly string[],
+  options: ChildProcess.ExecFileSyncOptionsWithStringEncoding,
+): string {
+  childProcess ??= createRequire(import.meta.url)('node:child_process') as typeof ChildProcess;
+  return childProcess.execFileSync(file, args, options);
 }
 
 function darwinBootId(): string | null {

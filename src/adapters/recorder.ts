@@ -10,8 +10,9 @@
  * serde reader keeps working; our sections sit beside them and serde ignores them.
  */
 import { closeSync, constants, fstatSync, fsyncSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
+import type WriteFileAtomic from 'write-file-atomic';
 import { DiffloreError, errnoCode } from '../errors.js';
 import { scrubValue, usableSecrets } from './daemon-log.js';
 import { lockSync, unlock } from './flock.js';
@@ -311,11 +312,28 @@ function fsyncDirectory(dir: string): void {
   }
 }
 
+// write-file-atomic (and node:crypto, signal-exit under it) costs ~13 ms to load: loaded at the
+// first state-file write, or earlier by `preloadWriter` when a caller has idle time to spend on it.
+let writer: typeof WriteFileAtomic | undefined;
+function loadWriter(): typeof WriteFileAtomic {
+  writer ??= createRequire(import.meta.url)('write-file-atomic') as typeof WriteFileAtomic;
+  return writer;
+}
+
+/** Loads the state-file writer now (e.g. while waiting for a signalled daemon to exit); never throws. */
+export function preloadWriter(): void {
+  try {
+    loadWriter();
+  } catch {
+    // The write that needs it will report the failure.
+  }
+}
+
 function writeStateFile(stateFile: string, state: DaemonStateFile, fsync: boolean): void {
   // write-file-atomic resolves symlinks (it writes to the link's target), so refuse one first.
   refuseSymlink(stateFile);
   try {
-    writeFileAtomic.sync(stateFile, JSON.stringify(state, null, 2), { mode: 0o600, fsync });
+    loadWriter().sync(stateFile, JSON.stringify(state, null, 2), { mode: 0o600, fsync });
   } catch (error) {
     throw new DiffloreError('io', `cannot write ${stateFile}: ${(error as Error).message}`, { cause: error });
   }

@@ -6,34 +6,22 @@
  * every transition through `transitionRecorder`, and keeps the few handles that outlive one effect
  * (the lifetime lock, the database, the pass in flight, the delivery breaker).
  *
- * Heavy modules (the database, the drain pass and its HTTP client, the wake watcher, the inspector)
- * load inside `runDaemon`, so `daemon stop` pays only for xstate, the stop machine and the probes.
+ * Heavy modules (the database, the drain pass and its HTTP client, the wake watcher, the inspector,
+ * the claim protocol, the daemon machine) load inside `runDaemon`, so `daemon stop` pays only for
+ * xstate, the stop machine and the probes.
  */
 import { createActor, type InspectionEvent, type Observer } from 'xstate';
-import {
-  type Claimed,
-  type ClaimResult as AdapterClaimResult,
-  claim,
-  cleanStale,
-  reclaimStale,
-  releaseClaim,
-} from '../adapters/claim.js';
+import type { Claimed, ClaimResult as AdapterClaimResult } from '../adapters/claim.js';
 import { type DaemonLog, openDaemonLog } from '../adapters/daemon-log.js';
 import { type HomePaths, ensureHome, homePaths, resolveHome } from '../adapters/home.js';
 import { probeLock } from '../adapters/flock.js';
 import { probeLiveness } from '../adapters/liveness.js';
 import { readPidFile } from '../adapters/pid-file.js';
 import { isStillAlive, type ProcessIdentity, sameProcess } from '../adapters/process-identity.js';
-import { createRecorder, type Recorder, type RustFieldsPatch, readState } from '../adapters/recorder.js';
+import { createRecorder, preloadWriter, type Recorder, type RustFieldsPatch, readState } from '../adapters/recorder.js';
 import { type ForwardedSignal, installSignalHandlers, sendSignal } from '../adapters/signals.js';
-import {
-  type ClaimResult,
-  type DaemonOutput,
-  type DaemonPorts,
-  type DrainSummary,
-  provideDaemon,
-} from '../machines/daemon.js';
-import { transitionRecorder } from '../machines/journal-replay.js';
+import type { ClaimResult, DaemonOutput, DaemonPorts, DrainSummary } from '../machines/daemon.js';
+import { transitionRecorder } from '../machines/transition-record.js';
 import { provideStop, type StopOutput, type StopPorts } from '../machines/stop.js';
 import type { LogLevel, MachineName, TransitionRecord } from '../machines/types.js';
 import { DiffloreError, describeError } from '../errors.js';
@@ -160,6 +148,8 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     drain,
     { watchCommits },
     policy,
+    { claim, reclaimStale, releaseClaim },
+    { provideDaemon },
   ] = await Promise.all([
     import('../adapters/cloud-config.js'),
     import('../adapters/db.js'),
@@ -167,6 +157,8 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     import('../adapters/drain-pass.js'),
     import('../adapters/wake-watcher.js'),
     import('../machines/delivery-policy.js'),
+    import('../adapters/claim.js'),
+    import('../machines/daemon.js'),
   ]);
   const tokens = tokenSecrets(paths, env, readCloudToken);
   const log = openDaemonLog(paths.daemonLog, { secrets: tokens.current });
@@ -484,6 +476,8 @@ export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
       }
     },
     async cleanStale(input) {
+      // Only a stale pid file needs the claim protocol's cleanup; a plain stop does not load it.
+      const { cleanStale } = await import('../adapters/claim.js');
       const result = await cleanStale(paths, input);
       if (result.kind === 'changed' && result.now.kind === 'conflict') {
         const who = result.now.pid === null ? 'a daemon' : `a daemon (pid ${result.now.pid})`;
@@ -497,6 +491,8 @@ export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
       const sent = sendSignal(pid, signal);
       if (sent.kind === 'ok') {
         daemonLog()?.info(`daemon stop sent ${signal}`, { target: pid });
+        // The outcome record needs the state-file writer: load it while the daemon exits.
+        if (homeExists) setImmediate(preloadWriter);
         return { kind: 'ok', at: Date.now() };
       }
       if (sent.kind === 'refused')

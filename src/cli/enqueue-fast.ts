@@ -3,7 +3,7 @@
  * runs it without loading Clipanion (~15–25 ms of a ~65 ms process). Owns reading the payload and
  * what the command prints. Imports only light modules; keep it that way.
  */
-import { readSync, writeSync } from 'node:fs';
+import { readSync } from 'node:fs';
 import { MAX_PAYLOAD_BYTES, tryInsert, validateKind } from '../adapters/enqueue-core.js';
 import type { EnqueueResult } from '../adapters/enqueue.js';
 import { DiffloreError, describeError, errnoCode, exitCodeFor } from '../errors.js';
@@ -133,22 +133,6 @@ async function readStdin(io: EnqueueIo): Promise<string> {
     }
   }
   return Buffer.concat(chunks).toString('utf8');
-}
-
-/** A writer on a file descriptor that needs no stream; EAGAIN on a full non-blocking pipe is retried. */
-export function fdWriter(fd: number): { write(text: string): void } {
-  return {
-    write(text: string): void {
-      let buffer = Buffer.from(text);
-      while (buffer.length > 0) {
-        try {
-          buffer = buffer.subarray(writeSync(fd, buffer));
-        } catch (error) {
-          if (errnoCode(error) !== 'EAGAIN') return; // a closed stdout must not fail the enqueue
-        }
-      }
-    },
-  };
 }
 
 function firstLine(text: string): string {

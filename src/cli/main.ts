@@ -9,6 +9,7 @@
  * the registry are therefore imported dynamically, after that check.
  */
 import { describeError } from '../errors.js';
+import { fdWriter } from './fd-writer.js';
 
 /**
  * Ends the process at once with `code` where that loses nothing, instead of letting Node wind the
@@ -24,7 +25,7 @@ function exitNow(code: number): number {
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'enqueue') {
-    const { fastEnqueue, fdWriter } = await import('./enqueue-fast.js');
+    const { fastEnqueue } = await import('./enqueue-fast.js');
     // No stdin stream and direct fd writes: creating process.stdin/stdout costs milliseconds.
     const code = await fastEnqueue(argv.slice(1), { stdout: fdWriter(1), stderr: fdWriter(2) });
     if (code !== undefined) return code;
@@ -39,7 +40,12 @@ async function main(argv: string[]): Promise<number> {
     // `daemon stop` is timed against `node -e 0` (DESIGN §9) and `daemon start` pays for itself and
     // for the `daemon run` it spawns: their plain forms skip Clipanion too.
     const { fastDaemon } = await import('./daemon-fast.js');
-    const code = await fastDaemon(argv.slice(1), { stdout: process.stdout, stderr: process.stderr, env: process.env });
+    // `daemon stop` writes a line or two and exits at once (exitNow): plain fd writes, no streams.
+    const io =
+      argv[1] === 'stop'
+        ? { stdout: fdWriter(1), stderr: fdWriter(2), env: process.env }
+        : { stdout: process.stdout, stderr: process.stderr, env: process.env };
+    const code = await fastDaemon(argv.slice(1), io);
     // `daemon stop` is done once it has printed (its records are synced, its log closed).
     if (code !== undefined) return argv[1] === 'stop' ? exitNow(code) : code;
   }

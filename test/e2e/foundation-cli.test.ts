@@ -212,6 +212,7 @@ describe('difflore enqueue', () => {
         'cli/main.js',
         'errors.js',
         'cli/enqueue-fast.js',
+        'cli/fd-writer.js',
         'adapters/enqueue-core.js',
         'adapters/db.js',
         'adapters/home.js',
