@@ -19,6 +19,7 @@ import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { DiffloreError, errnoCode } from '../errors.js';
 import { lock, unlock } from './flock.js';
+import { fsyncDirectory } from './fsync-dir.js';
 
 // node:crypto only names the temp file of a pid-file write; loaded then, so readers (`daemon stop`) skip it.
 let cryptoModule: typeof Crypto | undefined;
@@ -98,20 +99,6 @@ export function readPidFile(path: string): PidFileRead {
     throw new DiffloreError('io', `cannot read ${path}: ${(error as Error).message}`, { cause: error });
   } finally {
     closeSync(fd);
-  }
-}
-
-function fsyncDirectory(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, constants.O_RDONLY);
-    fsyncSync(fd);
-  } catch (error) {
-    // Some file systems (and Windows) cannot fsync a directory; durability is then best effort.
-    const code = errnoCode(error);
-    if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EPERM' && code !== 'ENOTSUP') throw error;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }
 

@@ -18,6 +18,7 @@ import { scrubValue, usableSecrets } from './daemon-log.js';
 import { lockSync, unlock } from './flock.js';
 import { refuseSymlink } from './home.js';
 import { asProcessIdentity, type ProcessIdentity } from './process-identity.js';
+import { fsyncDirectory } from './fsync-dir.js';
 
 export const STATE_VERSION = 1;
 /** Marks a state file written by this implementation (the Rust binary writes none). */
@@ -296,20 +297,6 @@ export function readState(stateFile: string): StateRead {
 export function readRecordedIdentity(stateFile: string): ProcessIdentity | null {
   const read = readState(stateFile);
   return read.kind === 'ok' ? read.state.identity : null;
-}
-
-function fsyncDirectory(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, constants.O_RDONLY);
-    fsyncSync(fd);
-  } catch (error) {
-    // Some file systems (and Windows) cannot fsync a directory; durability is then best effort.
-    const code = errnoCode(error);
-    if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EPERM' && code !== 'ENOTSUP') throw error;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
 }
 
 // write-file-atomic (and node:crypto, signal-exit under it) costs ~13 ms to load: loaded at the

@@ -28,6 +28,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { DiffloreError, errnoCode } from '../errors.js';
 import { OBSERVED_TOOLS_MATCHER } from './claude-code-hook.js';
 import { shellQuote } from './service-unit.js';
+import { fsyncDirectoryBestEffort } from './fsync-dir.js';
 
 export type JsonObject = { [key: string]: unknown };
 
@@ -287,7 +288,7 @@ export function writeSettingsFile(file: SettingsFile, text: string, nowMs: numbe
       unlinkSync(tmp);
       throw error;
     }
-    fsyncDir(dir);
+    fsyncDirectoryBestEffort(dir);
     return { backup };
   } catch (error) {
     throw ioError(file.path, error);
@@ -304,19 +305,6 @@ function backupCopy(target: string, nowMs: number): string {
     } catch (error) {
       if (errnoCode(error) !== 'EEXIST' || n > 100) throw error;
     }
-  }
-}
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // Some platforms and file systems cannot fsync a directory; the rename is still atomic.
   }
 }
 

@@ -11,25 +11,14 @@
  * payload must parse as JSON or the file is quarantined; and a file is claimed by renaming it before it
  * is inserted, so two TS processes replaying at once never insert the same file twice.
  */
-import {
-  chmodSync,
-  closeSync,
-  fsyncSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  unlinkSync,
-} from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type WriteFileAtomic from 'write-file-atomic';
 import { DiffloreError, errnoCode } from '../errors.js';
 import type { HomePaths } from './home.js';
 import type { OutboxStore } from './outbox-store.js';
+import { fsyncDirectoryBestEffort } from './fsync-dir.js';
 
 export const SPILL_RECORD_VERSION = 1;
 /** As Rust truncates `lastError` (Unicode scalar values, not UTF-16 units). */
@@ -120,7 +109,7 @@ export function spillRow(
   const writeFileAtomic = require('write-file-atomic') as typeof WriteFileAtomic;
   try {
     writeFileAtomic.sync(path, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600, fsync: true });
-    fsyncDirectory(dir);
+    fsyncDirectoryBestEffort(dir);
   } catch (error) {
     throw new DiffloreError('io', `cannot write the spill file ${path}: ${(error as Error).message}`, {
       hint: 'the data home is not writable; set DIFFLORE_HOME to a writable directory',
@@ -378,19 +367,6 @@ function ensurePrivateDir(dir: string): void {
   }
   // The Rust binary creates it with the umask's mode; spilled payloads are the user's code.
   if ((stat.mode & 0o777) !== 0o700) chmodSync(dir, 0o700);
-}
-
-/** Makes the rename durable: write-file-atomic fsyncs the file but not its directory. */
-function fsyncDirectory(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    // Some file systems refuse fsync on a directory; the file itself is already synced.
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
 }
 
 function truncate(text: string): string {
