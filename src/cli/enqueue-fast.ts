@@ -3,10 +3,10 @@
  * runs it without loading Clipanion (~15–25 ms of a ~65 ms process). Owns reading the payload and
  * what the command prints. Imports only light modules; keep it that way.
  */
-import { readSync } from 'node:fs';
 import { MAX_PAYLOAD_BYTES, tryInsert, validateKind } from '../adapters/enqueue-core.js';
 import type { EnqueueResult } from '../adapters/enqueue.js';
-import { DiffloreError, describeError, errnoCode, exitCodeFor } from '../errors.js';
+import { DiffloreError, describeError, exitCodeFor } from '../errors.js';
+import { readFdSync } from './fd-writer.js';
 
 export interface EnqueueArgs {
   readonly kind: string;
@@ -95,37 +95,26 @@ async function readStdin(io: EnqueueIo): Promise<string> {
   // node:tty is imported only here: it pulls in node:net, which the usual (argument) path never needs.
   if (fd0 && (await import('node:tty')).isatty(0))
     io.stderr.write('difflore: reading the payload from stdin (end with Ctrl-D)\n');
+  const tooLarge = (): DiffloreError =>
+    new DiffloreError('invalid_input', `the payload is too large: over ${MAX_PAYLOAD_BYTES} bytes, the limit is 1 MiB`);
   const chunks: Buffer[] = [];
   let total = 0;
   const add = (chunk: Buffer): void => {
     chunks.push(chunk);
     total += chunk.length;
-    if (total > MAX_PAYLOAD_BYTES) {
-      throw new DiffloreError(
-        'invalid_input',
-        `the payload is too large: over ${MAX_PAYLOAD_BYTES} bytes, the limit is 1 MiB`,
-      );
-    }
+    if (total > MAX_PAYLOAD_BYTES) throw tooLarge();
   };
   let useStream = !fd0;
   if (fd0) {
-    const buffer = Buffer.allocUnsafe(64 * 1024);
-    for (;;) {
-      let n: number;
-      try {
-        n = readSync(0, buffer, 0, buffer.length, null);
-      } catch (error) {
-        const code = errnoCode(error);
-        if (code === 'EOF') break;
-        if (code === 'EAGAIN') {
-          useStream = true;
-          break;
-        }
-        throw new DiffloreError('io', `cannot read the payload from stdin: ${(error as Error).message}`);
-      }
-      if (n === 0) break;
-      add(Buffer.from(buffer.subarray(0, n)));
+    let read: ReturnType<typeof readFdSync>;
+    try {
+      read = readFdSync(0, MAX_PAYLOAD_BYTES);
+    } catch (error) {
+      throw new DiffloreError('io', `cannot read the payload from stdin: ${(error as Error).message}`);
     }
+    if (read.kind === 'tooLarge') throw tooLarge();
+    add(read.data);
+    useStream = read.kind === 'wouldBlock';
   }
   if (useStream) {
     for await (const chunk of io.stdin ?? process.stdin) {

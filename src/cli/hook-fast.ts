@@ -7,12 +7,12 @@
  * It must never fail or slow the agent: it always returns 0, writes nothing on stdout (Claude Code
  * reads a hook's stdout), and appends what went wrong to `logs/hook.log` as JSON lines.
  */
-import { closeSync, constants, mkdirSync, openSync, readSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { isatty } from 'node:tty';
 import { buildObservation, isObservedTool, MAX_EVENT_BYTES, parseHookEvent } from '../adapters/claude-code-hook.js';
 import { type HomePaths, homePaths, resolveHome } from '../adapters/home.js';
-import { errnoCode } from '../errors.js';
+import { readFdSync } from './fd-writer.js';
 
 /** hook.log is rotated to hook.log.1 past this size, so a misbehaving agent cannot fill the disk. */
 const HOOK_LOG_MAX_BYTES = 1024 * 1024;
@@ -90,29 +90,17 @@ async function handleEvent(input: StdinResult, env: NodeJS.ProcessEnv, log: Hook
  */
 export async function readFd0(maxBytes: number): Promise<StdinResult> {
   if (isatty(0)) return { kind: 'none', reason: 'stdin is a terminal; Claude Code pipes the event on stdin' };
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const buffer = Buffer.allocUnsafe(64 * 1024);
-  for (;;) {
-    let n: number;
-    try {
-      n = readSync(0, buffer, 0, buffer.length, null);
-    } catch (error) {
-      const code = errnoCode(error);
-      if (code === 'EOF') break;
-      if (code === 'EAGAIN') {
-        const rest = await readStream(process.stdin, maxBytes - size);
-        if (rest.kind === 'none') return rest;
-        return { kind: 'text', text: Buffer.concat([...chunks, Buffer.from(rest.text)]).toString('utf8') };
-      }
-      return { kind: 'none', reason: `cannot read stdin: ${(error as Error).message}` };
-    }
-    if (n === 0) break;
-    size += n;
-    if (size > maxBytes) return { kind: 'none', reason: `the event is larger than ${maxBytes} bytes` };
-    chunks.push(Buffer.from(buffer.subarray(0, n)));
+  let read: ReturnType<typeof readFdSync>;
+  try {
+    read = readFdSync(0, maxBytes);
+  } catch (error) {
+    return { kind: 'none', reason: `cannot read stdin: ${(error as Error).message}` };
   }
-  return { kind: 'text', text: Buffer.concat(chunks).toString('utf8') };
+  if (read.kind === 'tooLarge') return { kind: 'none', reason: `the event is larger than ${maxBytes} bytes` };
+  if (read.kind === 'done') return { kind: 'text', text: read.data.toString('utf8') };
+  const rest = await readStream(process.stdin, maxBytes - read.data.length);
+  if (rest.kind === 'none') return rest;
+  return { kind: 'text', text: Buffer.concat([read.data, Buffer.from(rest.text)]).toString('utf8') };
 }
 
 /** Reads a stream to its end, up to `maxBytes`; a larger event is not read further. */
