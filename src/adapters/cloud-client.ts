@@ -11,6 +11,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { USER_AGENT } from '../cli/version.js';
+import { lookupSpecialNames } from './special-names.js';
 
 export const DEFAULT_TIMEOUT_MS = 20_000;
 /** Response bodies past this size are cut: only a snippet is ever kept. */
@@ -110,6 +111,8 @@ function nodeHttpClient(options: CloudClientOptions): CloudClient {
           protocol: base.protocol,
           hostname: base.hostname.replace(/^\[|\]$/g, ''),
           port: base.port || (secure ? 443 : 80),
+          // `.invalid` never goes to a DNS server (RFC 6761); everything else resolves as usual.
+          lookup: lookupSpecialNames,
           method: 'POST',
           path: `${basePath}${req.path}`,
           headers: { ...headersFor(options, req), 'content-length': String(body.length) },

@@ -20,6 +20,7 @@ import {
   retryAt,
   tokenMayBeTried,
 } from '../machines/delivery-policy.js';
+import { type DeliveryObservation, observeAttempt } from '../machines/delivery-summary.js';
 import { type CloudClient, type TransportResult, createCloudClient } from './cloud-client.js';
 import { readCloudToken, resolveCloudUrl } from './cloud-config.js';
 import { OBSERVATION_BATCH_MAX, type Route, batchIdempotencyKey, idempotencyKey, routeFor } from './cloud-routes.js';
@@ -110,6 +111,13 @@ export interface DrainSummary {
   spill: ReplayReport | null;
   /** The API base the pass used. */
   cloudUrl: string;
+  /**
+   * What the pass learnt of delivery: the verdict on its last settled request (unreachable, failing,
+   * auth-rejected, ok), or why it sent nothing (waiting for a token); null when it sent nothing.
+   */
+  observed: DeliveryObservation | null;
+  /** Sendable rows were pending when the pass ended (due now or backing off). */
+  rowsWaiting: boolean;
 }
 
 interface Work {
@@ -142,6 +150,7 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   let releasedTotal = 0;
   let lastError: string | null = null;
   let authProblem: string | null = null;
+  let observed: DeliveryObservation | null = null;
   /** Set when the pass must stop sending (auth refused, cancelled); claimed rows are then released. */
   let stop: StopReason | null = null;
   /** Set when the row limit is used up: no more claims, but claimed rows are still delivered. */
@@ -158,8 +167,10 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       token.kind === 'none'
         ? `no cloud token: set DIFFLORE_CLOUD_TOKEN or write it to ${paths.tokenFile} (mode 600); rows wait until then`
         : token.message;
+    observed = { outcome: 'waiting-for-token', errorCode: token.kind === 'none' ? 'no_token' : 'token_unusable' };
   } else if (!tokenMayBeTried(breaker, token.fingerprint, now())) {
     authProblem = 'the cloud refused this token (401/403); delivery waits until the token changes';
+    observed = { outcome: 'auth-rejected', errorCode: 'token_refused' };
   }
   if (authProblem !== null) {
     lastError = authProblem;
@@ -243,6 +254,7 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
     const at = now();
     const verdict = judgeAttempt(attempt, { label: route.label, secrets, now: at, config });
     updateBreaker(verdict, result, at);
+    observed = observeAttempt(attempt, verdict) ?? observed;
 
     if (verdict.action === 'confirm') {
       for (const w of items) out.push({ kind: 'confirm', row: w.row });
@@ -444,6 +456,7 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
 
   function finish(reason: StopReason): DrainSummary {
     let nextDueAt = dbCall(store, () => store.nextDueAt());
+    const rowsWaiting = nextDueAt !== null;
     if (nextDueAt !== null && breaker.state === 'open' && breaker.openUntil !== null) {
       nextDueAt = Math.max(nextDueAt, breaker.openUntil);
     }
@@ -466,6 +479,8 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       authProblem,
       spill,
       cloudUrl,
+      observed,
+      rowsWaiting,
     };
     writeDrainState(paths, {
       version: 1,

@@ -81,9 +81,9 @@ export interface BulkFilter {
 }
 
 /** SQL that is true for rows a drainer may send. Unapproved mined candidates wait for a human (as in Rust). */
-const SENDABLE = `(kind <> 'session_mined_candidate' OR (json_valid(payload_json)
+export const SENDABLE = `(kind <> 'session_mined_candidate' OR (json_valid(payload_json)
   AND lower(coalesce(json_extract(payload_json, '$.localReview.status'), '')) = 'approved'))`;
-const DUE_AT = 'COALESCE(next_attempt_at, created_at)';
+export const DUE_AT = 'COALESCE(next_attempt_at, created_at)';
 /** When a Rust-abandoned row has no abandoned_at, fall back as Rust does. */
 const ABANDONED_AT = 'COALESCE(abandoned_at, claimed_at, created_at)';
 

@@ -241,6 +241,7 @@ describe('difflore outbox status', () => {
       byKind: {},
       oldestPendingAgeMs: null,
       nextDueInMs: null,
+      delivery: null,
       spill: {
         count: 0,
         bytes: 0,
