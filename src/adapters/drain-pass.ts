@@ -21,6 +21,7 @@ import {
   tokenMayBeTried,
 } from '../machines/delivery-policy.js';
 import { type CloudClient, type TransportResult, createCloudClient } from './cloud-client.js';
+import { refreshFailureFor, rememberRefreshFailure } from './auth/login-memory.js';
 import { refreshLogin } from './auth/login-refresh.js';
 import {
   noTokenAdvice,
@@ -160,6 +161,8 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   let limitReached = false;
   let reachedCloud = false;
   let tokenRefreshed: DrainSummary['tokenRefreshed'] = null;
+  const refreshFailedProblem = (refusal: string, failure: string): string =>
+    `the cloud refused the token (${refusal}) and refreshing the Rust login failed (${failure}); rows wait without spending tries: ${noTokenAdvice(paths)}`;
 
   const spill = runSpillReplay(options, env);
   if (spill && onProgress && spill.attempted > 0) onProgress({ type: 'spill', report: spill });
@@ -169,11 +172,13 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   const tokenSource = token.kind === 'token' ? token.source : null;
   if (token.kind !== 'token') {
     authProblem =
-      token.kind === 'none'
-        ? `no cloud token: ${noTokenAdvice(paths)}; rows wait until then`
-        : token.message;
+      token.kind === 'none' ? `no cloud token: ${noTokenAdvice(paths)}; rows wait until then` : token.message;
   } else if (!tokenMayBeTried(breaker, token.fingerprint, now())) {
-    authProblem = `the cloud refused this token (401/403); delivery waits until the token changes: ${noTokenAdvice(paths)}`;
+    const failed = refreshFailureFor(token.fingerprint);
+    authProblem =
+      failed === null
+        ? `the cloud refused this token (401/403); delivery waits until the token changes: ${noTokenAdvice(paths)}`
+        : refreshFailedProblem('401 Unauthorized', failed);
   }
   if (authProblem !== null) {
     lastError = authProblem;
@@ -208,6 +213,7 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
     const outcome = await refreshLogin(paths.home, cloudUrl, { ...auth.login, token: used });
     if (outcome.kind === 'failed') {
       auth.refreshFailure = outcome.reason;
+      rememberRefreshFailure(tokenFingerprint(used), outcome.reason);
       return null;
     }
     secrets.push(outcome.token, ...(outcome.refreshToken === null ? [] : [outcome.refreshToken]));
@@ -307,7 +313,7 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       authProblem =
         auth.refreshFailure === null
           ? `the cloud refused the token: ${verdict.error}; delivery waits until the token changes: ${noTokenAdvice(paths)}`
-          : `the cloud refused the token (${verdict.error}) and refreshing the Rust login failed (${auth.refreshFailure}); rows wait without spending tries: ${noTokenAdvice(paths)}`;
+          : refreshFailedProblem(verdict.error, auth.refreshFailure);
       onProgress?.({ type: 'waiting_for_auth', reason: authProblem });
       release(verdict.error);
       return;

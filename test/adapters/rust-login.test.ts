@@ -18,7 +18,13 @@ import {
 import { chooseMasterKey } from '../../src/adapters/auth/master-key.js';
 import { loginDbPath, readRustLoginWith, saveLoginTokens } from '../../src/adapters/auth/rust-login.js';
 import { makeTempHome } from '../helpers/index.js';
-import { readRustRows, rustDecrypt, rustEncrypt, rustKeyseedKey, writeRustLogin } from '../helpers/rust-login-writer.js';
+import {
+  readRustRows,
+  rustDecrypt,
+  rustEncrypt,
+  rustKeyseedKey,
+  writeRustLogin,
+} from '../helpers/rust-login-writer.js';
 
 const VECTOR_KEY = Buffer.alloc(32, 0x0b);
 const VECTOR_NONCE = Buffer.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);

@@ -41,8 +41,21 @@ export function withRemembered<T extends LoginPair>(login: T): T {
   return pair === null ? login : { ...login, token: pair.token, refreshToken: pair.refreshToken };
 }
 
+/** Why refreshing a refused token failed, by that token's fingerprint: later passes say it again. */
+const failures = new Map<string, string>();
+
+export function rememberRefreshFailure(fingerprint: string, reason: string): void {
+  if (failures.size > 16) failures.clear();
+  failures.set(fingerprint, reason);
+}
+
+export function refreshFailureFor(fingerprint: string): string | null {
+  return failures.get(fingerprint) ?? null;
+}
+
 /** Forgets everything (tests). */
 export function forgetLoginMemory(): void {
   remembered = null;
   seen.clear();
+  failures.clear();
 }
