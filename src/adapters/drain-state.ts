@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import writeFileAtomic from 'write-file-atomic';
 import { errnoCode } from '../errors.js';
 import type { BreakerState } from '../machines/delivery-policy.js';
+import type { TokenSource } from './cloud-config.js';
 import { type HomePaths, refuseSymlink } from './home.js';
 
 export interface DrainStateFile {
@@ -24,6 +25,8 @@ export interface DrainStateFile {
   readonly cancelled: boolean;
   readonly nextDueAt: number | null;
   readonly breaker: BreakerState;
+  /** Where the pass's token came from (`env`, `file`, `rust-login:<key source>`); never the token. */
+  readonly tokenSource?: TokenSource | null;
   readonly writer: 'difflore-daemon-ts';
 }
 
