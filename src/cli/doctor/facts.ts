@@ -162,8 +162,9 @@ function inspectFiles(paths: HomePaths): FileFact[] {
     { name: 'data.db-wal', path: `${paths.db}-wal`, mustNotBeLink: true, private: true },
     { name: 'data.db-shm', path: `${paths.db}-shm`, mustNotBeLink: true, private: true },
     { name: 'cloud-token', path: paths.tokenFile, mustNotBeLink: true, private: true },
-    { name: 'outbox-drain-state.json', path: paths.drainState, mustNotBeLink: false, private: false },
-    { name: 'logs/daemon.log', path: paths.daemonLog, mustNotBeLink: false, private: true },
+    { name: 'outbox-drain-state.json', path: paths.drainState, mustNotBeLink: true, private: false },
+    { name: 'logs/daemon.log', path: paths.daemonLog, mustNotBeLink: true, private: true },
+    { name: 'logs/hook.log', path: `${paths.logsDir}/hook.log`, mustNotBeLink: true, private: true },
   ];
   const facts: FileFact[] = [];
   for (const c of candidates) {
