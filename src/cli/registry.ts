@@ -30,6 +30,7 @@ export async function loadCommands(): Promise<CommandClass[]> {
     import('./commands/daemon-status.js'),
     import('./commands/daemon-restart.js'),
     import('./commands/daemon-log.js'),
+    import('./commands/daemon-view.js'),
     // end to end
     import('./commands/demo.js'),
     import('./commands/doctor.js'),
