@@ -118,17 +118,31 @@ function nonEmptyId(payload: Json, key: string): string {
   return id;
 }
 
+/** Rust's DTO: `scope` is an object (omitted when None); file_path, narrative and diff_excerpt may be null. */
+function nullableStr(obj: Json, key: string): string | null {
+  const v = obj[key];
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string') throw new FieldError(`'${key}' must be a string or null`);
+  return v;
+}
+function optScope(obj: Json): unknown {
+  const v = obj.scope;
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string' && !isObject(v)) throw new FieldError(`'scope' must be an object`);
+  return v;
+}
+
 const observationItem = (p: Json): Json =>
   defined({
     session_id: str(p, 'session_id'),
     ts_ms: int(p, 'ts_ms'),
     obs_type: str(p, 'obs_type'),
     tool: str(p, 'tool'),
-    file_path: str(p, 'file_path'),
-    scope: optStr(p, 'scope'),
+    file_path: nullableStr(p, 'file_path'),
+    scope: optScope(p),
     title: str(p, 'title'),
-    narrative: str(p, 'narrative'),
-    diff_excerpt: str(p, 'diff_excerpt'),
+    narrative: nullableStr(p, 'narrative'),
+    diff_excerpt: nullableStr(p, 'diff_excerpt'),
     content_hash: str(p, 'content_hash'),
   });
 

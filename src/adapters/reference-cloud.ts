@@ -123,16 +123,18 @@ const opt = (ok: (v: unknown) => boolean) => (v: unknown) => absent(v) || ok(v);
 const strList = (max: number) => (v: unknown) => Array.isArray(v) && v.length <= max && v.every(isStr);
 const count20 = (v: unknown) => isInt(v) && v >= 0 && v <= 20;
 
+const strOrNull = (v: unknown) => v === null || isStr(v);
 const observationCheck = fields({
   session_id: isStr,
   ts_ms: isInt,
   obs_type: isStr,
   tool: isStr,
-  file_path: isStr,
-  scope: opt(isStr),
+  file_path: strOrNull,
+  // Rust's hook sends `{anchor_kind, anchor_key, parent_path?, display_name?}`.
+  scope: opt((v) => isStr(v) || isObj(v)),
   title: isStr,
-  narrative: isStr,
-  diff_excerpt: isStr,
+  narrative: strOrNull,
+  diff_excerpt: strOrNull,
   content_hash: isStr,
 });
 
