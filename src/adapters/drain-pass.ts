@@ -21,7 +21,16 @@ import {
   tokenMayBeTried,
 } from '../machines/delivery-policy.js';
 import { type CloudClient, type TransportResult, createCloudClient } from './cloud-client.js';
-import { readCloudToken, resolveCloudUrl } from './cloud-config.js';
+import { refreshFailureFor, rememberRefreshFailure } from './auth/login-memory.js';
+import { refreshLogin } from './auth/login-refresh.js';
+import {
+  noTokenAdvice,
+  type OpenRustLogin,
+  resolveCloudToken,
+  resolveCloudUrl,
+  type TokenSource,
+  tokenFingerprint,
+} from './cloud-config.js';
 import { OBSERVATION_BATCH_MAX, type Route, batchIdempotencyKey, idempotencyKey, routeFor } from './cloud-routes.js';
 import { databaseError } from './db.js';
 import { previousDrainAt, writeDrainState } from './drain-state.js';
@@ -110,6 +119,10 @@ export interface DrainSummary {
   spill: ReplayReport | null;
   /** The API base the pass used. */
   cloudUrl: string;
+  /** Where the token came from (never the token); null when there was none. */
+  tokenSource: TokenSource | null;
+  /** The Rust login was refreshed during the pass: by this process (`server`) or another one (`shared`). */
+  tokenRefreshed: 'server' | 'shared' | null;
 }
 
 interface Work {
@@ -149,19 +162,25 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   /** Set when the row limit is used up: no more claims, but claimed rows are still delivered. */
   let limitReached = false;
   let reachedCloud = false;
+  let tokenRefreshed: DrainSummary['tokenRefreshed'] = null;
+  const refreshFailedProblem = (refusal: string, failure: string): string =>
+    `the cloud refused the token (${refusal}) and refreshing the Rust login failed (${failure}); rows wait without spending tries: ${noTokenAdvice(paths)}`;
 
   const spill = runSpillReplay(options, env);
   if (spill && onProgress && spill.attempted > 0) onProgress({ type: 'spill', report: spill });
   dbCall(store, () => store.returnExpiredLeases());
 
-  const token = readCloudToken(paths, env);
+  const token = await resolveCloudToken(paths, env);
+  const tokenSource = token.kind === 'token' ? token.source : null;
   if (token.kind !== 'token') {
     authProblem =
-      token.kind === 'none'
-        ? `no cloud token: set DIFFLORE_CLOUD_TOKEN or write it to ${paths.tokenFile} (mode 600); rows wait until then`
-        : token.message;
+      token.kind === 'none' ? `no cloud token: ${noTokenAdvice(paths)}; rows wait until then` : token.message;
   } else if (!tokenMayBeTried(breaker, token.fingerprint, now())) {
-    authProblem = 'the cloud refused this token (401/403); delivery waits until the token changes';
+    const failed = refreshFailureFor(token.fingerprint);
+    authProblem =
+      failed === null
+        ? `the cloud refused this token (401/403); delivery waits until the token changes: ${noTokenAdvice(paths)}`
+        : refreshFailedProblem('401 Unauthorized', failed);
   }
   if (authProblem !== null) {
     lastError = authProblem;
@@ -181,7 +200,44 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   }
 
   const client = options.client ?? sharedClient(cloudUrl, token.token, options.timeoutMs);
-  const secrets = [token.token];
+  const secrets = [token.token, ...(token.login?.refreshToken ? [token.login.refreshToken] : [])];
+  /** The token requests go out with: the Rust login's, replaced when a 401 makes us refresh it. */
+  const auth: { token: string; login: OpenRustLogin | undefined; refreshFailure: string | null } = {
+    token: token.token,
+    login: token.login,
+    refreshFailure: null,
+  };
+
+  /** A token to resend with after `used` got a 401: a refreshed Rust login, or null (no login, refresh failed). */
+  const replacementFor = async (used: string): Promise<string | null> => {
+    if (auth.token !== used) return auth.token; // another request of this pass already refreshed
+    if (auth.login === undefined || auth.refreshFailure !== null) return null;
+    const outcome = await refreshLogin(paths.home, cloudUrl, { ...auth.login, token: used });
+    if (outcome.kind === 'failed') {
+      auth.refreshFailure = outcome.reason;
+      rememberRefreshFailure(tokenFingerprint(used), outcome.reason);
+      return null;
+    }
+    secrets.push(outcome.token, ...(outcome.refreshToken === null ? [] : [outcome.refreshToken]));
+    if (auth.token === used) {
+      auth.token = outcome.token;
+      auth.login = { ...auth.login, token: outcome.token, refreshToken: outcome.refreshToken };
+      tokenRefreshed = outcome.by;
+    }
+    return auth.token;
+  };
+
+  /** Sends with the pass's token; a 401 to a Rust login refreshes it (one refresh for all) and resends once. */
+  const postAuthorized = async (
+    post: (bearer: string) => Promise<TransportResult>,
+  ): Promise<{ result: TransportResult; bearer: string }> => {
+    const used = auth.token;
+    const first = await post(used);
+    if (first.type !== 'response' || first.status !== 401) return { result: first, bearer: used };
+    const next = await replacementFor(used);
+    if (next === null || signal?.aborted) return { result: first, bearer: used };
+    return { result: await post(next), bearer: next };
+  };
   const slots = new Semaphore(options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
   let claimedTotal = 0;
 
@@ -208,6 +264,7 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
     };
     await slots.acquire();
     let result: TransportResult;
+    let bearer = auth.token;
     try {
       if (stopped() || breakerGate(breaker, now()).pass === 'none') {
         release();
@@ -228,7 +285,9 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
               route.kind,
               items.map((w) => w.row.payloadJson),
             );
-      result = await client.post({ path, body, idempotencyKey: key }, signal);
+      ({ result, bearer } = await postAuthorized((t) =>
+        client.post({ path, body, idempotencyKey: key, token: t }, signal),
+      ));
     } finally {
       slots.release();
     }
@@ -243,7 +302,7 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
         : result;
     const at = now();
     const verdict = judgeAttempt(attempt, { label: route.label, secrets, now: at, config });
-    updateBreaker(verdict, result, at);
+    updateBreaker(verdict, result, at, bearer);
 
     if (verdict.action === 'confirm') {
       for (const w of items) out.push({ kind: 'confirm', row: w.row });
@@ -252,7 +311,10 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
     lastError = verdict.error;
     if (verdict.action === 'auth') {
       stop = 'auth';
-      authProblem = `the cloud refused the token: ${verdict.error}; delivery waits until the token changes`;
+      authProblem =
+        auth.refreshFailure === null
+          ? `the cloud refused the token: ${verdict.error}; delivery waits until the token changes: ${noTokenAdvice(paths)}`
+          : refreshFailedProblem(verdict.error, auth.refreshFailure);
       onProgress?.({ type: 'waiting_for_auth', reason: authProblem });
       release(verdict.error);
       return;
@@ -268,9 +330,9 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
     for (const w of items) out.push(settleFailure(verdict, w.row, at));
   };
 
-  const updateBreaker = (verdict: Verdict, result: TransportResult, at: number): void => {
+  const updateBreaker = (verdict: Verdict, result: TransportResult, at: number, bearer: string): void => {
     if (verdict.action === 'auth') {
-      setBreaker(breakerOnAuthRejected(breaker, token.fingerprint, at));
+      setBreaker(breakerOnAuthRejected(breaker, tokenFingerprint(bearer), at));
       return;
     }
     const fromServer = result.type === 'response';
@@ -482,6 +544,8 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       authProblem,
       spill,
       cloudUrl,
+      tokenSource,
+      tokenRefreshed,
     };
     writeDrainState(paths, {
       version: 1,
@@ -496,6 +560,7 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       cancelled: summary.cancelled,
       nextDueAt,
       breaker,
+      tokenSource,
       writer: 'difflore-daemon-ts',
     });
     return summary;

@@ -5,6 +5,7 @@
  */
 import writeFileAtomic from 'write-file-atomic';
 import type { BreakerState } from '../machines/delivery-policy.js';
+import type { TokenSource } from './cloud-config.js';
 import type { HomePaths } from './home.js';
 import { checkHomeEntry, readHomeFile } from './home-files.js';
 
@@ -26,6 +27,8 @@ export interface DrainStateFile {
   readonly cancelled: boolean;
   readonly nextDueAt: number | null;
   readonly breaker: BreakerState;
+  /** Where the pass's token came from (`env`, `file`, `rust-login:<key source>`); never the token. */
+  readonly tokenSource?: TokenSource | null;
   readonly writer: 'difflore-daemon-ts';
 }
 

@@ -3,6 +3,7 @@
  * one-line detail and, for every problem, the command that fixes it. Pure (no I/O, no clock), so
  * every verdict is unit-tested from hand-made facts.
  */
+import { describeTokenSource } from '../../adapters/cloud-config.js';
 import type { DaemonStatusReport } from '../daemon-status.js';
 import type { DoctorFacts, FileFact } from './facts.js';
 import { count, formatAge, formatSize, shellPath } from './format.js';
@@ -221,7 +222,7 @@ function tokenCheck(facts: DoctorFacts): Check {
       name: 'token',
       status: 'fail',
       detail: `the running daemon has no usable token: ${facts.daemon.tokenProblem ?? 'missing or refused by the cloud'}`,
-      fix: `write the token to ${tokenPath} (chmod 600 ${tokenPath}); the daemon reads it again on every pass`,
+      fix: `difflore cloud login (the Rust binary; the daemon reads cloud-auth.db again on every pass), or write the token to ${tokenPath} (chmod 600 ${tokenPath}); the daemon reads it again on every pass`,
     };
   }
   if (t.kind === 'token') {
@@ -231,7 +232,7 @@ function tokenCheck(facts: DoctorFacts): Check {
       detail:
         t.source === 'env'
           ? 'present (DIFFLORE_CLOUD_TOKEN in this environment)'
-          : `present (${facts.paths.tokenFile})`,
+          : `present (${describeTokenSource(t.source, facts.paths)})`,
     };
   }
   if (t.kind === 'none') {
@@ -239,7 +240,16 @@ function tokenCheck(facts: DoctorFacts): Check {
       name: 'token',
       status: 'warn',
       detail: 'no cloud token: rows wait in the outbox until there is one',
-      fix: `set DIFFLORE_CLOUD_TOKEN, or write the token to ${tokenPath} and chmod 600 ${tokenPath}`,
+      fix: `set DIFFLORE_CLOUD_TOKEN, or write the token to ${tokenPath} and chmod 600 ${tokenPath}, or difflore cloud login (the Rust binary)`,
+    };
+  }
+  if (/Rust login/.test(t.message)) {
+    // The login is there but cannot be opened here (key, host): the message says which.
+    return {
+      name: 'token',
+      status: 'fail',
+      detail: t.message,
+      fix: 'difflore cloud login (the Rust binary), or set DIFFLORE_CLOUD_TOKEN; set DIFFLORE_MASTER_KEY if the key is elsewhere',
     };
   }
   let fix = `rm ${tokenPath} and write the token again (chmod 600 ${tokenPath})`;
