@@ -5,12 +5,13 @@
  * All are read again on every pass, so a new token or a new login needs no restart.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
-import { DiffloreError, describeError, errnoCode } from '../errors.js';
+import { closeSync, constants, fstatSync, readFileSync } from 'node:fs';
+import { DiffloreError, describeError } from '../errors.js';
 import { withRemembered } from './auth/login-memory.js';
 import type { KeyringRead, KeySource } from './auth/master-key.js';
 import { readRustLoginWith, resolveRustLogin, type RustLogin } from './auth/rust-login.js';
 import type { HomePaths } from './home.js';
+import { oneLineError, openHomeFile } from './home-files.js';
 
 export const DEFAULT_CLOUD_URL = 'https://difflore.dev/api';
 
@@ -155,30 +156,22 @@ function afterLogin(paths: HomePaths, login: RustLogin): TokenResult {
 /** `<home>/cloud-token`: a regular file (not a link), owned by us and not readable by group or others. */
 function readTokenFile(paths: HomePaths): TokenResult {
   const file = paths.tokenFile;
-  let fd: number;
+  let fd: number | undefined;
   try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+    // The home-files rule: no link, no FIFO (it would hang every pass), a regular file of ours.
+    fd = openHomeFile(file, constants.O_RDONLY);
   } catch (error) {
-    const code = errnoCode(error);
-    if (code === 'ENOENT') return { kind: 'none' };
-    if (code === 'ELOOP') {
-      return { kind: 'refused', message: `${file} is a symbolic link; refusing to read a token through it.` };
-    }
-    return { kind: 'refused', message: `cannot read ${file}: ${(error as Error).message}` };
+    return { kind: 'refused', message: oneLineError(error) };
   }
+  if (fd === undefined) return { kind: 'none' };
   try {
     const stat = fstatSync(fd);
-    if (!stat.isFile()) return { kind: 'refused', message: `${file} is not a regular file.` };
     if ((stat.mode & 0o077) !== 0) {
       const mode = (stat.mode & 0o777).toString(8).padStart(3, '0');
       return {
         kind: 'refused',
         message: `${file} is readable by group or others (mode ${mode}); refusing to use it. Fix: chmod 600 ${file}`,
       };
-    }
-    const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
-    if (uid !== undefined && stat.uid !== uid) {
-      return { kind: 'refused', message: `${file} belongs to another user (uid ${stat.uid}); refusing to use it.` };
     }
     const token = readFileSync(fd, 'utf8').trim();
     if (token === '') return { kind: 'none' };

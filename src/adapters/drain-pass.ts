@@ -131,6 +131,8 @@ interface Work {
   key: string | null;
   readonly payload: unknown;
   readonly body: unknown;
+  /** The body as sent (one element of the array, for a batch row). */
+  readonly text: string;
 }
 
 type Settlement =
@@ -271,9 +273,8 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       const batched = route.mode === 'batch';
       const first = items[0] as Work;
       const path = batched ? route.path : (first.body as { path: string }).path;
-      const body = batched
-        ? JSON.stringify(items.map((w) => w.body))
-        : JSON.stringify((first.body as { body: unknown }).body);
+      // Serialised per row in `prepare`, where a failure settles that row alone.
+      const body = batched ? `[${items.map((w) => w.text).join(',')}]` : first.text;
       if (items.length === 1 && first.key === null) {
         first.key = idempotencyKey(route.kind, first.row.payloadJson, first.payload);
       }
@@ -356,58 +357,73 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
     return { kind: 'confirm', row };
   };
 
+  /** What a claimed row becomes before sending: a request to make, or already settled. */
+  type Prepared = Settlement | { readonly route: Route; readonly work: Work };
+
+  /** Parses, shapes and serialises one row; may throw, and the caller settles the row alone then. */
+  const prepare = (row: ClaimedRow): Prepared => {
+    const route = routeFor(row.kind);
+    const at = now();
+    if (route === undefined) {
+      return settleFailure(
+        judgeAttempt({ type: 'unknown_kind', kind: row.kind }, { label: row.kind, secrets, now: at, config }),
+        row,
+        at,
+      );
+    }
+    if (route.mode === 'skip') return { kind: 'confirm', row };
+    let payload: unknown;
+    try {
+      payload = JSON.parse(row.payloadJson);
+    } catch (error) {
+      const verdict = judgeAttempt(
+        { type: 'invalid', reason: `${row.kind}: not JSON (${(error as Error).message})` },
+        { label: route.label, secrets, now: at, config },
+      );
+      return settleFailure(verdict, row, at);
+    }
+    const shaped = route.shape(payload);
+    if (!shaped.ok) {
+      return settleFailure(
+        judgeAttempt({ type: 'invalid', reason: shaped.reason }, { label: route.label, secrets, now: at, config }),
+        row,
+        at,
+      );
+    }
+    if (route.mode === 'batch') {
+      return { route, work: { row, key: null, payload, body: shaped.body, text: JSON.stringify(shaped.body) } };
+    }
+    const key = idempotencyKey(row.kind, row.payloadJson, payload);
+    const text = JSON.stringify(shaped.body);
+    return { route, work: { row, key, payload, body: { path: shaped.path, body: shaped.body }, text } };
+  };
+
   /** Delivers one claimed batch and applies every outcome in one transaction. */
   const deliver = async (lease: Lease, rows: readonly ClaimedRow[]): Promise<void> => {
     const out: Settlement[] = [];
     const batches = new Map<Route, Work[]>();
     const singles: [Route, Work][] = [];
     for (const row of rows) {
-      const route = routeFor(row.kind);
-      const at = now();
-      if (route === undefined) {
-        out.push(
-          settleFailure(
-            judgeAttempt({ type: 'unknown_kind', kind: row.kind }, { label: row.kind, secrets, now: at, config }),
-            row,
-            at,
-          ),
-        );
-        continue;
-      }
-      if (route.mode === 'skip') {
-        out.push({ kind: 'confirm', row });
-        continue;
-      }
-      let payload: unknown;
+      // One row's failure to parse, shape, serialise or hash (a payload nested deeper than the stack,
+      // say) settles that row alone, with the reason; the rest of the batch and the pass go on.
+      let prepared: Prepared;
       try {
-        payload = JSON.parse(row.payloadJson);
+        prepared = prepare(row);
       } catch (error) {
-        const verdict = judgeAttempt(
-          { type: 'invalid', reason: `${row.kind}: not JSON (${(error as Error).message})` },
-          { label: route.label, secrets, now: at, config },
+        const at = now();
+        const reason = `${row.kind}: cannot prepare the request (${(error as Error).message ?? String(error)})`;
+        prepared = settleFailure(
+          judgeAttempt({ type: 'invalid', reason }, { label: row.kind, secrets, now: at, config }),
+          row,
+          at,
         );
-        out.push(settleFailure(verdict, row, at));
-        continue;
       }
-      const shaped = route.shape(payload);
-      if (!shaped.ok) {
-        out.push(
-          settleFailure(
-            judgeAttempt({ type: 'invalid', reason: shaped.reason }, { label: route.label, secrets, now: at, config }),
-            row,
-            at,
-          ),
-        );
-        continue;
-      }
-      if (route.mode === 'batch') {
-        const list = batches.get(route) ?? [];
-        list.push({ row, key: null, payload, body: shaped.body });
-        batches.set(route, list);
-      } else {
-        const key = idempotencyKey(row.kind, row.payloadJson, payload);
-        singles.push([route, { row, key, payload, body: { path: shaped.path, body: shaped.body } }]);
-      }
+      if ('kind' in prepared) out.push(prepared);
+      else if (prepared.route.mode === 'batch') {
+        const list = batches.get(prepared.route) ?? [];
+        list.push(prepared.work);
+        batches.set(prepared.route, list);
+      } else singles.push([prepared.route, prepared.work]);
     }
     const requests: Promise<void>[] = [];
     for (const [route, list] of batches) {

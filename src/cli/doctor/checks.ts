@@ -309,12 +309,18 @@ function filesCheck(facts: DoctorFacts): Check {
   const links = facts.files.filter((f) => f.type === 'symlink' && f.mustNotBeLink);
   const foreign = facts.files.filter((f) => f.foreignOwner && f.type !== 'symlink');
   const open = facts.files.filter((f) => f.type === 'file' && f.private && (f.mode & 0o077) !== 0);
+  // The home-files rule (DESIGN §6): a FIFO, socket, device or directory where a file belongs is
+  // refused by every command, exactly as a link is.
+  const odd = facts.files.filter((f) => f.type === 'other' || f.type === 'directory');
   const notes: string[] = [];
   const fixes: string[] = [];
   for (const f of links) notes.push(`${f.name} is a symbolic link${f.target ? ` to ${f.target}` : ''}: refused`);
+  for (const f of odd)
+    notes.push(`${f.name} is ${f.type === 'directory' ? 'a directory' : 'a FIFO, socket or device'}: refused`);
   for (const f of foreign) notes.push(`${f.name} belongs to another user`);
   for (const f of open) notes.push(`${f.name} is mode ${mode(f.mode)} (should be 600)`);
   if (links.length > 0) fixes.push(`rm ${links.map((f: FileFact) => shellPath(f.path)).join(' ')}`);
+  for (const f of odd) fixes.push(`mv ${shellPath(f.path)} ${shellPath(`${f.path}.aside`)}`);
   if (foreign.length > 0) fixes.push(`sudo chown "$(id -u)" ${foreign.map((f) => shellPath(f.path)).join(' ')}`);
   if (open.length > 0) fixes.push(`chmod 600 ${open.map((f) => shellPath(f.path)).join(' ')}`);
   if (notes.length === 0) {
@@ -326,9 +332,12 @@ function filesCheck(facts: DoctorFacts): Check {
     };
   }
   // A link where a pid or state file belongs stops the daemon; loose modes inside a 0700 home do not.
-  const status = links.length > 0 || foreign.length > 0 ? 'fail' : 'warn';
+  const status = links.length > 0 || foreign.length > 0 || odd.length > 0 ? 'fail' : 'warn';
   const what = [
     links.length > 0 ? count(links.length, 'symbolic link') : '',
+    odd.length > 0
+      ? `${count(odd.length, 'entry', 'entries')} that ${odd.length === 1 ? 'is' : 'are'} not a regular file`
+      : '',
     foreign.length > 0 ? `${count(foreign.length, 'file')} owned by another user` : '',
     open.length > 0 ? `${count(open.length, 'file')} readable by others` : '',
   ].filter(Boolean);

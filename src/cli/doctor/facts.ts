@@ -174,8 +174,9 @@ function inspectFiles(paths: HomePaths): FileFact[] {
     // The Rust binary's login and its local key seed: read (never through a link), never created here.
     { name: 'cloud-auth.db', path: join(paths.home, 'cloud-auth.db'), mustNotBeLink: true, private: true },
     { name: 'keyseed', path: join(paths.home, 'keyseed'), mustNotBeLink: true, private: true },
-    { name: 'outbox-drain-state.json', path: paths.drainState, mustNotBeLink: false, private: false },
-    { name: 'logs/daemon.log', path: paths.daemonLog, mustNotBeLink: false, private: true },
+    { name: 'outbox-drain-state.json', path: paths.drainState, mustNotBeLink: true, private: false },
+    { name: 'logs/daemon.log', path: paths.daemonLog, mustNotBeLink: true, private: true },
+    { name: 'logs/hook.log', path: join(paths.logsDir, 'hook.log'), mustNotBeLink: true, private: true },
   ];
   const facts: FileFact[] = [];
   for (const c of candidates) {
