@@ -22,9 +22,17 @@ import {
 } from '../machines/delivery-policy.js';
 import { type CloudClient, type TransportResult, createCloudClient } from './cloud-client.js';
 import { readCloudToken, resolveCloudUrl } from './cloud-config.js';
-import { OBSERVATION_BATCH_MAX, type Route, batchIdempotencyKey, idempotencyKey, routeFor } from './cloud-routes.js';
+import { stringifyJson } from '../machines/contracts/index.js';
+import {
+  OBSERVATION_BATCH_MAX,
+  type Route,
+  batchIdempotencyKey,
+  idempotencyKey,
+  routeFor,
+  shapeRow,
+} from './cloud-routes.js';
 import { databaseError } from './db.js';
-import { previousDrainAt, writeDrainState } from './drain-state.js';
+import { writeDrainState } from './drain-state.js';
 import type { HomePaths } from './home.js';
 import type { ClaimedRow, Lease, OutboxStore } from './outbox-store.js';
 import { type ReplayReport, replaySpill } from './spill.js';
@@ -116,7 +124,9 @@ interface Work {
   readonly row: ClaimedRow;
   /** The row's Idempotency-Key; for batch rows computed only if the row ends up sent alone. */
   key: string | null;
-  readonly payload: unknown;
+  /** The request path (a batch uses its route's). */
+  readonly path: string;
+  /** The body Rust would send for the row (for a batch route: one item of the array). */
   readonly body: unknown;
 }
 
@@ -146,7 +156,6 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   let stop: StopReason | null = null;
   /** Set when the row limit is used up: no more claims, but claimed rows are still delivered. */
   let limitReached = false;
-  let reachedCloud = false;
 
   const spill = runSpillReplay(options, env);
   if (spill && onProgress && spill.attempted > 0) onProgress({ type: 'spill', report: spill });
@@ -213,12 +222,10 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       }
       const batched = route.mode === 'batch';
       const first = items[0] as Work;
-      const path = batched ? route.path : (first.body as { path: string }).path;
-      const body = batched
-        ? JSON.stringify(items.map((w) => w.body))
-        : JSON.stringify((first.body as { body: unknown }).body);
+      const path = batched ? route.route : first.path;
+      const body = batched ? `[${items.map((w) => stringifyJson(w.body)).join(',')}]` : stringifyJson(first.body);
       if (items.length === 1 && first.key === null) {
-        first.key = idempotencyKey(route.kind, first.row.payloadJson, first.payload);
+        first.key = idempotencyKey(route.kind, first.row.payloadJson);
       }
       const key =
         items.length === 1 && first.key !== null
@@ -235,7 +242,6 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       release();
       return;
     }
-    reachedCloud = true;
     const attempt: AttemptResult =
       result.type === 'response' && result.status >= 200 && result.status < 300
         ? { ...result, success: route.judge(result.body) }
@@ -303,31 +309,17 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       const route = routeFor(row.kind);
       const at = now();
       if (route === undefined) {
-        out.push(
-          settleFailure(
-            judgeAttempt({ type: 'unknown_kind', kind: row.kind }, { label: row.kind, secrets, now: at, config }),
-            row,
-            at,
-          ),
-        );
+        // A kind a newer version knows (claims leave such rows alone; this covers a race): hand it
+        // back untouched, neither sent nor abandoned.
+        out.push({ kind: 'release', row });
         continue;
       }
       if (route.mode === 'skip') {
         out.push({ kind: 'confirm', row });
         continue;
       }
-      let payload: unknown;
-      try {
-        payload = JSON.parse(row.payloadJson);
-      } catch (error) {
-        const verdict = judgeAttempt(
-          { type: 'invalid', reason: `${row.kind}: not JSON (${(error as Error).message})` },
-          { label: route.label, secrets, now: at, config },
-        );
-        out.push(settleFailure(verdict, row, at));
-        continue;
-      }
-      const shaped = route.shape(payload);
+      // A row Rust could never parse is abandoned at once with the reason (Rust spends 8 tries on it).
+      const shaped = shapeRow(route, row.payloadJson);
       if (!shaped.ok) {
         out.push(
           settleFailure(
@@ -340,11 +332,11 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       }
       if (route.mode === 'batch') {
         const list = batches.get(route) ?? [];
-        list.push({ row, key: null, payload, body: shaped.body });
+        list.push({ row, key: null, path: shaped.path, body: shaped.body });
         batches.set(route, list);
       } else {
-        const key = idempotencyKey(row.kind, row.payloadJson, payload);
-        singles.push([route, { row, key, payload, body: { path: shaped.path, body: shaped.body } }]);
+        const key = idempotencyKey(row.kind, row.payloadJson);
+        singles.push([route, { row, key, path: shaped.path, body: shaped.body }]);
       }
     }
     const requests: Promise<void>[] = [];
@@ -467,12 +459,15 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       spill,
       cloudUrl,
     };
+    // As in Rust: a pass without a token writes no drain state; a pass with one always does, with
+    // `lastDrainAtMs` an integer (Rust's doctor reads the file as unreadable otherwise).
+    if (token.kind !== 'token') return summary;
     writeDrainState(paths, {
       version: 1,
       updatedAtMs: at,
-      lastDrainAtMs: reachedCloud ? at : previousDrainAt(paths),
-      attempted: totals.attempted,
-      confirmed: totals.confirmed,
+      lastDrainAtMs: at,
+      attempted: Math.max(0, totals.attempted),
+      confirmed: Math.max(0, totals.confirmed),
       lastError,
       retried: totals.retried,
       abandoned: totals.abandoned,
