@@ -198,7 +198,7 @@ function numOrNull(value: unknown): number | null {
   return typeof value === 'number' && Number.isFinite(value) ? value : null;
 }
 
-function asTransitions(value: unknown): TransitionRecord[] {
+export function asTransitions(value: unknown): TransitionRecord[] {
   if (!Array.isArray(value)) return [];
   return value.filter(
     (t): t is TransitionRecord =>
