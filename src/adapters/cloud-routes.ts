@@ -35,15 +35,48 @@ export const encodePathSegment = escapePathId;
 
 type Json = Record<string, unknown>;
 
-/** JSON with object keys sorted at every level: the same value always gives the same text. */
+/**
+ * JSON with object keys sorted at every level: the same value always gives the same text.
+ * Iterative, with its own stack of steps: a payload is user input, and recursion as deep as its
+ * nesting would overflow the call stack on a few kilobytes of brackets.
+ */
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
-  const obj = value as Json;
-  const keys = Object.keys(obj)
-    .filter((k) => obj[k] !== undefined)
-    .sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+  type Step = { readonly text: string } | { readonly value: unknown };
+  const out: string[] = [];
+  const steps: Step[] = [{ value }];
+  for (let step = steps.pop(); step !== undefined; step = steps.pop()) {
+    if ('text' in step) {
+      out.push(step.text);
+      continue;
+    }
+    const v = step.value;
+    if (v === null || typeof v !== 'object') {
+      out.push(JSON.stringify(v) ?? 'null');
+      continue;
+    }
+    // Pushed in reverse, so they pop in order: opening bracket, items with commas, closing bracket.
+    if (Array.isArray(v)) {
+      steps.push({ text: ']' });
+      for (let i = v.length - 1; i >= 0; i--) {
+        steps.push({ value: v[i] === undefined ? null : v[i] });
+        if (i > 0) steps.push({ text: ',' });
+      }
+      steps.push({ text: '[' });
+      continue;
+    }
+    const obj = v as Json;
+    const keys = Object.keys(obj)
+      .filter((k) => obj[k] !== undefined)
+      .sort();
+    steps.push({ text: '}' });
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const key = keys[i] as string;
+      steps.push({ value: obj[key] });
+      steps.push({ text: `${i > 0 ? ',' : ''}${JSON.stringify(key)}:` });
+    }
+    steps.push({ text: '{' });
+  }
+  return out.join('');
 }
 
 /**

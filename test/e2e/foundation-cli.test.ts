@@ -246,6 +246,8 @@ describe('difflore enqueue', () => {
           'observation',
           'session-mined-candidate',
         ].map((m) => `machines/contracts/${m}.js`),
+        // the home-files rule (node:fs and errors only): data.db is checked before SQLite opens it
+        'adapters/home-files.js',
       ]),
     );
     const packages = loaded.filter((l) => l.includes('node_modules'));
