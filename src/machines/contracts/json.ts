@@ -88,7 +88,7 @@ class Parser {
   value(depth: number): JsonValue {
     const c = this.text[this.pos];
     if (c === '{' || c === '[') {
-      if (depth >= MAX_DEPTH) this.fail('recursion limit exceeded');
+      if (depth >= MAX_DEPTH) this.fail('recursion limit exceeded (nested deeper than 128)');
       return c === '{' ? this.object(depth + 1) : this.array(depth + 1);
     }
     if (c === '"') return this.string();
