@@ -17,7 +17,7 @@ import { type Database, openDatabase } from '../adapters/db.js';
 import { readDrainState } from '../adapters/drain-state.js';
 import { type HomePaths, homePaths } from '../adapters/home.js';
 import { type LivenessResult, probeLiveness } from '../adapters/liveness.js';
-import { DUE_AT, SENDABLE } from '../adapters/outbox-store.js';
+import { DUE_AT, SENDABLE_SQL } from '../adapters/outbox-store.js';
 import { type DaemonStateFile, readState, type StateRead } from '../adapters/recorder.js';
 import { spillStats } from '../adapters/spill.js';
 import type { DeliverySummary } from '../machines/delivery-summary.js';
@@ -157,7 +157,7 @@ function readQueue(db: Database, counts: { processing: number }, now: number): Q
       .prepare(
         `SELECT COALESCE(SUM(${DUE_AT} <= @now), 0) AS due, COALESCE(SUM(${DUE_AT} > @now), 0) AS later,
                 MIN(created_at) AS oldest
-           FROM cloud_outbox WHERE status = 'pending' AND ${SENDABLE}`,
+           FROM cloud_outbox WHERE status = 'pending' AND ${SENDABLE_SQL}`,
       )
       .get({ now }) as { due: number; later: number; oldest: number | null };
     return {
