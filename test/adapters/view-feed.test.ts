@@ -93,7 +93,7 @@ describe('ViewFeed', () => {
         breaker: { state: 'open', untilMs: Date.UTC(2030, 0, 1) },
         tokenSource: 'rust-login:keyseed',
         confirmed: 12,
-        lastConfirmedAtMs: 99,
+        lastConfirmedAtMs: Date.UTC(2030, 0, 1),
         nested: { ignored: true },
         token: 'tok_should_never_show_1234',
         authHeader: 'Bearer tok_should_never_show_1234',
@@ -106,9 +106,39 @@ describe('ViewFeed', () => {
     expect(delivery.tokenSource).toBe('rust-login:keyseed');
     expect(delivery.details).toEqual([
       ['confirmed', '12'],
-      ['lastConfirmedAtMs', '99'],
+      ['lastConfirmedAtMs', '2030-01-01T00:00:00.000Z'],
     ]);
     expect(JSON.stringify(feed.snapshot())).not.toContain('tok_should_never_show');
+  });
+
+  it("reads the daemon's delivery summary as daemon-state.json carries it", () => {
+    const state = {
+      version: 1,
+      pid: 0,
+      format: 'difflore-ts/1',
+      delivery: {
+        state: 'failing',
+        since: Date.UTC(2030, 0, 1, 12),
+        lastError: '503 Service Unavailable',
+        errorCode: 'http_503',
+        lastSuccessAtMs: null,
+        nextAttemptAtMs: Date.UTC(2030, 0, 1, 12, 0, 30),
+        breaker: { open: true, until: Date.UTC(2030, 0, 1, 12, 0, 30) },
+        cloudUrl: 'http://127.0.0.1:9/api',
+      },
+    };
+    writeFileSync(paths().stateFile, JSON.stringify(state), { mode: 0o600 });
+    feed = new ViewFeed(paths(), { env: cleanEnv() });
+    const { delivery } = feed.snapshot();
+    expect(delivery.breaker).toBe('open until 2030-01-01T12:00:30.000Z');
+    expect(delivery.details).toEqual([
+      ['state', 'failing'],
+      ['since', '2030-01-01T12:00:00.000Z'],
+      ['lastError', '503 Service Unavailable'],
+      ['errorCode', 'http_503'],
+      ['nextAttemptAtMs', '2030-01-01T12:00:30.000Z'],
+      ['cloudUrl', 'http://127.0.0.1:9/api'],
+    ]);
   });
 
   it('counts the rows waiting by kind from data.db, without creating one where there is none', () => {
