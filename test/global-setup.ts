@@ -12,4 +12,6 @@ export default function setup(): void {
       stdio: 'inherit',
     },
   );
+  // The view's page script and the bundled layout engine (what `npm run build` adds after tsc).
+  execFileSync(process.execPath, [join(root, 'scripts', 'build-view.mjs')], { cwd: root, stdio: 'inherit' });
 }

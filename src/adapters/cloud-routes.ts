@@ -118,17 +118,31 @@ function nonEmptyId(payload: Json, key: string): string {
   return id;
 }
 
+/** Rust's DTO: `scope` is an object (omitted when None); file_path, narrative and diff_excerpt may be null. */
+function nullableStr(obj: Json, key: string): string | null {
+  const v = obj[key];
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string') throw new FieldError(`'${key}' must be a string or null`);
+  return v;
+}
+function optScope(obj: Json): unknown {
+  const v = obj.scope;
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string' && !isObject(v)) throw new FieldError(`'scope' must be an object`);
+  return v;
+}
+
 const observationItem = (p: Json): Json =>
   defined({
     session_id: str(p, 'session_id'),
     ts_ms: int(p, 'ts_ms'),
     obs_type: str(p, 'obs_type'),
     tool: str(p, 'tool'),
-    file_path: str(p, 'file_path'),
-    scope: optStr(p, 'scope'),
+    file_path: nullableStr(p, 'file_path'),
+    scope: optScope(p),
     title: str(p, 'title'),
-    narrative: str(p, 'narrative'),
-    diff_excerpt: str(p, 'diff_excerpt'),
+    narrative: nullableStr(p, 'narrative'),
+    diff_excerpt: nullableStr(p, 'diff_excerpt'),
     content_hash: str(p, 'content_hash'),
   });
 
@@ -321,15 +335,48 @@ export function routeFor(kind: string): Route | undefined {
   return ROUTES.get(kind);
 }
 
-/** JSON with object keys sorted at every level: the same value always gives the same text. */
+/**
+ * JSON with object keys sorted at every level: the same value always gives the same text.
+ * Iterative, with its own stack of steps: a payload is user input, and recursion as deep as its
+ * nesting would overflow the call stack on a few kilobytes of brackets.
+ */
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
-  const obj = value as Json;
-  const keys = Object.keys(obj)
-    .filter((k) => obj[k] !== undefined)
-    .sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+  type Step = { readonly text: string } | { readonly value: unknown };
+  const out: string[] = [];
+  const steps: Step[] = [{ value }];
+  for (let step = steps.pop(); step !== undefined; step = steps.pop()) {
+    if ('text' in step) {
+      out.push(step.text);
+      continue;
+    }
+    const v = step.value;
+    if (v === null || typeof v !== 'object') {
+      out.push(JSON.stringify(v) ?? 'null');
+      continue;
+    }
+    // Pushed in reverse, so they pop in order: opening bracket, items with commas, closing bracket.
+    if (Array.isArray(v)) {
+      steps.push({ text: ']' });
+      for (let i = v.length - 1; i >= 0; i--) {
+        steps.push({ value: v[i] === undefined ? null : v[i] });
+        if (i > 0) steps.push({ text: ',' });
+      }
+      steps.push({ text: '[' });
+      continue;
+    }
+    const obj = v as Json;
+    const keys = Object.keys(obj)
+      .filter((k) => obj[k] !== undefined)
+      .sort();
+    steps.push({ text: '}' });
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const key = keys[i] as string;
+      steps.push({ value: obj[key] });
+      steps.push({ text: `${i > 0 ? ',' : ''}${JSON.stringify(key)}:` });
+    }
+    steps.push({ text: '{' });
+  }
+  return out.join('');
 }
 
 /**

@@ -13,6 +13,13 @@ import { ensureHome, type HomePaths, resolveHome } from './home.js';
 /** 1 MiB of UTF-8: far above any real observation, far below what would bloat the outbox. */
 export const MAX_PAYLOAD_BYTES = 1024 * 1024;
 export const MAX_KIND_CHARS = 64;
+/**
+ * How long a hook's insert waits for the write lock before it spills instead. Hooks run on every
+ * tool call of an agent and must return in milliseconds; a drainer holds the lock for well under a
+ * millisecond per claim, so only a stuck writer (a long transaction, a sqlite3 shell) meets this,
+ * and the spill is what it is for. The daemon's own connections keep SQLite's 5000 ms (DESIGN §5.1).
+ */
+export const HOOK_BUSY_TIMEOUT_MS = 250;
 const KIND = /^[a-z][a-z0-9_]*$/;
 
 /** What one insert attempt came to; `db_failed` carries what a spill needs. */
@@ -24,7 +31,7 @@ export type InsertAttempt =
 export interface EnqueueOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly now?: number;
-  /** busy_timeout for this one insert; the default 5000 ms as everywhere. Tests shorten it. */
+  /** busy_timeout for this one insert; default HOOK_BUSY_TIMEOUT_MS, then the row spills. */
   readonly busyTimeoutMs?: number;
 }
 
@@ -118,7 +125,7 @@ function insertOnce(
   now: number,
   busyTimeoutMs: number | undefined,
 ): number {
-  const connection = openForInsert(dbPath, busyTimeoutMs === undefined ? {} : { busyTimeoutMs });
+  const connection = openForInsert(dbPath, { busyTimeoutMs: busyTimeoutMs ?? HOOK_BUSY_TIMEOUT_MS });
   try {
     return connection.insert(kind, payloadJson, now);
   } finally {

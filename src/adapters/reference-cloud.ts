@@ -5,7 +5,7 @@
  * changed while it runs (`POST /__faults`). `difflore cloud serve`, the tests, the demo and the
  * benchmarks run it; it is a test double with a real socket, not a model of the production service.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
@@ -64,11 +64,31 @@ export interface ReferenceCloudOptions {
   readonly data?: string;
   /** When set, route requests without `Authorization: Bearer <token>` get 401. */
   readonly token?: string | null;
+  /**
+   * A refresh token `POST /token/refresh` accepts: it answers a new access token and a new refresh
+   * token, and the old refresh token is spent (reuse gets 401, as a strict server does).
+   */
+  readonly refreshToken?: string | null;
+  /** Access tokens stop working this long after they were issued (401 until refreshed); null: never. */
+  readonly tokenTtlMs?: number | null;
   readonly faults?: Partial<CloudFaults>;
   /** [0, 1) source for fault injection (tests make it deterministic). */
   readonly random?: () => number;
   /** Keep every route request (method, path, headers, body) for `requests()` and `GET /__requests`. */
   readonly recordRequests?: boolean;
+}
+
+/** The cloud's view of authentication (`GET /__auth`): counts only, never a token. */
+export interface CloudAuthStats {
+  /** Refreshes answered with a new pair. */
+  refreshes: number;
+  /** Refresh requests refused (unknown or spent refresh token, bad body, injected failure). */
+  refusedRefreshes: number;
+  /** Access tokens replaced on request (`POST /__auth {"rotate":true}`); an expired token is not counted. */
+  rotations: number;
+  /** Status `/token/refresh` answers with instead of working (null: it works). */
+  failRefreshStatus: number | null;
+  tokenTtlMs: number | null;
 }
 
 export interface ReferenceCloud {
@@ -81,6 +101,13 @@ export interface ReferenceCloud {
   setFaults(faults: Partial<CloudFaults>): CloudFaults;
   /** Route requests seen, when `recordRequests` is on. */
   requests(): readonly RecordedRequest[];
+  /** Every distinct Authorization header value any request carried (control endpoints aside), in order. */
+  authorizations(): readonly string[];
+  authStats(): CloudAuthStats;
+  /** Replaces the access token (the old one gets 401) and keeps the refresh token: a server-side rotation. */
+  rotateToken(): void;
+  /** The tokens the cloud accepts now: for setting up a login (`cloud serve --login-home`) and tests. */
+  currentLogin(): { token: string | null; refreshToken: string | null };
   /** Bodies stored for a kind (batch items one by one), oldest first. */
   received(kind?: string): { kind: string; key: string; body: unknown }[];
   close(): Promise<void>;
@@ -123,16 +150,18 @@ const opt = (ok: (v: unknown) => boolean) => (v: unknown) => absent(v) || ok(v);
 const strList = (max: number) => (v: unknown) => Array.isArray(v) && v.length <= max && v.every(isStr);
 const count20 = (v: unknown) => isInt(v) && v >= 0 && v <= 20;
 
+const strOrNull = (v: unknown) => v === null || isStr(v);
 const observationCheck = fields({
   session_id: isStr,
   ts_ms: isInt,
   obs_type: isStr,
   tool: isStr,
-  file_path: isStr,
-  scope: opt(isStr),
+  file_path: strOrNull,
+  // Rust's hook sends `{anchor_kind, anchor_key, parent_path?, display_name?}`.
+  scope: opt((v) => isStr(v) || isObj(v)),
   title: isStr,
-  narrative: isStr,
-  diff_excerpt: isStr,
+  narrative: strOrNull,
+  diff_excerpt: strOrNull,
   content_hash: isStr,
 });
 
@@ -296,8 +325,8 @@ export async function startReferenceCloud(options: ReferenceCloudOptions = {}): 
   const host = options.host ?? '127.0.0.1';
   const random = options.random ?? Math.random;
   let faults = mergeFaults(NO_FAULTS, options.faults ?? {});
-  const token = options.token ?? null;
   const recorded: RecordedRequest[] = [];
+  const auth = createAuth(options);
 
   const Database = require('better-sqlite3') as typeof BetterSqlite3;
   const db = new Database(options.data ?? ':memory:');
@@ -369,6 +398,9 @@ export async function startReferenceCloud(options: ReferenceCloudOptions = {}): 
       }
     }
     if (path === '/__requests' && method === 'GET') return [200, recorded];
+    if (path === '/__authorizations' && method === 'GET') return [200, auth.seen()];
+    if (path === '/__auth' && method === 'GET') return [200, auth.stats()];
+    if (path === '/__auth' && method === 'POST') return auth.control(raw);
     if (path === '/__received' && method === 'GET') {
       const kind = new URL(url, 'http://x').searchParams.get('kind');
       return [200, cloud.received(kind ?? undefined)];
@@ -389,9 +421,12 @@ export async function startReferenceCloud(options: ReferenceCloudOptions = {}): 
       countStatus(status);
       reply(res, status, body, extra);
     };
-    if (token !== null && req.headers.authorization !== `Bearer ${token}`) {
-      return send(401, { error: 'unauthorized' });
+    auth.saw(req.headers.authorization);
+    if (path === '/token/refresh' && req.method === 'POST') {
+      const [status, body] = auth.refresh(raw);
+      return send(status, body);
     }
+    if (!auth.accepts(req.headers.authorization)) return send(401, { error: 'unauthorized' });
     const retryAfter: Record<string, string> = f.retryAfter === null ? {} : { 'retry-after': f.retryAfter };
     if (f.poison !== null && raw.includes(f.poison)) {
       return send(f.poisonStatus, { error: 'poison', detail: 'this payload always fails' });
@@ -512,6 +547,10 @@ export async function startReferenceCloud(options: ReferenceCloudOptions = {}): 
       return faults;
     },
     requests: () => recorded.slice(),
+    authorizations: () => auth.seen(),
+    authStats: () => auth.stats(),
+    rotateToken: () => auth.rotate(),
+    currentLogin: () => auth.login(),
     received(kind) {
       const rows = (kind === undefined ? listAll.all() : listKind.all(kind)) as {
         kind: string;
@@ -532,4 +571,102 @@ export async function startReferenceCloud(options: ReferenceCloudOptions = {}): 
     },
   };
   return cloud;
+}
+
+// ── authentication: access tokens, rotation, expiry and /token/refresh ──────────────────────────
+
+const REFRESH_CLIENTS = new Set(['difflore-cli', 'difflore-desktop']);
+
+/** Error bodies as the production API shapes them for 401 and 429 (reference/rust-auth.md §6.2). */
+function authError(status: number, message: string): [number, unknown] {
+  return [status, { defined: true, code: status === 429 ? 'RATE_LIMITED' : 'UNAUTHORIZED', status, message }];
+}
+
+function createAuth(options: ReferenceCloudOptions) {
+  let current = options.token ?? null;
+  let issuedAt = Date.now();
+  let refreshToken = options.refreshToken ?? null;
+  let ttlMs = options.tokenTtlMs ?? null;
+  let failRefreshStatus: number | null = null;
+  const spent = new Set<string>();
+  const seen = new Set<string>();
+  const counts = { refreshes: 0, refusedRefreshes: 0, rotations: 0 };
+  const issue = (): void => {
+    current = `tok_${randomBytes(12).toString('hex')}`;
+    issuedAt = Date.now();
+  };
+  const rotate = (): void => {
+    counts.rotations++;
+    issue();
+  };
+  const expired = (): boolean => ttlMs !== null && Date.now() - issuedAt >= ttlMs;
+  return {
+    saw(header: string | undefined): void {
+      if (header !== undefined && seen.size < 10_000) seen.add(header);
+    },
+    seen: (): string[] => [...seen],
+    accepts(header: string | undefined): boolean {
+      if (current === null) return true;
+      return header === `Bearer ${current}` && !expired();
+    },
+    rotate,
+    login: () => ({ token: current, refreshToken }),
+    stats: (): CloudAuthStats => ({ ...counts, failRefreshStatus, tokenTtlMs: ttlMs }),
+    refresh(raw: string): [number, unknown] {
+      if (failRefreshStatus !== null) {
+        counts.refusedRefreshes++;
+        return authError(failRefreshStatus, 'refresh is failing (injected)');
+      }
+      let body: Record<string, unknown>;
+      try {
+        body = JSON.parse(raw) as Record<string, unknown>;
+      } catch {
+        counts.refusedRefreshes++;
+        return [400, { error: 'invalid_json' }];
+      }
+      const given = body?.refreshToken;
+      if (
+        !REFRESH_CLIENTS.has(String(body?.clientId)) ||
+        typeof given !== 'string' ||
+        given.length < 64 ||
+        given.length > 256
+      ) {
+        counts.refusedRefreshes++;
+        return [400, { error: 'invalid_body', detail: 'expected {clientId, refreshToken (64-256 characters)}' }];
+      }
+      if (refreshToken === null || given !== refreshToken || spent.has(given)) {
+        counts.refusedRefreshes++;
+        return authError(401, spent.has(given) ? 'refresh token already used' : 'unknown refresh token');
+      }
+      spent.add(given);
+      refreshToken = randomBytes(32).toString('hex');
+      issue();
+      counts.refreshes++;
+      return [200, { token: current, refreshToken }];
+    },
+    control(raw: string): [number, unknown] {
+      let patch: Record<string, unknown>;
+      try {
+        patch = JSON.parse(raw || '{}') as Record<string, unknown>;
+      } catch (error) {
+        return [400, { error: 'invalid_auth', detail: (error as Error).message }];
+      }
+      if ('failRefreshStatus' in patch) {
+        const v = patch.failRefreshStatus;
+        if (v !== null && !(typeof v === 'number' && Number.isInteger(v) && v >= 100 && v <= 599)) {
+          return [400, { error: 'invalid_auth', detail: 'failRefreshStatus must be an HTTP status or null' }];
+        }
+        failRefreshStatus = v as number | null;
+      }
+      if ('tokenTtlMs' in patch) {
+        const v = patch.tokenTtlMs;
+        if (v !== null && !(typeof v === 'number' && v >= 0)) {
+          return [400, { error: 'invalid_auth', detail: 'tokenTtlMs must be a number of milliseconds or null' }];
+        }
+        ttlMs = v as number | null;
+      }
+      if (patch.rotate === true) rotate();
+      return [200, { ...counts, failRefreshStatus, tokenTtlMs: ttlMs }];
+    },
+  };
 }

@@ -3,7 +3,7 @@
  * Entry point of the `difflore` binary. Usage errors go to stderr with exit code 2 (Clipanion
  * would print them on stdout with code 1). Colours only on a TTY and never under NO_COLOR.
  *
- * `difflore enqueue` and `difflore hook claude-code` run from hooks, where start-up time is the whole
+ * `difflore enqueue` and `difflore hook <agent>` run from hooks, where start-up time is the whole
  * cost, so their plain forms skip Clipanion and the command registry entirely (enqueue-fast.ts, hook-fast.ts); everything else, `enqueue
  * --help` and any unusual `enqueue` argument list included, goes through Clipanion. Clipanion and
  * the registry are therefore imported dynamically, after that check.
@@ -30,10 +30,10 @@ async function main(argv: string[]): Promise<number> {
     const code = await fastEnqueue(argv.slice(1), { stdout: fdWriter(1), stderr: fdWriter(2) });
     if (code !== undefined) return code;
   }
-  if (argv[0] === 'hook' && argv[1] === 'claude-code') {
-    // Runs on every tool call of the agent: same reason as enqueue.
-    const { fastHookClaudeCode } = await import('./hook-fast.js');
-    const code = await fastHookClaudeCode(argv.slice(2));
+  if (argv[0] === 'hook' && argv[1] !== undefined && argv[1] !== 'install' && argv[1] !== 'uninstall') {
+    // `hook <agent>` runs on every tool call of the agent: same reason as enqueue.
+    const { fastHook } = await import('./hook-fast.js');
+    const code = await fastHook(argv.slice(1));
     if (code !== undefined) return code;
   }
   if (argv[0] === 'daemon' && (argv[1] === 'run' || argv[1] === 'start' || argv[1] === 'stop')) {

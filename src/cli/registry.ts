@@ -13,7 +13,7 @@ export async function loadCommands(): Promise<CommandClass[]> {
     import('./commands/outbox-retry.js'),
     import('./commands/outbox-purge.js'),
     // agent hooks and service install
-    import('./commands/hook-claude-code.js'),
+    import('./commands/hook-agent.js'),
     import('./commands/hook-install.js'),
     import('./commands/hook-uninstall.js'),
     import('./commands/daemon-install.js'),
@@ -30,6 +30,7 @@ export async function loadCommands(): Promise<CommandClass[]> {
     import('./commands/daemon-status.js'),
     import('./commands/daemon-restart.js'),
     import('./commands/daemon-log.js'),
+    import('./commands/daemon-view.js'),
     // end to end
     import('./commands/demo.js'),
     import('./commands/doctor.js'),

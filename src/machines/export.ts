@@ -6,6 +6,8 @@
  * - `studio`:  a `createMachine({...})` module that Stately Studio's "import from code" accepts: states,
  *              transitions, guards, actions, invoked actor names and delays by name, with descriptions
  *              and the default context. Implementations stay out: they are the composition root's.
+ * - `machineGraph`: states and labelled edges as plain data, for the SVG drawing (src/view) that lays
+ *   them out; this module stays pure and synchronous.
  * Edge labels read `EVENT [guard]`, `after <delay>`, `<actor> done` / `<actor> error`.
  */
 import type { AnyStateMachine, AnyStateNode, AnyTransitionDefinition } from 'xstate';
@@ -119,6 +121,68 @@ function diagramIds(machine: AnyStateMachine): Map<AnyStateNode, string> {
 
 function initialChild(node: AnyStateNode): AnyStateNode | undefined {
   return node.initial?.target[0];
+}
+
+// ── graph (for the SVG drawing) ───────────────────────────────────────────────────────────────────
+
+/** One state; `id` is its dotted path, as the journal and the state file name states. */
+export interface GraphState {
+  readonly id: string;
+  readonly key: string;
+  readonly invokes: readonly string[];
+  readonly final: boolean;
+  /** The initial state of its parent. */
+  readonly initial: boolean;
+  readonly children: readonly GraphState[];
+}
+
+export interface GraphEdge {
+  readonly id: string;
+  readonly source: string;
+  readonly target: string;
+  readonly label: string;
+  /** The engine's event type (`STOP`, `xstate.done.actor.claim`, `xstate.after.tick.…`), as journaled. */
+  readonly event: string;
+}
+
+export interface MachineGraph {
+  readonly machine: MachineName;
+  readonly states: readonly GraphState[];
+  readonly edges: readonly GraphEdge[];
+}
+
+function graphState(node: AnyStateNode): GraphState {
+  const parentInitial = node.parent === undefined ? undefined : initialChild(node.parent);
+  return {
+    id: node.path.join('.'),
+    key: node.key,
+    invokes: invokedActors(node),
+    final: node.type === 'final',
+    initial: parentInitial === node,
+    children: Object.values(node.states).map(graphState),
+  };
+}
+
+/** Both machines' structure as plain data: every state and every edge `toDirectedGraph` finds. */
+export function machineGraph(name: MachineName): MachineGraph {
+  const { machine } = exportable(name);
+  const edges: GraphEdge[] = [];
+  const walk = (graph: DirectedGraphNode) => {
+    for (const child of graph.children) {
+      for (const edge of child.edges) {
+        edges.push({
+          id: `e${edges.length}`,
+          source: edge.source.path.join('.'),
+          target: edge.target.path.join('.'),
+          label: edgeLabel(edge.transition),
+          event: edge.transition.eventType,
+        });
+      }
+      walk(child);
+    }
+  };
+  walk(toDirectedGraph(machine));
+  return { machine: name, states: Object.values(machine.root.states).map(graphState), edges };
 }
 
 // ── mermaid ───────────────────────────────────────────────────────────────────────────────────────

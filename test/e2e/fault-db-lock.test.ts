@@ -95,7 +95,7 @@ describe('fault suite: database locked by another writer', () => {
             pause(delay).then(async () => {
               const r = await lab.cli(['hook', 'claude-code'], env, { input: editEvent(n) });
               expect(r.code, r.stderr).toBe(0);
-              expect(r.stdout).toBe('');
+              expect(r.stdout).toBe('{"continue":true}\n');
             }),
           );
         }

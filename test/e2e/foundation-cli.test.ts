@@ -216,6 +216,8 @@ describe('difflore enqueue', () => {
         'adapters/enqueue-core.js',
         'adapters/db.js',
         'adapters/home.js',
+        // the home-files rule (node:fs and errors only): data.db is checked before SQLite opens it
+        'adapters/home-files.js',
       ]),
     );
     const packages = loaded.filter((l) => l.includes('node_modules'));

@@ -89,13 +89,13 @@ describe.skipIf(process.platform === 'win32')('hook claude-code starts the daemo
     cleanups.push(cleanup);
 
     const first = await runCli(['hook', 'claude-code'], { env: env(home), input: edit(1) });
-    expect(first).toMatchObject({ code: 0, stdout: '' });
+    expect(first).toMatchObject({ code: 0, stdout: '{"continue":true}\n' });
     const [pid] = spawnedPids(home);
     expect(pid).toBeDefined();
     await waitFor(() => lockHeld(home), { what: 'the daemon to hold its lifetime lock' });
 
     const second = await runCli(['hook', 'claude-code'], { env: env(home), input: edit(2) });
-    expect(second).toMatchObject({ code: 0, stdout: '' });
+    expect(second).toMatchObject({ code: 0, stdout: '{"continue":true}\n' });
     expect(spawnedPids(home)).toEqual([pid]);
     expect(rowCount(home)).toBe(2);
 
@@ -111,7 +111,7 @@ describe.skipIf(process.platform === 'win32')('hook claude-code starts the daemo
     const hooks = await Promise.all(
       Array.from({ length: 8 }, (_, i) => runCli(['hook', 'claude-code'], { env: env(home), input: edit(i) })),
     );
-    for (const result of hooks) expect(result).toMatchObject({ code: 0, stdout: '' });
+    for (const result of hooks) expect(result).toMatchObject({ code: 0, stdout: '{"continue":true}\n' });
     expect(rowCount(home)).toBe(8);
     const pids = spawnedPids(home);
     expect(pids.length).toBeGreaterThanOrEqual(1);

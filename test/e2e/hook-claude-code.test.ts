@@ -89,43 +89,64 @@ const EVENTS: Record<string, string> = {
     ],
   }),
   Write: postToolUse('Write', { file_path: '/work/app/new.md', content: '# New\n' }),
-  NotebookEdit: postToolUse('NotebookEdit', {
-    notebook_path: '/work/app/nb.ipynb',
-    cell_id: 'x1',
-    new_source: 'print(1)',
-    edit_mode: 'replace',
-  }),
 };
 
+/** Claude Code reads the hook's stdout; the Rust hook answers every event with this line. */
+const CONTINUE = '{"continue":true}\n';
+
 describe('hook claude-code records edits', () => {
-  it.each(Object.keys(EVENTS))('turns a PostToolUse %s into one observation row, silently', async (tool) => {
+  it.each(Object.keys(EVENTS))('turns a PostToolUse %s into one observation row, as Rust builds it', async (tool) => {
     const home = tempHome();
     const result = await runHook(home, EVENTS[tool] as string);
     expect(result.code).toBe(0);
-    expect(result.stdout).toBe('');
+    expect(result.stdout).toBe(CONTINUE);
     expect(result.stderr).toBe('');
     const stored = rows(home);
     expect(stored).toHaveLength(1);
     expect(stored[0]?.kind).toBe('observation');
     expect(stored[0]?.status).toBe('pending');
     const payload = JSON.parse(stored[0]?.payload_json ?? '{}');
-    expect(Object.keys(payload).sort()).toEqual([
-      'content_hash',
-      'diff_excerpt',
-      'file_path',
-      'narrative',
-      'obs_type',
+    // Rust's struct order, scope included, nulls written.
+    expect(Object.keys(payload)).toEqual([
       'session_id',
-      'title',
-      'tool',
       'ts_ms',
+      'obs_type',
+      'tool',
+      'file_path',
+      'scope',
+      'title',
+      'narrative',
+      'diff_excerpt',
+      'content_hash',
     ]);
     expect(payload.tool).toBe(tool);
     expect(payload.session_id).toBe('e2e-session');
+    expect(payload.file_path.startsWith('/work/app/')).toBe(true); // as Claude Code gave it, not made relative
     expect(typeof payload.ts_ms).toBe('number');
-    expect(payload.content_hash).toMatch(/^[0-9a-f]{64}$/);
-    expect(payload.diff_excerpt.startsWith('--- a/')).toBe(true);
+    expect(payload.content_hash).toMatch(/^[0-9a-f]{16}$/);
+    expect(['bugfix', 'feature', 'refactor', 'change']).toContain(payload.obs_type);
     expect(hookLog(home)).toEqual([]);
+  });
+
+  it('worked example A, through the real process, byte for byte but ts_ms', async () => {
+    const home = tempHome();
+    const stdin = JSON.stringify({
+      session_id: 'sess-123',
+      cwd: '/home/dev/proj',
+      hook_event_name: 'PostToolUse',
+      tool_name: 'Edit',
+      tool_input: {
+        file_path: '/home/dev/proj/src/auth/login.rs',
+        old_string: '// FIXME: handle None\nlet u = user.unwrap();',
+        new_string: 'let u = user?;',
+      },
+      tool_response: { filePath: '/home/dev/proj/src/auth/login.rs' },
+    });
+    expect(await runHook(home, stdin)).toMatchObject({ code: 0, stdout: CONTINUE });
+    const [row] = rows(home);
+    expect(row?.payload_json.replace(/"ts_ms":\d+/, '"ts_ms":1714000000000')).toBe(
+      '{"session_id":"sess-123","ts_ms":1714000000000,"obs_type":"bugfix","tool":"Edit","file_path":"/home/dev/proj/src/auth/login.rs","scope":{"anchor_kind":"file","anchor_key":"home/dev/proj/src/auth/login.rs","parent_path":"home/dev/proj/src/auth","display_name":"login.rs"},"title":"Edit /home/dev/proj/src/auth/login.rs: remove bug marker","narrative":"-// FIXME: handle None\\n-let u = user.unwrap();\\n+let u = user?;","diff_excerpt":"-// FIXME: handle None\\n-let u = user.unwrap();\\n+let u = user?;\\n","content_hash":"ff7ab81c02025b41"}',
+    );
   });
 
   it('gives the same edit twice the same content_hash', async () => {
@@ -137,17 +158,68 @@ describe('hook claude-code records edits', () => {
   });
 });
 
+describe('hook claude-code never ships a secret', () => {
+  const SECRET = 'sk-live-123456789';
+  const denied = [
+    '/work/app/.env',
+    '/work/app/config/.env.production',
+    'C:\\work\\app\\.ENV',
+    '/home/u/.ssh/id_rsa',
+    '/work/app/certs/server.pem',
+    '/work/app/tls/server.key',
+    '/home/u/.aws/credentials',
+    '/work/app/prod.secrets.yaml',
+  ];
+
+  it.each(denied)('%s: no row, no spill file, nothing in hook.log, even with the database broken', async (path) => {
+    for (const broken of [false, true]) {
+      const home = tempHome();
+      if (broken) {
+        mkdirSync(home, { recursive: true, mode: 0o700 });
+        writeFileSync(join(home, 'data.db'), 'not a database '.repeat(100));
+      }
+      const event = postToolUse('Edit', {
+        file_path: path,
+        old_string: 'API_KEY=old',
+        new_string: `API_KEY=${SECRET}`,
+      });
+      const result = await runHook(home, event);
+      expect(result).toMatchObject({ code: 0, stdout: CONTINUE, stderr: '' });
+      // The hook never got as far as the database: none is created, a broken one is left alone.
+      if (!broken) expect(existsSync(join(home, 'data.db'))).toBe(false);
+      expect(spillFiles(home)).toEqual([]);
+      expect(existsSync(join(home, 'hook-spill'))).toBe(false);
+      expect(existsSync(join(home, 'logs'))).toBe(false);
+    }
+  });
+
+  it('replaces <private> regions before anything is stored', async () => {
+    const home = tempHome();
+    const content = `const a = 1;\n<private>\nconst key = "${SECRET}";\n</private>\nconst b = 2;\n`;
+    await runHook(home, postToolUse('Write', { file_path: '/work/app/src/k.ts', content }));
+    const [row] = rows(home);
+    expect(row?.payload_json).not.toContain(SECRET);
+    expect(JSON.parse(row?.payload_json ?? '{}').narrative).toBe(
+      '+const a = 1;\n+[redacted private content]\n+const b = 2;',
+    );
+  });
+});
+
 describe('hook claude-code ignores what is not an edit', () => {
   it.each([
     ['PreToolUse of Edit', JSON.stringify({ hook_event_name: 'PreToolUse', tool_name: 'Edit', tool_input: {} })],
     ['PostToolUse of Read', postToolUse('Read', { file_path: '/work/app/a.ts' })],
     ['PostToolUse of Bash', postToolUse('Bash', { command: 'rm -rf build' })],
+    [
+      'PostToolUse of NotebookEdit (Rust makes no row for it)',
+      postToolUse('NotebookEdit', { notebook_path: '/work/app/nb.ipynb', new_source: 'print(1)' }),
+    ],
     ['Stop', JSON.stringify({ hook_event_name: 'Stop', session_id: 's', stop_hook_active: false })],
     ['SessionStart', JSON.stringify({ hook_event_name: 'SessionStart', source: 'startup' })],
   ])('%s: exit 0, nothing written', async (_, input) => {
     const home = tempHome();
     const result = await runHook(home, input);
-    expect(result).toMatchObject({ code: 0, stdout: '', stderr: '' });
+    expect(result).toMatchObject({ code: 0, stdout: CONTINUE, stderr: '' });
     expect(existsSync(join(home, 'data.db'))).toBe(false);
     expect(hookLog(home)).toEqual([]);
   });
@@ -160,10 +232,10 @@ describe('hook claude-code never fails the agent', () => {
     ['truncated JSON', (EVENTS.Edit as string).slice(0, 60)],
     ['a JSON array', '[{"hook_event_name":"PostToolUse"}]'],
     ['JSON without hook_event_name', '{"tool_name":"Edit"}'],
-  ])('%s: exit 0, nothing on stdout, nothing queued, a line in hook.log', async (_, input) => {
+  ])('%s: exit 0, the envelope on stdout, nothing queued, a line in hook.log', async (_, input) => {
     const home = tempHome();
     const result = await runHook(home, input);
-    expect(result).toMatchObject({ code: 0, stdout: '' });
+    expect(result).toMatchObject({ code: 0, stdout: CONTINUE });
     expect(existsSync(join(home, 'data.db'))).toBe(false);
     expect(spillFiles(home)).toEqual([]);
     const log = hookLog(home);
@@ -175,15 +247,15 @@ describe('hook claude-code never fails the agent', () => {
   it('an edit without a file path: exit 0, nothing queued, logged', async () => {
     const home = tempHome();
     const result = await runHook(home, postToolUse('Edit', { old_string: 'a', new_string: 'b' }));
-    expect(result).toMatchObject({ code: 0, stdout: '' });
+    expect(result).toMatchObject({ code: 0, stdout: CONTINUE });
     expect(rows(home)).toEqual([]);
-    expect(hookLog(home)[0]).toMatchObject({ msg: 'event ignored' });
+    expect(hookLog(home)[0]).toMatchObject({ msg: 'event ignored', reason: 'no_file_path' });
   });
 
   it('DIFFLORE_CAPTURE=false: exit 0, nothing queued or spilled', async () => {
     const home = tempHome();
     const result = await runHook(home, EVENTS.Write as string, { DIFFLORE_CAPTURE: 'false' });
-    expect(result).toMatchObject({ code: 0, stdout: '' });
+    expect(result).toMatchObject({ code: 0, stdout: CONTINUE });
     expect(existsSync(join(home, 'data.db'))).toBe(false);
     expect(spillFiles(home)).toEqual([]);
   });
@@ -194,12 +266,12 @@ describe('hook claude-code never fails the agent', () => {
     expect(rows(home)).toHaveLength(1);
   });
 
-  it('an empty DIFFLORE_HOME: exit 0, nothing on stdout, the problem on stderr', async () => {
+  it('an empty DIFFLORE_HOME: exit 0, the envelope on stdout, the problem on stderr', async () => {
     const result = await runCli(['hook', 'claude-code'], {
       env: cleanEnv({ DIFFLORE_HOME: '', DIFFLORE_DISABLE_OUTBOX_DAEMON: '1' }),
       input: EVENTS.Edit as string,
     });
-    expect(result).toMatchObject({ code: 0, stdout: '' });
+    expect(result).toMatchObject({ code: 0, stdout: CONTINUE });
     expect(result.stderr).toContain('DIFFLORE_HOME');
   });
 });
@@ -221,7 +293,7 @@ describe('hook claude-code spills when the database cannot be written', () => {
     mkdirSync(home, { recursive: true, mode: 0o700 });
     writeFileSync(join(home, 'data.db'), 'this is not a database, only bytes. '.repeat(200));
     const result = await runHook(home, EVENTS.Edit as string);
-    expect(result).toMatchObject({ code: 0, stdout: '' });
+    expect(result).toMatchObject({ code: 0, stdout: CONTINUE });
     expectSpilled(home, 'Edit');
   });
 
@@ -234,7 +306,7 @@ describe('hook claude-code spills when the database cannot be written', () => {
     db.exec('BEGIN IMMEDIATE');
     try {
       const result = await runHook(home, EVENTS.Edit as string);
-      expect(result).toMatchObject({ code: 0, stdout: '' });
+      expect(result).toMatchObject({ code: 0, stdout: CONTINUE });
     } finally {
       db.exec('ROLLBACK');
       db.close();
@@ -279,7 +351,7 @@ describe('hook claude-code loads only light modules', () => {
         input,
       },
     );
-    expect(result).toMatchObject({ code: 0, stdout: '' });
+    expect(result).toMatchObject({ code: 0, stdout: CONTINUE });
     const loaded = readFileSync(log, 'utf8');
     // The recorder works: it saw the hook's own modules.
     expect(loaded).toContain('/dist/adapters/claude-code-hook.js');

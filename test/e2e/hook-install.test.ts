@@ -87,7 +87,7 @@ describe('hook install claude-code', () => {
     expect(result.stdout).toContain(path);
     const entries = ourEntries(JSON.parse(read(path)));
     expect(entries).toEqual([
-      { matcher: 'Edit|MultiEdit|Write|NotebookEdit', command: `${process.execPath} ${CLI} hook claude-code` },
+      { matcher: 'Edit|MultiEdit|Write', command: `${process.execPath} ${CLI} hook claude-code` },
     ]);
     expect(backups(path)).toEqual([]);
   });
@@ -214,7 +214,7 @@ describe('hook install claude-code', () => {
       input: event,
       cwd: box.project,
     });
-    expect(result).toMatchObject({ code: 0, stdout: '' });
+    expect(result).toMatchObject({ code: 0, stdout: '{"continue":true}\n' });
     const db = new Database(join(box.dataHome, 'data.db'), { readonly: true });
     try {
       const rows = db.prepare('SELECT kind, payload_json FROM cloud_outbox').all() as {
@@ -222,7 +222,11 @@ describe('hook install claude-code', () => {
         payload_json: string;
       }[];
       expect(rows).toHaveLength(1);
-      expect(JSON.parse(rows[0]?.payload_json as string)).toMatchObject({ tool: 'Write', file_path: 'a.txt' });
+      expect(JSON.parse(rows[0]?.payload_json as string)).toMatchObject({
+        tool: 'Write',
+        file_path: join(box.project, 'a.txt'), // as Claude Code gave it, as in Rust
+        obs_type: 'feature',
+      });
     } finally {
       db.close();
     }
@@ -272,9 +276,7 @@ describe('hook uninstall claude-code', () => {
     mkdirSync(join(box.project, '.claude'));
     const shared = {
       hooks: {
-        PostToolUse: [
-          { matcher: 'Edit|MultiEdit|Write|NotebookEdit', hooks: [{ type: 'command', command: 'lint.sh' }] },
-        ],
+        PostToolUse: [{ matcher: 'Edit|MultiEdit|Write', hooks: [{ type: 'command', command: 'lint.sh' }] }],
       },
     };
     writeFileSync(path, `${JSON.stringify(shared, null, 2)}\n`);

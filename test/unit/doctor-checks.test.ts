@@ -35,6 +35,7 @@ function daemon(overrides: Partial<DaemonStatusReport> = {}): DaemonStatusReport
     spillFiles: null,
     waitingForToken: false,
     tokenProblem: null,
+    tokenSource: null,
     stateFile: 'ok',
     stateFileError: null,
     lastStop: null,

@@ -23,7 +23,7 @@ function existing(): JsonObject {
       PreToolUse: [{ matcher: 'Bash', hooks: [{ type: 'command', command: 'audit.sh' }] }],
       PostToolUse: [
         { matcher: 'Write', hooks: [{ type: 'command', command: 'prettier --write "$FILE"' }] },
-        { matcher: 'Edit|MultiEdit|Write|NotebookEdit', hooks: [{ type: 'command', command: 'lint.sh' }] },
+        { matcher: 'Edit|MultiEdit|Write', hooks: [{ type: 'command', command: 'lint.sh' }] },
       ],
     },
     env: { FOO: '1' },
@@ -32,7 +32,10 @@ function existing(): JsonObject {
 
 describe('claudeCodeHookSpec', () => {
   it('runs this node and this main.js, with the matcher of every observed tool', () => {
-    expect(SPEC.matcher).toBe('Edit|MultiEdit|Write|NotebookEdit');
+    // The tools that can become observations; Claude Code reads `timeout` in seconds, and it must
+    // outlast the 5 s SQLite busy timeout so a hook waiting on a locked database still spills its row.
+    expect(SPEC.matcher).toBe('Edit|MultiEdit|Write');
+    expect(SPEC.timeoutSec).toBe(10);
     expect(SPEC.command).toBe('/usr/local/bin/node /opt/difflore/dist/cli/main.js hook claude-code');
   });
 

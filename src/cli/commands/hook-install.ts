@@ -25,7 +25,7 @@ export default class HookInstallCommand extends BaseCommand {
     category: 'Hooks',
     description: 'Make Claude Code record its edits into the outbox',
     details: `
-      Adds a \`PostToolUse\` hook (matcher \`Edit|MultiEdit|Write|NotebookEdit\`) that runs
+      Adds a \`PostToolUse\` hook (matcher \`Edit|MultiEdit|Write\`, timeout 10 s) that runs
       \`difflore hook claude-code\` to \`<DIR>/.claude/settings.json\` (\`--project\`, default: the current
       directory) or to \`~/.claude/settings.json\` (\`--user\`). Other hooks and settings are kept; the old
       file is copied to \`settings.json.bak-<time>\` first. Running it again changes nothing.

@@ -6,7 +6,7 @@ import { Command, Option } from 'clipanion';
 import { BaseCommand, usageError } from '../base-command.js';
 
 const MACHINES = ['daemon', 'stop'] as const;
-const FORMATS = ['mermaid', 'dot', 'json', 'studio'] as const;
+const FORMATS = ['mermaid', 'dot', 'json', 'studio', 'svg'] as const;
 
 function isOneOf<T extends string>(values: readonly T[], value: string): value is T {
   return (values as readonly string[]).includes(value);
@@ -17,13 +17,14 @@ export default class MachinesExportCommand extends BaseCommand {
 
   static override usage = Command.Usage({
     category: 'Inspection',
-    description: 'Print a statechart as Mermaid, Graphviz DOT, JSON or Stately Studio code',
+    description: 'Print a statechart as Mermaid, Graphviz DOT, JSON, Stately Studio code or SVG',
     details: `
       Prints the \`daemon\` machine (the default) or the \`stop\` machine, rendered offline:
 
       - \`mermaid\` (default): a \`stateDiagram-v2\`; GitHub and most Markdown viewers draw it.
       - \`dot\`: Graphviz; pipe it to \`dot -Tsvg\`.
       - \`json\`: the machine definition as XState resolves it (targets as state ids).
+      - \`svg\`: the drawing \`daemon view\` shows, laid out offline (ELK), with its own styles.
       - \`studio\`: a \`createMachine({...})\` module for Stately Studio's "Import from code" (states, transitions, guards, actions, invoked actors and delays by name).
 
       Edge labels read \`EVENT [guard]\`, \`after <delay>\`, \`<actor> done\` and \`<actor> error\`.
@@ -31,6 +32,7 @@ export default class MachinesExportCommand extends BaseCommand {
     examples: [
       ['Draw the daemon lifecycle in Markdown', '$0 machines export daemon --format mermaid'],
       ['Render the stop protocol as SVG', '$0 machines export stop --format dot | dot -Tsvg > stop.svg'],
+      ['Draw the daemon lifecycle without Graphviz', '$0 machines export daemon --format svg > daemon.svg'],
       ['Open the daemon machine in Stately Studio', '$0 machines export daemon --format studio > daemon.ts'],
     ],
   });
@@ -38,7 +40,7 @@ export default class MachinesExportCommand extends BaseCommand {
   machine = Option.String({ required: false, name: 'daemon|stop' });
 
   format = Option.String('--format', 'mermaid', {
-    description: 'One of mermaid, dot, json, studio (default: mermaid)',
+    description: 'One of mermaid, dot, json, studio, svg (default: mermaid)',
   });
 
   protected async run(): Promise<number> {
@@ -48,6 +50,11 @@ export default class MachinesExportCommand extends BaseCommand {
     }
     if (!isOneOf(FORMATS, this.format)) {
       usageError(`unknown format '${this.format}'`, `choose one of: ${FORMATS.join(', ')}`);
+    }
+    if (this.format === 'svg') {
+      const { machineSvg } = await import('../../view/svg.js');
+      this.context.stdout.write(await machineSvg(machine));
+      return 0;
     }
     const { exportMachine } = await import('../../machines/export.js');
     this.context.stdout.write(exportMachine(machine, this.format));

@@ -5,7 +5,8 @@
  * signals anything: a missing home or database is reported as missing.
  */
 import { lstatSync, readlinkSync, statSync } from 'node:fs';
-import { readCloudToken, resolveCloudUrl } from '../../adapters/cloud-config.js';
+import { join } from 'node:path';
+import { readCloudToken, resolveCloudUrl, type TokenResult, type TokenSource } from '../../adapters/cloud-config.js';
 import { openDatabase, SCHEMA_VERSION } from '../../adapters/db.js';
 import { type HomePaths, homePaths } from '../../adapters/home.js';
 import { type SpillStats, spillStats } from '../../adapters/spill.js';
@@ -71,7 +72,7 @@ export type DatabaseFact =
     };
 
 export type TokenFact =
-  | { readonly kind: 'token'; readonly source: 'env' | 'file' }
+  | { readonly kind: 'token'; readonly source: TokenSource }
   | { readonly kind: 'none' }
   | { readonly kind: 'refused'; readonly message: string };
 
@@ -94,8 +95,16 @@ export interface DoctorFacts {
 
 const GROUPS_SHOWN = 8;
 
-/** Everything doctor reports on, for the home `home` as seen from `env`. */
-export function gatherFacts(home: string, env: NodeJS.ProcessEnv, nowMs: number = Date.now()): DoctorFacts {
+/**
+ * Everything doctor reports on, for the home `home` as seen from `env`. `token` is the token lookup
+ * done beforehand (it may ask the OS keyring, which takes a wait); without it the keyring is not asked.
+ */
+export function gatherFacts(
+  home: string,
+  env: NodeJS.ProcessEnv,
+  nowMs: number = Date.now(),
+  token?: TokenResult,
+): DoctorFacts {
   const paths = homePaths(home);
   const homeFact = inspectHome(home);
   const exists = homeFact.exists;
@@ -104,10 +113,10 @@ export function gatherFacts(home: string, env: NodeJS.ProcessEnv, nowMs: number 
     paths,
     home: homeFact,
     files: exists ? inspectFiles(paths) : [],
-    daemon: daemonStatus(paths, { env, now: nowMs }),
+    daemon: daemonStatus(paths, { env, now: nowMs, ...(token === undefined ? {} : { token }) }),
     database: exists ? inspectDatabase(paths) : { kind: 'missing' },
     spill: exists ? inspectSpill(paths) : emptySpill(paths),
-    token: inspectToken(paths, env),
+    token: inspectToken(paths, env, token),
     cloudUrl: inspectCloudUrl(env),
   };
 }
@@ -162,8 +171,12 @@ function inspectFiles(paths: HomePaths): FileFact[] {
     { name: 'data.db-wal', path: `${paths.db}-wal`, mustNotBeLink: true, private: true },
     { name: 'data.db-shm', path: `${paths.db}-shm`, mustNotBeLink: true, private: true },
     { name: 'cloud-token', path: paths.tokenFile, mustNotBeLink: true, private: true },
-    { name: 'outbox-drain-state.json', path: paths.drainState, mustNotBeLink: false, private: false },
-    { name: 'logs/daemon.log', path: paths.daemonLog, mustNotBeLink: false, private: true },
+    // The Rust binary's login and its local key seed: read (never through a link), never created here.
+    { name: 'cloud-auth.db', path: join(paths.home, 'cloud-auth.db'), mustNotBeLink: true, private: true },
+    { name: 'keyseed', path: join(paths.home, 'keyseed'), mustNotBeLink: true, private: true },
+    { name: 'outbox-drain-state.json', path: paths.drainState, mustNotBeLink: true, private: false },
+    { name: 'logs/daemon.log', path: paths.daemonLog, mustNotBeLink: true, private: true },
+    { name: 'logs/hook.log', path: join(paths.logsDir, 'hook.log'), mustNotBeLink: true, private: true },
   ];
   const facts: FileFact[] = [];
   for (const c of candidates) {
@@ -326,9 +339,9 @@ function inspectSpill(paths: HomePaths): SpillStats | { error: string } {
   }
 }
 
-function inspectToken(paths: HomePaths, env: NodeJS.ProcessEnv): TokenFact {
+function inspectToken(paths: HomePaths, env: NodeJS.ProcessEnv, known: TokenResult | undefined): TokenFact {
   try {
-    const token = readCloudToken(paths, env);
+    const token = known ?? readCloudToken(paths, env);
     // The token itself never leaves this function.
     if (token.kind === 'token') return { kind: 'token', source: token.source };
     return token;

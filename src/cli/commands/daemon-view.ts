@@ -1,0 +1,81 @@
+/**
+ * `difflore daemon view`: a live page of both machines for this data home, served on 127.0.0.1 with a
+ * key in the URL, offline (DESIGN §7). Everything it needs loads inside `run` (src/view/), so listing
+ * the command costs the CLI nothing.
+ */
+import { Command, Option } from 'clipanion';
+import * as t from 'typanion';
+import { BaseCommand } from '../base-command.js';
+
+/** The platform's "open this URL" program, if this session can show a browser at all. */
+function opener(env: NodeJS.ProcessEnv): string | null {
+  if (process.platform === 'darwin') return 'open';
+  if (process.platform === 'win32') return null;
+  // Without a display, xdg-open would start a text browser inside this terminal.
+  return env.DISPLAY || env.WAYLAND_DISPLAY ? 'xdg-open' : null;
+}
+
+export default class DaemonViewCommand extends BaseCommand {
+  static override paths = [['daemon', 'view']];
+  static override usage = Command.Usage({
+    category: 'Inspection',
+    description: 'Serve a live page of the daemon and stop machines on 127.0.0.1',
+    details: `
+      Serves one self-contained page on 127.0.0.1 (never another interface) and prints its URL, which
+      carries a random key: any other request gets 403. The page draws both statecharts, marks the
+      daemon's current state, lights up each transition as it is journaled, and shows the last drain
+      passes, the backlog by kind over the last hour (sampled while the view runs), the token and
+      breaker state when the state file records them, and the last \`daemon stop\` run.
+
+      It reads the data home only (journal, state file, data.db read-only), so it works for a daemon
+      started without \`--inspect\`, keeps going across daemon restarts, and with no daemon shows
+      "not running" and the last journal. Nothing is fetched from the network. Stop it with Ctrl-C.
+    `,
+    examples: [
+      ['Open the view in a browser', '$0 daemon view'],
+      ['Serve on a fixed port and only print the URL', '$0 daemon view --port 7777 --no-open'],
+    ],
+  });
+
+  port = Option.String('--port', '0', {
+    description: 'Port on 127.0.0.1 (default: a free one)',
+    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(0, 65535)]),
+  });
+  sampleEvery = Option.String('--sample-every', '5s', {
+    description: 'How often the backlog is counted from data.db (e.g. 5s, 500ms)',
+  });
+  noOpen = Option.Boolean('--no-open', false, { description: 'Print the URL without opening a browser' });
+
+  protected async run(): Promise<number> {
+    const env = this.context.env as NodeJS.ProcessEnv;
+    const [{ homePaths, resolveHome }, { parseDuration, TIMEOUT_UNITS }, { startView }] = await Promise.all([
+      import('../../adapters/home.js'),
+      import('../durations.js'),
+      import('../../view/index.js'),
+    ]);
+    const backlogSampleMs = Math.max(100, parseDuration('--sample-every', this.sampleEvery, TIMEOUT_UNITS));
+    const paths = homePaths(resolveHome(env));
+    const view = await startView(paths, { env, port: this.port, backlogSampleMs });
+    // Handlers before the URL line: whoever reads it may signal at once.
+    const stopped = new Promise<NodeJS.Signals>((resolve) => {
+      const on = (s: NodeJS.Signals): void => {
+        process.off('SIGTERM', on);
+        process.off('SIGINT', on);
+        resolve(s);
+      };
+      process.on('SIGTERM', on);
+      process.on('SIGINT', on);
+    });
+    this.print(`view at ${view.url}`);
+    const program = this.noOpen ? null : opener(env);
+    if (program !== null) {
+      const { spawn } = await import('node:child_process');
+      const child = spawn(program, [view.url], { stdio: 'ignore', detached: true });
+      child.on('error', () => this.warn('difflore: could not open a browser; open the URL above'));
+      child.unref();
+    }
+    await stopped;
+    await view.close();
+    return 0;
+  }
+}

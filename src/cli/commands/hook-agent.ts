@@ -1,0 +1,50 @@
+/**
+ * `difflore hook <agent>`: the command an agent runs on every hook event. The work lives in
+ * hook-fast.ts, which main.ts can also run without Clipanion; this class gives it help text and a
+ * place in the CLI. One path per agent name and Rust alias, from the agent table.
+ */
+import { Command } from 'clipanion';
+import { MAX_EVENT_BYTES } from '../../adapters/claude-code-hook.js';
+import { AGENT_HOOKS } from '../../observation/agents/index.js';
+import { BaseCommand } from '../base-command.js';
+import { readStream, runAgentHook } from '../hook-fast.js';
+
+export default class HookAgentCommand extends BaseCommand {
+  static override paths = AGENT_HOOKS.flatMap((row) => row.names.map((name) => ['hook', name]));
+
+  static override usage = Command.Usage({
+    category: 'Hooks',
+    description: 'Record an agent edit as an observation (run by the agent, not by you)',
+    details: `
+      Reads one hook event (JSON) of the named agent on stdin — \`${AGENT_HOOKS.map((r) => r.names[0]).join('`, `')}\`
+      (the Rust binary's aliases work too). An edit becomes an \`observation\` row in the outbox, built
+      exactly as the Rust hook builds it (spilled to \`hook-spill/observations/\` when the database cannot
+      be written); a file on the privacy deny-list (\`.env\`, \`*.pem\`, \`*.key\`, \`id_rsa\`,
+      \`credentials\`, \`*.secrets*\`) produces nothing anywhere, and \`<private>\`, \`<secret>\` and
+      \`<sensitive>\` regions are replaced before anything is stored. Every other event is ignored. Then,
+      unless \`DIFFLORE_DISABLE_OUTBOX_DAEMON\` is set (and not \`0\` or \`false\`), it starts the daemon in
+      the background if none runs.
+
+      It always exits 0 and prints the agent's envelope (\`{"continue":true}\`), so it can never break the
+      agent. Problems are appended to \`logs/hook.log\` in the data home. \`DIFFLORE_CAPTURE=false\` turns
+      recording off.
+
+      Install it with \`difflore hook install <agent>\`.
+    `,
+    examples: [
+      [
+        'Feed it an event by hand',
+        `echo '{"hook_event_name":"PostToolUse","tool_name":"Write","tool_input":{"file_path":"/tmp/a.txt","content":"hi"}}' | $0 hook claude-code`,
+      ],
+    ],
+  });
+
+  protected async run(): Promise<number> {
+    const name = this.path[1] ?? 'claude-code';
+    return runAgentHook(name, {
+      readStdin: () => readStream(this.context.stdin, MAX_EVENT_BYTES),
+      stdout: this.context.stdout,
+      env: process.env,
+    });
+  }
+}

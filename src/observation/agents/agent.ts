@@ -1,0 +1,83 @@
+/**
+ * What one coding agent's hook adapter provides: how its stdin becomes edit events, and what it
+ * prints back. Adding an agent is one file implementing this and one row in ./index.ts.
+ *
+ * Pure: no node:* import, no I/O.
+ */
+import type { EditEvent, JsonObject } from '../edit-event.js';
+import { isWellFormed, rustTrim } from '../rust-text.js';
+
+/** Why an event produced nothing. Reasons never quote the event: it may name a secret file. */
+export type ParsedHook =
+  | { readonly kind: 'edits'; readonly events: readonly EditEvent[] }
+  | { readonly kind: 'ignored'; readonly reason: string; readonly malformed: boolean };
+
+export interface AgentHookAdapter {
+  /** Canonical wire name, as Rust's `ClientId` prints it (`claude-code`, `codex`, …). */
+  readonly name: string;
+  /** For messages: `Claude Code`, `Codex`, … */
+  readonly label: string;
+  /** Turns stdin into the edit events to observe, or says why there are none. */
+  parse(text: string): ParsedHook;
+  /** The line printed on stdout whatever happened (Rust's `format_output(noop)`). */
+  readonly noopOutput: string;
+}
+
+export const CONTINUE = '{"continue":true}';
+
+export function ignored(reason: string): ParsedHook {
+  return { kind: 'ignored', reason, malformed: false };
+}
+
+export function malformed(reason: string): ParsedHook {
+  return { kind: 'ignored', reason, malformed: true };
+}
+
+/**
+ * The shared first step of every Rust adapter (`parse_stdin_default`): trim with Rust's `str::trim`,
+ * parse, require an object, and require that the named fields are strings (or null/absent), since a
+ * typed serde field of another type fails the whole event. A lone surrogate escape anywhere also
+ * fails it (serde rejects it; JSON.parse would not).
+ */
+export function parseEnvelope(
+  text: string,
+  label: string,
+  stringFields: readonly string[],
+): { ok: true; value: JsonObject } | { ok: false; result: ParsedHook } {
+  const trimmed = rustTrim(text);
+  if (trimmed === '') return { ok: false, result: malformed(`empty stdin: no ${label} hook event`) };
+  let value: unknown;
+  try {
+    value = JSON.parse(trimmed);
+  } catch {
+    // JSON.parse quotes the text in its message; the text may name a secret file, so it is not repeated.
+    return { ok: false, result: malformed(`stdin is not a JSON ${label} hook event (${trimmed.length} chars)`) };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, result: malformed(`the ${label} hook event is not a JSON object`) };
+  }
+  const object = value as JsonObject;
+  for (const field of stringFields) {
+    const v = object[field];
+    if (v !== undefined && v !== null && typeof v !== 'string') {
+      return { ok: false, result: malformed(`the ${label} hook event's ${field} is not a string`) };
+    }
+  }
+  return { ok: true, value: object };
+}
+
+/** Every string (keys included) in a parsed JSON value is well-formed UTF-16. */
+export function wellFormedJson(value: unknown): boolean {
+  if (typeof value === 'string') return isWellFormed(value);
+  if (Array.isArray(value)) return value.every(wellFormedJson);
+  if (typeof value === 'object' && value !== null) {
+    for (const [key, v] of Object.entries(value)) if (!isWellFormed(key) || !wellFormedJson(v)) return false;
+  }
+  return true;
+}
+
+/** A string field that parseEnvelope has checked: the string, or null. */
+export function field(object: JsonObject, key: string): string | null {
+  const v = object[key];
+  return typeof v === 'string' ? v : null;
+}
