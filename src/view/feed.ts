@@ -7,9 +7,10 @@
  * - the backlog by kind: data.db opened read-only, sampled every few seconds, an hour kept in memory.
  * Reads only: it creates no file, takes no lock a daemon waits on, and signals nothing.
  */
-import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { type Database, openDatabase } from '../adapters/db.js';
 import type { HomePaths } from '../adapters/home.js';
+import { readHomeFile } from '../adapters/home-files.js';
 import { readJournal, type TransitionRecord } from '../adapters/recorder.js';
 import { type DaemonStatusReport, daemonStatus } from '../cli/daemon-status.js';
 import { printable, stateLabel } from '../cli/daemon-text.js';
@@ -37,6 +38,7 @@ export interface FeedOptions {
 const TRANSITIONS_KEPT = 80;
 const PASSES_KEPT = 12;
 const BACKLOG_WINDOW_MS = 60 * 60 * 1000;
+const MAX_STATE_BYTES = 16 * 1024 * 1024;
 const DEFAULTS = { journalPollMs: 150, statusPollMs: 1000, backlogSampleMs: 5000 } as const;
 
 export function transitionView(record: TransitionRecord): TransitionView {
@@ -76,25 +78,13 @@ export function passOf(record: TransitionRecord): PassView | null {
 
 /** The state file as raw JSON (unknown sections included); null if missing or unusable. */
 function readRawState(path: string): Record<string, unknown> | null {
-  let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0));
+    const bytes = readHomeFile(path, MAX_STATE_BYTES);
+    if (bytes === undefined || bytes.length > MAX_STATE_BYTES) return null;
+    const parsed = JSON.parse(bytes.toString('utf8')) as unknown;
+    return record(parsed);
   } catch {
     return null;
-  }
-  try {
-    const stat = fstatSync(fd);
-    if (!stat.isFile() || stat.size > 16 * 1024 * 1024) return null;
-    const buffer = Buffer.alloc(stat.size);
-    const n = readSync(fd, buffer, 0, stat.size, 0);
-    const parsed = JSON.parse(buffer.subarray(0, n).toString('utf8')) as unknown;
-    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
-      ? (parsed as Record<string, unknown>)
-      : null;
-  } catch {
-    return null;
-  } finally {
-    closeSync(fd);
   }
 }
 

@@ -136,7 +136,7 @@ describe('a Rust login delivers', () => {
 /** The binaries a real Secret Service session needs, or the first one missing. */
 function missingKeyringTool(): string | null {
   const dirs = (process.env.PATH ?? '').split(':');
-  for (const tool of ['dbus-run-session', 'gnome-keyring-daemon', 'secret-tool']) {
+  for (const tool of ['dbus-run-session', 'dbus-send', 'gnome-keyring-daemon', 'secret-tool']) {
     if (!dirs.some((d) => existsSync(join(d, tool)))) return tool;
   }
   return null;
@@ -159,10 +159,18 @@ describe('the OS keyring through a real Secret Service', () => {
       const script = [
         'set -e',
         'printf %s "$KEYRING_PASSWORD" | gnome-keyring-daemon --unlock --components=secrets >/dev/null',
+        // The daemon forks before it owns the bus name; a store before then D-Bus-activates a second,
+        // locked instance. Wait (bounded) until the unlocked one answers.
+        'i=0; until dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets | grep -q "boolean true"; do i=$((i+1)); [ $i -lt 200 ] || exit 9; sleep 0.05; done',
         'printf %s "$DECOY_KEY" | secret-tool store --label=decoy service difflore username someone-else',
         'printf %s "$MASTER_KEY" | secret-tool store --label=x service difflore username master-key-v2',
+        // gnome-keyring may print its environment on stdout: markers delimit what the test reads.
+        'echo @@summary',
         'node "$DIFFLORE_CLI" outbox drain --json',
+        'echo @@stored-key',
         'secret-tool lookup service difflore username master-key-v2',
+        'echo',
+        'echo @@end',
       ].join('\n');
       const result = await runProcess('dbus-run-session', ['--', 'sh', '-c', script], {
         env: world.env({
@@ -179,7 +187,10 @@ describe('the OS keyring through a real Secret Service', () => {
         timeoutMs: 45_000,
       });
       expect(result.code, result.stderr).toBe(0);
-      const [summaryText, storedKey] = result.stdout.split(/\n(?=[0-9a-f]{64}$)/m);
+      const between = (from: string, to: string): string =>
+        result.stdout.slice(result.stdout.indexOf(from) + from.length, result.stdout.indexOf(to));
+      const summaryText = between('@@summary\n', '@@stored-key');
+      const storedKey = between('@@stored-key\n', '@@end');
       expect(JSON.parse(summaryText ?? '')).toMatchObject({ confirmed: 2, tokenSource: 'rust-login:keyring' });
       // Read-only: the entry is as the test stored it.
       expect(storedKey?.trim()).toBe(KEY.toString('hex'));
