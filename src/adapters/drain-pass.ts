@@ -31,9 +31,17 @@ import {
   type TokenSource,
   tokenFingerprint,
 } from './cloud-config.js';
-import { OBSERVATION_BATCH_MAX, type Route, batchIdempotencyKey, idempotencyKey, routeFor } from './cloud-routes.js';
+import { stringifyJson } from '../machines/contracts/index.js';
+import {
+  OBSERVATION_BATCH_MAX,
+  type Route,
+  batchIdempotencyKey,
+  idempotencyKey,
+  routeFor,
+  shapeRow,
+} from './cloud-routes.js';
 import { databaseError } from './db.js';
-import { previousDrainAt, writeDrainState } from './drain-state.js';
+import { writeDrainState } from './drain-state.js';
 import type { HomePaths } from './home.js';
 import type { ClaimedRow, Lease, OutboxStore } from './outbox-store.js';
 import { type ReplayReport, replaySpill } from './spill.js';
@@ -129,9 +137,9 @@ interface Work {
   readonly row: ClaimedRow;
   /** The row's Idempotency-Key; for batch rows computed only if the row ends up sent alone. */
   key: string | null;
-  readonly payload: unknown;
-  readonly body: unknown;
-  /** The body as sent (one element of the array, for a batch row). */
+  /** The request path (a batch uses its route's). */
+  readonly path: string;
+  /** The body as sent, exactly as Rust would (one element of the array, for a batch row). */
   readonly text: string;
 }
 
@@ -161,7 +169,6 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   let stop: StopReason | null = null;
   /** Set when the row limit is used up: no more claims, but claimed rows are still delivered. */
   let limitReached = false;
-  let reachedCloud = false;
   let tokenRefreshed: DrainSummary['tokenRefreshed'] = null;
   const refreshFailedProblem = (refusal: string, failure: string): string =>
     `the cloud refused the token (${refusal}) and refreshing the Rust login failed (${failure}); rows wait without spending tries: ${noTokenAdvice(paths)}`;
@@ -272,11 +279,11 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       }
       const batched = route.mode === 'batch';
       const first = items[0] as Work;
-      const path = batched ? route.path : (first.body as { path: string }).path;
+      const path = batched ? route.route : first.path;
       // Serialised per row in `prepare`, where a failure settles that row alone.
       const body = batched ? `[${items.map((w) => w.text).join(',')}]` : first.text;
       if (items.length === 1 && first.key === null) {
-        first.key = idempotencyKey(route.kind, first.row.payloadJson, first.payload);
+        first.key = idempotencyKey(route.kind, first.row.payloadJson);
       }
       const key =
         items.length === 1 && first.key !== null
@@ -295,7 +302,6 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       release();
       return;
     }
-    reachedCloud = true;
     const attempt: AttemptResult =
       result.type === 'response' && result.status >= 200 && result.status < 300
         ? { ...result, success: route.judge(result.body) }
@@ -360,42 +366,29 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   /** What a claimed row becomes before sending: a request to make, or already settled. */
   type Prepared = Settlement | { readonly route: Route; readonly work: Work };
 
-  /** Parses, shapes and serialises one row; may throw, and the caller settles the row alone then. */
+  /**
+   * Reads one row by its kind's payload contract and serialises the body Rust would send; may
+   * throw, and the caller settles the row alone then.
+   */
   const prepare = (row: ClaimedRow): Prepared => {
     const route = routeFor(row.kind);
-    const at = now();
-    if (route === undefined) {
-      return settleFailure(
-        judgeAttempt({ type: 'unknown_kind', kind: row.kind }, { label: row.kind, secrets, now: at, config }),
-        row,
-        at,
-      );
-    }
+    // A kind a newer version knows (claims leave such rows alone; this covers a race): hand it back
+    // untouched, neither sent nor abandoned.
+    if (route === undefined) return { kind: 'release', row };
     if (route.mode === 'skip') return { kind: 'confirm', row };
-    let payload: unknown;
-    try {
-      payload = JSON.parse(row.payloadJson);
-    } catch (error) {
-      const verdict = judgeAttempt(
-        { type: 'invalid', reason: `${row.kind}: not JSON (${(error as Error).message})` },
-        { label: route.label, secrets, now: at, config },
-      );
-      return settleFailure(verdict, row, at);
-    }
-    const shaped = route.shape(payload);
+    // A row Rust could never parse is abandoned at once with the reason (Rust spends 8 tries on it).
+    const shaped = shapeRow(route, row.payloadJson);
     if (!shaped.ok) {
+      const at = now();
       return settleFailure(
         judgeAttempt({ type: 'invalid', reason: shaped.reason }, { label: route.label, secrets, now: at, config }),
         row,
         at,
       );
     }
-    if (route.mode === 'batch') {
-      return { route, work: { row, key: null, payload, body: shaped.body, text: JSON.stringify(shaped.body) } };
-    }
-    const key = idempotencyKey(row.kind, row.payloadJson, payload);
-    const text = JSON.stringify(shaped.body);
-    return { route, work: { row, key, payload, body: { path: shaped.path, body: shaped.body }, text } };
+    const text = stringifyJson(shaped.body);
+    const key = route.mode === 'batch' ? null : idempotencyKey(row.kind, row.payloadJson);
+    return { route, work: { row, key, path: shaped.path, text } };
   };
 
   /** Delivers one claimed batch and applies every outcome in one transaction. */
@@ -547,12 +540,15 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       tokenSource,
       tokenRefreshed,
     };
+    // As in Rust: a pass without a token writes no drain state; a pass with one always does, with
+    // `lastDrainAtMs` an integer (Rust's doctor reads the file as unreadable otherwise).
+    if (tokenSource === null) return summary;
     writeDrainState(paths, {
       version: 1,
       updatedAtMs: at,
-      lastDrainAtMs: reachedCloud ? at : previousDrainAt(paths),
-      attempted: totals.attempted,
-      confirmed: totals.confirmed,
+      lastDrainAtMs: at,
+      attempted: Math.max(0, totals.attempted),
+      confirmed: Math.max(0, totals.confirmed),
       lastError,
       retried: totals.retried,
       abandoned: totals.abandoned,
