@@ -152,8 +152,9 @@ function nodeHttpClient(options: CloudClientOptions): CloudClient {
     maxFreeSockets: options.maxSockets ?? 16,
   };
   // Plain http carries the token in clear: only to addresses that are loopback when connected.
+  // Over https, `.invalid` never goes to a DNS server (RFC 6761); plain http to it is refused earlier.
   const agent = secure
-    ? new https.Agent(agentOptions)
+    ? new https.Agent({ ...agentOptions, lookup: lookupSpecialNames })
     : new http.Agent({ ...agentOptions, lookup: loopbackOnlyLookup });
   const request = secure ? https.request : http.request;
   const basePath = base.pathname.replace(/\/+$/, '');
@@ -180,8 +181,6 @@ function nodeHttpClient(options: CloudClientOptions): CloudClient {
           protocol: base.protocol,
           hostname: base.hostname.replace(/^\[|\]$/g, ''),
           port: base.port || (secure ? 443 : 80),
-          // `.invalid` never goes to a DNS server (RFC 6761); everything else resolves as usual.
-          lookup: lookupSpecialNames,
           method: 'POST',
           path: `${basePath}${req.path}`,
           headers: { ...headersFor(options, req), 'content-length': String(body.length) },
