@@ -10,14 +10,14 @@ import {
   type BreakerState,
   CLOSED_BREAKER,
   DEFAULT_POLICY,
+  breakerAfterAttempt,
   breakerBeginProbe,
   breakerGate,
-  breakerOnAuthAccepted,
-  breakerOnAuthRejected,
-  breakerOnHealthy,
-  breakerOnRetryable,
   judgeAttempt,
+  passNextDueAt,
+  probeRowLimit,
   retryAt,
+  splitFailedBatch,
   tokenMayBeTried,
 } from '../machines/delivery-policy.js';
 import { type CloudClient, type TransportResult, createCloudClient } from './cloud-client.js';
@@ -31,9 +31,17 @@ import {
   type TokenSource,
   tokenFingerprint,
 } from './cloud-config.js';
-import { OBSERVATION_BATCH_MAX, type Route, batchIdempotencyKey, idempotencyKey, routeFor } from './cloud-routes.js';
+import { stringifyJson } from '../machines/contracts/index.js';
+import {
+  OBSERVATION_BATCH_MAX,
+  type Route,
+  batchIdempotencyKey,
+  idempotencyKey,
+  routeFor,
+  shapeRow,
+} from './cloud-routes.js';
 import { databaseError } from './db.js';
-import { previousDrainAt, writeDrainState } from './drain-state.js';
+import { writeDrainState } from './drain-state.js';
 import type { HomePaths } from './home.js';
 import type { ClaimedRow, Lease, OutboxStore } from './outbox-store.js';
 import { type ReplayReport, replaySpill } from './spill.js';
@@ -129,9 +137,9 @@ interface Work {
   readonly row: ClaimedRow;
   /** The row's Idempotency-Key; for batch rows computed only if the row ends up sent alone. */
   key: string | null;
-  readonly payload: unknown;
-  readonly body: unknown;
-  /** The body as sent (one element of the array, for a batch row). */
+  /** The request path (a batch uses its route's). */
+  readonly path: string;
+  /** The body as sent, exactly as Rust would (one element of the array, for a batch row). */
   readonly text: string;
 }
 
@@ -161,7 +169,6 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   let stop: StopReason | null = null;
   /** Set when the row limit is used up: no more claims, but claimed rows are still delivered. */
   let limitReached = false;
-  let reachedCloud = false;
   let tokenRefreshed: DrainSummary['tokenRefreshed'] = null;
   const refreshFailedProblem = (refusal: string, failure: string): string =>
     `the cloud refused the token (${refusal}) and refreshing the Rust login failed (${failure}); rows wait without spending tries: ${noTokenAdvice(paths)}`;
@@ -250,10 +257,26 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   const stopped = (): boolean => stop !== null || signal?.aborted === true;
   const remaining = (): number => limit - claimedTotal;
 
-  const claim = (n: number) => {
-    const c = dbCall(store, () => store.claim(n));
+  const claim = (n: number, kind?: string) => {
+    const c = dbCall(store, () => store.claim(n, kind === undefined ? {} : { kind }));
     claimedTotal += c.rows.length;
     return c;
+  };
+
+  /**
+   * The half-open probe is one request: the oldest due row, and when its kind is batched, as many due
+   * rows of that kind as the request carries (the policy's probeRowLimit). A fleet coming back from
+   * an outage then costs the cloud one request per daemon, not a probe and then a batch.
+   */
+  const claimProbe = () => {
+    const head = claim(1);
+    const first = head.rows[0];
+    if (first === undefined || routeFor(first.kind)?.mode !== 'batch') return head;
+    const limit = Math.min(probeRowLimit(OBSERVATION_BATCH_MAX), remaining() + 1);
+    if (limit <= 1) return head;
+    dbCall(store, () => store.release([first.id], head));
+    claimedTotal -= 1;
+    return claim(limit, first.kind);
   };
 
   /** Sends one request for `items` (one row, or a batch) and settles them, splitting a failed batch. */
@@ -272,11 +295,11 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       }
       const batched = route.mode === 'batch';
       const first = items[0] as Work;
-      const path = batched ? route.path : (first.body as { path: string }).path;
+      const path = batched ? route.route : first.path;
       // Serialised per row in `prepare`, where a failure settles that row alone.
       const body = batched ? `[${items.map((w) => w.text).join(',')}]` : first.text;
       if (items.length === 1 && first.key === null) {
-        first.key = idempotencyKey(route.kind, first.row.payloadJson, first.payload);
+        first.key = idempotencyKey(route.kind, first.row.payloadJson);
       }
       const key =
         items.length === 1 && first.key !== null
@@ -295,14 +318,20 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       release();
       return;
     }
-    reachedCloud = true;
     const attempt: AttemptResult =
       result.type === 'response' && result.status >= 200 && result.status < 300
         ? { ...result, success: route.judge(result.body) }
         : result;
     const at = now();
     const verdict = judgeAttempt(attempt, { label: route.label, secrets, now: at, config });
-    updateBreaker(verdict, result, at, bearer);
+    setBreaker(
+      breakerAfterAttempt(breaker, attempt, verdict, {
+        now: at,
+        tokenFingerprint: tokenFingerprint(bearer),
+        config,
+        random,
+      }),
+    );
 
     if (verdict.action === 'confirm') {
       for (const w of items) out.push({ kind: 'confirm', row: w.row });
@@ -322,26 +351,12 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
     // A failed batch may hold one bad row among good ones: split it and resend the halves (no try
     // spent) until the bad row stands alone, so it alone takes the retry or the abandonment. An
     // open breaker ends the search: in an outage every half fails too.
-    if (items.length > 1 && !stopped() && breakerGate(breaker, now()).pass === 'all') {
-      const middle = Math.ceil(items.length / 2);
+    const middle = stopped() ? null : splitFailedBatch(items.length, breaker, now());
+    if (middle !== null) {
       await Promise.all([send(route, items.slice(0, middle), out), send(route, items.slice(middle), out)]);
       return;
     }
     for (const w of items) out.push(settleFailure(verdict, w.row, at));
-  };
-
-  const updateBreaker = (verdict: Verdict, result: TransportResult, at: number, bearer: string): void => {
-    if (verdict.action === 'auth') {
-      setBreaker(breakerOnAuthRejected(breaker, tokenFingerprint(bearer), at));
-      return;
-    }
-    const fromServer = result.type === 'response';
-    if (verdict.action === 'retry' && !(fromServer && result.status >= 200 && result.status < 300)) {
-      const retryAfterMs = verdict.retryAfterMs;
-      setBreaker(breakerOnRetryable(breaker, at, retryAfterMs, config));
-    } else if (fromServer) {
-      setBreaker(breakerOnAuthAccepted(breakerOnHealthy(breaker)));
-    }
   };
 
   const settleFailure = (verdict: Verdict, row: ClaimedRow, at: number): Settlement => {
@@ -360,42 +375,29 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   /** What a claimed row becomes before sending: a request to make, or already settled. */
   type Prepared = Settlement | { readonly route: Route; readonly work: Work };
 
-  /** Parses, shapes and serialises one row; may throw, and the caller settles the row alone then. */
+  /**
+   * Reads one row by its kind's payload contract and serialises the body Rust would send; may
+   * throw, and the caller settles the row alone then.
+   */
   const prepare = (row: ClaimedRow): Prepared => {
     const route = routeFor(row.kind);
-    const at = now();
-    if (route === undefined) {
-      return settleFailure(
-        judgeAttempt({ type: 'unknown_kind', kind: row.kind }, { label: row.kind, secrets, now: at, config }),
-        row,
-        at,
-      );
-    }
+    // A kind a newer version knows (claims leave such rows alone; this covers a race): hand it back
+    // untouched, neither sent nor abandoned.
+    if (route === undefined) return { kind: 'release', row };
     if (route.mode === 'skip') return { kind: 'confirm', row };
-    let payload: unknown;
-    try {
-      payload = JSON.parse(row.payloadJson);
-    } catch (error) {
-      const verdict = judgeAttempt(
-        { type: 'invalid', reason: `${row.kind}: not JSON (${(error as Error).message})` },
-        { label: route.label, secrets, now: at, config },
-      );
-      return settleFailure(verdict, row, at);
-    }
-    const shaped = route.shape(payload);
+    // A row Rust could never parse is abandoned at once with the reason (Rust spends 8 tries on it).
+    const shaped = shapeRow(route, row.payloadJson);
     if (!shaped.ok) {
+      const at = now();
       return settleFailure(
         judgeAttempt({ type: 'invalid', reason: shaped.reason }, { label: route.label, secrets, now: at, config }),
         row,
         at,
       );
     }
-    if (route.mode === 'batch') {
-      return { route, work: { row, key: null, payload, body: shaped.body, text: JSON.stringify(shaped.body) } };
-    }
-    const key = idempotencyKey(row.kind, row.payloadJson, payload);
-    const text = JSON.stringify(shaped.body);
-    return { route, work: { row, key, payload, body: { path: shaped.path, body: shaped.body }, text } };
+    const text = stringifyJson(shaped.body);
+    const key = route.mode === 'batch' ? null : idempotencyKey(row.kind, row.payloadJson);
+    return { route, work: { row, key, path: shaped.path, text } };
   };
 
   /** Delivers one claimed batch and applies every outcome in one transaction. */
@@ -501,12 +503,12 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
     }
     if (gate.pass === 'probe') {
       setBreaker(breakerBeginProbe(breaker, now()));
-      const probe = claim(1);
+      const probe = claimProbe();
       if (probe.rows.length === 0) {
         stop = 'idle';
         break;
       }
-      totals.attempted += 1;
+      totals.attempted += probe.rows.length;
       await deliver(probe, probe.rows);
       continue;
     }
@@ -521,16 +523,12 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   return finish(stop);
 
   function finish(reason: StopReason): DrainSummary {
-    let nextDueAt = dbCall(store, () => store.nextDueAt());
-    if (nextDueAt !== null && breaker.state === 'open' && breaker.openUntil !== null) {
-      nextDueAt = Math.max(nextDueAt, breaker.openUntil);
-    }
-    // Waiting for a token, due rows are not work: only a new token (seen on the next tick or wake)
-    // or the re-probe of a refused one can move them, so never hand the daemon a time in the past.
-    if (nextDueAt !== null && authProblem !== null) {
-      const rejected = breaker.authRejected;
-      nextDueAt = rejected === null ? null : Math.max(nextDueAt, rejected.at + config.authReprobeMs);
-    }
+    const nextDueAt = passNextDueAt(
+      dbCall(store, () => store.nextDueAt()),
+      breaker,
+      authProblem !== null,
+      config,
+    );
     const at = now();
     const summary: DrainSummary = {
       ...totals,
@@ -547,12 +545,15 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       tokenSource,
       tokenRefreshed,
     };
+    // As in Rust: a pass without a token writes no drain state; a pass with one always does, with
+    // `lastDrainAtMs` an integer (Rust's doctor reads the file as unreadable otherwise).
+    if (tokenSource === null) return summary;
     writeDrainState(paths, {
       version: 1,
       updatedAtMs: at,
-      lastDrainAtMs: reachedCloud ? at : previousDrainAt(paths),
-      attempted: totals.attempted,
-      confirmed: totals.confirmed,
+      lastDrainAtMs: at,
+      attempted: Math.max(0, totals.attempted),
+      confirmed: Math.max(0, totals.confirmed),
       lastError,
       retried: totals.retried,
       abandoned: totals.abandoned,

@@ -15,8 +15,8 @@ const MAX_DRAIN_STATE_BYTES = 1024 * 1024;
 export interface DrainStateFile {
   readonly version: 1;
   readonly updatedAtMs: number;
-  /** The last pass that reached the cloud (a pass waiting for a token does not move it). */
-  readonly lastDrainAtMs: number | null;
+  /** When this pass ran (Rust: an i64, required; the file is written only by passes with a token). */
+  readonly lastDrainAtMs: number;
   readonly attempted: number;
   readonly confirmed: number;
   readonly lastError: string | null;
@@ -49,13 +49,6 @@ export function readDrainState(paths: HomePaths): Partial<DrainStateFile> | null
   } catch (error) {
     return { error: (error as Error).message };
   }
-}
-
-/** The last time a pass reached the cloud, as recorded; null if never or unreadable. */
-export function previousDrainAt(paths: HomePaths): number | null {
-  const state = readDrainState(paths);
-  if (state === null || 'error' in state) return null;
-  return typeof state.lastDrainAtMs === 'number' ? state.lastDrainAtMs : null;
 }
 
 /** Writes the file atomically (temp file, then rename). Errors are returned, not thrown: the state file is advisory. */

@@ -7,6 +7,7 @@
  * loads lazily. It must never import xstate, HTTP code, the inspector, Clipanion or the spill.
  */
 import { DiffloreError } from '../errors.js';
+import { contractFor, parseRow } from '../machines/contracts/index.js';
 import { openForInsert } from './db.js';
 import { ensureHome, type HomePaths, resolveHome } from './home.js';
 
@@ -37,8 +38,9 @@ export interface EnqueueOptions {
 
 /**
  * Throws DiffloreError('invalid_input') naming the first problem: a kind that is not
- * `[a-z][a-z0-9_]*` (at most 64 characters), an empty payload, a payload over 1 MiB, or one that is
- * not JSON.
+ * `[a-z][a-z0-9_]*` (at most 64 characters), an empty payload, a payload over 1 MiB, one that is
+ * not JSON, or, for a kind this version knows, one its payload contract says the Rust binary could
+ * never send. A kind this version does not know only has to be JSON: it waits for a newer version.
  */
 export function validateEnqueueInput(kind: string, payloadJson: string): void {
   validateKind(kind);
@@ -82,6 +84,17 @@ function validatePayload(kind: string, payloadJson: string): void {
       'invalid_input',
       `the payload is not valid JSON: ${printable((error as Error).message, 300)}`,
     );
+  }
+  const contract = contractFor(kind);
+  if (contract !== undefined && contract.mode !== 'skip') {
+    const read = parseRow(contract, payloadJson);
+    if (!read.ok) {
+      throw new DiffloreError(
+        'invalid_input',
+        `the payload is not a valid '${kind}' row (the Rust binary could never send it): ${printable(read.reason, 300)}`,
+        { hint: `see the README, "Payload contracts", for what a '${kind}' payload may be` },
+      );
+    }
   }
 }
 

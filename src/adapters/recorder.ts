@@ -285,11 +285,38 @@ export function preloadWriter(): void {
   }
 }
 
+const I32_MAX = 2 ** 31 - 1;
+const integerOr = (value: unknown, fallback: number, min: number, max: number): number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max ? value : fallback;
+
+/**
+ * The Rust fields with exactly Rust's types (rust-wire §5.2: version u32 = 1, pid i32, times i64,
+ * `lastDrainAtMs` i64 or null, counts usize, `lastError` string or null), whatever a caller or an
+ * older file put there: one float or negative count would make the Rust reader call the file
+ * unreadable.
+ */
+export function withRustTypes<T extends RustStateFields>(state: T): T {
+  const time = (v: unknown): number => integerOr(v, 0, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+  const lastDrain = state.lastDrainAtMs;
+  return {
+    ...state,
+    version: STATE_VERSION,
+    pid: integerOr(state.pid, 0, -I32_MAX - 1, I32_MAX),
+    startedAtMs: time(state.startedAtMs),
+    heartbeatAtMs: time(state.heartbeatAtMs),
+    lastDrainAtMs:
+      lastDrain === null ? null : integerOr(lastDrain, 0, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER),
+    lastAttempted: integerOr(state.lastAttempted, 0, 0, Number.MAX_SAFE_INTEGER),
+    lastConfirmed: integerOr(state.lastConfirmed, 0, 0, Number.MAX_SAFE_INTEGER),
+    lastError: typeof state.lastError === 'string' ? state.lastError : null,
+  };
+}
+
 function writeStateFile(stateFile: string, state: DaemonStateFile, fsync: boolean): void {
   // write-file-atomic resolves symlinks (it writes to the link's target), so refuse one first.
   checkHomeEntry(stateFile);
   try {
-    loadWriter().sync(stateFile, JSON.stringify(state, null, 2), { mode: 0o600, fsync });
+    loadWriter().sync(stateFile, JSON.stringify(withRustTypes(state), null, 2), { mode: 0o600, fsync });
   } catch (error) {
     throw new DiffloreError('io', `cannot write ${stateFile}: ${(error as Error).message}`, { cause: error });
   }

@@ -11,7 +11,20 @@ import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
 import { DiffloreError } from '../errors.js';
+import { parseJson, plainJson } from '../machines/contracts/json.js';
 import { OBSERVATION_BATCH_MAX, canonicalJson } from './cloud-routes.js';
+import {
+  ACCEPTED_EDIT_BODY,
+  CANDIDATE_ITEM,
+  type Check,
+  IMPORTED_REVIEWS_BODY,
+  MCP_QUERY_BODY,
+  OBSERVATIONS_ELEMENT,
+  REVIEW_METRICS_BODY,
+  TRAJECTORY_BODY,
+  batchOf,
+  escapedPathId,
+} from './reference-cloud-checks.js';
 
 export interface CloudFaults {
   /** Fraction [0, 1] of route requests answered with `status` (503 when unset), before processing. */
@@ -116,130 +129,41 @@ export interface ReferenceCloud {
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 type Json = Record<string, unknown>;
-type Check = (value: unknown) => string | null;
 
 interface Endpoint {
   readonly kind: string;
+  /** The path; a group captures the id, which must be escaped as escape_path_id does. */
   readonly pattern: RegExp;
   /** Batch endpoints take a JSON array and dedupe item by item. */
   readonly batch: boolean;
+  /** The request body's rules: what the Rust binary sends (reference-cloud-checks.ts). */
   readonly check: Check;
   /** The answer to a newly received single request. */
-  readonly answer: (body: unknown, key: string) => unknown;
-}
-
-const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isStr = (v: unknown): v is string => typeof v === 'string';
-const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
-const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-const absent = (v: unknown): boolean => v === undefined;
-
-function fields(spec: Record<string, (v: unknown) => boolean>, strict = true): Check {
-  return (value) => {
-    if (!isObj(value)) return 'expected a JSON object';
-    for (const [key, ok] of Object.entries(spec)) {
-      if (!ok(value[key])) return `field '${key}' is missing or has the wrong type`;
-    }
-    if (strict) {
-      for (const key of Object.keys(value)) if (!(key in spec)) return `unexpected field '${key}'`;
-    }
-    return null;
-  };
-}
-const opt = (ok: (v: unknown) => boolean) => (v: unknown) => absent(v) || ok(v);
-const strList = (max: number) => (v: unknown) => Array.isArray(v) && v.length <= max && v.every(isStr);
-const count20 = (v: unknown) => isInt(v) && v >= 0 && v <= 20;
-
-const strOrNull = (v: unknown) => v === null || isStr(v);
-const observationCheck = fields({
-  session_id: isStr,
-  ts_ms: isInt,
-  obs_type: isStr,
-  tool: isStr,
-  file_path: strOrNull,
-  // Rust's hook sends `{anchor_kind, anchor_key, parent_path?, display_name?}`.
-  scope: opt((v) => isStr(v) || isObj(v)),
-  title: isStr,
-  narrative: strOrNull,
-  diff_excerpt: strOrNull,
-  content_hash: isStr,
-});
-
-const candidateCheck: Check = (value) => {
-  const base = fields(
-    {
-      session_id: isStr,
-      ts_ms: isInt,
-      source_repo: isStr,
-      title: isStr,
-      body: isStr,
-      file_patterns: strList(Number.MAX_SAFE_INTEGER),
-      gate_model: isStr,
-      gate_verdict: isStr,
-      content_hash: isStr,
-      origin: isStr,
-      requires_human_approval: (v) => typeof v === 'boolean',
-    },
-    false,
-  )(value);
-  if (base) return base;
-  return 'localReview' in (value as Json) ? "field 'localReview' is local-only and must not be sent" : null;
-};
-
-function arrayOf(item: Check, max: number): Check {
-  return (value) => {
-    if (!Array.isArray(value)) return 'expected a JSON array';
-    if (value.length === 0) return 'the array is empty';
-    if (value.length > max) return `invalid_batch: ${value.length} items (at most ${max})`;
-    for (let i = 0; i < value.length; i++) {
-      const problem = item(value[i]);
-      if (problem) return `item ${i}: ${problem}`;
-    }
-    return null;
-  };
+  readonly answer: (body: Json, key: string) => unknown;
 }
 
 const ENDPOINTS: readonly Endpoint[] = [
   {
     kind: 'trajectory',
-    pattern: /^\/reviews\/[^/]+\/trajectory$/,
+    pattern: /^\/reviews\/([^/]*)\/trajectory$/,
     batch: false,
-    check: fields({ steps: (v) => v !== undefined }),
-    answer: () => ({ ok: true }),
+    check: TRAJECTORY_BODY,
+    answer: (_body, key) => ({ id: uuidFrom(key) }),
   },
   {
     kind: 'review_metrics',
-    pattern: /^\/reviews\/[^/]+\/metrics$/,
+    pattern: /^\/reviews\/([^/]*)\/metrics$/,
     batch: false,
-    check: fields({
-      inputTokens: opt(isInt),
-      outputTokens: opt(isInt),
-      estimatedCostUsd: opt(isNum),
-      durationMs: opt(isInt),
-      perspectiveCount: opt(isInt),
-      pastVerdictsUsed: opt(isInt),
-    }),
+    check: REVIEW_METRICS_BODY,
     answer: () => ({ ok: true }),
   },
   {
     kind: 'accepted_edit',
     pattern: /^\/accepted-edits$/,
     batch: false,
-    check: fields({
-      beforeCode: isStr,
-      afterCode: isStr,
-      filePath: opt(isStr),
-      repoFullName: opt(isStr),
-      targetPrNumber: opt(isInt),
-      language: opt(isStr),
-      acceptanceSource: opt(isStr),
-      client: opt(isStr),
-      diffSignature: opt(isStr),
-      ruleIds: opt((v) => strList(Number.MAX_SAFE_INTEGER)(v) && (v as unknown[]).length > 0),
-    }),
+    check: ACCEPTED_EDIT_BODY,
     // An edit that changes nothing is not an acceptance: the one case this double says no to.
-    answer: (body, key) => {
-      const b = body as Json;
+    answer: (b, key) => {
       const recorded = b.beforeCode !== b.afterCode;
       return {
         ok: true,
@@ -259,40 +183,37 @@ const ENDPOINTS: readonly Endpoint[] = [
     kind: 'mcp_query',
     pattern: /^\/dashboard\/mcp-query$/,
     batch: false,
-    check: fields({
-      file: isStr,
-      intent: opt(isStr),
-      rulesInjected: count20,
-      strictMatchCount: count20,
-      ruleTitles: strList(10),
-      ruleIds: strList(10),
-      client: isStr,
-      repoFullName: opt((v) => isStr(v) && v.trim() !== ''),
-    }),
+    check: MCP_QUERY_BODY,
     answer: () => ({ ok: true }),
   },
   {
     kind: 'imported_reviews',
     pattern: /^\/reviews\/import$/,
     batch: false,
-    check: (v) => (isObj(v) && Array.isArray(v.reviews) ? null : "field 'reviews' must be an array"),
-    answer: (body) => ({ ok: true, imported: ((body as Json).reviews as unknown[]).length }),
+    check: IMPORTED_REVIEWS_BODY,
+    answer: (b) => ({ imported: (b.reviews as unknown[]).length, skipped: 0, extractionQueued: 0 }),
   },
   {
     kind: 'observation',
     pattern: /^\/cloud\/observations$/,
     batch: true,
-    check: arrayOf(observationCheck, OBSERVATION_BATCH_MAX),
+    check: batchOf(OBSERVATIONS_ELEMENT, OBSERVATION_BATCH_MAX),
     answer: () => ({}),
   },
   {
     kind: 'session_mined_candidate',
     pattern: /^\/cloud\/session-mined-candidates$/,
     batch: true,
-    check: arrayOf(candidateCheck, OBSERVATION_BATCH_MAX),
+    check: batchOf(CANDIDATE_ITEM, OBSERVATION_BATCH_MAX),
     answer: () => ({}),
   },
 ];
+
+/** A stable UUID-shaped id for a stored request (the trajectory route answers `{id: uuid}`). */
+function uuidFrom(key: string): string {
+  const h = createHash('sha256').update(key).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
 
 const require = createRequire(import.meta.url);
 
@@ -436,19 +357,21 @@ export async function startReferenceCloud(options: ReferenceCloudOptions = {}): 
     }
     const endpoint = ENDPOINTS.find((e) => e.pattern.test(path));
     if (!endpoint) return send(404, { error: 'not_found', path });
+    const id = endpoint.pattern.exec(path)?.[1];
+    if (id !== undefined && !escapedPathId(id)) {
+      return send(400, { error: 'invalid_path', detail: `the id '${id}' is not escaped as escape_path_id does` });
+    }
     if (req.method !== 'POST') return send(405, { error: 'method_not_allowed' });
     if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
       return send(415, { error: 'unsupported_media_type' });
     }
     const key = req.headers['idempotency-key'];
     if (typeof key !== 'string' || key.trim() === '') return send(400, { error: 'missing_idempotency_key' });
-    let body: unknown;
-    try {
-      body = JSON.parse(raw);
-    } catch {
-      return send(400, { error: 'invalid_json' });
-    }
-    const problem = endpoint.check(body);
+    // Read as serde does, so `1.0` in an integer field is caught.
+    const parsed = parseJson(raw);
+    if (!parsed.ok) return send(400, { error: 'invalid_json', detail: parsed.reason });
+    const problem = endpoint.check(parsed.value, '');
+    const body = plainJson(parsed.value);
     if (problem !== null) {
       return send(400, {
         error: problem.startsWith('invalid_batch') ? 'invalid_batch' : 'invalid_body',
@@ -473,7 +396,7 @@ export async function startReferenceCloud(options: ReferenceCloudOptions = {}): 
         status = seen.status;
         answer = seen.response;
       } else {
-        answer = JSON.stringify(endpoint.answer(body, key));
+        answer = JSON.stringify(endpoint.answer(body as Json, key));
         insert.run(key, endpoint.kind, path, canonicalJson(body), status, answer as string, now);
         stats.received[endpoint.kind] = (stats.received[endpoint.kind] ?? 0) + 1;
       }

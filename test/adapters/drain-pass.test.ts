@@ -174,7 +174,7 @@ describe('failure policy, row by row', () => {
     cloud.setFaults({ garbage2xxRate: 1 });
     const id = store.enqueue('accepted_edit', edit(1));
     expect(await pass()).toMatchObject({ retried: 1 });
-    expect(row(id)?.lastError).toBe('record_accepted_edit: 200 OK but the response body is not JSON');
+    expect(row(id)?.lastError).toMatch(/^record_accepted_edit: 200 OK but the response body is not JSON \(/);
     cloud.setFaults({ garbage2xxRate: 0 });
     clock += 60_000;
     expect(await pass()).toMatchObject({ confirmed: 1 });
@@ -200,7 +200,8 @@ describe('Retry-After', () => {
   it('is obeyed: nothing is sent again before it, and the row goes when it has passed', async () => {
     cloud.setFaults({ status: 503, retryAfter: '2' });
     const id = store.enqueue('mcp_query', mcp(1));
-    const first = await pass();
+    // No jitter: the breaker may stretch a Retry-After (never shorten it); here it keeps it exact.
+    const first = await pass({ random: () => 0 });
     expect(row(id)).toMatchObject({ retryCount: 1, nextAttemptAt: clock + 2_000 });
     expect(first.nextDueAt).toBe(clock + 2_000);
     cloud.setFaults({ status: null, retryAfter: null });
@@ -230,7 +231,8 @@ describe('Retry-After', () => {
 });
 
 describe('breaker', () => {
-  const policy = { breakerOpenMs: 10_000, backoffBaseMs: 1_000_000 };
+  // No jitter: the cool-downs are exactly the nominal ones (the fleet simulation covers the jitter).
+  const policy = { breakerOpenMs: 10_000, backoffBaseMs: 1_000_000, breakerJitter: 0 };
 
   it('opens after 3 consecutive retryable failures; the rest wait without spending a try', async () => {
     cloud.setFaults({ status: 503 });
@@ -267,6 +269,22 @@ describe('breaker', () => {
     // The probe and every other row that is not behind its own backoff: 10 − 3 − 1 failed ones.
     expect(recovered.confirmed).toBe(6);
     expect(cloud.stats().requests).toBe(4 + 6);
+  });
+
+  it('the probe for a batched kind is one request carrying every due row of that kind (up to a batch)', async () => {
+    cloud.setFaults({ status: 503 });
+    for (let i = 0; i < 3; i++) store.enqueue('mcp_query', mcp(i));
+    const opened = await pass({ maxInFlight: 1, policy });
+    expect(opened.breaker.state).toBe('open');
+    store.enqueueMany(Array.from({ length: 40 }, (_, i) => ({ kind: 'observation', payloadJson: observation(i) })));
+
+    cloud.setFaults({ status: null });
+    clock += 10_000;
+    const recovered = await pass({ maxInFlight: 1, policy, breaker: opened.breaker });
+    // 3 failures, then one probe with all 40 observations (the mcp rows wait behind their backoff).
+    expect(cloud.stats().requests).toBe(4);
+    expect(recovered).toMatchObject({ confirmed: 40, attempted: 40 });
+    expect(recovered.breaker).toEqual(CLOSED_BREAKER);
   });
 
   it('in an outage a batch is not split past the breaker', async () => {
@@ -502,13 +520,18 @@ describe('limits, spill and the drain state file', () => {
       waitingForAuth: false,
     });
 
-    // A pass that cannot reach the cloud keeps the last drain time and says why.
-    const before = clock;
+    // Without a token Rust writes no drain state, and neither do we: the last file stays as it was.
+    const written = readFileSync(paths.drainState, 'utf8');
     clock += 5_000;
-    await pass({ env: { DIFFLORE_CLOUD_URL: cloud.url } });
-    const waiting = JSON.parse(readFileSync(paths.drainState, 'utf8')) as Record<string, unknown>;
-    expect(waiting).toMatchObject({ updatedAtMs: clock, lastDrainAtMs: before, waitingForAuth: true });
+    const waiting = await pass({ env: { DIFFLORE_CLOUD_URL: cloud.url } });
     expect(waiting.lastError).toMatch(/^no cloud token/);
+    expect(readFileSync(paths.drainState, 'utf8')).toBe(written);
+
+    // With a token, a pass with nothing to send still writes it (as Rust does), lastDrainAtMs = now.
+    clock += 5_000;
+    await pass();
+    const idle = JSON.parse(readFileSync(paths.drainState, 'utf8')) as Record<string, unknown>;
+    expect(idle).toMatchObject({ version: 1, updatedAtMs: clock, lastDrainAtMs: clock, attempted: 0, confirmed: 0 });
   });
 
   it('reports progress events with running totals', async () => {

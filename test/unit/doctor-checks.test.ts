@@ -86,6 +86,7 @@ function healthy(): DoctorFacts {
       abandoned: 0,
       pendingByKind: { observation: 2 },
       awaitingApproval: 0,
+      unknownKinds: {},
       oldestPendingAtMs: NOW - 1000,
       abandonedGroups: [],
     },

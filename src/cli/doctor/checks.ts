@@ -140,6 +140,12 @@ function daemonCheck(facts: DoctorFacts): Check {
   }
 }
 
+/** How status and doctor name rows of a kind this version does not know. */
+export function unknownKindNote(kind: string, rows: number): string {
+  const name = JSON.stringify(kind).slice(1, -1);
+  return `${rows} ${rows === 1 ? 'row' : 'rows'} of kind '${name}' this version does not know; a newer difflore will send them`;
+}
+
 function backlogCheck(facts: DoctorFacts): Check {
   const db = facts.database;
   if (db.kind === 'missing') return { name: 'backlog', status: 'ok', detail: 'nothing queued (no database yet)' };
@@ -153,6 +159,7 @@ function backlogCheck(facts: DoctorFacts): Check {
   if (db.processing > 0) parts.push(`${db.processing} being sent`);
   if (db.awaitingApproval > 0)
     parts.push(`${db.awaitingApproval} mined candidates awaiting approval (never sent until approved)`);
+  for (const [kind, n] of Object.entries(db.unknownKinds)) parts.push(unknownKindNote(kind, n));
   let detail = parts.join('; ');
   if (db.oldestPendingAtMs !== null) detail += `; oldest queued ${age(facts, db.oldestPendingAtMs)}`;
   if (db.oldestPendingAtMs !== null && facts.nowMs - db.oldestPendingAtMs > BACKLOG_OLD_MS) {

@@ -8,6 +8,7 @@ import { lstatSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCloudToken, resolveCloudUrl, type TokenResult, type TokenSource } from '../../adapters/cloud-config.js';
 import { openDatabase, SCHEMA_VERSION } from '../../adapters/db.js';
+import { AWAITING_APPROVAL_SQL, SENDABLE_SQL, UNKNOWN_KIND_SQL } from '../../adapters/outbox-store.js';
 import { type HomePaths, homePaths } from '../../adapters/home.js';
 import { type SpillStats, spillStats } from '../../adapters/spill.js';
 import { DiffloreError, describeError, errnoCode } from '../../errors.js';
@@ -67,6 +68,8 @@ export type DatabaseFact =
       readonly pendingByKind: Readonly<Record<string, number>>;
       /** Pending mined candidates that wait for a human (never sent until approved). */
       readonly awaitingApproval: number;
+      /** Pending rows of kinds this version does not know (a newer difflore sends them), by kind. */
+      readonly unknownKinds: Readonly<Record<string, number>>;
       readonly oldestPendingAtMs: number | null;
       readonly abandonedGroups: readonly AbandonedGroup[];
     };
@@ -212,10 +215,6 @@ function inspectFiles(paths: HomePaths): FileFact[] {
   return facts;
 }
 
-/** SQL that is true for rows a drainer may send (unapproved mined candidates wait for a human). */
-const SENDABLE_SQL = `(kind <> 'session_mined_candidate' OR (json_valid(payload_json)
-  AND lower(coalesce(json_extract(payload_json, '$.localReview.status'), '')) = 'approved'))`;
-
 function inspectDatabase(paths: HomePaths): DatabaseFact {
   try {
     lstatSync(paths.db);
@@ -260,6 +259,7 @@ function inspectDatabase(paths: HomePaths): DatabaseFact {
         abandoned: 0,
         pendingByKind: {},
         awaitingApproval: 0,
+        unknownKinds: {},
         oldestPendingAtMs: null,
         abandonedGroups: [],
       };
@@ -283,10 +283,19 @@ function inspectDatabase(paths: HomePaths): DatabaseFact {
       pendingByKind[row.kind] = row.n;
     }
     const awaitingApproval = (
-      db.prepare(`SELECT COUNT(*) AS n FROM cloud_outbox WHERE status = 'pending' AND NOT ${SENDABLE_SQL}`).get() as {
-        n: number;
-      }
+      db
+        .prepare(`SELECT COUNT(*) AS n FROM cloud_outbox WHERE status = 'pending' AND ${AWAITING_APPROVAL_SQL}`)
+        .get() as { n: number }
     ).n;
+    const unknownKinds: Record<string, number> = {};
+    for (const row of db
+      .prepare(
+        `SELECT kind, COUNT(*) AS n FROM cloud_outbox WHERE status = 'pending' AND ${UNKNOWN_KIND_SQL}
+          GROUP BY kind ORDER BY kind`,
+      )
+      .all() as { kind: string; n: number }[]) {
+      unknownKinds[row.kind] = row.n;
+    }
     const oldest = (
       db
         .prepare(`SELECT MIN(created_at) AS oldest FROM cloud_outbox WHERE status = 'pending' AND ${SENDABLE_SQL}`)
@@ -311,7 +320,15 @@ function inspectDatabase(paths: HomePaths): DatabaseFact {
       .map(([reason, g]) => ({ reason, count: g.count, kinds: [...g.kinds].sort() }))
       .sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason))
       .slice(0, GROUPS_SHOWN);
-    return { ...base, ...counts, pendingByKind, awaitingApproval, oldestPendingAtMs: oldest, abandonedGroups };
+    return {
+      ...base,
+      ...counts,
+      pendingByKind,
+      awaitingApproval,
+      unknownKinds,
+      oldestPendingAtMs: oldest,
+      abandonedGroups,
+    };
   } catch (error) {
     return { kind: 'error', message: `cannot read ${paths.db}: ${(error as Error).message}`, hint: null };
   } finally {
