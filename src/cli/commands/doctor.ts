@@ -47,7 +47,8 @@ export default class DoctorCommand extends BaseCommand {
       import('../doctor/report.js'),
     ]);
     const home = resolveHome(env);
-    const report = buildReport(home, runChecks(gatherFacts(home, env)));
+    const { agentHooksCheck } = await import('../doctor/agents.js');
+    const report = buildReport(home, [...runChecks(gatherFacts(home, env)), await agentHooksCheck(env, process.cwd())]);
     if (this.json) {
       this.printJson(report);
     } else {
