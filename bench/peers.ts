@@ -8,8 +8,9 @@
 import Database from 'better-sqlite3';
 import { better, defineQueue, defineWorker, type Logger } from 'plainjob';
 import { createCloudClient } from '../src/adapters/cloud-client.js';
-import { idempotencyKey, routeFor } from '../src/adapters/cloud-routes.js';
+import { idempotencyKey, routeFor, shapeRow } from '../src/adapters/cloud-routes.js';
 import { openDatabase } from '../src/adapters/db.js';
+import { stringifyJson } from '../src/machines/contracts/index.js';
 import { closeSharedCloudClient, runDrainPass } from '../src/adapters/drain-pass.js';
 import { ensureHome } from '../src/adapters/home.js';
 import { OutboxStore } from '../src/adapters/outbox-store.js';
@@ -78,13 +79,12 @@ async function plainjob(url: string, rows: number): Promise<Run> {
         KIND,
         async (job) => {
           // The same shaping and request as ours; plainjob stores the payload as its job data.
-          const payload: unknown = JSON.parse(job.data);
-          const shaped = route.shape(payload);
+          const shaped = shapeRow(route, job.data);
           if (!shaped.ok) throw new Error(shaped.reason);
           const result = await client.post({
             path: shaped.path,
-            body: JSON.stringify(shaped.body),
-            idempotencyKey: idempotencyKey(KIND, job.data, payload),
+            body: stringifyJson(shaped.body),
+            idempotencyKey: idempotencyKey(KIND, job.data),
           });
           if (result.type !== 'response' || result.status >= 300) throw new Error(`delivery failed: ${result.type}`);
         },

@@ -21,7 +21,13 @@ export interface CloudRequest {
   readonly path: string;
   /** The JSON body, already serialised. */
   readonly body: string;
-  readonly idempotencyKey: string;
+  /** Absent only for requests that are not uploads (the token refresh). */
+  readonly idempotencyKey?: string;
+  /**
+   * The bearer token for this request instead of the client's (a refreshed one); null sends no
+   * Authorization header at all (the token refresh, as Rust sends it).
+   */
+  readonly token?: string | null;
 }
 
 export type TransportResult =
@@ -52,11 +58,12 @@ export function createCloudClient(options: CloudClientOptions): CloudClient {
 }
 
 function headersFor(options: CloudClientOptions, request: CloudRequest): Record<string, string> {
+  const token = request.token === undefined ? options.token : request.token;
   return {
-    authorization: `Bearer ${options.token}`,
+    ...(token === null ? {} : { authorization: `Bearer ${token}` }),
     'content-type': 'application/json',
     accept: 'application/json',
-    'idempotency-key': request.idempotencyKey,
+    ...(request.idempotencyKey === undefined ? {} : { 'idempotency-key': request.idempotencyKey }),
     'user-agent': USER_AGENT,
   };
 }

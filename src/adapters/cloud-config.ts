@@ -1,12 +1,17 @@
 /**
  * Where delivery goes and with what token. Owns: resolving `DIFFLORE_CLOUD_URL` (refusing plain
- * http to anything but loopback) and reading the token from `DIFFLORE_CLOUD_TOKEN` or the 0600
- * `cloud-token` file in the home. Both are read again on every pass, so a new token needs no restart.
+ * http to anything but loopback) and the token sources, first found wins: `DIFFLORE_CLOUD_TOKEN`;
+ * the Rust login in `cloud-auth.db` (auth/rust-login.ts); the 0600 `cloud-token` file in the home.
+ * All are read again on every pass, so a new token or a new login needs no restart.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
-import { DiffloreError, errnoCode } from '../errors.js';
+import { closeSync, constants, fstatSync, readFileSync } from 'node:fs';
+import { DiffloreError, describeError } from '../errors.js';
+import { withRemembered } from './auth/login-memory.js';
+import type { KeyringRead, KeySource } from './auth/master-key.js';
+import { readRustLoginWith, resolveRustLogin, type RustLogin } from './auth/rust-login.js';
 import type { HomePaths } from './home.js';
+import { oneLineError, openHomeFile } from './home-files.js';
 
 export const DEFAULT_CLOUD_URL = 'https://difflore.dev/api';
 
@@ -56,11 +61,44 @@ export function resolveCloudUrl(env: NodeJS.ProcessEnv = process.env): string {
   return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
 }
 
+/** Where the token in use came from; the Rust login is named with the source of its master key. */
+export type TokenSource = 'env' | 'file' | `rust-login:${KeySource}`;
+
+export type OpenRustLogin = Extract<RustLogin, { kind: 'token' }>;
+
 export type TokenResult =
-  | { readonly kind: 'token'; readonly token: string; readonly source: 'env' | 'file'; readonly fingerprint: string }
+  | {
+      readonly kind: 'token';
+      readonly token: string;
+      readonly source: TokenSource;
+      readonly fingerprint: string;
+      /** The Rust login the token came from (refreshable on 401); never shown or written anywhere. */
+      readonly login?: OpenRustLogin;
+    }
   | { readonly kind: 'none' }
-  /** The token file exists but must not be used; `message` says why and what to do. */
+  /** A token source exists but must not be used; `message` says why and what to do. */
   | { readonly kind: 'refused'; readonly message: string };
+
+/** The token source in words, for status, doctor and drain output. */
+export function describeTokenSource(source: TokenSource, paths: HomePaths): string {
+  switch (source) {
+    case 'env':
+      return 'DIFFLORE_CLOUD_TOKEN';
+    case 'file':
+      return `the token file ${paths.tokenFile}`;
+    case 'rust-login:keyring':
+      return 'the Rust login (cloud-auth.db), key from the OS keyring';
+    case 'rust-login:keyseed':
+      return 'the Rust login (cloud-auth.db), key from the keyseed fallback';
+    case 'rust-login:master-key-env':
+      return 'the Rust login (cloud-auth.db), key from DIFFLORE_MASTER_KEY';
+  }
+}
+
+/** What to tell a user whose token is missing or refused. */
+export function noTokenAdvice(paths: HomePaths): string {
+  return `set DIFFLORE_CLOUD_TOKEN or write it to ${paths.tokenFile} (mode 600), or run \`difflore cloud login\` with the Rust binary`;
+}
 
 /** A short, one-way name for a token: safe to keep in state files and compare across passes. */
 export function tokenFingerprint(token: string): string {
@@ -68,37 +106,72 @@ export function tokenFingerprint(token: string): string {
 }
 
 /**
- * `DIFFLORE_CLOUD_TOKEN` (trimmed, if non-empty) wins; otherwise `<home>/cloud-token`, which must be
- * a regular file (not a link), owned by us and not readable by group or others.
+ * The token in use, every source consulted: `DIFFLORE_CLOUD_TOKEN` (trimmed, not bound to a host);
+ * the Rust login (asking the OS keyring for its key when needed); the token file.
  */
-export function readCloudToken(paths: HomePaths, env: NodeJS.ProcessEnv = process.env): TokenResult {
+export async function resolveCloudToken(paths: HomePaths, env: NodeJS.ProcessEnv = process.env): Promise<TokenResult> {
   const fromEnv = env.DIFFLORE_CLOUD_TOKEN?.trim();
   if (fromEnv) return checked(fromEnv, 'env', 'DIFFLORE_CLOUD_TOKEN');
-  const file = paths.tokenFile;
-  let fd: number;
+  let login: RustLogin;
   try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+    login = await resolveRustLogin(paths.home, env, resolveCloudUrl(env));
   } catch (error) {
-    const code = errnoCode(error);
-    if (code === 'ENOENT') return { kind: 'none' };
-    if (code === 'ELOOP') {
-      return { kind: 'refused', message: `${file} is a symbolic link; refusing to read a token through it.` };
-    }
-    return { kind: 'refused', message: `cannot read ${file}: ${(error as Error).message}` };
+    login = { kind: 'unusable', message: describeError(error) };
   }
+  return afterLogin(paths, login);
+}
+
+/**
+ * The same lookup without waiting for the keyring: `keyring` is what an earlier read found, or
+ * `'not-read'` (a login that needs the keyring is then reported as not opened).
+ */
+export function readCloudToken(
+  paths: HomePaths,
+  env: NodeJS.ProcessEnv = process.env,
+  keyring: KeyringRead | 'not-read' = 'not-read',
+): TokenResult {
+  const fromEnv = env.DIFFLORE_CLOUD_TOKEN?.trim();
+  if (fromEnv) return checked(fromEnv, 'env', 'DIFFLORE_CLOUD_TOKEN');
+  let login: RustLogin;
+  try {
+    login = readRustLoginWith(paths.home, env, resolveCloudUrl(env), keyring);
+  } catch (error) {
+    login = { kind: 'unusable', message: describeError(error) };
+  }
+  return afterLogin(paths, login);
+}
+
+/** A usable login wins; otherwise the token file, and if that has nothing, why the login is unusable. */
+function afterLogin(paths: HomePaths, login: RustLogin): TokenResult {
+  if (login.kind === 'token') {
+    const known = withRemembered(login);
+    const result = checked(known.token, `rust-login:${known.keySource}`, 'the Rust login');
+    return result.kind === 'token' ? { ...result, login: known } : result;
+  }
+  const file = readTokenFile(paths);
+  if (file.kind !== 'none' || login.kind === 'absent') return file;
+  return { kind: 'refused', message: login.message };
+}
+
+/** `<home>/cloud-token`: a regular file (not a link), owned by us and not readable by group or others. */
+function readTokenFile(paths: HomePaths): TokenResult {
+  const file = paths.tokenFile;
+  let fd: number | undefined;
+  try {
+    // The home-files rule: no link, no FIFO (it would hang every pass), a regular file of ours.
+    fd = openHomeFile(file, constants.O_RDONLY);
+  } catch (error) {
+    return { kind: 'refused', message: oneLineError(error) };
+  }
+  if (fd === undefined) return { kind: 'none' };
   try {
     const stat = fstatSync(fd);
-    if (!stat.isFile()) return { kind: 'refused', message: `${file} is not a regular file.` };
     if ((stat.mode & 0o077) !== 0) {
       const mode = (stat.mode & 0o777).toString(8).padStart(3, '0');
       return {
         kind: 'refused',
         message: `${file} is readable by group or others (mode ${mode}); refusing to use it. Fix: chmod 600 ${file}`,
       };
-    }
-    const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
-    if (uid !== undefined && stat.uid !== uid) {
-      return { kind: 'refused', message: `${file} belongs to another user (uid ${stat.uid}); refusing to use it.` };
     }
     const token = readFileSync(fd, 'utf8').trim();
     if (token === '') return { kind: 'none' };
@@ -109,7 +182,7 @@ export function readCloudToken(paths: HomePaths, env: NodeJS.ProcessEnv = proces
 }
 
 /** A token must fit in an HTTP header as it is; anything else would fail every request. */
-function checked(token: string, source: 'env' | 'file', where: string): TokenResult {
+function checked(token: string, source: TokenSource, where: string): TokenResult {
   if (!/^[\x21-\x7e]+$/.test(token)) {
     return {
       kind: 'refused',

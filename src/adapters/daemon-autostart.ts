@@ -9,9 +9,10 @@
  * claim protocol (the loser exits with a conflict), so nothing here waits or retries.
  */
 import { type SpawnOptions, spawn } from 'node:child_process';
-import { closeSync, constants, mkdirSync, openSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { HomePaths } from './home.js';
+import { openHomeAppend } from './home-files.js';
 import { cliEntryPath } from './service-unit.js';
 
 /** `DIFFLORE_DISABLE_OUTBOX_DAEMON` as Rust reads it: set, non-empty, and neither `0` nor `false` (case-sensitive). */
@@ -65,13 +66,8 @@ export async function ensureDaemonRunning(
 }
 
 function spawnDetached(paths: HomePaths, env: NodeJS.ProcessEnv, target: SpawnTarget): AutostartResult {
-  mkdirSync(paths.logsDir, { recursive: true, mode: 0o700 });
-  // O_NOFOLLOW: a link planted at the log path must not make the daemon write through it.
-  const logFd = openSync(
-    paths.daemonLog,
-    constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
-    0o600,
-  );
+  // The home-files rule: a link, FIFO or directory at logs/ or the log must not take the daemon's output.
+  const logFd = openHomeAppend(paths.daemonLog);
   try {
     const childEnv: NodeJS.ProcessEnv = { ...env };
     // The daemon runs from the data home, not from the project the hook ran in (it must not pin a

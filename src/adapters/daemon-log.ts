@@ -5,21 +5,11 @@
  * anything that looks like `Bearer …`, is replaced). The redaction helpers are shared with the
  * recorder and the inspector.
  */
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  renameSync,
-  type Stats,
-  writeSync,
-} from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, renameSync, type Stats, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DiffloreError, errnoCode } from '../errors.js';
+import { errnoCode } from '../errors.js';
 import { replaceSecrets, scrubbableSecrets } from '../machines/secrets.js';
-import { refuseSymlink } from './home.js';
+import { checkHomeEntry, ensureHomeDir, openHomeFile } from './home-files.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -151,21 +141,10 @@ export function scrubValue(value: unknown, secrets: readonly string[], options: 
 // ---------------------------------------------------------------------------------------------
 // The log file
 
-const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
-
+/** Opens the log for appending under the home-files rule (never a link, FIFO or someone else's file). */
 function openAppend(path: string): number {
-  try {
-    return openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | O_NOFOLLOW, 0o600);
-  } catch (error) {
-    const code = errnoCode(error);
-    if (code === 'ELOOP' || code === 'EMLINK') {
-      throw new DiffloreError('unsafe_file', `${path} is a symbolic link; refusing to write the log through it.`, {
-        hint: `remove the link (rm ${path})`,
-        cause: error,
-      });
-    }
-    throw new DiffloreError('io', `cannot open ${path}: ${(error as Error).message}`, { cause: error });
-  }
+  // Never undefined with O_CREAT.
+  return openHomeFile(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT) as number;
 }
 
 function sameFile(a: Stats, b: Stats): boolean {
@@ -174,7 +153,7 @@ function sameFile(a: Stats, b: Stats): boolean {
 
 /**
  * Opens (creating 0600, its directory 0700) the log at `path`. Throws `unsafe_file` if the log or
- * its directory is a symlink; after that, writing never throws.
+ * its directory breaks the home-files rule (a link, a FIFO, not ours); after that, writing never throws.
  */
 export function openDaemonLog(path: string, options: DaemonLogOptions = {}): DaemonLog {
   const maxBytes = Math.max(1024, options.maxBytes ?? DEFAULT_LOG_MAX_BYTES);
@@ -183,9 +162,8 @@ export function openDaemonLog(path: string, options: DaemonLogOptions = {}): Dae
   const pid = options.pid ?? process.pid;
   const secrets = options.secrets ?? (() => []);
   const dir = dirname(path);
-  refuseSymlink(dir);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  refuseSymlink(path);
+  if (checkHomeEntry(dir, 'directory') === 'missing') mkdirSync(dir, { recursive: true, mode: 0o700 });
+  ensureHomeDir(dir);
   let fd: number | undefined = openAppend(path);
   let dropped = 0;
   let closed = false;
@@ -211,7 +189,7 @@ export function openDaemonLog(path: string, options: DaemonLogOptions = {}): Dae
     let target = currentFd();
     const size = fstatSync(target).size;
     if (size > 0 && size + Buffer.byteLength(line) > maxBytes) {
-      refuseSymlink(`${path}.1`);
+      checkHomeEntry(`${path}.1`);
       renameSync(path, `${path}.1`);
       closeSync(target);
       fd = undefined;

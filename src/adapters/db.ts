@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { DiffloreError } from '../errors.js';
+import { checkHomeEntry } from './home-files.js';
 
 export type Database = BetterSqlite3.Database;
 
@@ -159,7 +160,7 @@ const SCHEMA_VERSION_SQL = "SELECT value FROM difflore_ts_meta WHERE key = 'sche
  */
 export function openForInsert(path: string, options: { busyTimeoutMs?: number } = {}): InsertConnection {
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
-  const addon = existsSync(path) ? nativeAddon() : null;
+  const addon = checkDatabaseFiles(path) ? nativeAddon() : null;
   if (addon !== null) {
     const previousUmask = setPrivateUmask();
     let native: NativeDatabase | undefined;
@@ -216,7 +217,7 @@ export interface OpenOptions {
  */
 export function openDatabase(path: string, options: OpenOptions = {}): Database {
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
-  const creating = !options.readonly && !existsSync(path);
+  const creating = !options.readonly && !checkDatabaseFiles(path);
   // SQLite creates -wal and -shm with the database file's mode; a 077 umask makes all three 0600
   // from their first byte instead of chmod-ing after a window in which they are readable.
   const previousUmask = setPrivateUmask();
@@ -241,6 +242,18 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
   } finally {
     restoreUmask(previousUmask, path);
   }
+}
+
+/**
+ * The home-files rule for the database, by name since SQLite opens the files itself (and follows
+ * links): `data.db`, `-wal` and `-shm` must each be missing or a regular file of ours. Throws
+ * `unsafe_file` otherwise; returns whether `data.db` exists.
+ */
+export function checkDatabaseFiles(path: string): boolean {
+  const exists = checkHomeEntry(path) === 'ok';
+  checkHomeEntry(`${path}-wal`);
+  checkHomeEntry(`${path}-shm`);
+  return exists;
 }
 
 /** Sets a 077 umask and returns the previous one, or null where it cannot be set (worker threads). */

@@ -21,10 +21,27 @@ import {
   tokenMayBeTried,
 } from '../machines/delivery-policy.js';
 import { type CloudClient, type TransportResult, createCloudClient } from './cloud-client.js';
-import { readCloudToken, resolveCloudUrl } from './cloud-config.js';
-import { OBSERVATION_BATCH_MAX, type Route, batchIdempotencyKey, idempotencyKey, routeFor } from './cloud-routes.js';
+import { refreshFailureFor, rememberRefreshFailure } from './auth/login-memory.js';
+import { refreshLogin } from './auth/login-refresh.js';
+import {
+  noTokenAdvice,
+  type OpenRustLogin,
+  resolveCloudToken,
+  resolveCloudUrl,
+  type TokenSource,
+  tokenFingerprint,
+} from './cloud-config.js';
+import { stringifyJson } from '../machines/contracts/index.js';
+import {
+  OBSERVATION_BATCH_MAX,
+  type Route,
+  batchIdempotencyKey,
+  idempotencyKey,
+  routeFor,
+  shapeRow,
+} from './cloud-routes.js';
 import { databaseError } from './db.js';
-import { previousDrainAt, writeDrainState } from './drain-state.js';
+import { writeDrainState } from './drain-state.js';
 import type { HomePaths } from './home.js';
 import type { ClaimedRow, Lease, OutboxStore } from './outbox-store.js';
 import { type ReplayReport, replaySpill } from './spill.js';
@@ -110,14 +127,20 @@ export interface DrainSummary {
   spill: ReplayReport | null;
   /** The API base the pass used. */
   cloudUrl: string;
+  /** Where the token came from (never the token); null when there was none. */
+  tokenSource: TokenSource | null;
+  /** The Rust login was refreshed during the pass: by this process (`server`) or another one (`shared`). */
+  tokenRefreshed: 'server' | 'shared' | null;
 }
 
 interface Work {
   readonly row: ClaimedRow;
   /** The row's Idempotency-Key; for batch rows computed only if the row ends up sent alone. */
   key: string | null;
-  readonly payload: unknown;
-  readonly body: unknown;
+  /** The request path (a batch uses its route's). */
+  readonly path: string;
+  /** The body as sent, exactly as Rust would (one element of the array, for a batch row). */
+  readonly text: string;
 }
 
 type Settlement =
@@ -146,20 +169,25 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   let stop: StopReason | null = null;
   /** Set when the row limit is used up: no more claims, but claimed rows are still delivered. */
   let limitReached = false;
-  let reachedCloud = false;
+  let tokenRefreshed: DrainSummary['tokenRefreshed'] = null;
+  const refreshFailedProblem = (refusal: string, failure: string): string =>
+    `the cloud refused the token (${refusal}) and refreshing the Rust login failed (${failure}); rows wait without spending tries: ${noTokenAdvice(paths)}`;
 
   const spill = runSpillReplay(options, env);
   if (spill && onProgress && spill.attempted > 0) onProgress({ type: 'spill', report: spill });
   dbCall(store, () => store.returnExpiredLeases());
 
-  const token = readCloudToken(paths, env);
+  const token = await resolveCloudToken(paths, env);
+  const tokenSource = token.kind === 'token' ? token.source : null;
   if (token.kind !== 'token') {
     authProblem =
-      token.kind === 'none'
-        ? `no cloud token: set DIFFLORE_CLOUD_TOKEN or write it to ${paths.tokenFile} (mode 600); rows wait until then`
-        : token.message;
+      token.kind === 'none' ? `no cloud token: ${noTokenAdvice(paths)}; rows wait until then` : token.message;
   } else if (!tokenMayBeTried(breaker, token.fingerprint, now())) {
-    authProblem = 'the cloud refused this token (401/403); delivery waits until the token changes';
+    const failed = refreshFailureFor(token.fingerprint);
+    authProblem =
+      failed === null
+        ? `the cloud refused this token (401/403); delivery waits until the token changes: ${noTokenAdvice(paths)}`
+        : refreshFailedProblem('401 Unauthorized', failed);
   }
   if (authProblem !== null) {
     lastError = authProblem;
@@ -179,7 +207,44 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   }
 
   const client = options.client ?? sharedClient(cloudUrl, token.token, options.timeoutMs);
-  const secrets = [token.token];
+  const secrets = [token.token, ...(token.login?.refreshToken ? [token.login.refreshToken] : [])];
+  /** The token requests go out with: the Rust login's, replaced when a 401 makes us refresh it. */
+  const auth: { token: string; login: OpenRustLogin | undefined; refreshFailure: string | null } = {
+    token: token.token,
+    login: token.login,
+    refreshFailure: null,
+  };
+
+  /** A token to resend with after `used` got a 401: a refreshed Rust login, or null (no login, refresh failed). */
+  const replacementFor = async (used: string): Promise<string | null> => {
+    if (auth.token !== used) return auth.token; // another request of this pass already refreshed
+    if (auth.login === undefined || auth.refreshFailure !== null) return null;
+    const outcome = await refreshLogin(paths.home, cloudUrl, { ...auth.login, token: used });
+    if (outcome.kind === 'failed') {
+      auth.refreshFailure = outcome.reason;
+      rememberRefreshFailure(tokenFingerprint(used), outcome.reason);
+      return null;
+    }
+    secrets.push(outcome.token, ...(outcome.refreshToken === null ? [] : [outcome.refreshToken]));
+    if (auth.token === used) {
+      auth.token = outcome.token;
+      auth.login = { ...auth.login, token: outcome.token, refreshToken: outcome.refreshToken };
+      tokenRefreshed = outcome.by;
+    }
+    return auth.token;
+  };
+
+  /** Sends with the pass's token; a 401 to a Rust login refreshes it (one refresh for all) and resends once. */
+  const postAuthorized = async (
+    post: (bearer: string) => Promise<TransportResult>,
+  ): Promise<{ result: TransportResult; bearer: string }> => {
+    const used = auth.token;
+    const first = await post(used);
+    if (first.type !== 'response' || first.status !== 401) return { result: first, bearer: used };
+    const next = await replacementFor(used);
+    if (next === null || signal?.aborted) return { result: first, bearer: used };
+    return { result: await post(next), bearer: next };
+  };
   const slots = new Semaphore(options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
   let claimedTotal = 0;
 
@@ -206,6 +271,7 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
     };
     await slots.acquire();
     let result: TransportResult;
+    let bearer = auth.token;
     try {
       if (stopped() || breakerGate(breaker, now()).pass === 'none') {
         release();
@@ -213,12 +279,11 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       }
       const batched = route.mode === 'batch';
       const first = items[0] as Work;
-      const path = batched ? route.path : (first.body as { path: string }).path;
-      const body = batched
-        ? JSON.stringify(items.map((w) => w.body))
-        : JSON.stringify((first.body as { body: unknown }).body);
+      const path = batched ? route.route : first.path;
+      // Serialised per row in `prepare`, where a failure settles that row alone.
+      const body = batched ? `[${items.map((w) => w.text).join(',')}]` : first.text;
       if (items.length === 1 && first.key === null) {
-        first.key = idempotencyKey(route.kind, first.row.payloadJson, first.payload);
+        first.key = idempotencyKey(route.kind, first.row.payloadJson);
       }
       const key =
         items.length === 1 && first.key !== null
@@ -227,7 +292,9 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
               route.kind,
               items.map((w) => w.row.payloadJson),
             );
-      result = await client.post({ path, body, idempotencyKey: key }, signal);
+      ({ result, bearer } = await postAuthorized((t) =>
+        client.post({ path, body, idempotencyKey: key, token: t }, signal),
+      ));
     } finally {
       slots.release();
     }
@@ -235,14 +302,13 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       release();
       return;
     }
-    reachedCloud = true;
     const attempt: AttemptResult =
       result.type === 'response' && result.status >= 200 && result.status < 300
         ? { ...result, success: route.judge(result.body) }
         : result;
     const at = now();
     const verdict = judgeAttempt(attempt, { label: route.label, secrets, now: at, config });
-    updateBreaker(verdict, result, at);
+    updateBreaker(verdict, result, at, bearer);
 
     if (verdict.action === 'confirm') {
       for (const w of items) out.push({ kind: 'confirm', row: w.row });
@@ -251,7 +317,10 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
     lastError = verdict.error;
     if (verdict.action === 'auth') {
       stop = 'auth';
-      authProblem = `the cloud refused the token: ${verdict.error}; delivery waits until the token changes`;
+      authProblem =
+        auth.refreshFailure === null
+          ? `the cloud refused the token: ${verdict.error}; delivery waits until the token changes: ${noTokenAdvice(paths)}`
+          : refreshFailedProblem(verdict.error, auth.refreshFailure);
       onProgress?.({ type: 'waiting_for_auth', reason: authProblem });
       release(verdict.error);
       return;
@@ -267,9 +336,9 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
     for (const w of items) out.push(settleFailure(verdict, w.row, at));
   };
 
-  const updateBreaker = (verdict: Verdict, result: TransportResult, at: number): void => {
+  const updateBreaker = (verdict: Verdict, result: TransportResult, at: number, bearer: string): void => {
     if (verdict.action === 'auth') {
-      setBreaker(breakerOnAuthRejected(breaker, token.fingerprint, at));
+      setBreaker(breakerOnAuthRejected(breaker, tokenFingerprint(bearer), at));
       return;
     }
     const fromServer = result.type === 'response';
@@ -294,58 +363,60 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
     return { kind: 'confirm', row };
   };
 
+  /** What a claimed row becomes before sending: a request to make, or already settled. */
+  type Prepared = Settlement | { readonly route: Route; readonly work: Work };
+
+  /**
+   * Reads one row by its kind's payload contract and serialises the body Rust would send; may
+   * throw, and the caller settles the row alone then.
+   */
+  const prepare = (row: ClaimedRow): Prepared => {
+    const route = routeFor(row.kind);
+    // A kind a newer version knows (claims leave such rows alone; this covers a race): hand it back
+    // untouched, neither sent nor abandoned.
+    if (route === undefined) return { kind: 'release', row };
+    if (route.mode === 'skip') return { kind: 'confirm', row };
+    // A row Rust could never parse is abandoned at once with the reason (Rust spends 8 tries on it).
+    const shaped = shapeRow(route, row.payloadJson);
+    if (!shaped.ok) {
+      const at = now();
+      return settleFailure(
+        judgeAttempt({ type: 'invalid', reason: shaped.reason }, { label: route.label, secrets, now: at, config }),
+        row,
+        at,
+      );
+    }
+    const text = stringifyJson(shaped.body);
+    const key = route.mode === 'batch' ? null : idempotencyKey(row.kind, row.payloadJson);
+    return { route, work: { row, key, path: shaped.path, text } };
+  };
+
   /** Delivers one claimed batch and applies every outcome in one transaction. */
   const deliver = async (lease: Lease, rows: readonly ClaimedRow[]): Promise<void> => {
     const out: Settlement[] = [];
     const batches = new Map<Route, Work[]>();
     const singles: [Route, Work][] = [];
     for (const row of rows) {
-      const route = routeFor(row.kind);
-      const at = now();
-      if (route === undefined) {
-        out.push(
-          settleFailure(
-            judgeAttempt({ type: 'unknown_kind', kind: row.kind }, { label: row.kind, secrets, now: at, config }),
-            row,
-            at,
-          ),
-        );
-        continue;
-      }
-      if (route.mode === 'skip') {
-        out.push({ kind: 'confirm', row });
-        continue;
-      }
-      let payload: unknown;
+      // One row's failure to parse, shape, serialise or hash (a payload nested deeper than the stack,
+      // say) settles that row alone, with the reason; the rest of the batch and the pass go on.
+      let prepared: Prepared;
       try {
-        payload = JSON.parse(row.payloadJson);
+        prepared = prepare(row);
       } catch (error) {
-        const verdict = judgeAttempt(
-          { type: 'invalid', reason: `${row.kind}: not JSON (${(error as Error).message})` },
-          { label: route.label, secrets, now: at, config },
+        const at = now();
+        const reason = `${row.kind}: cannot prepare the request (${(error as Error).message ?? String(error)})`;
+        prepared = settleFailure(
+          judgeAttempt({ type: 'invalid', reason }, { label: row.kind, secrets, now: at, config }),
+          row,
+          at,
         );
-        out.push(settleFailure(verdict, row, at));
-        continue;
       }
-      const shaped = route.shape(payload);
-      if (!shaped.ok) {
-        out.push(
-          settleFailure(
-            judgeAttempt({ type: 'invalid', reason: shaped.reason }, { label: route.label, secrets, now: at, config }),
-            row,
-            at,
-          ),
-        );
-        continue;
-      }
-      if (route.mode === 'batch') {
-        const list = batches.get(route) ?? [];
-        list.push({ row, key: null, payload, body: shaped.body });
-        batches.set(route, list);
-      } else {
-        const key = idempotencyKey(row.kind, row.payloadJson, payload);
-        singles.push([route, { row, key, payload, body: { path: shaped.path, body: shaped.body } }]);
-      }
+      if ('kind' in prepared) out.push(prepared);
+      else if (prepared.route.mode === 'batch') {
+        const list = batches.get(prepared.route) ?? [];
+        list.push(prepared.work);
+        batches.set(prepared.route, list);
+      } else singles.push([prepared.route, prepared.work]);
     }
     const requests: Promise<void>[] = [];
     for (const [route, list] of batches) {
@@ -466,13 +537,18 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       authProblem,
       spill,
       cloudUrl,
+      tokenSource,
+      tokenRefreshed,
     };
+    // As in Rust: a pass without a token writes no drain state; a pass with one always does, with
+    // `lastDrainAtMs` an integer (Rust's doctor reads the file as unreadable otherwise).
+    if (tokenSource === null) return summary;
     writeDrainState(paths, {
       version: 1,
       updatedAtMs: at,
-      lastDrainAtMs: reachedCloud ? at : previousDrainAt(paths),
-      attempted: totals.attempted,
-      confirmed: totals.confirmed,
+      lastDrainAtMs: at,
+      attempted: Math.max(0, totals.attempted),
+      confirmed: Math.max(0, totals.confirmed),
       lastError,
       retried: totals.retried,
       abandoned: totals.abandoned,
@@ -480,6 +556,7 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       cancelled: summary.cancelled,
       nextDueAt,
       breaker,
+      tokenSource,
       writer: 'difflore-daemon-ts',
     });
     return summary;

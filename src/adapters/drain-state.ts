@@ -3,17 +3,20 @@
  * `version, updatedAtMs, lastDrainAtMs, attempted, confirmed, lastError`) plus fields of our own
  * that the Rust reader ignores. Written atomically, mode 0600, never through a symlink.
  */
-import { readFileSync } from 'node:fs';
 import writeFileAtomic from 'write-file-atomic';
-import { errnoCode } from '../errors.js';
 import type { BreakerState } from '../machines/delivery-policy.js';
-import { type HomePaths, refuseSymlink } from './home.js';
+import type { TokenSource } from './cloud-config.js';
+import type { HomePaths } from './home.js';
+import { checkHomeEntry, readHomeFile } from './home-files.js';
+
+/** Far above any real drain state; a bigger file is not ours to parse. */
+const MAX_DRAIN_STATE_BYTES = 1024 * 1024;
 
 export interface DrainStateFile {
   readonly version: 1;
   readonly updatedAtMs: number;
-  /** The last pass that reached the cloud (a pass waiting for a token does not move it). */
-  readonly lastDrainAtMs: number | null;
+  /** When this pass ran (Rust: an i64, required; the file is written only by passes with a token). */
+  readonly lastDrainAtMs: number;
   readonly attempted: number;
   readonly confirmed: number;
   readonly lastError: string | null;
@@ -24,6 +27,8 @@ export interface DrainStateFile {
   readonly cancelled: boolean;
   readonly nextDueAt: number | null;
   readonly breaker: BreakerState;
+  /** Where the pass's token came from (`env`, `file`, `rust-login:<key source>`); never the token. */
+  readonly tokenSource?: TokenSource | null;
   readonly writer: 'difflore-daemon-ts';
 }
 
@@ -31,9 +36,10 @@ export interface DrainStateFile {
 export function readDrainState(paths: HomePaths): Partial<DrainStateFile> | null | { error: string } {
   let text: string;
   try {
-    text = readFileSync(paths.drainState, 'utf8');
+    const bytes = readHomeFile(paths.drainState, MAX_DRAIN_STATE_BYTES);
+    if (bytes === undefined) return null;
+    text = bytes.toString('utf8');
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return null;
     return { error: (error as Error).message };
   }
   try {
@@ -45,17 +51,10 @@ export function readDrainState(paths: HomePaths): Partial<DrainStateFile> | null
   }
 }
 
-/** The last time a pass reached the cloud, as recorded; null if never or unreadable. */
-export function previousDrainAt(paths: HomePaths): number | null {
-  const state = readDrainState(paths);
-  if (state === null || 'error' in state) return null;
-  return typeof state.lastDrainAtMs === 'number' ? state.lastDrainAtMs : null;
-}
-
 /** Writes the file atomically (temp file, then rename). Errors are returned, not thrown: the state file is advisory. */
 export function writeDrainState(paths: HomePaths, state: DrainStateFile): { ok: true } | { ok: false; error: string } {
   try {
-    refuseSymlink(paths.drainState);
+    checkHomeEntry(paths.drainState);
     // No fsync: the file is advisory and rewritten after every pass; a sync per pass would block the
     // event loop for milliseconds on each wake-up. The rename still keeps it whole.
     writeFileAtomic.sync(paths.drainState, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600, fsync: false });

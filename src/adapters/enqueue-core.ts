@@ -7,12 +7,20 @@
  * loads lazily. It must never import xstate, HTTP code, the inspector, Clipanion or the spill.
  */
 import { DiffloreError } from '../errors.js';
+import { contractFor, parseRow } from '../machines/contracts/index.js';
 import { openForInsert } from './db.js';
 import { ensureHome, type HomePaths, resolveHome } from './home.js';
 
 /** 1 MiB of UTF-8: far above any real observation, far below what would bloat the outbox. */
 export const MAX_PAYLOAD_BYTES = 1024 * 1024;
 export const MAX_KIND_CHARS = 64;
+/**
+ * How long a hook's insert waits for the write lock before it spills instead. Hooks run on every
+ * tool call of an agent and must return in milliseconds; a drainer holds the lock for well under a
+ * millisecond per claim, so only a stuck writer (a long transaction, a sqlite3 shell) meets this,
+ * and the spill is what it is for. The daemon's own connections keep SQLite's 5000 ms (DESIGN §5.1).
+ */
+export const HOOK_BUSY_TIMEOUT_MS = 250;
 const KIND = /^[a-z][a-z0-9_]*$/;
 
 /** What one insert attempt came to; `db_failed` carries what a spill needs. */
@@ -24,14 +32,15 @@ export type InsertAttempt =
 export interface EnqueueOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly now?: number;
-  /** busy_timeout for this one insert; the default 5000 ms as everywhere. Tests shorten it. */
+  /** busy_timeout for this one insert; default HOOK_BUSY_TIMEOUT_MS, then the row spills. */
   readonly busyTimeoutMs?: number;
 }
 
 /**
  * Throws DiffloreError('invalid_input') naming the first problem: a kind that is not
- * `[a-z][a-z0-9_]*` (at most 64 characters), an empty payload, a payload over 1 MiB, or one that is
- * not JSON.
+ * `[a-z][a-z0-9_]*` (at most 64 characters), an empty payload, a payload over 1 MiB, one that is
+ * not JSON, or, for a kind this version knows, one its payload contract says the Rust binary could
+ * never send. A kind this version does not know only has to be JSON: it waits for a newer version.
  */
 export function validateEnqueueInput(kind: string, payloadJson: string): void {
   validateKind(kind);
@@ -76,6 +85,17 @@ function validatePayload(kind: string, payloadJson: string): void {
       `the payload is not valid JSON: ${printable((error as Error).message, 300)}`,
     );
   }
+  const contract = contractFor(kind);
+  if (contract !== undefined && contract.mode !== 'skip') {
+    const read = parseRow(contract, payloadJson);
+    if (!read.ok) {
+      throw new DiffloreError(
+        'invalid_input',
+        `the payload is not a valid '${kind}' row (the Rust binary could never send it): ${printable(read.reason, 300)}`,
+        { hint: `see the README, "Payload contracts", for what a '${kind}' payload may be` },
+      );
+    }
+  }
 }
 
 const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
@@ -118,7 +138,7 @@ function insertOnce(
   now: number,
   busyTimeoutMs: number | undefined,
 ): number {
-  const connection = openForInsert(dbPath, busyTimeoutMs === undefined ? {} : { busyTimeoutMs });
+  const connection = openForInsert(dbPath, { busyTimeoutMs: busyTimeoutMs ?? HOOK_BUSY_TIMEOUT_MS });
   try {
     return connection.insert(kind, payloadJson, now);
   } finally {

@@ -1,6 +1,6 @@
 /**
  * flock(2) advisory locks on files in the data home.
- * Owns: opening lock files safely (O_NOFOLLOW, regular files only, created 0600) and the
+ * Owns: opening lock files safely (the home-files rule, created 0600) and the
  * try/poll/unlock calls. No policy: callers decide what a busy lock means.
  *
  * Why flock and why fs-ext-extra-prebuilt: Node has no flock of its own; fcntl/SQLite locks do not
@@ -15,10 +15,11 @@
  * the holder's lock — unlike fcntl locks, which any close() in the process drops. Node opens files
  * with O_CLOEXEC, so a child the holder spawns does not inherit (and prolong) the lock.
  */
-import { closeSync, constants, fstatSync, openSync } from 'node:fs';
+import { closeSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
 import type * as FsExt from 'fs-ext-extra-prebuilt';
 import { DiffloreError, errnoCode } from '../errors.js';
+import { openHomeFile } from './home-files.js';
 
 export type LockMode = 'exclusive' | 'shared';
 
@@ -51,8 +52,6 @@ function native(): typeof FsExt {
   return fsExt;
 }
 
-// Not defined on Windows; there the fd is opened without it (and flock is emulated with LockFileEx).
-const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
 const released = new WeakSet<LockHandle>();
 
 /**
@@ -60,32 +59,8 @@ const released = new WeakSet<LockHandle>();
  * file gives `undefined`. Symlinks and non-regular files are refused.
  */
 function openLockFile(path: string, create: boolean): number | undefined {
-  const flags = constants.O_RDWR | O_NOFOLLOW | (create ? constants.O_CREAT : 0);
-  let fd: number;
-  try {
-    fd = openSync(path, flags, 0o600);
-  } catch (error) {
-    const code = errnoCode(error);
-    if (code === 'ENOENT' && !create) return undefined;
-    if (code === 'ELOOP' || code === 'EMLINK') {
-      throw new DiffloreError('unsafe_file', `${path} is a symbolic link; refusing to lock through it.`, {
-        hint: `remove the link (rm ${path}); difflore recreates the file itself`,
-        cause: error,
-      });
-    }
-    throw new DiffloreError('io', `cannot open lock file ${path}: ${(error as Error).message}`, { cause: error });
-  }
-  try {
-    if (!fstatSync(fd).isFile()) {
-      throw new DiffloreError('unsafe_file', `${path} is not a regular file; refusing to lock it.`, {
-        hint: `remove it (rm -r ${path}); difflore recreates the file itself`,
-      });
-    }
-  } catch (error) {
-    closeSync(fd);
-    throw error;
-  }
-  return fd;
+  // The home-files rule: a link, FIFO, socket, directory or someone else's file is refused.
+  return openHomeFile(path, constants.O_RDWR | (create ? constants.O_CREAT : 0));
 }
 
 function isBusyError(error: unknown): boolean {

@@ -1,12 +1,14 @@
 /**
  * The data home (`DIFFLORE_HOME`, default `~/.difflore`) and the names of every file in it.
- * Owns: resolving the home, creating it 0700, and refusing symlinks where a file must be ours.
+ * Owns: resolving the home, creating it 0700, and refusing a home owned by another user (the rule
+ * for every file inside is in home-files.ts).
  * Light on purpose: the hook path imports it.
  */
 import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { DiffloreError, errnoCode } from '../errors.js';
+import { DiffloreError } from '../errors.js';
+import { checkHomeOwner } from './home-files.js';
 
 export interface HomePaths {
   readonly home: string;
@@ -84,24 +86,6 @@ export function ensureHome(home: string): HomePaths {
       cause: error,
     });
   }
+  checkHomeOwner(home);
   return homePaths(home);
-}
-
-/**
- * Throws if `path` is a symlink. Pid, state and lock files must never be followed through a link:
- * a link planted there could make us overwrite or signal something that is not ours.
- */
-export function refuseSymlink(path: string): void {
-  let isLink = false;
-  try {
-    isLink = lstatSync(path).isSymbolicLink();
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return;
-    throw error;
-  }
-  if (isLink) {
-    throw new DiffloreError('unsafe_file', `${path} is a symbolic link; refusing to follow it.`, {
-      hint: `remove the link (rm ${path}); difflore recreates the file itself`,
-    });
-  }
 }

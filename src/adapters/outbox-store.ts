@@ -12,6 +12,7 @@
  */
 import type { ProcessIdentity } from './process-identity.js';
 import { DiffloreError } from '../errors.js';
+import { KNOWN_KINDS } from '../machines/contracts/index.js';
 import { type Database, INSERT_SQL, insertRow, withShortLockWaits } from './db.js';
 
 export const MAX_TRIES = 8;
@@ -80,9 +81,16 @@ export interface BulkFilter {
   readonly dryRun?: boolean;
 }
 
-/** SQL that is true for rows a drainer may send. Unapproved mined candidates wait for a human (as in Rust). */
-const SENDABLE = `(kind <> 'session_mined_candidate' OR (json_valid(payload_json)
+/** SQL list of the kinds this version knows (kind names are `[a-z][a-z0-9_]*`, safe to inline). */
+const KNOWN_KIND_LIST = `(${KNOWN_KINDS.map((k) => `'${k}'`).join(', ')})`;
+/** SQL: a kind this version does not know. Such rows stay pending for a newer version (never claimed). */
+export const UNKNOWN_KIND_SQL = `(kind NOT IN ${KNOWN_KIND_LIST})`;
+/** SQL: a mined candidate that waits for a human's approval (never sent until then, as in Rust). */
+export const AWAITING_APPROVAL_SQL = `(kind = 'session_mined_candidate' AND NOT (json_valid(payload_json)
   AND lower(coalesce(json_extract(payload_json, '$.localReview.status'), '')) = 'approved'))`;
+/** SQL that is true for rows a drainer may send: a known kind, and not a candidate awaiting approval. */
+export const SENDABLE_SQL = `(kind IN ${KNOWN_KIND_LIST} AND NOT ${AWAITING_APPROVAL_SQL})`;
+const SENDABLE = SENDABLE_SQL;
 const DUE_AT = 'COALESCE(next_attempt_at, created_at)';
 /** When a Rust-abandoned row has no abandoned_at, fall back as Rust does. */
 const ABANDONED_AT = 'COALESCE(abandoned_at, claimed_at, created_at)';
@@ -209,7 +217,11 @@ export class OutboxStore {
           ORDER BY ${DUE_AT}, id LIMIT 1`,
       ),
       awaitingApproval: db.prepare(
-        `SELECT COUNT(*) AS n FROM cloud_outbox WHERE status = 'pending' AND NOT ${SENDABLE}`,
+        `SELECT COUNT(*) AS n FROM cloud_outbox WHERE status = 'pending' AND ${AWAITING_APPROVAL_SQL}`,
+      ),
+      unknownKinds: db.prepare(
+        `SELECT kind, COUNT(*) AS count FROM cloud_outbox WHERE status = 'pending' AND ${UNKNOWN_KIND_SQL}
+          GROUP BY kind ORDER BY kind`,
       ),
       list: db.prepare(
         `SELECT id, kind, payload_json AS payloadJson, status, retry_count AS retryCount, created_at AS createdAt,
@@ -378,6 +390,11 @@ export class OutboxStore {
   /** Pending mined candidates that wait for a human's approval and will not be sent until then. */
   awaitingApproval(): number {
     return (this.#stmts.awaitingApproval.get() as { n: number }).n;
+  }
+
+  /** Pending rows of kinds this version does not know, by kind: a newer version will send them. */
+  unknownKinds(): KindCount[] {
+    return this.#stmts.unknownKinds.all() as KindCount[];
   }
 
   oldestPendingCreatedAt(): number | null {

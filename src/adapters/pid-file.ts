@@ -4,22 +4,13 @@
  * removing it only while it still names a given pid. Whether a pid is alive is not decided here.
  */
 import type * as Crypto from 'node:crypto';
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  fsyncSync,
-  linkSync,
-  openSync,
-  readSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, constants, fsyncSync, linkSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { DiffloreError, errnoCode } from '../errors.js';
 import { lock, unlock } from './flock.js';
 import { fsyncDirectory } from './fsync-dir.js';
+import { openHomeFile } from './home-files.js';
 
 // node:crypto only names the temp file of a pid-file write; loaded then, so readers (`daemon stop`) skip it.
 let cryptoModule: typeof Crypto | undefined;
@@ -48,7 +39,7 @@ const MAX_PID = 2 ** 31 - 1;
 const MAX_PID_FILE_BYTES = 64;
 
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
-const O_NONBLOCK = constants.O_NONBLOCK ?? 0;
+const _O_NONBLOCK = constants.O_NONBLOCK ?? 0;
 
 /**
  * The pid in `text`, or `undefined`. Like Rust it trims whitespace; unlike Rust it rejects signs and
@@ -62,7 +53,7 @@ export function parsePid(text: string): number | undefined {
   return pid > 1 && pid <= MAX_PID ? pid : undefined;
 }
 
-function unsafe(path: string, what: string, cause?: unknown): DiffloreError {
+function _unsafe(path: string, what: string, cause?: unknown): DiffloreError {
   return new DiffloreError('unsafe_file', `${path} ${what}; refusing to use it.`, {
     hint: `remove it (rm ${path}); the daemon recreates it when it starts`,
     cause,
@@ -71,18 +62,16 @@ function unsafe(path: string, what: string, cause?: unknown): DiffloreError {
 
 /** Reads the pid file. Throws `unsafe_file` for a symlink or a non-regular file, `io` for other failures. */
 export function readPidFile(path: string): PidFileRead {
-  let fd: number;
+  let fd: number | undefined;
   try {
-    // O_NONBLOCK: a FIFO planted at the path must not hang the reader; it is refused below.
-    fd = openSync(path, constants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    // The home-files rule: a link, FIFO (it would hang us) or someone else's file is refused.
+    fd = openHomeFile(path, constants.O_RDONLY);
   } catch (error) {
-    const code = errnoCode(error);
-    if (code === 'ENOENT') return { kind: 'missing' };
-    if (code === 'ELOOP' || code === 'EMLINK') throw unsafe(path, 'is a symbolic link', error);
+    if (error instanceof DiffloreError) throw error;
     throw new DiffloreError('io', `cannot read ${path}: ${(error as Error).message}`, { cause: error });
   }
+  if (fd === undefined) return { kind: 'missing' };
   try {
-    if (!fstatSync(fd).isFile()) throw unsafe(path, 'is not a regular file');
     const buffer = Buffer.alloc(MAX_PID_FILE_BYTES + 1);
     let length = 0;
     for (;;) {

@@ -9,14 +9,14 @@
  * startedAtMs, heartbeatAtMs, lastDrainAtMs, lastAttempted, lastConfirmed, lastError`), so its
  * serde reader keeps working; our sections sit beside them and serde ignores them.
  */
-import { closeSync, constants, fstatSync, fsyncSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, readSync, renameSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type WriteFileAtomic from 'write-file-atomic';
-import { DiffloreError, errnoCode } from '../errors.js';
+import { DiffloreError } from '../errors.js';
 import { scrubValue, usableSecrets } from './daemon-log.js';
 import { lockSync, unlock } from './flock.js';
-import { refuseSymlink } from './home.js';
+import { checkHomeEntry, openHomeFile, readHomeFile } from './home-files.js';
 import { asProcessIdentity, type ProcessIdentity } from './process-identity.js';
 import { fsyncDirectory } from './fsync-dir.js';
 
@@ -144,49 +144,18 @@ export interface Recorder {
 }
 
 const MAX_STATE_BYTES = 16 * 1024 * 1024;
-const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
-const O_NONBLOCK = constants.O_NONBLOCK ?? 0;
 
 export function stateLockPath(stateFile: string): string {
   return `${stateFile}.lock`;
 }
 
-function unsafeLink(path: string, cause?: unknown): DiffloreError {
-  return new DiffloreError('unsafe_file', `${path} is a symbolic link; refusing to follow it.`, {
-    hint: `remove the link (rm ${path}); difflore recreates the file itself`,
-    cause,
-  });
-}
-
-/** Reads a whole regular file without following a link; `undefined` if missing. */
+/** Reads a whole home file under the home-files rule; `undefined` if missing. */
 function readNoFollow(path: string, maxBytes: number): Buffer | undefined {
-  let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    return readHomeFile(path, maxBytes);
   } catch (error) {
-    const code = errnoCode(error);
-    if (code === 'ENOENT') return undefined;
-    if (code === 'ELOOP' || code === 'EMLINK') throw unsafeLink(path, error);
+    if (error instanceof DiffloreError) throw error;
     throw new DiffloreError('io', `cannot read ${path}: ${(error as Error).message}`, { cause: error });
-  }
-  try {
-    const stat = fstatSync(fd);
-    if (!stat.isFile()) {
-      throw new DiffloreError('unsafe_file', `${path} is not a regular file; refusing to read it.`, {
-        hint: `remove it (rm -r ${path})`,
-      });
-    }
-    const size = Math.min(stat.size, maxBytes + 1);
-    const buffer = Buffer.alloc(size);
-    let length = 0;
-    while (length < size) {
-      const n = readSync(fd, buffer, length, size - length, null);
-      if (n === 0) break;
-      length += n;
-    }
-    return buffer.subarray(0, length);
-  } finally {
-    closeSync(fd);
   }
 }
 
@@ -316,11 +285,38 @@ export function preloadWriter(): void {
   }
 }
 
+const I32_MAX = 2 ** 31 - 1;
+const integerOr = (value: unknown, fallback: number, min: number, max: number): number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max ? value : fallback;
+
+/**
+ * The Rust fields with exactly Rust's types (rust-wire §5.2: version u32 = 1, pid i32, times i64,
+ * `lastDrainAtMs` i64 or null, counts usize, `lastError` string or null), whatever a caller or an
+ * older file put there: one float or negative count would make the Rust reader call the file
+ * unreadable.
+ */
+export function withRustTypes<T extends RustStateFields>(state: T): T {
+  const time = (v: unknown): number => integerOr(v, 0, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+  const lastDrain = state.lastDrainAtMs;
+  return {
+    ...state,
+    version: STATE_VERSION,
+    pid: integerOr(state.pid, 0, -I32_MAX - 1, I32_MAX),
+    startedAtMs: time(state.startedAtMs),
+    heartbeatAtMs: time(state.heartbeatAtMs),
+    lastDrainAtMs:
+      lastDrain === null ? null : integerOr(lastDrain, 0, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER),
+    lastAttempted: integerOr(state.lastAttempted, 0, 0, Number.MAX_SAFE_INTEGER),
+    lastConfirmed: integerOr(state.lastConfirmed, 0, 0, Number.MAX_SAFE_INTEGER),
+    lastError: typeof state.lastError === 'string' ? state.lastError : null,
+  };
+}
+
 function writeStateFile(stateFile: string, state: DaemonStateFile, fsync: boolean): void {
   // write-file-atomic resolves symlinks (it writes to the link's target), so refuse one first.
-  refuseSymlink(stateFile);
+  checkHomeEntry(stateFile);
   try {
-    loadWriter().sync(stateFile, JSON.stringify(state, null, 2), { mode: 0o600, fsync });
+    loadWriter().sync(stateFile, JSON.stringify(withRustTypes(state), null, 2), { mode: 0o600, fsync });
   } catch (error) {
     throw new DiffloreError('io', `cannot write ${stateFile}: ${(error as Error).message}`, { cause: error });
   }
@@ -403,31 +399,33 @@ export function sanitizeEvent(event: unknown, secrets: readonly string[] = []): 
 }
 
 function appendJournal(journal: string, line: string, maxBytes: number, fsync: boolean): void {
-  const flags = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | O_NOFOLLOW;
-  const open = (): number => {
-    try {
-      return openSync(journal, flags, 0o600);
-    } catch (error) {
-      const code = errnoCode(error);
-      if (code === 'ELOOP' || code === 'EMLINK') throw unsafeLink(journal, error);
-      throw new DiffloreError('io', `cannot open ${journal}: ${(error as Error).message}`, { cause: error });
-    }
-  };
+  // Read-write so the last byte can be checked; never undefined with O_CREAT; a link, FIFO or
+  // directory at the journal throws `unsafe_file`.
+  const flags = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT;
+  const open = (): number => openHomeFile(journal, flags) as number;
   let fd = open();
   try {
-    const size = fstatSync(fd).size;
+    let size = fstatSync(fd).size;
     if (size > 0 && size + Buffer.byteLength(line) > maxBytes) {
       closeSync(fd);
       fd = -1;
       // rename(2) replaces a link at `.1` rather than following it.
       renameSync(journal, `${journal}.1`);
       fd = open();
+      size = fstatSync(fd).size;
     }
-    writeSync(fd, line);
+    // A write torn by a crash or a full disk leaves a line without its newline; appending to it
+    // would glue the next record onto the torn one and lose both. End the torn line first.
+    writeSync(fd, size > 0 && !endsWithNewline(fd, size) ? `\n${line}` : line);
     if (fsync) fsyncSync(fd);
   } finally {
     if (fd >= 0) closeSync(fd);
   }
+}
+
+function endsWithNewline(fd: number, size: number): boolean {
+  const last = Buffer.alloc(1);
+  return readSync(fd, last, 0, 1, size - 1) === 1 && last[0] === 0x0a;
 }
 
 /** Creates the recorder for one process's machine (the daemon or a stopper). */

@@ -5,13 +5,26 @@
  * changed while it runs (`POST /__faults`). `difflore cloud serve`, the tests, the demo and the
  * benchmarks run it; it is a test double with a real socket, not a model of the production service.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
 import { DiffloreError } from '../errors.js';
+import { parseJson, plainJson } from '../machines/contracts/json.js';
 import { OBSERVATION_BATCH_MAX, canonicalJson } from './cloud-routes.js';
+import {
+  ACCEPTED_EDIT_BODY,
+  CANDIDATE_ITEM,
+  type Check,
+  IMPORTED_REVIEWS_BODY,
+  MCP_QUERY_BODY,
+  OBSERVATIONS_ELEMENT,
+  REVIEW_METRICS_BODY,
+  TRAJECTORY_BODY,
+  batchOf,
+  escapedPathId,
+} from './reference-cloud-checks.js';
 
 export interface CloudFaults {
   /** Fraction [0, 1] of route requests answered with `status` (503 when unset), before processing. */
@@ -64,11 +77,31 @@ export interface ReferenceCloudOptions {
   readonly data?: string;
   /** When set, route requests without `Authorization: Bearer <token>` get 401. */
   readonly token?: string | null;
+  /**
+   * A refresh token `POST /token/refresh` accepts: it answers a new access token and a new refresh
+   * token, and the old refresh token is spent (reuse gets 401, as a strict server does).
+   */
+  readonly refreshToken?: string | null;
+  /** Access tokens stop working this long after they were issued (401 until refreshed); null: never. */
+  readonly tokenTtlMs?: number | null;
   readonly faults?: Partial<CloudFaults>;
   /** [0, 1) source for fault injection (tests make it deterministic). */
   readonly random?: () => number;
   /** Keep every route request (method, path, headers, body) for `requests()` and `GET /__requests`. */
   readonly recordRequests?: boolean;
+}
+
+/** The cloud's view of authentication (`GET /__auth`): counts only, never a token. */
+export interface CloudAuthStats {
+  /** Refreshes answered with a new pair. */
+  refreshes: number;
+  /** Refresh requests refused (unknown or spent refresh token, bad body, injected failure). */
+  refusedRefreshes: number;
+  /** Access tokens replaced on request (`POST /__auth {"rotate":true}`); an expired token is not counted. */
+  rotations: number;
+  /** Status `/token/refresh` answers with instead of working (null: it works). */
+  failRefreshStatus: number | null;
+  tokenTtlMs: number | null;
 }
 
 export interface ReferenceCloud {
@@ -81,6 +114,13 @@ export interface ReferenceCloud {
   setFaults(faults: Partial<CloudFaults>): CloudFaults;
   /** Route requests seen, when `recordRequests` is on. */
   requests(): readonly RecordedRequest[];
+  /** Every distinct Authorization header value any request carried (control endpoints aside), in order. */
+  authorizations(): readonly string[];
+  authStats(): CloudAuthStats;
+  /** Replaces the access token (the old one gets 401) and keeps the refresh token: a server-side rotation. */
+  rotateToken(): void;
+  /** The tokens the cloud accepts now: for setting up a login (`cloud serve --login-home`) and tests. */
+  currentLogin(): { token: string | null; refreshToken: string | null };
   /** Bodies stored for a kind (batch items one by one), oldest first. */
   received(kind?: string): { kind: string; key: string; body: unknown }[];
   close(): Promise<void>;
@@ -89,130 +129,41 @@ export interface ReferenceCloud {
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 type Json = Record<string, unknown>;
-type Check = (value: unknown) => string | null;
 
 interface Endpoint {
   readonly kind: string;
+  /** The path; a group captures the id, which must be escaped as escape_path_id does. */
   readonly pattern: RegExp;
   /** Batch endpoints take a JSON array and dedupe item by item. */
   readonly batch: boolean;
+  /** The request body's rules: what the Rust binary sends (reference-cloud-checks.ts). */
   readonly check: Check;
   /** The answer to a newly received single request. */
-  readonly answer: (body: unknown, key: string) => unknown;
-}
-
-const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isStr = (v: unknown): v is string => typeof v === 'string';
-const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
-const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-const absent = (v: unknown): boolean => v === undefined;
-
-function fields(spec: Record<string, (v: unknown) => boolean>, strict = true): Check {
-  return (value) => {
-    if (!isObj(value)) return 'expected a JSON object';
-    for (const [key, ok] of Object.entries(spec)) {
-      if (!ok(value[key])) return `field '${key}' is missing or has the wrong type`;
-    }
-    if (strict) {
-      for (const key of Object.keys(value)) if (!(key in spec)) return `unexpected field '${key}'`;
-    }
-    return null;
-  };
-}
-const opt = (ok: (v: unknown) => boolean) => (v: unknown) => absent(v) || ok(v);
-const strList = (max: number) => (v: unknown) => Array.isArray(v) && v.length <= max && v.every(isStr);
-const count20 = (v: unknown) => isInt(v) && v >= 0 && v <= 20;
-
-const strOrNull = (v: unknown) => v === null || isStr(v);
-const observationCheck = fields({
-  session_id: isStr,
-  ts_ms: isInt,
-  obs_type: isStr,
-  tool: isStr,
-  file_path: strOrNull,
-  // Rust's hook sends `{anchor_kind, anchor_key, parent_path?, display_name?}`.
-  scope: opt((v) => isStr(v) || isObj(v)),
-  title: isStr,
-  narrative: strOrNull,
-  diff_excerpt: strOrNull,
-  content_hash: isStr,
-});
-
-const candidateCheck: Check = (value) => {
-  const base = fields(
-    {
-      session_id: isStr,
-      ts_ms: isInt,
-      source_repo: isStr,
-      title: isStr,
-      body: isStr,
-      file_patterns: strList(Number.MAX_SAFE_INTEGER),
-      gate_model: isStr,
-      gate_verdict: isStr,
-      content_hash: isStr,
-      origin: isStr,
-      requires_human_approval: (v) => typeof v === 'boolean',
-    },
-    false,
-  )(value);
-  if (base) return base;
-  return 'localReview' in (value as Json) ? "field 'localReview' is local-only and must not be sent" : null;
-};
-
-function arrayOf(item: Check, max: number): Check {
-  return (value) => {
-    if (!Array.isArray(value)) return 'expected a JSON array';
-    if (value.length === 0) return 'the array is empty';
-    if (value.length > max) return `invalid_batch: ${value.length} items (at most ${max})`;
-    for (let i = 0; i < value.length; i++) {
-      const problem = item(value[i]);
-      if (problem) return `item ${i}: ${problem}`;
-    }
-    return null;
-  };
+  readonly answer: (body: Json, key: string) => unknown;
 }
 
 const ENDPOINTS: readonly Endpoint[] = [
   {
     kind: 'trajectory',
-    pattern: /^\/reviews\/[^/]+\/trajectory$/,
+    pattern: /^\/reviews\/([^/]*)\/trajectory$/,
     batch: false,
-    check: fields({ steps: (v) => v !== undefined }),
-    answer: () => ({ ok: true }),
+    check: TRAJECTORY_BODY,
+    answer: (_body, key) => ({ id: uuidFrom(key) }),
   },
   {
     kind: 'review_metrics',
-    pattern: /^\/reviews\/[^/]+\/metrics$/,
+    pattern: /^\/reviews\/([^/]*)\/metrics$/,
     batch: false,
-    check: fields({
-      inputTokens: opt(isInt),
-      outputTokens: opt(isInt),
-      estimatedCostUsd: opt(isNum),
-      durationMs: opt(isInt),
-      perspectiveCount: opt(isInt),
-      pastVerdictsUsed: opt(isInt),
-    }),
+    check: REVIEW_METRICS_BODY,
     answer: () => ({ ok: true }),
   },
   {
     kind: 'accepted_edit',
     pattern: /^\/accepted-edits$/,
     batch: false,
-    check: fields({
-      beforeCode: isStr,
-      afterCode: isStr,
-      filePath: opt(isStr),
-      repoFullName: opt(isStr),
-      targetPrNumber: opt(isInt),
-      language: opt(isStr),
-      acceptanceSource: opt(isStr),
-      client: opt(isStr),
-      diffSignature: opt(isStr),
-      ruleIds: opt((v) => strList(Number.MAX_SAFE_INTEGER)(v) && (v as unknown[]).length > 0),
-    }),
+    check: ACCEPTED_EDIT_BODY,
     // An edit that changes nothing is not an acceptance: the one case this double says no to.
-    answer: (body, key) => {
-      const b = body as Json;
+    answer: (b, key) => {
       const recorded = b.beforeCode !== b.afterCode;
       return {
         ok: true,
@@ -232,40 +183,37 @@ const ENDPOINTS: readonly Endpoint[] = [
     kind: 'mcp_query',
     pattern: /^\/dashboard\/mcp-query$/,
     batch: false,
-    check: fields({
-      file: isStr,
-      intent: opt(isStr),
-      rulesInjected: count20,
-      strictMatchCount: count20,
-      ruleTitles: strList(10),
-      ruleIds: strList(10),
-      client: isStr,
-      repoFullName: opt((v) => isStr(v) && v.trim() !== ''),
-    }),
+    check: MCP_QUERY_BODY,
     answer: () => ({ ok: true }),
   },
   {
     kind: 'imported_reviews',
     pattern: /^\/reviews\/import$/,
     batch: false,
-    check: (v) => (isObj(v) && Array.isArray(v.reviews) ? null : "field 'reviews' must be an array"),
-    answer: (body) => ({ ok: true, imported: ((body as Json).reviews as unknown[]).length }),
+    check: IMPORTED_REVIEWS_BODY,
+    answer: (b) => ({ imported: (b.reviews as unknown[]).length, skipped: 0, extractionQueued: 0 }),
   },
   {
     kind: 'observation',
     pattern: /^\/cloud\/observations$/,
     batch: true,
-    check: arrayOf(observationCheck, OBSERVATION_BATCH_MAX),
+    check: batchOf(OBSERVATIONS_ELEMENT, OBSERVATION_BATCH_MAX),
     answer: () => ({}),
   },
   {
     kind: 'session_mined_candidate',
     pattern: /^\/cloud\/session-mined-candidates$/,
     batch: true,
-    check: arrayOf(candidateCheck, OBSERVATION_BATCH_MAX),
+    check: batchOf(CANDIDATE_ITEM, OBSERVATION_BATCH_MAX),
     answer: () => ({}),
   },
 ];
+
+/** A stable UUID-shaped id for a stored request (the trajectory route answers `{id: uuid}`). */
+function uuidFrom(key: string): string {
+  const h = createHash('sha256').update(key).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
 
 const require = createRequire(import.meta.url);
 
@@ -298,8 +246,8 @@ export async function startReferenceCloud(options: ReferenceCloudOptions = {}): 
   const host = options.host ?? '127.0.0.1';
   const random = options.random ?? Math.random;
   let faults = mergeFaults(NO_FAULTS, options.faults ?? {});
-  const token = options.token ?? null;
   const recorded: RecordedRequest[] = [];
+  const auth = createAuth(options);
 
   const Database = require('better-sqlite3') as typeof BetterSqlite3;
   const db = new Database(options.data ?? ':memory:');
@@ -371,6 +319,9 @@ export async function startReferenceCloud(options: ReferenceCloudOptions = {}): 
       }
     }
     if (path === '/__requests' && method === 'GET') return [200, recorded];
+    if (path === '/__authorizations' && method === 'GET') return [200, auth.seen()];
+    if (path === '/__auth' && method === 'GET') return [200, auth.stats()];
+    if (path === '/__auth' && method === 'POST') return auth.control(raw);
     if (path === '/__received' && method === 'GET') {
       const kind = new URL(url, 'http://x').searchParams.get('kind');
       return [200, cloud.received(kind ?? undefined)];
@@ -391,9 +342,12 @@ export async function startReferenceCloud(options: ReferenceCloudOptions = {}): 
       countStatus(status);
       reply(res, status, body, extra);
     };
-    if (token !== null && req.headers.authorization !== `Bearer ${token}`) {
-      return send(401, { error: 'unauthorized' });
+    auth.saw(req.headers.authorization);
+    if (path === '/token/refresh' && req.method === 'POST') {
+      const [status, body] = auth.refresh(raw);
+      return send(status, body);
     }
+    if (!auth.accepts(req.headers.authorization)) return send(401, { error: 'unauthorized' });
     const retryAfter: Record<string, string> = f.retryAfter === null ? {} : { 'retry-after': f.retryAfter };
     if (f.poison !== null && raw.includes(f.poison)) {
       return send(f.poisonStatus, { error: 'poison', detail: 'this payload always fails' });
@@ -403,19 +357,21 @@ export async function startReferenceCloud(options: ReferenceCloudOptions = {}): 
     }
     const endpoint = ENDPOINTS.find((e) => e.pattern.test(path));
     if (!endpoint) return send(404, { error: 'not_found', path });
+    const id = endpoint.pattern.exec(path)?.[1];
+    if (id !== undefined && !escapedPathId(id)) {
+      return send(400, { error: 'invalid_path', detail: `the id '${id}' is not escaped as escape_path_id does` });
+    }
     if (req.method !== 'POST') return send(405, { error: 'method_not_allowed' });
     if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
       return send(415, { error: 'unsupported_media_type' });
     }
     const key = req.headers['idempotency-key'];
     if (typeof key !== 'string' || key.trim() === '') return send(400, { error: 'missing_idempotency_key' });
-    let body: unknown;
-    try {
-      body = JSON.parse(raw);
-    } catch {
-      return send(400, { error: 'invalid_json' });
-    }
-    const problem = endpoint.check(body);
+    // Read as serde does, so `1.0` in an integer field is caught.
+    const parsed = parseJson(raw);
+    if (!parsed.ok) return send(400, { error: 'invalid_json', detail: parsed.reason });
+    const problem = endpoint.check(parsed.value, '');
+    const body = plainJson(parsed.value);
     if (problem !== null) {
       return send(400, {
         error: problem.startsWith('invalid_batch') ? 'invalid_batch' : 'invalid_body',
@@ -440,7 +396,7 @@ export async function startReferenceCloud(options: ReferenceCloudOptions = {}): 
         status = seen.status;
         answer = seen.response;
       } else {
-        answer = JSON.stringify(endpoint.answer(body, key));
+        answer = JSON.stringify(endpoint.answer(body as Json, key));
         insert.run(key, endpoint.kind, path, canonicalJson(body), status, answer as string, now);
         stats.received[endpoint.kind] = (stats.received[endpoint.kind] ?? 0) + 1;
       }
@@ -514,6 +470,10 @@ export async function startReferenceCloud(options: ReferenceCloudOptions = {}): 
       return faults;
     },
     requests: () => recorded.slice(),
+    authorizations: () => auth.seen(),
+    authStats: () => auth.stats(),
+    rotateToken: () => auth.rotate(),
+    currentLogin: () => auth.login(),
     received(kind) {
       const rows = (kind === undefined ? listAll.all() : listKind.all(kind)) as {
         kind: string;
@@ -534,4 +494,102 @@ export async function startReferenceCloud(options: ReferenceCloudOptions = {}): 
     },
   };
   return cloud;
+}
+
+// ── authentication: access tokens, rotation, expiry and /token/refresh ──────────────────────────
+
+const REFRESH_CLIENTS = new Set(['difflore-cli', 'difflore-desktop']);
+
+/** Error bodies as the production API shapes them for 401 and 429 (reference/rust-auth.md §6.2). */
+function authError(status: number, message: string): [number, unknown] {
+  return [status, { defined: true, code: status === 429 ? 'RATE_LIMITED' : 'UNAUTHORIZED', status, message }];
+}
+
+function createAuth(options: ReferenceCloudOptions) {
+  let current = options.token ?? null;
+  let issuedAt = Date.now();
+  let refreshToken = options.refreshToken ?? null;
+  let ttlMs = options.tokenTtlMs ?? null;
+  let failRefreshStatus: number | null = null;
+  const spent = new Set<string>();
+  const seen = new Set<string>();
+  const counts = { refreshes: 0, refusedRefreshes: 0, rotations: 0 };
+  const issue = (): void => {
+    current = `tok_${randomBytes(12).toString('hex')}`;
+    issuedAt = Date.now();
+  };
+  const rotate = (): void => {
+    counts.rotations++;
+    issue();
+  };
+  const expired = (): boolean => ttlMs !== null && Date.now() - issuedAt >= ttlMs;
+  return {
+    saw(header: string | undefined): void {
+      if (header !== undefined && seen.size < 10_000) seen.add(header);
+    },
+    seen: (): string[] => [...seen],
+    accepts(header: string | undefined): boolean {
+      if (current === null) return true;
+      return header === `Bearer ${current}` && !expired();
+    },
+    rotate,
+    login: () => ({ token: current, refreshToken }),
+    stats: (): CloudAuthStats => ({ ...counts, failRefreshStatus, tokenTtlMs: ttlMs }),
+    refresh(raw: string): [number, unknown] {
+      if (failRefreshStatus !== null) {
+        counts.refusedRefreshes++;
+        return authError(failRefreshStatus, 'refresh is failing (injected)');
+      }
+      let body: Record<string, unknown>;
+      try {
+        body = JSON.parse(raw) as Record<string, unknown>;
+      } catch {
+        counts.refusedRefreshes++;
+        return [400, { error: 'invalid_json' }];
+      }
+      const given = body?.refreshToken;
+      if (
+        !REFRESH_CLIENTS.has(String(body?.clientId)) ||
+        typeof given !== 'string' ||
+        given.length < 64 ||
+        given.length > 256
+      ) {
+        counts.refusedRefreshes++;
+        return [400, { error: 'invalid_body', detail: 'expected {clientId, refreshToken (64-256 characters)}' }];
+      }
+      if (refreshToken === null || given !== refreshToken || spent.has(given)) {
+        counts.refusedRefreshes++;
+        return authError(401, spent.has(given) ? 'refresh token already used' : 'unknown refresh token');
+      }
+      spent.add(given);
+      refreshToken = randomBytes(32).toString('hex');
+      issue();
+      counts.refreshes++;
+      return [200, { token: current, refreshToken }];
+    },
+    control(raw: string): [number, unknown] {
+      let patch: Record<string, unknown>;
+      try {
+        patch = JSON.parse(raw || '{}') as Record<string, unknown>;
+      } catch (error) {
+        return [400, { error: 'invalid_auth', detail: (error as Error).message }];
+      }
+      if ('failRefreshStatus' in patch) {
+        const v = patch.failRefreshStatus;
+        if (v !== null && !(typeof v === 'number' && Number.isInteger(v) && v >= 100 && v <= 599)) {
+          return [400, { error: 'invalid_auth', detail: 'failRefreshStatus must be an HTTP status or null' }];
+        }
+        failRefreshStatus = v as number | null;
+      }
+      if ('tokenTtlMs' in patch) {
+        const v = patch.tokenTtlMs;
+        if (v !== null && !(typeof v === 'number' && v >= 0)) {
+          return [400, { error: 'invalid_auth', detail: 'tokenTtlMs must be a number of milliseconds or null' }];
+        }
+        ttlMs = v as number | null;
+      }
+      if (patch.rotate === true) rotate();
+      return [200, { ...counts, failRefreshStatus, tokenTtlMs: ttlMs }];
+    },
+  };
 }

@@ -10,17 +10,25 @@
  * survives a spill; an unreadable file is reported and skipped without using up the replay limit; the
  * payload must parse as JSON or the file is quarantined; and a file is claimed by renaming it before it
  * is inserted, so two TS processes replaying at once never insert the same file twice.
+ *
+ * Every directory and file goes through the home-files rule: a spill directory that is a link (or
+ * not ours) is left alone entirely — nothing in it is read, renamed or deleted — and a spill file
+ * that is a link, a FIFO, a socket, a device or a directory is never opened: its own entry (not what
+ * it points to) is renamed `.bad`, and the report says why.
  */
-import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type WriteFileAtomic from 'write-file-atomic';
 import { DiffloreError, errnoCode } from '../errors.js';
 import type { HomePaths } from './home.js';
+import { checkHomeEntry, ensureHomeDir, readHomeFile } from './home-files.js';
 import type { OutboxStore } from './outbox-store.js';
 import { fsyncDirectoryBestEffort } from './fsync-dir.js';
 
 export const SPILL_RECORD_VERSION = 1;
+/** A spill file holds one row (payloads are capped at 1 MiB) and its JSON escaping. */
+const MAX_SPILL_FILE_BYTES = 8 * 1024 * 1024;
 /** As Rust truncates `lastError` (Unicode scalar values, not UTF-16 units). */
 const MAX_REASON_CHARS = 2048;
 /** A claim older than this was left by a process that died or hung mid-replay; replaying one file takes µs. */
@@ -48,6 +56,11 @@ export interface ReplayReport {
   readonly unreadable: readonly { path: string; error: string }[];
   /** Files left alone because `DIFFLORE_CAPTURE=false`. */
   readonly keptBecauseCaptureDisabled: number;
+  /**
+   * Entries the home-files rule refused: a spill directory that is a link or not ours (skipped
+   * whole), or a file that is not a regular file of ours (renamed `.bad`, counted as quarantined).
+   */
+  readonly refused: readonly { path: string; error: string }[];
 }
 
 export interface SpillStats {
@@ -88,8 +101,10 @@ export function spillRow(
 ): string {
   const dir = spillDirFor(paths, kind);
   try {
-    ensurePrivateDir(paths.spillDir);
-    ensurePrivateDir(dir);
+    mkdirSync(paths.home, { recursive: true, mode: 0o700 });
+    // The Rust binary creates them with the umask's mode; spilled payloads are the user's code.
+    ensureHomeDir(paths.spillDir);
+    ensureHomeDir(dir);
   } catch (error) {
     if (error instanceof DiffloreError) throw error;
     throw new DiffloreError('io', `cannot create the spill directory ${dir}: ${(error as Error).message}`, {
@@ -132,11 +147,13 @@ export function replaySpill(
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
   const report = { attempted: 0, replayed: 0, quarantined: 0, keptBecauseCaptureDisabled: 0 };
   const unreadable: { path: string; error: string }[] = [];
-  const done = (): ReplayReport => ({ ...report, unreadable });
+  const refused: { path: string; error: string }[] = [];
+  const done = (): ReplayReport => ({ ...report, unreadable, refused });
   if (limit <= 0) return done();
 
-  recoverStaleClaims(paths);
-  const files = listSpillFiles(paths);
+  const dirs = safeSpillDirs(paths, refused);
+  recoverStaleClaims(dirs);
+  const files = listSpillFiles(dirs);
   if (captureDisabled(options.env)) {
     report.keptBecauseCaptureDisabled = files.length;
     return done();
@@ -159,8 +176,18 @@ export function replaySpill(
 
     let text: string;
     try {
-      text = readFileSync(claimed, 'utf8');
+      const bytes = readHomeFile(claimed, MAX_SPILL_FILE_BYTES);
+      // Gone between rename and open: someone else's business now.
+      if (bytes === undefined) continue;
+      text = bytes.length > MAX_SPILL_FILE_BYTES ? '' : bytes.toString('utf8');
     } catch (error) {
+      if (error instanceof DiffloreError && error.code === 'unsafe_file') {
+        // Not a regular file of ours: never opened, only its entry moved aside.
+        quarantine(claimed, file.path);
+        report.quarantined++;
+        refused.push({ path: file.path, error: error.message });
+        continue;
+      }
       unclaim(claimed, file.path);
       unreadable.push({ path: file.path, error: (error as Error).message });
       continue;
@@ -203,7 +230,7 @@ export function spillStats(paths: HomePaths): SpillStats {
   let oldest: number | null = null;
   let newest: number | null = null;
   let newestError: string | null = null;
-  for (const dir of [paths.observationSpillDir, paths.otherSpillDir]) {
+  for (const dir of safeSpillDirs(paths, [])) {
     for (const name of safeReaddir(dir)) {
       if (name.endsWith('.bad')) {
         bad++;
@@ -214,10 +241,10 @@ export function spillStats(paths: HomePaths): SpillStats {
       const path = join(dir, name);
       let record: SpillRecord | null = null;
       try {
-        const stat = statSync(path);
-        if (!stat.isFile()) continue;
-        bytes += stat.size;
-        record = parseRecord(readFileSync(path, 'utf8'));
+        const text = readHomeFile(path, MAX_SPILL_FILE_BYTES);
+        if (text === undefined) continue;
+        bytes += text.length;
+        record = parseRecord(text.toString('utf8'));
       } catch {
         continue; // unreadable: counted, but it has no dates to report
       }
@@ -277,10 +304,28 @@ interface SpillFile {
   readonly seq: number;
 }
 
-/** Every `*.json` in both directories, oldest first by the ms-pid-seq in the name. */
-function listSpillFiles(paths: HomePaths): SpillFile[] {
+/**
+ * The spill directories that may be used: each must be missing or a directory of ours, and so must
+ * `hook-spill` above them. A link there could point anywhere (another user's files, a repository):
+ * what is refused is reported and left alone.
+ */
+function safeSpillDirs(paths: HomePaths, refused: { path: string; error: string }[]): string[] {
+  const usable = (dir: string): boolean => {
+    try {
+      return checkHomeEntry(dir, 'directory') === 'ok';
+    } catch (error) {
+      refused.push({ path: dir, error: (error as Error).message });
+      return false;
+    }
+  };
+  if (!usable(paths.spillDir)) return [];
+  return [paths.observationSpillDir, paths.otherSpillDir].filter(usable);
+}
+
+/** Every `*.json` in the usable directories, oldest first by the ms-pid-seq in the name. */
+function listSpillFiles(dirs: readonly string[]): SpillFile[] {
   const files: SpillFile[] = [];
-  for (const dir of [paths.observationSpillDir, paths.otherSpillDir]) {
+  for (const dir of dirs) {
     for (const name of safeReaddir(dir)) {
       if (!name.endsWith('.json')) continue;
       const match = SPILL_NAME.exec(name);
@@ -299,9 +344,9 @@ function listSpillFiles(paths: HomePaths): SpillFile[] {
  * own pid counts as dead: replaySpill is synchronous, so a claim of ours outlives a call only when
  * putting it back failed.
  */
-function recoverStaleClaims(paths: HomePaths): void {
+function recoverStaleClaims(dirs: readonly string[]): void {
   const now = Date.now();
-  for (const dir of [paths.observationSpillDir, paths.otherSpillDir]) {
+  for (const dir of dirs) {
     for (const name of safeReaddir(dir)) {
       const at = name.lastIndexOf(CLAIM_MARK);
       if (at < 0) continue;
@@ -313,7 +358,7 @@ function recoverStaleClaims(paths: HomePaths): void {
       if (!stale) {
         try {
           // rename() updates ctime, so ctime is when the claim was taken.
-          stale = now - statSync(path).ctimeMs > STALE_CLAIM_MS;
+          stale = now - lstatSync(path).ctimeMs > STALE_CLAIM_MS;
         } catch {
           continue;
         }
@@ -355,18 +400,6 @@ function safeReaddir(dir: string): string[] {
   } catch {
     return [];
   }
-}
-
-function ensurePrivateDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const stat = lstatSync(dir);
-  if (stat.isSymbolicLink()) {
-    throw new DiffloreError('unsafe_file', `${dir} is a symbolic link; refusing to spill through it.`, {
-      hint: `remove the link (rm ${dir}); difflore recreates the directory itself`,
-    });
-  }
-  // The Rust binary creates it with the umask's mode; spilled payloads are the user's code.
-  if ((stat.mode & 0o777) !== 0o700) chmodSync(dir, 0o700);
 }
 
 function truncate(text: string): string {

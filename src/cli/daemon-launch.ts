@@ -20,13 +20,17 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 /** The last warning or error the daemon `pid` wrote to its log (its own words for why it stopped). */
 async function lastComplaint(logPath: string, pid: number): Promise<string | null> {
-  const { closeSync, fstatSync, openSync, readSync, constants } = await import('node:fs');
-  let fd: number;
+  const [{ closeSync, fstatSync, readSync, constants }, { openHomeFile }] = await Promise.all([
+    import('node:fs'),
+    import('../adapters/home-files.js'),
+  ]);
+  let fd: number | undefined;
   try {
-    fd = openSync(logPath, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+    fd = openHomeFile(logPath, constants.O_RDONLY);
   } catch {
     return null;
   }
+  if (fd === undefined) return null;
   try {
     const size = fstatSync(fd).size;
     const length = Math.min(size, 64 * 1024);
@@ -80,13 +84,9 @@ export async function launchDaemon(args: LaunchArgs, env: NodeJS.ProcessEnv): Pr
   if (before !== null) return before;
 
   const started = performance.now();
-  fs.mkdirSync(paths.logsDir, { recursive: true, mode: 0o700 });
-  // O_NOFOLLOW: a link planted at the log path must not make the daemon write through it.
-  const logFd = fs.openSync(
-    paths.daemonLog,
-    fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | (fs.constants.O_NOFOLLOW ?? 0),
-    0o600,
-  );
+  // The home-files rule: a link, FIFO or directory at logs/ or the log must not take the daemon's output.
+  const { openHomeAppend } = await import('../adapters/home-files.js');
+  const logFd = openHomeAppend(paths.daemonLog);
   const childEnv: NodeJS.ProcessEnv = { ...env };
   // The daemon runs from the data home (it must not pin the directory it was started from).
   if (env.DIFFLORE_HOME !== undefined && !isAbsolute(env.DIFFLORE_HOME)) childEnv.DIFFLORE_HOME = resolve(paths.home);

@@ -12,6 +12,7 @@
  */
 import { createActor, type InspectionEvent, type Observer } from 'xstate';
 import type { Claimed, ClaimResult as AdapterClaimResult } from '../adapters/claim.js';
+import { seenLoginSecrets } from '../adapters/auth/login-memory.js';
 import { type DaemonLog, openDaemonLog } from '../adapters/daemon-log.js';
 import { type HomePaths, ensureHome, homePaths, resolveHome } from '../adapters/home.js';
 import { probeLock } from '../adapters/flock.js';
@@ -30,7 +31,7 @@ import { DiffloreError, describeError } from '../errors.js';
 
 /**
  * The secrets to scrub from logs, journal, state file and inspector frames: every cloud token this
- * process has seen (from the environment or the token file), so an old token stays scrubbed after a
+ * process has seen (the environment, the token file, the Rust login), so an old token stays scrubbed after a
  * change. Re-read before each pass, as the drainer re-reads it.
  */
 function tokenSecrets(
@@ -50,7 +51,8 @@ function tokenSecrets(
     }
   };
   refresh();
-  return { refresh, current: (): string[] => [...seen] };
+  // The Rust login's tokens (and refreshed ones) are remembered where they are read.
+  return { refresh, current: (): string[] => [...seen, ...seenLoginSecrets()] };
 }
 
 /** The inspect callback that journals the root machine's transitions; recorder failures are logged, never thrown into XState. */

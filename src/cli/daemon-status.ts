@@ -6,10 +6,16 @@
  */
 import { existsSync } from 'node:fs';
 import type { StaleReason } from '../adapters/claim.js';
-import { readCloudToken } from '../adapters/cloud-config.js';
+import {
+  describeTokenSource,
+  noTokenAdvice,
+  readCloudToken,
+  type TokenResult,
+  type TokenSource,
+} from '../adapters/cloud-config.js';
 import { type Database, openDatabase } from '../adapters/db.js';
 import { readDrainState } from '../adapters/drain-state.js';
-import type { HomePaths } from '../adapters/home.js';
+import { type HomePaths, homePaths } from '../adapters/home.js';
 import { type LivenessResult, probeLiveness } from '../adapters/liveness.js';
 import { type DaemonStateFile, readState, type StateRead } from '../adapters/recorder.js';
 import { spillStats } from '../adapters/spill.js';
@@ -67,6 +73,12 @@ export interface DaemonStatusReport {
   /** True when the daemon's last pass found no usable token (rows wait); null when unknown. */
   readonly waitingForToken: boolean | null;
   readonly tokenProblem: string | null;
+  /**
+   * Where the token comes from (never the token): what the running daemon's last pass used, or, with
+   * no daemon, what one started from this environment would use. `env`, `file`, or
+   * `rust-login:keyring|keyseed|master-key-env`; null when there is none or it is unknown.
+   */
+  readonly tokenSource: TokenSource | null;
   /** `ok`, `missing`, `rust` (written by the Rust binary), or `garbage` with `stateFileError`. */
   readonly stateFile: 'ok' | 'missing' | 'rust' | 'garbage' | 'unreadable';
   readonly stateFileError: string | null;
@@ -154,7 +166,13 @@ export const readBacklog: BacklogReader = (paths) => {
 /** Builds the report. `backlog` reads the outbox (injected so the light paths can skip SQLite). */
 export function daemonStatus(
   paths: HomePaths,
-  options: { env: NodeJS.ProcessEnv; now?: number; backlog?: BacklogReader },
+  options: {
+    env: NodeJS.ProcessEnv;
+    now?: number;
+    backlog?: BacklogReader;
+    /** The token lookup done beforehand (it may ask the OS keyring); without it the keyring is not asked. */
+    token?: TokenResult;
+  },
 ): DaemonStatusReport {
   const now = options.now ?? Date.now();
   const probed = probe(paths);
@@ -222,6 +240,7 @@ export function daemonStatus(
 
   let waitingForToken: boolean | null = null;
   let tokenProblem: string | null = null;
+  let tokenSource: TokenSource | null = null;
   if (lastPassContext !== null) {
     // The drainer's own file says whether its last pass waited for a token, even with no rows queued
     // (the machine counts waiting rows, which is 0 then); trust it if this daemon wrote it.
@@ -232,6 +251,7 @@ export function daemonStatus(
       fresh && typeof drained.waitingForAuth === 'boolean'
         ? drained.waitingForAuth
         : (finite(lastPassContext.waitingForAuth) ?? 0) > 0;
+    if (fresh && typeof drained.tokenSource === 'string') tokenSource = drained.tokenSource;
     if (waitingForToken) {
       const said = fresh && typeof drained.lastError === 'string' ? drained.lastError : state?.lastError;
       tokenProblem = said ?? 'the cloud token is missing or was refused';
@@ -239,10 +259,11 @@ export function daemonStatus(
   } else if (status !== 'running' && status !== 'unverified') {
     // No daemon to ask: say what a daemon started from this environment would find.
     try {
-      const token = readCloudToken(paths, options.env);
+      const token = options.token ?? readCloudToken(paths, options.env);
       if (token.kind === 'none') {
-        tokenProblem = `no cloud token: set DIFFLORE_CLOUD_TOKEN or write it to ${paths.tokenFile} (mode 600)`;
+        tokenProblem = `no cloud token: ${noTokenAdvice(paths)}`;
       } else if (token.kind === 'refused') tokenProblem = token.message;
+      else tokenSource = token.source;
     } catch (error) {
       tokenProblem = describeError(error);
     }
@@ -289,6 +310,7 @@ export function daemonStatus(
     spillFiles,
     waitingForToken,
     tokenProblem,
+    tokenSource,
     stateFile,
     stateFileError,
     lastStop,
@@ -330,6 +352,9 @@ export function formatStatus(report: DaemonStatusReport, now: number = Date.now(
     lines.push('  delivery     token accepted');
   } else if (report.tokenProblem !== null) {
     lines.push(`  token        ${report.tokenProblem}`);
+  }
+  if (report.tokenSource !== null) {
+    lines.push(`  token from   ${describeTokenSource(report.tokenSource, homePaths(report.home))}`);
   }
   if (report.stateFile === 'garbage' || report.stateFile === 'unreadable') {
     lines.push(`  state file   unusable (${report.stateFileError}); the daemon rewrites it when it starts`);

@@ -8,11 +8,12 @@
  * whatever happens and always returns 0. What went wrong goes to `logs/hook.log` as JSON lines — never
  * the event's content, and nothing at all for a path on the privacy deny-list.
  */
-import { closeSync, constants, mkdirSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { isatty } from 'node:tty';
 import { MAX_EVENT_BYTES, sha256Hex } from '../adapters/claude-code-hook.js';
 import { type HomePaths, homePaths, resolveHome } from '../adapters/home.js';
+import { openHomeAppend } from '../adapters/home-files.js';
 import type { AgentHookAdapter } from '../observation/agents/agent.js';
 import { AGENT_HOOKS, findAgent } from '../observation/agents/index.js';
 import { serializeObservation } from '../observation/classify.js';
@@ -219,18 +220,20 @@ class HookLog {
 }
 
 function appendLine(paths: HomePaths, line: string): void {
-  mkdirSync(paths.logsDir, { recursive: true, mode: 0o700 });
   const path = join(paths.logsDir, 'hook.log');
+  // The home-files rule: a link, FIFO (it would hang the agent) or directory at the log is refused.
+  // O_APPEND keeps concurrent hooks' lines whole.
+  let fd = openHomeAppend(path);
   try {
-    if (statSync(path).size > HOOK_LOG_MAX_BYTES) renameSync(path, `${path}.1`);
-  } catch {
-    // no log yet
-  }
-  // O_APPEND keeps concurrent hooks' lines whole; O_NOFOLLOW refuses a planted symlink.
-  const fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
-  try {
+    if (fstatSync(fd).size > HOOK_LOG_MAX_BYTES) {
+      closeSync(fd);
+      fd = -1;
+      // rename(2) moves the entry itself; a link at `.1` is replaced, never followed.
+      renameSync(path, `${path}.1`);
+      fd = openHomeAppend(path);
+    }
     writeSync(fd, line);
   } finally {
-    closeSync(fd);
+    if (fd >= 0) closeSync(fd);
   }
 }

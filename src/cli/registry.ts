@@ -23,6 +23,7 @@ export async function loadCommands(): Promise<CommandClass[]> {
     import('./commands/cloud-serve.js'),
     // machines
     import('./commands/machines-export.js'),
+    import('./commands/inspect-relay.js'),
     // the daemon
     import('./commands/daemon-run.js'),
     import('./commands/daemon-start.js'),

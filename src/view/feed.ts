@@ -7,9 +7,11 @@
  * - the backlog by kind: data.db opened read-only, sampled every few seconds, an hour kept in memory.
  * Reads only: it creates no file, takes no lock a daemon waits on, and signals nothing.
  */
-import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { type Database, openDatabase } from '../adapters/db.js';
+import { describeTokenSource, readCloudToken, type TokenResult } from '../adapters/cloud-config.js';
 import type { HomePaths } from '../adapters/home.js';
+import { readHomeFile } from '../adapters/home-files.js';
 import { readJournal, type TransitionRecord } from '../adapters/recorder.js';
 import { type DaemonStatusReport, daemonStatus } from '../cli/daemon-status.js';
 import { printable, stateLabel } from '../cli/daemon-text.js';
@@ -37,6 +39,9 @@ export interface FeedOptions {
 const TRANSITIONS_KEPT = 80;
 const PASSES_KEPT = 12;
 const BACKLOG_WINDOW_MS = 60 * 60 * 1000;
+const MAX_STATE_BYTES = 16 * 1024 * 1024;
+/** How long the view trusts its own reading of the token sources (with no daemon to ask). */
+const TOKEN_RECHECK_MS = 30_000;
 const DEFAULTS = { journalPollMs: 150, statusPollMs: 1000, backlogSampleMs: 5000 } as const;
 
 export function transitionView(record: TransitionRecord): TransitionView {
@@ -76,25 +81,13 @@ export function passOf(record: TransitionRecord): PassView | null {
 
 /** The state file as raw JSON (unknown sections included); null if missing or unusable. */
 function readRawState(path: string): Record<string, unknown> | null {
-  let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0));
+    const bytes = readHomeFile(path, MAX_STATE_BYTES);
+    if (bytes === undefined || bytes.length > MAX_STATE_BYTES) return null;
+    const parsed = JSON.parse(bytes.toString('utf8')) as unknown;
+    return record(parsed);
   } catch {
     return null;
-  }
-  try {
-    const stat = fstatSync(fd);
-    if (!stat.isFile() || stat.size > 16 * 1024 * 1024) return null;
-    const buffer = Buffer.alloc(stat.size);
-    const n = readSync(fd, buffer, 0, stat.size, 0);
-    const parsed = JSON.parse(buffer.subarray(0, n).toString('utf8')) as unknown;
-    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
-      ? (parsed as Record<string, unknown>)
-      : null;
-  } catch {
-    return null;
-  } finally {
-    closeSync(fd);
   }
 }
 
@@ -116,11 +109,14 @@ function describeField(value: unknown): string | null {
   return printable(until === null ? word : `${word} until ${new Date(until).toISOString()}`).slice(0, 160);
 }
 
-function deliveryView(raw: Record<string, unknown> | null, report: DaemonStatusReport): DeliveryView {
+function deliveryView(raw: Record<string, unknown> | null, report: DaemonStatusReport, paths: HomePaths): DeliveryView {
   const delivery = record(raw?.delivery);
   const context = record(record(raw?.snapshot)?.context);
   const breaker = describeField(delivery?.breaker ?? raw?.breaker ?? context?.breaker);
-  const tokenSource = describeField(delivery?.tokenSource ?? raw?.tokenSource ?? record(raw?.token)?.source);
+  const tokenSource =
+    report.tokenSource !== null
+      ? describeTokenSource(report.tokenSource, paths)
+      : describeField(delivery?.tokenSource ?? raw?.tokenSource ?? record(raw?.token)?.source);
   const details: [string, string][] = [];
   for (const [key, value] of Object.entries(delivery ?? {})) {
     if (key === 'breaker' || key === 'tokenSource' || (/token|secret|auth/i.test(key) && key !== 'waitingForAuth'))
@@ -188,6 +184,7 @@ export class ViewFeed {
   private readonly listeners = new Set<Listener>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly now: () => number;
+  private token: { readonly result: TokenResult; readonly atMs: number } | null = null;
 
   constructor(
     private readonly paths: HomePaths,
@@ -280,9 +277,26 @@ export class ViewFeed {
     return null;
   }
 
+  /**
+   * What a daemon started now would find for a token, read at most every 30 s rather than every
+   * status poll (the Rust login means a database and maybe the keyring). It stays in this process.
+   */
+  private tokenAt(atMs: number): TokenResult {
+    if (this.token === null || atMs - this.token.atMs >= TOKEN_RECHECK_MS) {
+      let result: TokenResult;
+      try {
+        result = readCloudToken(this.paths, this.options.env);
+      } catch (error) {
+        result = { kind: 'refused', message: describeError(error) };
+      }
+      this.token = { result, atMs };
+    }
+    return this.token.result;
+  }
+
   private readStatus(): Pick<ViewSnapshot, 'atMs' | 'daemon' | 'delivery' | 'lastStop'> {
     const atMs = this.now();
-    const report = daemonStatus(this.paths, { env: this.options.env, now: atMs });
+    const report = daemonStatus(this.paths, { env: this.options.env, now: atMs, token: this.tokenAt(atMs) });
     const raw = readRawState(this.paths.stateFile);
     return {
       atMs,
@@ -295,7 +309,7 @@ export class ViewFeed {
         uptimeMs: report.uptimeMs,
         heartbeatAgeMs: report.heartbeatAgeMs,
       },
-      delivery: deliveryView(raw, report),
+      delivery: deliveryView(raw, report, this.paths),
       lastStop: stopRunView(raw, report),
     };
   }

@@ -5,15 +5,13 @@
  *
  * Rotation (the recorder renames the file to `.1` at 1 MiB and starts a new one) is seen as a change
  * of inode: the rest of the old file is read from `.1` if it is still the same file, then the new one
- * from its start. A file that shrank was replaced; it is read from its start. Opens never follow a
- * link and never block; a half-written last line waits for its newline.
+ * from its start. A file that shrank was replaced; it is read from its start. Files are opened under
+ * the home's one rule (never through a link, never blocking); a half-written last line waits.
  */
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, readSync } from 'node:fs';
 import { asTransitions, type TransitionRecord } from '../adapters/recorder.js';
-import { errnoCode } from '../errors.js';
+import { openHomeFile } from '../adapters/home-files.js';
 
-const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
-const O_NONBLOCK = constants.O_NONBLOCK ?? 0;
 /** More than this per poll waits for the next poll: a burst is delivered in slices, never lost. */
 const MAX_READ_BYTES = 4 * 1024 * 1024;
 
@@ -23,21 +21,17 @@ interface Opened {
   readonly size: number;
 }
 
+/** The file under the home's one opening rule (home-files.ts); null when missing or unsafe to read. */
 function openRegular(path: string): Opened | null {
-  let fd: number;
+  let fd: number | undefined;
   try {
-    fd = openSync(path, constants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-  } catch (error) {
-    const code = errnoCode(error);
-    // Missing (no daemon yet), or a link someone put there: nothing to follow either way.
-    if (code === 'ENOENT' || code === 'ELOOP' || code === 'EMLINK') return null;
-    throw error;
-  }
-  const stat = fstatSync(fd);
-  if (!stat.isFile()) {
-    closeSync(fd);
+    fd = openHomeFile(path, constants.O_RDONLY);
+  } catch {
+    // A link, a FIFO or a stranger's file where the journal belongs: nothing to follow; `daemon log` says why.
     return null;
   }
+  if (fd === undefined) return null;
+  const stat = fstatSync(fd);
   return { fd, ino: stat.ino, size: stat.size };
 }
 

@@ -116,7 +116,7 @@ export function renderPage(parts: PageParts, snapshot: ViewSnapshot, nonce: stri
     <section class="panel"><h3>Last passes</h3>
       <table id="passes"><thead><tr><th>finished</th><th>attempted</th><th>confirmed</th><th>retried</th><th>abandoned</th></tr></thead><tbody></tbody></table>
     </section>
-    <section class="panel"><h3>Backlog by kind<span class="where">last hour, sampled by this view</span></h3>
+    <section class="panel"><h3>Backlog by kind<span class="where" id="backlog-span">last hour</span></h3>
       <svg id="backlog-chart" viewBox="0 0 360 120" preserveAspectRatio="none"></svg><div class="legend" id="backlog-legend"></div>
     </section>
     <section class="panel"><h3>Delivery</h3><dl id="delivery"></dl></section>

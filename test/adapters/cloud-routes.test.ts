@@ -44,9 +44,10 @@ const env = (): NodeJS.ProcessEnv => ({ DIFFLORE_CLOUD_URL: cloud.url, DIFFLORE_
 const observation = (i: number, extra: Record<string, unknown> = {}) => ({
   session_id: 'sess-1',
   ts_ms: 1_760_000_000_000 + i,
-  obs_type: 'edit',
+  obs_type: 'change',
   tool: 'Edit',
   file_path: `src/f${i}.ts`,
+  scope: { anchor_kind: 'file', anchor_key: `src/f${i}.ts` },
   title: `edit ${i}`,
   narrative: 'changed a line',
   diff_excerpt: '-a\n+b',
@@ -62,11 +63,11 @@ const candidate = {
   body: 'Use const for bindings that never change.',
   file_patterns: ['src/**/*.ts'],
   gate_model: 'gate-1',
-  gate_verdict: 'keep',
+  gate_verdict: 'KEEP',
   content_hash: 'cand-1',
-  origin: 'session',
+  origin: 'session_mined',
   requires_human_approval: true,
-  localTriage: { score: 0.9 },
+  local_triage: { status: 'superseded_by', reason: 'newer rule', ref: 'cand-0', at: 1_760_000_000_400, extra: 1 },
   localReview: { status: 'approved', ruleId: 'r-1', reviewedAtMs: 1_760_000_000_600 },
 };
 
@@ -98,8 +99,12 @@ const PAYLOADS: Record<string, unknown> = {
     client_label: '',
     repo_full_name: '   ',
   },
-  imported_reviews: { reviews: [{ prNumber: 1, verdict: 'approve' }] },
-  observation: observation(1, { scope: 'file' }),
+  imported_reviews: {
+    reviews: [
+      { repoFullName: 'acme/app', prNumber: 1, verdict: 'approve', comments: [{ content: 'c', commentUrl: 'u' }] },
+    ],
+  },
+  observation: observation(1, { narrative: null, extra_key: true }),
   session_mined_candidate: candidate,
   fix_acceptance: { anything: true },
 };
@@ -145,19 +150,32 @@ describe('every route against the reference cloud', () => {
       client: 'claude-code',
       diffSignature: 'sig-1',
     });
-    // camelCase, counts clamped to the schema's 20, lists cut to 10, client defaulted, blank repo left out.
+    // camelCase, counts as stored (Rust does not clamp), lists cut to 10, intent null, client "" kept
+    // (Rust defaults only a missing label), blank repo left out.
     expect(body('/dashboard/mcp-query')).toEqual({
       file: 'src/a.ts',
-      rulesInjected: 20,
+      intent: null,
+      rulesInjected: 37,
       strictMatchCount: 2,
       ruleTitles: Array.from({ length: 10 }, (_, i) => `title ${i}`),
       ruleIds: Array.from({ length: 10 }, (_, i) => `r${i}`),
-      client: 'mcp-server',
+      client: '',
     });
-    expect(body('/reviews/import')).toEqual(PAYLOADS.imported_reviews);
-    expect(body('/cloud/observations')).toEqual([observation(1, { scope: 'file' })]);
-    const { localReview: _local, ...sentCandidate } = candidate;
-    expect(body('/cloud/session-mined-candidates')).toEqual([sentCandidate]);
+    // Rebuilt from Rust's types: unknown keys dropped, None sent as null where Rust has no skip.
+    expect(body('/reviews/import')).toEqual({
+      reviews: [
+        {
+          repoFullName: 'acme/app',
+          prNumber: 1,
+          prTitle: null,
+          comments: [{ filePath: null, content: 'c', author: null, commentUrl: 'u', threadId: null, occurredAt: null }],
+        },
+      ],
+    });
+    expect(body('/cloud/observations')).toEqual([{ ...observation(1), narrative: null }]);
+    const { localReview: _local, local_triage: triage, ...sentCandidate } = candidate;
+    const { extra: _e, ...sentTriage } = triage;
+    expect(body('/cloud/session-mined-candidates')).toEqual([{ ...sentCandidate, localTriage: sentTriage }]);
 
     // The key of a single row is the hash of its kind and canonical payload.
     expect(keyOf('/accepted-edits')).toBe(idempotencyKey('accepted_edit', JSON.stringify(PAYLOADS.accepted_edit)));
@@ -188,21 +206,32 @@ describe('every route against the reference cloud', () => {
     expect(new Set(hashes).size).toBe(130);
   });
 
-  it('a row that is not JSON, that misses a field, or of an unknown kind is abandoned with the reason and never sent', async () => {
+  it('a row Rust could never parse is abandoned at once with the reason and never sent', async () => {
     store.enqueue('observation', '{not json');
     store.enqueue('observation', JSON.stringify({ ...observation(1), ts_ms: 'yesterday' }));
     store.enqueue('trajectory', JSON.stringify({ steps: [] }));
-    store.enqueue('teleport', '{}');
+    store.enqueue('observation', JSON.stringify({ ...observation(2), scope: 'file' }));
     const summary = await runDrainPass({ store, paths, env: env() });
     expect(summary).toMatchObject({ attempted: 4, confirmed: 0, abandoned: 4 });
     expect(cloud.requests()).toHaveLength(0);
-    const errors = store.list({ status: 'abandoned' }).map((r) => r.lastError);
-    expect(errors).toEqual([
-      expect.stringMatching(/^invalid payload: observation: not JSON/),
-      "invalid payload: observation: 'ts_ms' must be an integer",
-      "invalid payload: trajectory: 'pr_review_id' must be a string",
-      "unknown outbox kind 'teleport'",
+    const rows = store.list({ status: 'abandoned' });
+    expect(rows.map((r) => r.retryCount)).toEqual([0, 0, 0, 0]);
+    expect(rows.map((r) => r.lastError)).toEqual([
+      expect.stringMatching(/^invalid payload: observation parse: not JSON: key must be a string at line 1 column 2/),
+      "invalid payload: observation parse: invalid type: a string, expected i64 at 'ts_ms'",
+      'invalid payload: trajectory missing pr_review_id',
+      "invalid payload: observation parse: invalid type: a string, expected a struct (JSON object) at 'scope'",
     ]);
+  });
+
+  it('a kind this version does not know is neither sent nor abandoned, and never stalls a pass', async () => {
+    store.enqueue('teleport', '{}');
+    store.enqueue('mcp_query', '{}');
+    const summary = await runDrainPass({ store, paths, env: env() });
+    expect(summary).toMatchObject({ attempted: 1, confirmed: 1, abandoned: 0, stoppedBecause: 'idle' });
+    expect(store.list().map((r) => [r.kind, r.status, r.retryCount])).toEqual([['teleport', 'pending', 0]]);
+    expect(store.unknownKinds()).toEqual([{ kind: 'teleport', count: 1 }]);
+    expect(store.nextDueAt()).toBeNull();
   });
 
   it('an unapproved mined candidate is never claimed (it waits for a human)', async () => {
@@ -314,18 +343,51 @@ describe('route table', () => {
     expect(encodePathSegment('a/b c?é')).toBe('a%2Fb%20c%3F%C3%A9');
   });
 
-  it('accepted_edit succeeds only with acceptanceRecorded: true', () => {
+  it('accepted_edit succeeds only when the answer decodes with acceptanceRecorded: true', () => {
     const judge = routeFor('accepted_edit')?.judge;
-    expect(judge?.('{"acceptanceRecorded":true}')).toEqual({ kind: 'accepted' });
-    expect(judge?.('{"acceptanceRecorded":false,"error":"missing_team"}')).toEqual({
+    const answer = (extra: Record<string, unknown>): string =>
+      JSON.stringify({
+        ok: true,
+        acceptanceRecorded: true,
+        attributedRuleIds: [],
+        observationsInserted: 0,
+        memoryReinforcementRecorded: false,
+        memoryReinforcementDeduped: false,
+        ...extra,
+      });
+    expect(judge?.(answer({}))).toEqual({ kind: 'accepted' });
+    expect(judge?.(answer({ acceptanceRecorded: false, error: 'missing_team' }))).toEqual({
       kind: 'rejected',
       reason: 'accepted_edit rejected: missing_team',
     });
-    expect(judge?.('{"acceptanceRecorded":false}')).toEqual({
+    expect(judge?.(answer({ acceptanceRecorded: false, error: null }))).toEqual({
       kind: 'rejected',
       reason: 'accepted_edit rejected: no detail',
     });
+    // Rust's response type has required fields: a bare flag does not decode.
+    expect(judge?.('{"acceptanceRecorded":true}')?.kind).toBe('undecodable');
+    // serde: a float is no u32, even 1.0.
+    expect(judge?.(answer({}).replace('"observationsInserted":0', '"observationsInserted":1.0'))?.kind).toBe(
+      'undecodable',
+    );
+    expect(judge?.(answer({ observationsInserted: -1 }))?.kind).toBe('undecodable');
     expect(judge?.('<html>')?.kind).toBe('undecodable');
-    expect(routeFor('observation')?.judge('<html>')).toEqual({ kind: 'accepted' });
+  });
+
+  it('observations and candidates need {received, deduped}; other kinds any JSON; never an empty body', () => {
+    for (const kind of ['observation', 'session_mined_candidate']) {
+      const judge = routeFor(kind)?.judge;
+      expect(judge?.('{"received":1,"deduped":0,"extra":true}')).toEqual({ kind: 'accepted' });
+      for (const bad of ['{}', '{"received":1}', '{"received":-1,"deduped":0}', '{"received":1.0,"deduped":0}', '']) {
+        expect(judge?.(bad)?.kind, `${kind} ${bad}`).toBe('undecodable');
+      }
+    }
+    for (const kind of ['trajectory', 'review_metrics', 'mcp_query', 'imported_reviews']) {
+      const judge = routeFor(kind)?.judge;
+      expect(judge?.('null')).toEqual({ kind: 'accepted' });
+      expect(judge?.('[1]')).toEqual({ kind: 'accepted' });
+      expect(judge?.('')?.kind).toBe('undecodable');
+      expect(judge?.('<html>')?.kind).toBe('undecodable');
+    }
   });
 });

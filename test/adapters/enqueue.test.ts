@@ -28,6 +28,22 @@ import { makeTempHome } from '../helpers/index.js';
 let temp: { home: string; cleanup: () => void };
 let env: NodeJS.ProcessEnv;
 
+/** A valid observation row (as a Rust hook writes it), with extra keys (dropped when sent). */
+const obs = (extra: Record<string, unknown> = {}): string =>
+  JSON.stringify({
+    session_id: 's1',
+    ts_ms: 1_760_000_000_000,
+    obs_type: 'change',
+    tool: 'Edit',
+    file_path: 'src/a.ts',
+    scope: { anchor_kind: 'file', anchor_key: 'src/a.ts' },
+    title: 'edited src/a.ts',
+    narrative: null,
+    diff_excerpt: null,
+    content_hash: '0123456789abcdef',
+    ...extra,
+  });
+
 beforeEach(() => {
   temp = makeTempHome();
   env = { DIFFLORE_HOME: temp.home };
@@ -65,24 +81,24 @@ function invalid(kind: string, payload: string): DiffloreError {
 
 describe('enqueue', () => {
   it('creates the home and database and inserts a pending row', () => {
-    const result = enqueue('observation', '{"tool":"Edit"}', { env, now: 1234 });
+    const result = enqueue('observation', obs({ tool: 'Edit' }), { env, now: 1234 });
     expect(result).toEqual({ kind: 'inserted', id: 1 });
-    expect(enqueue('trajectory', '[1,2]', { env, now: 1235 })).toEqual({ kind: 'inserted', id: 2 });
+    expect(enqueue('trajectory', '{"pr_review_id":"r"}', { env, now: 1235 })).toEqual({ kind: 'inserted', id: 2 });
     expect(rows()).toEqual([
-      { id: 1, kind: 'observation', payload_json: '{"tool":"Edit"}', created_at: 1234, status: 'pending' },
-      { id: 2, kind: 'trajectory', payload_json: '[1,2]', created_at: 1235, status: 'pending' },
+      { id: 1, kind: 'observation', payload_json: obs({ tool: 'Edit' }), created_at: 1234, status: 'pending' },
+      { id: 2, kind: 'trajectory', payload_json: '{"pr_review_id":"r"}', created_at: 1235, status: 'pending' },
     ]);
     expect(statSync(temp.home).mode & 0o777).toBe(0o700);
     expect(statSync(homePaths(temp.home).db).mode & 0o777).toBe(0o600);
   });
 
   it('does nothing at all while capture is disabled (exactly DIFFLORE_CAPTURE=false)', () => {
-    expect(enqueue('observation', '{}', { env: { ...env, DIFFLORE_CAPTURE: 'false' } })).toEqual({
+    expect(enqueue('observation', obs(), { env: { ...env, DIFFLORE_CAPTURE: 'false' } })).toEqual({
       kind: 'capture_disabled',
     });
     expect(existsSync(temp.home)).toBe(false);
     for (const value of ['FALSE', ' false', '0', '', 'true']) {
-      expect(enqueue('observation', '{}', { env: { ...env, DIFFLORE_CAPTURE: value } }).kind).toBe('inserted');
+      expect(enqueue('observation', obs(), { env: { ...env, DIFFLORE_CAPTURE: value } }).kind).toBe('inserted');
     }
   });
 
@@ -93,9 +109,42 @@ describe('enqueue', () => {
   });
 
   it('refuses an empty DIFFLORE_HOME', () => {
-    expect(() => enqueue('observation', '{}', { env: { DIFFLORE_HOME: '' } })).toThrow(
+    expect(() => enqueue('observation', obs(), { env: { DIFFLORE_HOME: '' } })).toThrow(
       /DIFFLORE_HOME is set but empty/,
     );
+  });
+});
+
+describe('enqueue by the payload contract', () => {
+  it('refuses a payload Rust could never parse for a known kind, and writes nothing', () => {
+    for (const [kind, payload] of [
+      ['observation', 'null'],
+      ['observation', '1'],
+      ['observation', '"str"'],
+      ['observation', '[]'],
+      ['accepted_edit', '{"beforeCode":"a"}'],
+      ['accepted_edit', '{"beforeCode":"a","afterCode":"b","ruleIds":null}'],
+      ['review_metrics', '{"review_id":"r","req":{"inputTokens":1.0}}'],
+      ['trajectory', '{"steps":[]}'],
+      ['observation', obs({ ts_ms: 1.5 })],
+      ['observation', obs({ scope: 'file' })],
+      ['session_mined_candidate', '{"session_id":"s"}'],
+    ] as const) {
+      const error = invalid(kind, payload);
+      expect(error.message, `${kind} ${payload}`).toMatch(new RegExp(`not a valid '${kind}' row`));
+      expect(() => enqueue(kind, payload, { env })).toThrow(DiffloreError);
+    }
+    expect(existsSync(temp.home)).toBe(false);
+  });
+
+  it('takes what Rust sends: a scope object, null optionals, any mcp_query JSON, a kind it does not know', () => {
+    expect(enqueue('observation', obs({ file_path: null, narrative: null, scope: null }), { env }).kind).toBe(
+      'inserted',
+    );
+    expect(enqueue('mcp_query', '[]', { env }).kind).toBe('inserted');
+    expect(enqueue('fix_acceptance', '"anything"', { env }).kind).toBe('inserted');
+    expect(enqueue('new_kind_v9', '{"x":1}', { env }).kind).toBe('inserted');
+    expect(rows().map((r) => r.kind)).toEqual(['observation', 'mcp_query', 'fix_acceptance', 'new_kind_v9']);
   });
 });
 
@@ -128,7 +177,7 @@ describe('validateEnqueueInput', () => {
 
   it('counts the cap in UTF-8 bytes and accepts exactly 1 MiB', () => {
     const exact = JSON.stringify('x'.repeat(MAX_PAYLOAD_BYTES - 2));
-    expect(() => validateEnqueueInput('observation', exact)).not.toThrow();
+    expect(() => validateEnqueueInput('a1_b2', exact)).not.toThrow();
     // 3 bytes per character: under the cap in UTF-16 units, over it in bytes
     const wide = JSON.stringify('€'.repeat(Math.ceil(MAX_PAYLOAD_BYTES / 3)));
     expect(invalid('observation', wide).message).toMatch(/too large/);
@@ -148,7 +197,7 @@ describe('spilling when the database cannot take the row', () => {
     holder.exec('BEGIN IMMEDIATE');
     let result: ReturnType<typeof enqueue>;
     try {
-      result = enqueue('observation', '{"held":true}', { env, now: 4242, busyTimeoutMs: 20 });
+      result = enqueue('observation', obs({ held: true }), { env, now: 4242, busyTimeoutMs: 20 });
     } finally {
       holder.exec('ROLLBACK');
       holder.close();
@@ -160,7 +209,7 @@ describe('spilling when the database cannot take the row', () => {
     expect(dirname(result.path)).toBe(paths.observationSpillDir);
     expect(JSON.parse(readFileSync(result.path, 'utf8'))).toMatchObject({
       kind: 'observation',
-      payloadJson: '{"held":true}',
+      payloadJson: obs({ held: true }),
       createdAtMs: 4242,
     });
     expect(rows()).toEqual([]);
@@ -172,7 +221,7 @@ describe('spilling when the database cannot take the row', () => {
       db.close();
     }
     expect(rows()).toEqual([
-      { id: 1, kind: 'observation', payload_json: '{"held":true}', created_at: 4242, status: 'pending' },
+      { id: 1, kind: 'observation', payload_json: obs({ held: true }), created_at: 4242, status: 'pending' },
     ]);
   });
 
@@ -188,19 +237,19 @@ describe('spilling when the database cannot take the row', () => {
          const db = openDatabase(${JSON.stringify(paths.db)});
          db.exec('BEGIN IMMEDIATE');
          parentPort.postMessage('locked');
-         setTimeout(() => { db.exec('COMMIT'); db.close(); parentPort.postMessage('released'); }, 300);
+         setTimeout(() => { db.exec('COMMIT'); db.close(); parentPort.postMessage('released'); }, 60);
        });`,
       { eval: true },
     );
     const messages: string[] = [];
     worker.on('message', (m: string) => messages.push(m));
     await new Promise<void>((resolve) => worker.once('message', () => resolve()));
-    const result = enqueue('observation', '{"waited":true}', { env });
+    const result = enqueue('observation', obs({ waited: true }), { env });
     await worker.terminate();
 
     expect(result.kind).toBe('inserted');
     expect(messages[0]).toBe('locked');
-    expect(rows().map((r) => r.payload_json)).toEqual(['{"waited":true}']);
+    expect(rows().map((r) => r.payload_json)).toEqual([obs({ waited: true })]);
     expect(existsSync(paths.spillDir)).toBe(false);
   });
 
@@ -209,7 +258,7 @@ describe('spilling when the database cannot take the row', () => {
     const db = openDatabase(paths.db, { busyTimeoutMs: 1234 });
     try {
       const store = new OutboxStore(db);
-      store.enqueue('observation', '{}');
+      store.enqueue('observation', obs());
       expect(db.pragma('busy_timeout', { simple: true })).toBe(1234);
     } finally {
       db.close();
@@ -221,7 +270,7 @@ describe('spilling when the database cannot take the row', () => {
     const holder = openDatabase(paths.db);
     holder.exec('BEGIN IMMEDIATE');
     try {
-      const result = enqueue('trajectory', '{}', { env, busyTimeoutMs: 10 });
+      const result = enqueue('trajectory', '{"pr_review_id":"r"}', { env, busyTimeoutMs: 10 });
       expect(result.kind === 'spilled' && dirname(result.path)).toBe(paths.otherSpillDir);
     } finally {
       holder.exec('ROLLBACK');
@@ -232,7 +281,7 @@ describe('spilling when the database cannot take the row', () => {
   it('spills when data.db is not a database', () => {
     const paths = ensureHome(temp.home);
     writeFileSync(paths.db, 'this is not sqlite, it is a shopping list: eggs, milk, more eggs, '.repeat(100));
-    const result = enqueue('observation', '{}', { env });
+    const result = enqueue('observation', obs(), { env });
     expect(result.kind).toBe('spilled');
     expect(result.kind === 'spilled' && result.reason).toMatch(/not a (usable SQLite )?database/i);
     expect(readdirSync(paths.observationSpillDir)).toHaveLength(1);
@@ -241,9 +290,10 @@ describe('spilling when the database cannot take the row', () => {
   it('spills when data.db cannot be opened at all', () => {
     const paths = ensureHome(temp.home);
     mkdirSync(paths.db); // a directory where the file should be
-    const result = enqueue('observation', '{}', { env });
+    const result = enqueue('observation', obs(), { env });
     expect(result.kind).toBe('spilled');
-    expect(result.kind === 'spilled' && result.reason).toMatch(/cannot write|unable to open|database error/i);
+    // The home-files rule refuses it before SQLite is asked.
+    expect(result.kind === 'spilled' && result.reason).toMatch(/is a directory, not a regular file/i);
   });
 
   it('spills when data.db is read-only for the user', () => {
@@ -251,7 +301,7 @@ describe('spilling when the database cannot take the row', () => {
     openDatabase(paths.db).close();
     if (process.getuid?.() !== 0) {
       chmodSync(paths.db, 0o444);
-      const result = enqueue('observation', '{}', { env });
+      const result = enqueue('observation', obs(), { env });
       expect(result.kind).toBe('spilled');
       return;
     }
@@ -261,7 +311,7 @@ describe('spilling when the database cannot take the row', () => {
     chownSync(temp.home, 65534, 65534);
     const dist = join(import.meta.dirname, '..', '..', 'dist', 'adapters', 'enqueue.js');
     const script = `const { enqueue } = await import(${JSON.stringify(dist)});
-      process.stdout.write(JSON.stringify(enqueue('observation', '{"ro":1}', { env: { DIFFLORE_HOME: ${JSON.stringify(temp.home)} } })));`;
+      process.stdout.write(JSON.stringify(enqueue('observation', ${JSON.stringify(obs({ ro: 1 }))}, { env: { DIFFLORE_HOME: ${JSON.stringify(temp.home)} } })));`;
     const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
       uid: 65534,
       gid: 65534,
@@ -270,7 +320,8 @@ describe('spilling when the database cannot take the row', () => {
     expect(child.stderr).toBe('');
     const result = JSON.parse(child.stdout);
     expect(result.kind).toBe('spilled');
-    expect(result.reason).toMatch(/readonly|read-only|unable to open/i);
+    // data.db is root's: the home-files rule refuses another user's file before SQLite would fail on it.
+    expect(result.reason).toMatch(/readonly|read-only|unable to open|belongs to another user/i);
     expect(existsSync(result.path)).toBe(true);
     expect(rows()).toEqual([]);
   });

@@ -108,6 +108,7 @@ describe('replaySpill', () => {
       replayed: 4,
       quarantined: 0,
       unreadable: [],
+      refused: [],
       keptBecauseCaptureDisabled: 0,
     });
     expect(rows()).toEqual([
@@ -166,26 +167,24 @@ describe('replaySpill', () => {
     expect(spillStats(paths)).toMatchObject({ count: 0, bad: 4 });
   });
 
-  it('reports a file it cannot read, leaves it in place, and still replays the others', () => {
+  it('refuses a directory with a spill name: never read, its entry moved aside as .bad, the others replayed', () => {
     mkdirSync(paths.observationSpillDir, { recursive: true });
-    // A directory with a spill name cannot be read as a file by anyone, root included.
     const stuck = join(paths.observationSpillDir, '1-1-0.json');
     mkdirSync(stuck);
+    writeFileSync(join(stuck, 'inside'), 'kept');
     spillRow(paths, 'observation', '{"after":1}', null, 2);
     spillRow(paths, 'observation', '{"after":2}', null, 3);
 
-    const report = replaySpill(paths, store, { limit: 2 });
+    const report = replaySpill(paths, store);
 
     expect(report.replayed).toBe(2);
-    expect(report.quarantined).toBe(0);
-    expect(report.attempted).toBe(3);
-    expect(report.unreadable).toHaveLength(1);
-    expect(report.unreadable[0]?.path).toBe(stuck);
-    expect(report.unreadable[0]?.error).toMatch(/EISDIR|directory/i);
-    expect(statSync(stuck).isDirectory()).toBe(true);
+    expect(report.quarantined).toBe(1);
+    expect(report.unreadable).toEqual([]);
+    expect(report.refused).toEqual([{ path: stuck, error: expect.stringMatching(/is a directory/) }]);
+    const aside = join(paths.observationSpillDir, '1-1-0.bad');
+    expect(statSync(aside).isDirectory()).toBe(true);
+    expect(readFileSync(join(aside, 'inside'), 'utf8')).toBe('kept');
     expect(rows().map((r) => r.payload_json)).toEqual(['{"after":1}', '{"after":2}']);
-    // still waiting, and reported again next time
-    expect(replaySpill(paths, store).unreadable).toHaveLength(1);
   });
 
   it('reports a spill file without read permission and leaves it in place', () => {
@@ -222,6 +221,10 @@ describe('replaySpill', () => {
       });
       expect(child.stderr).toBe('');
       report = JSON.parse(child.stdout);
+      // Give the database back to root: the home-files rule refuses a file owned by someone else.
+      for (const p of [temp.home, paths.db, `${paths.db}-wal`, `${paths.db}-shm`]) {
+        if (existsSync(p)) chownSync(p, 0, 0);
+      }
       db = openDatabase(paths.db);
       store = new OutboxStore(db);
     } else {

@@ -7,7 +7,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { routeFor } from '../../src/adapters/cloud-routes.js';
+import { routeFor, shapeRow } from '../../src/adapters/cloud-routes.js';
 import { openDatabase } from '../../src/adapters/db.js';
 import { homePaths } from '../../src/adapters/home.js';
 import { isAlive } from '../../src/adapters/process-identity.js';
@@ -135,7 +135,7 @@ describe('difflore demo', () => {
   it('refuses a --home whose outbox is not empty, starting nothing', async () => {
     const temp = makeTempHome();
     temps.push(temp);
-    const queued = await runCli(['enqueue', 'observation', '{"a":1}'], { env: cleanEnv({ DIFFLORE_HOME: temp.home }) });
+    const queued = await runCli(['enqueue', 'mcp_query', '{"a":1}'], { env: cleanEnv({ DIFFLORE_HOME: temp.home }) });
     expect(queued.code).toBe(0);
     const result = await runCli(['demo', '--rows', '50', '--home', temp.home], { env: cleanEnv() });
     expect(result.code).toBe(1);
@@ -212,7 +212,7 @@ describe('the demo workload', () => {
     for (const row of w.rows) {
       const route = routeFor(row.kind);
       expect(route, row.kind).toBeDefined();
-      const shaped = route?.shape(JSON.parse(row.payloadJson));
+      const shaped = route && shapeRow(route, row.payloadJson);
       expect(shaped?.ok, `${row.kind}: ${JSON.stringify(shaped)}`).toBe(true);
     }
   });

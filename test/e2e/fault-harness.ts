@@ -431,7 +431,9 @@ export function workRow(tag: string, i: number, kind: string = MIX[i % MIX.lengt
       payload = { pr_review_id: `pr-${id}`, steps: [{ id }] };
       break;
     case 'imported_reviews':
-      payload = { reviews: [{ id }] };
+      payload = {
+        reviews: [{ repoFullName: 'acme/app', prNumber: i, comments: [{ content: id, commentUrl: `u/${id}` }] }],
+      };
       break;
     default:
       throw new Error(`no workload shape for kind ${kind}`);
@@ -458,7 +460,8 @@ export function rowIdentity(kind: string, value: unknown): string {
     case 'trajectory':
       return `trajectory:${JSON.stringify(v.steps)}`;
     case 'imported_reviews':
-      return `imported_reviews:${JSON.stringify(v.reviews)}`;
+      // The cloud holds the body Rust sends (nulls filled in), so key on the comment's text.
+      return `imported_reviews:${String((v.reviews as { comments: { content: string }[] }[])[0]?.comments[0]?.content)}`;
     default:
       return `${kind}:${JSON.stringify(v)}`;
   }

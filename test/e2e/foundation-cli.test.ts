@@ -52,24 +52,38 @@ function withStore<T>(fn: (store: OutboxStore) => T): T {
   }
 }
 
+/** A valid observation row, as a Rust hook writes it. */
+const OBS = JSON.stringify({
+  session_id: 's1',
+  ts_ms: 1_760_000_000_000,
+  obs_type: 'change',
+  tool: 'Edit',
+  file_path: 'src/a.ts',
+  scope: { anchor_kind: 'file', anchor_key: 'src/a.ts' },
+  title: 'edited src/a.ts',
+  narrative: null,
+  diff_excerpt: null,
+  content_hash: '0123456789abcdef',
+});
+
 describe('difflore enqueue', () => {
   it('queues a payload given as an argument and prints the id', async () => {
-    const first = await cli(['enqueue', 'observation', '{"tool":"Edit"}']);
+    const first = await cli(['enqueue', 'observation', OBS]);
     expect(first).toMatchObject({ code: 0, stdout: '1\n', stderr: '' });
-    const second = await cli(['enqueue', 'review_metrics', '{"score":3}', '--json']);
+    const second = await cli(['enqueue', 'review_metrics', '{"review_id":"r","score":3}', '--json']);
     expect(second).toMatchObject({ code: 0, stdout: '{"id":2}\n', stderr: '' });
     expect(rows()).toEqual([
-      { id: 1, kind: 'observation', payload_json: '{"tool":"Edit"}', status: 'pending' },
-      { id: 2, kind: 'review_metrics', payload_json: '{"score":3}', status: 'pending' },
+      { id: 1, kind: 'observation', payload_json: OBS, status: 'pending' },
+      { id: 2, kind: 'review_metrics', payload_json: '{"review_id":"r","score":3}', status: 'pending' },
     ]);
   });
 
   it('reads the payload from stdin for - or when it is left out, without the trailing newline', async () => {
-    expect((await cli(['enqueue', 'trajectory', '-'], '{"a":1}\n')).stdout).toBe('1\n');
-    expect((await cli(['enqueue', '--json', 'trajectory'], '  [1, 2]  \n')).stdout).toBe('{"id":2}\n');
-    const big = JSON.stringify({ blob: 'x'.repeat(200_000) });
+    expect((await cli(['enqueue', 'trajectory', '-'], '{"pr_review_id":"a"}\n')).stdout).toBe('1\n');
+    expect((await cli(['enqueue', '--json', 'mcp_query'], '  [1, 2]  \n')).stdout).toBe('{"id":2}\n');
+    const big = JSON.stringify({ pr_review_id: 'p', blob: 'x'.repeat(200_000) });
     expect((await cli(['enqueue', 'trajectory'], big)).code).toBe(0);
-    expect(rows().map((r) => r.payload_json)).toEqual(['{"a":1}', '[1, 2]', big]);
+    expect(rows().map((r) => r.payload_json)).toEqual(['{"pr_review_id":"a"}', '[1, 2]', big]);
   });
 
   it.each([
@@ -106,11 +120,12 @@ describe('difflore enqueue', () => {
   it('gives the same answers through Clipanion as through the fast path', async () => {
     // A repeated --json is legal but not a form the fast path takes, so Clipanion parses these.
     const cases: [string[], string | undefined][] = [
-      [['observation', '{"x":1}'], undefined],
+      [['mcp_query', '{"x":1}'], undefined],
       [['Observation', '{}'], undefined],
       [['observation', '{oops'], undefined],
+      [['observation', '{"x":1}'], undefined],
       [['observation', '-'], ''],
-      [['observation'], '{"from":"stdin"}\n'],
+      [['mcp_query'], '{"from":"stdin"}\n'],
     ];
     for (const [args, input] of cases) {
       const fast = await cli(['enqueue', ...args, '--json'], input);
@@ -136,15 +151,15 @@ describe('difflore enqueue', () => {
 
   it('writes nothing and says so while capture is disabled', async () => {
     const disabled = { ...env, DIFFLORE_CAPTURE: 'false' };
-    const result = await runCli(['enqueue', 'observation', '{}'], { env: disabled });
+    const result = await runCli(['enqueue', 'observation', OBS], { env: disabled });
     expect(result).toMatchObject({ code: 0, stdout: '' });
     expect(result.stderr).toMatch(/capture is disabled \(DIFFLORE_CAPTURE=false\); nothing was queued/);
-    expect((await runCli(['enqueue', 'observation', '{}', '--json'], { env: disabled })).stdout).toBe(
+    expect((await runCli(['enqueue', 'observation', OBS, '--json'], { env: disabled })).stdout).toBe(
       '{"captureDisabled":true}\n',
     );
     expect(existsSync(temp.home)).toBe(false);
     // anything but the exact lowercase value leaves capture on
-    expect((await runCli(['enqueue', 'observation', '{}'], { env: { ...env, DIFFLORE_CAPTURE: 'False' } })).code).toBe(
+    expect((await runCli(['enqueue', 'observation', OBS], { env: { ...env, DIFFLORE_CAPTURE: 'False' } })).code).toBe(
       0,
     );
     expect(rows()).toHaveLength(1);
@@ -153,7 +168,7 @@ describe('difflore enqueue', () => {
   it('spills to disk and says where when the database is unusable, and exits 0', async () => {
     const paths = ensureHome(temp.home);
     writeFileSync(paths.db, 'not a database at all, just text that fills a page. '.repeat(200));
-    const result = await cli(['enqueue', 'observation', '{"kept":true}', '--json']);
+    const result = await cli(['enqueue', 'observation', OBS, '--json']);
     expect(result.code).toBe(0);
     const { spilled } = JSON.parse(result.stdout) as { spilled: string };
     expect(spilled.startsWith(paths.observationSpillDir)).toBe(true);
@@ -161,13 +176,13 @@ describe('difflore enqueue', () => {
     expect(result.stderr).toMatch(/could not write the outbox database/);
     expect(result.stderr).toContain(spilled);
 
-    const human = await cli(['enqueue', 'trajectory', '{}']);
+    const human = await cli(['enqueue', 'trajectory', '{"pr_review_id":"p"}']);
     expect(human).toMatchObject({ code: 0, stdout: '' });
     expect(human.stderr).toMatch(/saved to .*hook-spill\/outbox\//);
   });
 
   it('refuses an empty DIFFLORE_HOME with a clear message', async () => {
-    const result = await runCli(['enqueue', 'observation', '{}'], { env: { ...env, DIFFLORE_HOME: '' } });
+    const result = await runCli(['enqueue', 'observation', OBS], { env: { ...env, DIFFLORE_HOME: '' } });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/DIFFLORE_HOME is set but empty/);
   });
@@ -201,7 +216,7 @@ describe('difflore enqueue', () => {
     );
     const result = await runProcess(
       process.execPath,
-      ['--require', cjs, '--import', register, CLI, 'enqueue', 'observation', '{}'],
+      ['--require', cjs, '--import', register, CLI, 'enqueue', 'observation', OBS],
       { env },
     );
     expect(result.code).toBe(0);
@@ -216,6 +231,23 @@ describe('difflore enqueue', () => {
         'adapters/enqueue-core.js',
         'adapters/db.js',
         'adapters/home.js',
+        // The payload contracts (pure, small): enqueue refuses a row the Rust binary could never send.
+        ...[
+          'index',
+          'json',
+          'serde',
+          'responses',
+          'trajectory',
+          'review-metrics',
+          'accepted-edit',
+          'fix-acceptance',
+          'mcp-query',
+          'imported-reviews',
+          'observation',
+          'session-mined-candidate',
+        ].map((m) => `machines/contracts/${m}.js`),
+        // the home-files rule (node:fs and errors only): data.db is checked before SQLite opens it
+        'adapters/home-files.js',
       ]),
     );
     const packages = loaded.filter((l) => l.includes('node_modules'));
@@ -239,6 +271,7 @@ describe('difflore outbox status', () => {
       abandoned: 0,
       awaitingApproval: 0,
       byKind: {},
+      unknownKinds: {},
       oldestPendingAgeMs: null,
       nextDueInMs: null,
       spill: {
@@ -268,6 +301,9 @@ describe('difflore outbox status', () => {
       store.abandon(claim.rows[0]!.id, claim, 'HTTP 422');
       store.enqueue('review_metrics', '{}', now);
       store.claim(1, { kind: 'review_metrics' });
+      // A kind a newer Rust binary may queue: left pending for a newer difflore, and named.
+      store.enqueue('teleport_v2', '{}', now - 100);
+      store.enqueue('teleport_v2', '{}', now - 100);
     });
     const paths = homePaths(temp.home);
     spillRow(paths, 'observation', '{}', 'database is locked', now - 5000);
@@ -277,11 +313,12 @@ describe('difflore outbox status', () => {
     const status = JSON.parse(result.stdout);
     expect(status).toMatchObject({
       databaseExists: true,
-      pending: 3,
+      pending: 5,
       processing: 1,
       abandoned: 1,
       awaitingApproval: 1,
       byKind: { observation: 2 },
+      unknownKinds: { teleport_v2: 2 },
       nextDueInMs: 0,
       spill: { count: 1, newestError: 'database is locked', bad: 1, oldestCreatedAtMs: now - 5000 },
     });
@@ -289,7 +326,9 @@ describe('difflore outbox status', () => {
     expect(status.oldestPendingAgeMs).toBeLessThan(200_000); // the unapproved candidate is not counted
 
     const human = (await cli(['outbox', 'status'])).stdout;
-    expect(human).toMatch(/pending\s+3 .*oldest queued 1m \d+s ago.*1 awaiting approval/);
+    expect(human).toMatch(/pending\s+5 .*oldest queued 1m \d+s ago.*1 awaiting approval/);
+    expect(human).toContain("2 rows of kind 'teleport_v2' this version does not know; a newer difflore will send them");
+    expect(human).toMatch(/Pending by kind \(2 ready to send\)/);
     expect(human).toMatch(/processing\s+1/);
     expect(human).toMatch(/abandoned\s+1/);
     expect(human).toMatch(/observation\s+2/);
@@ -455,7 +494,7 @@ describe('many writers and a claimer at once', () => {
     const writer = (w: number): string => `
       const { enqueue } = await import(${JSON.stringify(join(dist, 'enqueue.js'))});
       for (let i = 0; i < ${perWriter}; i++) {
-        const result = enqueue('observation', JSON.stringify({ w: ${w}, i }));
+        const result = enqueue('mcp_query', JSON.stringify({ w: ${w}, i }));
         if (result.kind !== 'inserted') { console.error(JSON.stringify(result)); process.exit(3); }
       }`;
     const claimer = `
@@ -492,7 +531,7 @@ describe('many writers and a claimer at once', () => {
 
   it('CLI enqueues from several processes at once all land', async () => {
     const results = await Promise.all(
-      Array.from({ length: 6 }, (_, i) => cli(['enqueue', 'observation', JSON.stringify({ p: i }), '--json'])),
+      Array.from({ length: 6 }, (_, i) => cli(['enqueue', 'mcp_query', JSON.stringify({ p: i }), '--json'])),
     );
     for (const r of results) expect(r.code).toBe(0);
     const ids = results.map((r) => (JSON.parse(r.stdout) as { id: number }).id);

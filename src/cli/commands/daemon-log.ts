@@ -56,6 +56,14 @@ export default class DaemonLogCommand extends BaseCommand {
     if (journal.bad.length > 5) this.warn(`difflore: skipped ${journal.bad.length - 5} more unreadable lines`);
 
     if (this.verify) {
+      // A line that does not parse (a write torn by a crash or a full disk) is a record lost: the
+      // journal cannot prove what happened there, so it does not verify.
+      if (journal.bad.length > 0) {
+        const text = `journal not verified: ${journal.bad.length} unreadable lines (first: line ${journal.bad[0]?.line} of ${journal.bad[0]?.file})`;
+        if (this.json) this.printJson({ ok: false, unreadableLines: journal.bad.length, reason: text });
+        else this.warn(`difflore: ${printable(text)}`);
+        return 1;
+      }
       const state = readState(paths.stateFile);
       return this.verifyJournal(journal.entries, state.kind === 'ok' ? state.state : null);
     }
@@ -148,7 +156,10 @@ export default class DaemonLogCommand extends BaseCommand {
 
   /** Prints entries appended after now until SIGINT/SIGTERM; follows the rotation to `.1`. */
   private async followJournal(path: string): Promise<void> {
-    const { closeSync, openSync, readSync, statSync } = await import('node:fs');
+    const [{ closeSync, constants, readSync, statSync }, { openHomeFile }] = await Promise.all([
+      import('node:fs'),
+      import('../../adapters/home-files.js'),
+    ]);
     const size = (): number => {
       try {
         return statSync(path).size;
@@ -166,12 +177,14 @@ export default class DaemonLogCommand extends BaseCommand {
         partial = '';
       }
       if (now === offset) return;
-      let fd: number;
+      let fd: number | undefined;
       try {
-        fd = openSync(path, 'r');
+        // The home-files rule: a FIFO or link planted at the journal must not hang or redirect us.
+        fd = openHomeFile(path, constants.O_RDONLY);
       } catch {
         return;
       }
+      if (fd === undefined) return;
       try {
         const buffer = Buffer.alloc(now - offset);
         const n = readSync(fd, buffer, 0, buffer.length, offset);

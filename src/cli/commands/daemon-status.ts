@@ -22,7 +22,9 @@ export default class DaemonStatusCommand extends BaseCommand {
       could not be read.
 
       \`--json\` prints one object: status, exitCode, summary, pid, uptimeMs, heartbeatAgeMs,
-      machineState, lastPass, backlog, waitingForToken, tokenProblem, stateFile, and more.
+      machineState, lastPass, backlog, waitingForToken, tokenProblem, tokenSource (env, file,
+      rust-login:keyring, rust-login:keyseed or rust-login:master-key-env; never the token),
+      stateFile, and more.
     `,
     examples: [
       ['Show the status', '$0 daemon status'],
@@ -34,13 +36,18 @@ export default class DaemonStatusCommand extends BaseCommand {
   json = Option.Boolean('--json', false, { description: 'Print one JSON object' });
 
   protected async run(): Promise<number> {
-    const [{ homePaths, resolveHome }, { daemonStatus, formatStatus, readBacklog }] = await Promise.all([
-      import('../../adapters/home.js'),
-      import('../daemon-status.js'),
-    ]);
+    const [{ homePaths, resolveHome }, { daemonStatus, formatStatus, readBacklog }, { resolveCloudToken }] =
+      await Promise.all([
+        import('../../adapters/home.js'),
+        import('../daemon-status.js'),
+        import('../../adapters/cloud-config.js'),
+      ]);
     const env = this.context.env as NodeJS.ProcessEnv;
     const now = Date.now();
-    const report = daemonStatus(homePaths(resolveHome(env)), { env, now, backlog: readBacklog });
+    const paths = homePaths(resolveHome(env));
+    // Looked up first: the Rust login's key may come from the OS keyring, which answers asynchronously.
+    const token = await resolveCloudToken(paths, env);
+    const report = daemonStatus(paths, { env, now, backlog: readBacklog, token });
     if (this.json) this.printJson(report);
     else for (const line of formatStatus(report, now)) this.print(line);
     return report.exitCode;

@@ -7,14 +7,6 @@ import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
 import { BaseCommand } from '../base-command.js';
 
-/** The platform's "open this URL" program, if this session can show a browser at all. */
-function opener(env: NodeJS.ProcessEnv): string | null {
-  if (process.platform === 'darwin') return 'open';
-  if (process.platform === 'win32') return null;
-  // Without a display, xdg-open would start a text browser inside this terminal.
-  return env.DISPLAY || env.WAYLAND_DISPLAY ? 'xdg-open' : null;
-}
-
 export default class DaemonViewCommand extends BaseCommand {
   static override paths = [['daemon', 'view']];
   static override usage = Command.Usage({
@@ -67,12 +59,9 @@ export default class DaemonViewCommand extends BaseCommand {
       process.on('SIGINT', on);
     });
     this.print(`view at ${view.url}`);
-    const program = this.noOpen ? null : opener(env);
-    if (program !== null) {
-      const { spawn } = await import('node:child_process');
-      const child = spawn(program, [view.url], { stdio: 'ignore', detached: true });
-      child.on('error', () => this.warn('difflore: could not open a browser; open the URL above'));
-      child.unref();
+    if (!this.noOpen) {
+      const { openBrowser } = await import('../open-browser.js');
+      await openBrowser(view.url, env, (why) => this.warn(`difflore: ${why}; open the URL above`));
     }
     await stopped;
     await view.close();

@@ -18,7 +18,9 @@ export default class DoctorCommand extends BaseCommand {
       - \`backlog\`: pending rows by kind, rows being sent, how old the oldest is;
       - \`abandoned\`: rows that gave up, grouped by the start of their last error;
       - \`spill\`: rows waiting on disk to be queued (count, bytes, newest error) and quarantined \`.bad\` files;
-      - \`token\`: whether a cloud token is there (it is never printed);
+      - \`token\`: whether a cloud token is there and where it comes from (DIFFLORE_CLOUD_TOKEN, the
+        Rust login with its key from the OS keyring, the keyseed or DIFFLORE_MASTER_KEY, or the token
+        file); the token itself is never printed;
       - \`cloud_url\`: the URL the daemon uses, and whether it would refuse it;
       - \`home\`, \`files\`: the data home is 0700 and ours, private files are 0600, no symbolic links where pid, lock or state files belong;
       - \`database\`: \`data.db\` opens and its schema version.
@@ -40,15 +42,25 @@ export default class DoctorCommand extends BaseCommand {
 
   protected async run(): Promise<number> {
     const env = this.context.env as NodeJS.ProcessEnv;
-    const [{ resolveHome }, { gatherFacts }, { runChecks }, { buildReport, renderText }] = await Promise.all([
+    const [
+      { homePaths, resolveHome },
+      { resolveCloudToken },
+      { gatherFacts },
+      { runChecks },
+      { buildReport, renderText },
+    ] = await Promise.all([
       import('../../adapters/home.js'),
+      import('../../adapters/cloud-config.js'),
       import('../doctor/facts.js'),
       import('../doctor/checks.js'),
       import('../doctor/report.js'),
     ]);
     const home = resolveHome(env);
+    // Looked up first: the Rust login's key may come from the OS keyring, which answers asynchronously.
+    const token = await resolveCloudToken(homePaths(home), env);
     const { agentHooksCheck } = await import('../doctor/agents.js');
-    const report = buildReport(home, [...runChecks(gatherFacts(home, env)), await agentHooksCheck(env, process.cwd())]);
+    const checks = runChecks(gatherFacts(home, env, Date.now(), token));
+    const report = buildReport(home, [...checks, await agentHooksCheck(env, process.cwd())]);
     if (this.json) {
       this.printJson(report);
     } else {

@@ -4,7 +4,9 @@
  */
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
+import type { describeTokenSource as Describe } from '../../adapters/cloud-config.js';
 import type { DrainProgress, DrainSummary } from '../../adapters/drain-pass.js';
+import type { HomePaths } from '../../adapters/home.js';
 import { BaseCommand } from '../base-command.js';
 import { ProgressReporter } from '../drain-progress.js';
 
@@ -19,7 +21,9 @@ export default class OutboxDrainCommand extends BaseCommand {
       are abandoned with the reason (see \`difflore outbox list --status abandoned\`).
 
       The cloud URL comes from DIFFLORE_CLOUD_URL (default https://difflore.dev/api) and the token from
-      DIFFLORE_CLOUD_TOKEN or the mode-600 file \`cloud-token\` in the data home.
+      DIFFLORE_CLOUD_TOKEN, else the Rust login (\`cloud-auth.db\`, written by \`difflore cloud login\`
+      of the Rust binary; refreshed on a 401), else the mode-600 file \`cloud-token\` in the data home.
+      The summary names the source (\`tokenSource\` in --json), never the token.
 
       Exit codes: 0 when the pass ran (even if rows were retried); 1 when it could not run: a bad URL,
       an unreadable database, or no token the cloud accepts (rows stay queued). Ctrl-C returns the
@@ -46,12 +50,14 @@ export default class OutboxDrainCommand extends BaseCommand {
       { OutboxStore, leaseOwnerFor },
       { runDrainPass, closeSharedCloudClient },
       { selfIdentity },
+      { describeTokenSource },
     ] = await Promise.all([
       import('../../adapters/home.js'),
       import('../../adapters/db.js'),
       import('../../adapters/outbox-store.js'),
       import('../../adapters/drain-pass.js'),
       import('../../adapters/process-identity.js'),
+      import('../../adapters/cloud-config.js'),
     ]);
     const paths = ensureHome(resolveHome(env));
     const db = openDatabase(paths.db);
@@ -81,16 +87,24 @@ export default class OutboxDrainCommand extends BaseCommand {
       db.close();
     }
     if (this.json) this.printJson(summary);
-    else this.printSummary(summary);
+    else this.printSummary(summary, paths, describeTokenSource);
     return summary.waitingForAuth ? 1 : 0;
   }
 
-  private printSummary(s: DrainSummary): void {
+  private printSummary(s: DrainSummary, paths: HomePaths, describeTokenSource: DescribeSource): void {
     this.print(
       `${s.cancelled ? 'cancelled' : 'drained'}: attempted ${s.attempted}, confirmed ${s.confirmed}, retried ${s.retried}, abandoned ${s.abandoned}`,
     );
     if (s.spill && s.spill.replayed + s.spill.quarantined > 0) {
       this.print(`spill: replayed ${s.spill.replayed}, quarantined ${s.spill.quarantined}`);
+    }
+    if (s.tokenSource !== null) this.print(`token from: ${describeTokenSource(s.tokenSource, paths)}`);
+    if (s.tokenRefreshed !== null) {
+      this.print(
+        s.tokenRefreshed === 'server'
+          ? 'the cloud refused the token: refreshed the Rust login and wrote it back to cloud-auth.db'
+          : 'the cloud refused the token: another process had refreshed the Rust login; using its token',
+      );
     }
     if (s.authProblem) this.print(`waiting for a token: ${s.authProblem}`);
     if (s.breaker.state === 'open' && s.breaker.openUntil !== null) {
@@ -103,6 +117,8 @@ export default class OutboxDrainCommand extends BaseCommand {
     if (s.lastError && !s.authProblem) this.print(`last error: ${s.lastError}`);
   }
 }
+
+type DescribeSource = typeof Describe;
 
 function formatWait(ms: number): string {
   if (ms < 1000) return `${ms} ms`;

@@ -4,6 +4,7 @@
 import { Command, Option } from 'clipanion';
 import { type SpillStats, spillStats } from '../../adapters/spill.js';
 import { BaseCommand } from '../base-command.js';
+import { unknownKindNote } from '../doctor/checks.js';
 import { formatBytes, formatDuration, oneLine, plural, withStore } from '../outbox-helpers.js';
 
 export interface OutboxStatusReport {
@@ -16,6 +17,8 @@ export interface OutboxStatusReport {
   readonly awaitingApproval: number;
   /** Pending rows the daemon may send, by kind. */
   readonly byKind: Record<string, number>;
+  /** Pending rows of kinds this version does not know (left for a newer difflore), by kind; counted in pending. */
+  readonly unknownKinds: Record<string, number>;
   /** Age of the oldest sendable pending row, or null when there is none. */
   readonly oldestPendingAgeMs: number | null;
   /** How long until the next sendable row is due (0 = now), or null when none is pending. */
@@ -38,7 +41,9 @@ export default class OutboxStatusCommand extends BaseCommand {
       disk under \`hook-spill/\` to be queued.
 
       \`--json\` prints one object with the keys \`pending\`, \`processing\`, \`abandoned\`,
-      \`awaitingApproval\`, \`byKind\`, \`oldestPendingAgeMs\`, \`nextDueInMs\`, \`spill\` and \`database\`.
+      \`awaitingApproval\`, \`byKind\`, \`unknownKinds\`, \`oldestPendingAgeMs\`, \`nextDueInMs\`, \`spill\` and
+      \`database\`. Rows of a kind this version does not know stay pending (a newer difflore sends
+      them) and are named under \`unknownKinds\`.
       Looking never creates the database.
     `,
     examples: [
@@ -61,6 +66,7 @@ export default class OutboxStatusCommand extends BaseCommand {
         ...counts,
         awaitingApproval: store?.awaitingApproval() ?? 0,
         byKind: Object.fromEntries((store?.pendingByKind() ?? []).map((k) => [k.kind, k.count])),
+        unknownKinds: Object.fromEntries((store?.unknownKinds() ?? []).map((k) => [k.kind, k.count])),
         oldestPendingAgeMs: oldest === null ? null : Math.max(0, now - oldest),
         nextDueInMs: nextDue === null ? null : Math.max(0, nextDue - now),
         spill: spillStats(paths),
@@ -78,7 +84,8 @@ export default class OutboxStatusCommand extends BaseCommand {
 function describeStatus(r: OutboxStatusReport): string[] {
   const lines: string[] = [];
   lines.push(`Outbox ${r.database}${r.databaseExists ? '' : ' (not created yet: nothing was ever queued)'}`);
-  const sendable = r.pending - r.awaitingApproval;
+  const unknown = Object.values(r.unknownKinds).reduce((a, b) => a + b, 0);
+  const sendable = r.pending - r.awaitingApproval - unknown;
   let pendingNote = '';
   if (r.oldestPendingAgeMs !== null) {
     pendingNote = `oldest queued ${formatDuration(r.oldestPendingAgeMs)} ago`;
@@ -102,6 +109,7 @@ function describeStatus(r: OutboxStatusReport): string[] {
     const kindWidth = Math.max(...kinds.map(([k]) => k.length));
     for (const [kind, n] of kinds) lines.push(`  ${oneLine(kind, 40).padEnd(kindWidth)}  ${n}`);
   }
+  for (const [kind, n] of Object.entries(r.unknownKinds)) lines.push(`Note: ${unknownKindNote(oneLine(kind, 64), n)}`);
   const s = r.spill;
   if (s.count === 0 && s.bad === 0) {
     lines.push(`Spill files: none (${s.path})`);

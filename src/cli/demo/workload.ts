@@ -78,6 +78,8 @@ function payloadFor(kind: string, i: number, baseMs: number): unknown {
         obs_type: 'edit',
         tool: pick(TOOLS, i),
         file_path: file,
+        // Every Rust hook sends a scope object.
+        scope: { anchor_kind: 'file', anchor_key: file },
         title: `Edited ${file} (#${i})`,
         narrative: `The agent changed ${file} while working on demo task ${i % 17}.`,
         diff_excerpt: `@@ -${i},2 +${i},3 @@\n-const limit = ${i};\n+const limit = ${i + 1};\n+// bumped by the demo`,
@@ -127,9 +129,9 @@ function payloadFor(kind: string, i: number, baseMs: number): unknown {
         body: `Always validate input ${i} at the boundary.`,
         file_patterns: ['src/**/*.ts'],
         gate_model: 'demo-gate',
-        gate_verdict: 'accept',
+        gate_verdict: 'KEEP',
         content_hash: hash('ca4d', i),
-        origin: 'session-miner',
+        origin: 'session_mined',
         requires_human_approval: true,
         // Approved: unapproved candidates are never sent, and the demo expects every row to go.
         localReview: { status: 'approved', reviewer: 'demo' },
@@ -143,7 +145,26 @@ function payloadFor(kind: string, i: number, baseMs: number): unknown {
         ],
       };
     case 'imported_reviews':
-      return { reviews: [{ id: `imp_demo_${i}`, body: `Imported review ${i}`, verdict: 'approve' }] };
+      return {
+        reviews: [
+          {
+            provider: 'github',
+            repoFullName: 'acme/widgets',
+            prNumber: 200 + (i % 50),
+            prTitle: `Imported PR ${i}`,
+            comments: [
+              {
+                eventType: 'pull_request_review_comment',
+                filePath: file,
+                lineNumber: 1 + (i % 80),
+                content: `Imported review comment ${i}`,
+                author: 'reviewer',
+                commentUrl: `https://example.invalid/acme/widgets/pull/${200 + (i % 50)}#c${i}`,
+              },
+            ],
+          },
+        ],
+      };
     case 'fix_acceptance':
       return { fix_id: `fix_demo_${i}`, accepted: true };
     default:

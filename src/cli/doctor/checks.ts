@@ -3,6 +3,7 @@
  * one-line detail and, for every problem, the command that fixes it. Pure (no I/O, no clock), so
  * every verdict is unit-tested from hand-made facts.
  */
+import { describeTokenSource } from '../../adapters/cloud-config.js';
 import type { DaemonStatusReport } from '../daemon-status.js';
 import type { DoctorFacts, FileFact } from './facts.js';
 import { count, formatAge, formatSize, shellPath } from './format.js';
@@ -139,6 +140,12 @@ function daemonCheck(facts: DoctorFacts): Check {
   }
 }
 
+/** How status and doctor name rows of a kind this version does not know. */
+export function unknownKindNote(kind: string, rows: number): string {
+  const name = JSON.stringify(kind).slice(1, -1);
+  return `${rows} ${rows === 1 ? 'row' : 'rows'} of kind '${name}' this version does not know; a newer difflore will send them`;
+}
+
 function backlogCheck(facts: DoctorFacts): Check {
   const db = facts.database;
   if (db.kind === 'missing') return { name: 'backlog', status: 'ok', detail: 'nothing queued (no database yet)' };
@@ -152,6 +159,7 @@ function backlogCheck(facts: DoctorFacts): Check {
   if (db.processing > 0) parts.push(`${db.processing} being sent`);
   if (db.awaitingApproval > 0)
     parts.push(`${db.awaitingApproval} mined candidates awaiting approval (never sent until approved)`);
+  for (const [kind, n] of Object.entries(db.unknownKinds)) parts.push(unknownKindNote(kind, n));
   let detail = parts.join('; ');
   if (db.oldestPendingAtMs !== null) detail += `; oldest queued ${age(facts, db.oldestPendingAtMs)}`;
   if (db.oldestPendingAtMs !== null && facts.nowMs - db.oldestPendingAtMs > BACKLOG_OLD_MS) {
@@ -221,7 +229,7 @@ function tokenCheck(facts: DoctorFacts): Check {
       name: 'token',
       status: 'fail',
       detail: `the running daemon has no usable token: ${facts.daemon.tokenProblem ?? 'missing or refused by the cloud'}`,
-      fix: `write the token to ${tokenPath} (chmod 600 ${tokenPath}); the daemon reads it again on every pass`,
+      fix: `difflore cloud login (the Rust binary; the daemon reads cloud-auth.db again on every pass), or write the token to ${tokenPath} (chmod 600 ${tokenPath}); the daemon reads it again on every pass`,
     };
   }
   if (t.kind === 'token') {
@@ -231,7 +239,7 @@ function tokenCheck(facts: DoctorFacts): Check {
       detail:
         t.source === 'env'
           ? 'present (DIFFLORE_CLOUD_TOKEN in this environment)'
-          : `present (${facts.paths.tokenFile})`,
+          : `present (${describeTokenSource(t.source, facts.paths)})`,
     };
   }
   if (t.kind === 'none') {
@@ -239,7 +247,16 @@ function tokenCheck(facts: DoctorFacts): Check {
       name: 'token',
       status: 'warn',
       detail: 'no cloud token: rows wait in the outbox until there is one',
-      fix: `set DIFFLORE_CLOUD_TOKEN, or write the token to ${tokenPath} and chmod 600 ${tokenPath}`,
+      fix: `set DIFFLORE_CLOUD_TOKEN, or write the token to ${tokenPath} and chmod 600 ${tokenPath}, or difflore cloud login (the Rust binary)`,
+    };
+  }
+  if (/Rust login/.test(t.message)) {
+    // The login is there but cannot be opened here (key, host): the message says which.
+    return {
+      name: 'token',
+      status: 'fail',
+      detail: t.message,
+      fix: 'difflore cloud login (the Rust binary), or set DIFFLORE_CLOUD_TOKEN; set DIFFLORE_MASTER_KEY if the key is elsewhere',
     };
   }
   let fix = `rm ${tokenPath} and write the token again (chmod 600 ${tokenPath})`;
@@ -299,12 +316,18 @@ function filesCheck(facts: DoctorFacts): Check {
   const links = facts.files.filter((f) => f.type === 'symlink' && f.mustNotBeLink);
   const foreign = facts.files.filter((f) => f.foreignOwner && f.type !== 'symlink');
   const open = facts.files.filter((f) => f.type === 'file' && f.private && (f.mode & 0o077) !== 0);
+  // The home-files rule (DESIGN §6): a FIFO, socket, device or directory where a file belongs is
+  // refused by every command, exactly as a link is.
+  const odd = facts.files.filter((f) => f.type === 'other' || f.type === 'directory');
   const notes: string[] = [];
   const fixes: string[] = [];
   for (const f of links) notes.push(`${f.name} is a symbolic link${f.target ? ` to ${f.target}` : ''}: refused`);
+  for (const f of odd)
+    notes.push(`${f.name} is ${f.type === 'directory' ? 'a directory' : 'a FIFO, socket or device'}: refused`);
   for (const f of foreign) notes.push(`${f.name} belongs to another user`);
   for (const f of open) notes.push(`${f.name} is mode ${mode(f.mode)} (should be 600)`);
   if (links.length > 0) fixes.push(`rm ${links.map((f: FileFact) => shellPath(f.path)).join(' ')}`);
+  for (const f of odd) fixes.push(`mv ${shellPath(f.path)} ${shellPath(`${f.path}.aside`)}`);
   if (foreign.length > 0) fixes.push(`sudo chown "$(id -u)" ${foreign.map((f) => shellPath(f.path)).join(' ')}`);
   if (open.length > 0) fixes.push(`chmod 600 ${open.map((f) => shellPath(f.path)).join(' ')}`);
   if (notes.length === 0) {
@@ -316,9 +339,12 @@ function filesCheck(facts: DoctorFacts): Check {
     };
   }
   // A link where a pid or state file belongs stops the daemon; loose modes inside a 0700 home do not.
-  const status = links.length > 0 || foreign.length > 0 ? 'fail' : 'warn';
+  const status = links.length > 0 || foreign.length > 0 || odd.length > 0 ? 'fail' : 'warn';
   const what = [
     links.length > 0 ? count(links.length, 'symbolic link') : '',
+    odd.length > 0
+      ? `${count(odd.length, 'entry', 'entries')} that ${odd.length === 1 ? 'is' : 'are'} not a regular file`
+      : '',
     foreign.length > 0 ? `${count(foreign.length, 'file')} owned by another user` : '',
     open.length > 0 ? `${count(open.length, 'file')} readable by others` : '',
   ].filter(Boolean);

@@ -5,8 +5,10 @@
  * signals anything: a missing home or database is reported as missing.
  */
 import { lstatSync, readlinkSync, statSync } from 'node:fs';
-import { readCloudToken, resolveCloudUrl } from '../../adapters/cloud-config.js';
+import { join } from 'node:path';
+import { readCloudToken, resolveCloudUrl, type TokenResult, type TokenSource } from '../../adapters/cloud-config.js';
 import { openDatabase, SCHEMA_VERSION } from '../../adapters/db.js';
+import { AWAITING_APPROVAL_SQL, SENDABLE_SQL, UNKNOWN_KIND_SQL } from '../../adapters/outbox-store.js';
 import { type HomePaths, homePaths } from '../../adapters/home.js';
 import { type SpillStats, spillStats } from '../../adapters/spill.js';
 import { DiffloreError, describeError, errnoCode } from '../../errors.js';
@@ -66,12 +68,14 @@ export type DatabaseFact =
       readonly pendingByKind: Readonly<Record<string, number>>;
       /** Pending mined candidates that wait for a human (never sent until approved). */
       readonly awaitingApproval: number;
+      /** Pending rows of kinds this version does not know (a newer difflore sends them), by kind. */
+      readonly unknownKinds: Readonly<Record<string, number>>;
       readonly oldestPendingAtMs: number | null;
       readonly abandonedGroups: readonly AbandonedGroup[];
     };
 
 export type TokenFact =
-  | { readonly kind: 'token'; readonly source: 'env' | 'file' }
+  | { readonly kind: 'token'; readonly source: TokenSource }
   | { readonly kind: 'none' }
   | { readonly kind: 'refused'; readonly message: string };
 
@@ -94,8 +98,16 @@ export interface DoctorFacts {
 
 const GROUPS_SHOWN = 8;
 
-/** Everything doctor reports on, for the home `home` as seen from `env`. */
-export function gatherFacts(home: string, env: NodeJS.ProcessEnv, nowMs: number = Date.now()): DoctorFacts {
+/**
+ * Everything doctor reports on, for the home `home` as seen from `env`. `token` is the token lookup
+ * done beforehand (it may ask the OS keyring, which takes a wait); without it the keyring is not asked.
+ */
+export function gatherFacts(
+  home: string,
+  env: NodeJS.ProcessEnv,
+  nowMs: number = Date.now(),
+  token?: TokenResult,
+): DoctorFacts {
   const paths = homePaths(home);
   const homeFact = inspectHome(home);
   const exists = homeFact.exists;
@@ -104,10 +116,10 @@ export function gatherFacts(home: string, env: NodeJS.ProcessEnv, nowMs: number 
     paths,
     home: homeFact,
     files: exists ? inspectFiles(paths) : [],
-    daemon: daemonStatus(paths, { env, now: nowMs }),
+    daemon: daemonStatus(paths, { env, now: nowMs, ...(token === undefined ? {} : { token }) }),
     database: exists ? inspectDatabase(paths) : { kind: 'missing' },
     spill: exists ? inspectSpill(paths) : emptySpill(paths),
-    token: inspectToken(paths, env),
+    token: inspectToken(paths, env, token),
     cloudUrl: inspectCloudUrl(env),
   };
 }
@@ -162,8 +174,12 @@ function inspectFiles(paths: HomePaths): FileFact[] {
     { name: 'data.db-wal', path: `${paths.db}-wal`, mustNotBeLink: true, private: true },
     { name: 'data.db-shm', path: `${paths.db}-shm`, mustNotBeLink: true, private: true },
     { name: 'cloud-token', path: paths.tokenFile, mustNotBeLink: true, private: true },
-    { name: 'outbox-drain-state.json', path: paths.drainState, mustNotBeLink: false, private: false },
-    { name: 'logs/daemon.log', path: paths.daemonLog, mustNotBeLink: false, private: true },
+    // The Rust binary's login and its local key seed: read (never through a link), never created here.
+    { name: 'cloud-auth.db', path: join(paths.home, 'cloud-auth.db'), mustNotBeLink: true, private: true },
+    { name: 'keyseed', path: join(paths.home, 'keyseed'), mustNotBeLink: true, private: true },
+    { name: 'outbox-drain-state.json', path: paths.drainState, mustNotBeLink: true, private: false },
+    { name: 'logs/daemon.log', path: paths.daemonLog, mustNotBeLink: true, private: true },
+    { name: 'logs/hook.log', path: join(paths.logsDir, 'hook.log'), mustNotBeLink: true, private: true },
   ];
   const facts: FileFact[] = [];
   for (const c of candidates) {
@@ -198,10 +214,6 @@ function inspectFiles(paths: HomePaths): FileFact[] {
   }
   return facts;
 }
-
-/** SQL that is true for rows a drainer may send (unapproved mined candidates wait for a human). */
-const SENDABLE_SQL = `(kind <> 'session_mined_candidate' OR (json_valid(payload_json)
-  AND lower(coalesce(json_extract(payload_json, '$.localReview.status'), '')) = 'approved'))`;
 
 function inspectDatabase(paths: HomePaths): DatabaseFact {
   try {
@@ -247,6 +259,7 @@ function inspectDatabase(paths: HomePaths): DatabaseFact {
         abandoned: 0,
         pendingByKind: {},
         awaitingApproval: 0,
+        unknownKinds: {},
         oldestPendingAtMs: null,
         abandonedGroups: [],
       };
@@ -270,10 +283,19 @@ function inspectDatabase(paths: HomePaths): DatabaseFact {
       pendingByKind[row.kind] = row.n;
     }
     const awaitingApproval = (
-      db.prepare(`SELECT COUNT(*) AS n FROM cloud_outbox WHERE status = 'pending' AND NOT ${SENDABLE_SQL}`).get() as {
-        n: number;
-      }
+      db
+        .prepare(`SELECT COUNT(*) AS n FROM cloud_outbox WHERE status = 'pending' AND ${AWAITING_APPROVAL_SQL}`)
+        .get() as { n: number }
     ).n;
+    const unknownKinds: Record<string, number> = {};
+    for (const row of db
+      .prepare(
+        `SELECT kind, COUNT(*) AS n FROM cloud_outbox WHERE status = 'pending' AND ${UNKNOWN_KIND_SQL}
+          GROUP BY kind ORDER BY kind`,
+      )
+      .all() as { kind: string; n: number }[]) {
+      unknownKinds[row.kind] = row.n;
+    }
     const oldest = (
       db
         .prepare(`SELECT MIN(created_at) AS oldest FROM cloud_outbox WHERE status = 'pending' AND ${SENDABLE_SQL}`)
@@ -298,7 +320,15 @@ function inspectDatabase(paths: HomePaths): DatabaseFact {
       .map(([reason, g]) => ({ reason, count: g.count, kinds: [...g.kinds].sort() }))
       .sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason))
       .slice(0, GROUPS_SHOWN);
-    return { ...base, ...counts, pendingByKind, awaitingApproval, oldestPendingAtMs: oldest, abandonedGroups };
+    return {
+      ...base,
+      ...counts,
+      pendingByKind,
+      awaitingApproval,
+      unknownKinds,
+      oldestPendingAtMs: oldest,
+      abandonedGroups,
+    };
   } catch (error) {
     return { kind: 'error', message: `cannot read ${paths.db}: ${(error as Error).message}`, hint: null };
   } finally {
@@ -326,9 +356,9 @@ function inspectSpill(paths: HomePaths): SpillStats | { error: string } {
   }
 }
 
-function inspectToken(paths: HomePaths, env: NodeJS.ProcessEnv): TokenFact {
+function inspectToken(paths: HomePaths, env: NodeJS.ProcessEnv, known: TokenResult | undefined): TokenFact {
   try {
-    const token = readCloudToken(paths, env);
+    const token = known ?? readCloudToken(paths, env);
     // The token itself never leaves this function.
     if (token.kind === 'token') return { kind: 'token', source: token.source };
     return token;

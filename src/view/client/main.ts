@@ -34,7 +34,7 @@ function duration(ms: number | null): string {
   if (ms === null) return '—';
   const s = Math.round(ms / 1000);
   if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  if (s < 3600) return s % 60 === 0 ? `${s / 60} min` : `${Math.floor(s / 60)} min ${s % 60} s`;
   return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
@@ -205,9 +205,12 @@ function renderBacklog(): void {
     return;
   }
   const now = samples[samples.length - 1]?.atMs ?? snapshot.atMs;
+  // The view keeps what it sampled (an hour at most): the axis spans that, a minute at least.
+  const span = Math.min(HOUR_MS, Math.max(60_000, now - (samples[0]?.atMs ?? now)));
+  byId('backlog-span').textContent = span >= HOUR_MS ? 'last hour' : `last ${duration(span)}, sampled by this view`;
   const kinds = kindsOf(samples);
   const max = Math.max(1, ...samples.map((s) => Math.max(0, ...Object.values(s.byKind))));
-  const x = (ms: number) => 360 - ((now - ms) / HOUR_MS) * 356;
+  const x = (ms: number) => 358 - ((now - ms) / span) * 356;
   const y = (n: number) => 116 - (n / max) * 108;
   const ns = 'http://www.w3.org/2000/svg';
   const lines = kinds.map((kind, i) => {

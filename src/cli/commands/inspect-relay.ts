@@ -1,0 +1,57 @@
+/**
+ * `difflore inspect relay`: the Stately inspector relay for `daemon run --inspect`, on 127.0.0.1 only
+ * (the library's own `createInspectorServer` listens on every interface). Loads `ws` inside `run`.
+ */
+import { Command, Option } from 'clipanion';
+import * as t from 'typanion';
+import { BaseCommand } from '../base-command.js';
+
+export default class InspectRelayCommand extends BaseCommand {
+  static override paths = [['inspect', 'relay']];
+  static override usage = Command.Usage({
+    category: 'Inspection',
+    description: 'Relay `daemon run --inspect` to the hosted Stately inspector, on 127.0.0.1',
+    details: `
+      Listens on 127.0.0.1 only. \`difflore daemon run --inspect ws://127.0.0.1:PORT\` streams the daemon's
+      machine to it; the page it serves at http://127.0.0.1:PORT embeds the hosted Stately inspector
+      (stately.ai) and hands it the frames. That page needs the internet: offline, or behind a
+      firewall, use \`difflore daemon view\`, which needs nothing but this machine.
+
+      WebSocket connections from a web page of another origin are refused. Stop it with Ctrl-C.
+    `,
+    examples: [
+      ['Start the relay, then the daemon streaming to it', '$0 inspect relay --port 8080'],
+      ['Only print the page address', '$0 inspect relay --no-open'],
+    ],
+  });
+
+  port = Option.String('--port', '8080', {
+    description: 'Port on 127.0.0.1 (default 8080, the daemon --inspect default; 0 = a free one)',
+    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(0, 65535)]),
+  });
+  noOpen = Option.Boolean('--no-open', false, { description: 'Print the page address without opening a browser' });
+
+  protected async run(): Promise<number> {
+    const env = this.context.env as NodeJS.ProcessEnv;
+    const { startInspectRelay } = await import('../inspect-relay.js');
+    const relay = await startInspectRelay(this.port);
+    const stopped = new Promise<void>((resolve) => {
+      const on = (): void => {
+        process.off('SIGTERM', on);
+        process.off('SIGINT', on);
+        resolve();
+      };
+      process.on('SIGTERM', on);
+      process.on('SIGINT', on);
+    });
+    this.print(`relay at ${relay.wsUrl}: difflore daemon run --inspect ${relay.wsUrl}`);
+    this.print(`inspector page at ${relay.pageUrl} (embeds the hosted Stately inspector: needs the internet)`);
+    if (!this.noOpen) {
+      const { openBrowser } = await import('../open-browser.js');
+      await openBrowser(relay.pageUrl, env, (why) => this.warn(`difflore: ${why}; open the page above`));
+    }
+    await stopped;
+    await relay.close();
+    return 0;
+  }
+}
