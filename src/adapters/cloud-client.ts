@@ -8,8 +8,10 @@
  * fetch's keep-alive pool gives no extra control we need. `transport: 'fetch'` keeps the other path
  * for comparison.
  */
+import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 import { USER_AGENT } from '../cli/version.js';
 
 export const DEFAULT_TIMEOUT_MS = 20_000;
@@ -83,6 +85,63 @@ function networkMessage(error: unknown): string {
   return parts.join(': ') || 'connection failed';
 }
 
+type LookupCallback = (error: Error | null, address: string | dns.LookupAddress[], family?: number) => void;
+
+/**
+ * A `lookup` for plain-http connections: resolves the name once, refuses unless every address is
+ * loopback, and hands exactly those addresses to the socket, so what was checked is what is
+ * connected to. A name is never trusted for what it says (`anything.localhost` goes through DNS like
+ * any other), and an IP literal never reaches here (the URL check has already judged it).
+ */
+export function loopbackOnlyLookup(hostname: string, options: dns.LookupOptions, callback: LookupCallback): void {
+  checkedLookup(dns.lookup, hostname, options, callback);
+}
+
+/** The resolver `loopbackOnlyLookup` asks: dns.lookup, or a stand-in in tests. */
+export type Resolver = (
+  hostname: string,
+  options: dns.LookupAllOptions,
+  callback: (error: NodeJS.ErrnoException | null, addresses: dns.LookupAddress[]) => void,
+) => void;
+
+/** `loopbackOnlyLookup` over any resolver. */
+export function checkedLookup(
+  resolve: Resolver,
+  hostname: string,
+  options: dns.LookupOptions,
+  callback: LookupCallback,
+): void {
+  resolve(hostname, { ...options, all: true }, (error, addresses) => {
+    if (error) {
+      callback(error, []);
+      return;
+    }
+    const stranger = addresses.find((a) => !isLoopbackAddress(a.address));
+    if (stranger !== undefined || addresses.length === 0) {
+      const refused = Object.assign(
+        new Error(
+          `refusing plain http:// to ${hostname}: it resolves to ${stranger?.address ?? 'nothing'}, which is not a loopback address; use https://`,
+        ),
+        { code: 'ENOTLOOPBACK' },
+      );
+      callback(refused, []);
+      return;
+    }
+    const [first] = addresses as [dns.LookupAddress, ...dns.LookupAddress[]];
+    if (options.all) callback(null, addresses);
+    else callback(null, first.address, first.family);
+  });
+}
+
+/** 127.0.0.0/8, ::1 and IPv4-mapped 127.x: what the kernel routes to this machine only. */
+export function isLoopbackAddress(address: string): boolean {
+  if (net.isIPv4(address)) return address.startsWith('127.');
+  const lower = address.toLowerCase();
+  if (lower === '::1' || lower === '0:0:0:0:0:0:0:1') return true;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
+  return mapped?.[1] !== undefined && mapped[1].startsWith('127.');
+}
+
 function nodeHttpClient(options: CloudClientOptions): CloudClient {
   const base = new URL(`${options.baseUrl}/`);
   const secure = base.protocol === 'https:';
@@ -91,7 +150,10 @@ function nodeHttpClient(options: CloudClientOptions): CloudClient {
     maxSockets: options.maxSockets ?? 16,
     maxFreeSockets: options.maxSockets ?? 16,
   };
-  const agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+  // Plain http carries the token in clear: only to addresses that are loopback when connected.
+  const agent = secure
+    ? new https.Agent(agentOptions)
+    : new http.Agent({ ...agentOptions, lookup: loopbackOnlyLookup });
   const request = secure ? https.request : http.request;
   const basePath = base.pathname.replace(/\/+$/, '');
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -161,9 +223,15 @@ function nodeHttpClient(options: CloudClientOptions): CloudClient {
 
 function fetchClient(options: CloudClientOptions): CloudClient {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const base = new URL(`${options.baseUrl}/`);
+  // fetch resolves names itself, where no loopback check can sit: plain http only to an IP literal.
+  const unverifiable = base.protocol === 'http:' && net.isIP(base.hostname.replace(/^\[|\]$/g, '')) === 0;
   return {
     async post(req, signal) {
       if (signal?.aborted) return { type: 'aborted' };
+      if (unverifiable) {
+        return { type: 'network', message: `refusing plain http:// to ${base.hostname} over fetch: use an IP literal` };
+      }
       const timeout = AbortSignal.timeout(timeoutMs);
       const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
       try {

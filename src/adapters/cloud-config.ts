@@ -12,10 +12,14 @@ import type { KeyringRead, KeySource } from './auth/master-key.js';
 import { readRustLoginWith, resolveRustLogin, type RustLogin } from './auth/rust-login.js';
 import type { HomePaths } from './home.js';
 import { oneLineError, openHomeFile } from './home-files.js';
+import { MIN_SECRET_CHARS } from '../machines/secrets.js';
 
 export const DEFAULT_CLOUD_URL = 'https://difflore.dev/api';
 
-/** True for names and literals that can only reach this machine. */
+/**
+ * True for names and literals that claim to reach only this machine. A name is only a claim: the
+ * http client resolves it and connects only if every address is loopback (cloud-client.ts).
+ */
 export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
@@ -187,6 +191,14 @@ function checked(token: string, source: TokenSource, where: string): TokenResult
     return {
       kind: 'refused',
       message: `the token in ${where} contains spaces or characters that cannot go in an HTTP header.`,
+    };
+  }
+  // Too short to tell apart from ordinary text: it could be neither scrubbed (every `x` in a log
+  // would go) nor kept out of what a cloud echoes back (machines/secrets.ts). Real tokens are longer.
+  if (token.length < MIN_SECRET_CHARS) {
+    return {
+      kind: 'refused',
+      message: `the token in ${where} is ${token.length} characters long; tokens shorter than ${MIN_SECRET_CHARS} cannot be kept out of logs and errors, so it is not used. Fix: use the full token the cloud issued.`,
     };
   }
   return { kind: 'token', token, source, fingerprint: tokenFingerprint(token) };

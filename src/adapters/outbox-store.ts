@@ -14,8 +14,10 @@ import type { ProcessIdentity } from './process-identity.js';
 import { DiffloreError } from '../errors.js';
 import { KNOWN_KINDS } from '../machines/contracts/index.js';
 import { type Database, INSERT_SQL, insertRow, withShortLockWaits } from './db.js';
+import { MAX_TRIES } from '../machines/delivery-policy.js';
 
-export const MAX_TRIES = 8;
+/** The try budget is the policy's (machines/delivery-policy.ts); the store applies it in SQL. */
+export { MAX_TRIES } from '../machines/delivery-policy.js';
 export const DEFAULT_LEASE_MS = 60_000;
 export const MAX_ERROR_CHARS = 2048;
 

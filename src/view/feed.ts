@@ -9,6 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { type Database, openDatabase } from '../adapters/db.js';
+import { describeTokenSource, readCloudToken, type TokenResult } from '../adapters/cloud-config.js';
 import type { HomePaths } from '../adapters/home.js';
 import { readHomeFile } from '../adapters/home-files.js';
 import { readJournal, type TransitionRecord } from '../adapters/recorder.js';
@@ -39,6 +40,8 @@ const TRANSITIONS_KEPT = 80;
 const PASSES_KEPT = 12;
 const BACKLOG_WINDOW_MS = 60 * 60 * 1000;
 const MAX_STATE_BYTES = 16 * 1024 * 1024;
+/** How long the view trusts its own reading of the token sources (with no daemon to ask). */
+const TOKEN_RECHECK_MS = 30_000;
 const DEFAULTS = { journalPollMs: 150, statusPollMs: 1000, backlogSampleMs: 5000 } as const;
 
 export function transitionView(record: TransitionRecord): TransitionView {
@@ -94,28 +97,50 @@ function record(value: unknown): Record<string, unknown> | null {
     : null;
 }
 
-/** A short printable text for a field another version may shape as a word, a number or an object. */
+function isoTime(ms: unknown): string | null {
+  return typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? new Date(ms).toISOString() : null;
+}
+
+/**
+ * A short printable text for a field another version may shape as a word, a number or an object:
+ * `{ state: 'open', openUntil }`, `{ open: true, until }`, `'half_open'`…
+ */
 function describeField(value: unknown): string | null {
   if (typeof value === 'string') return printable(value).slice(0, 160);
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   const r = record(value);
   if (r === null) return null;
-  const word = r.state ?? r.status ?? r.kind ?? r.source ?? r.name;
+  const word =
+    r.state ??
+    r.status ??
+    r.kind ??
+    r.source ??
+    r.name ??
+    (typeof r.open === 'boolean' ? (r.open ? 'open' : 'closed') : undefined);
   if (typeof word !== 'string') return null;
-  const until = typeof r.untilMs === 'number' ? r.untilMs : typeof r.openUntilMs === 'number' ? r.openUntilMs : null;
-  return printable(until === null ? word : `${word} until ${new Date(until).toISOString()}`).slice(0, 160);
+  const until = isoTime(r.until ?? r.untilMs ?? r.openUntil ?? r.openUntilMs);
+  return printable(until === null || word === 'closed' ? word : `${word} until ${until}`).slice(0, 160);
 }
 
-function deliveryView(raw: Record<string, unknown> | null, report: DaemonStatusReport): DeliveryView {
+/** A delivery detail for people: epoch-ms fields (`…AtMs`, `since`) as times. */
+function detailText(key: string, value: unknown): string | null {
+  if (/AtMs$|^since$|^until$/.test(key)) return value === null ? null : isoTime(value);
+  return typeof value === 'object' ? null : describeField(value);
+}
+
+function deliveryView(raw: Record<string, unknown> | null, report: DaemonStatusReport, paths: HomePaths): DeliveryView {
   const delivery = record(raw?.delivery);
   const context = record(record(raw?.snapshot)?.context);
   const breaker = describeField(delivery?.breaker ?? raw?.breaker ?? context?.breaker);
-  const tokenSource = describeField(delivery?.tokenSource ?? raw?.tokenSource ?? record(raw?.token)?.source);
+  const tokenSource =
+    report.tokenSource !== null
+      ? describeTokenSource(report.tokenSource, paths)
+      : describeField(delivery?.tokenSource ?? raw?.tokenSource ?? record(raw?.token)?.source);
   const details: [string, string][] = [];
   for (const [key, value] of Object.entries(delivery ?? {})) {
     if (key === 'breaker' || key === 'tokenSource' || (/token|secret|auth/i.test(key) && key !== 'waitingForAuth'))
       continue;
-    const text = typeof value === 'object' ? null : describeField(value);
+    const text = detailText(key, value);
     if (text !== null && details.length < 10) details.push([printable(key).slice(0, 40), text]);
   }
   let token: string | null = null;
@@ -178,6 +203,7 @@ export class ViewFeed {
   private readonly listeners = new Set<Listener>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly now: () => number;
+  private token: { readonly result: TokenResult; readonly atMs: number } | null = null;
 
   constructor(
     private readonly paths: HomePaths,
@@ -270,9 +296,26 @@ export class ViewFeed {
     return null;
   }
 
+  /**
+   * What a daemon started now would find for a token, read at most every 30 s rather than every
+   * status poll (the Rust login means a database and maybe the keyring). It stays in this process.
+   */
+  private tokenAt(atMs: number): TokenResult {
+    if (this.token === null || atMs - this.token.atMs >= TOKEN_RECHECK_MS) {
+      let result: TokenResult;
+      try {
+        result = readCloudToken(this.paths, this.options.env);
+      } catch (error) {
+        result = { kind: 'refused', message: describeError(error) };
+      }
+      this.token = { result, atMs };
+    }
+    return this.token.result;
+  }
+
   private readStatus(): Pick<ViewSnapshot, 'atMs' | 'daemon' | 'delivery' | 'lastStop'> {
     const atMs = this.now();
-    const report = daemonStatus(this.paths, { env: this.options.env, now: atMs });
+    const report = daemonStatus(this.paths, { env: this.options.env, now: atMs, token: this.tokenAt(atMs) });
     const raw = readRawState(this.paths.stateFile);
     return {
       atMs,
@@ -285,7 +328,7 @@ export class ViewFeed {
         uptimeMs: report.uptimeMs,
         heartbeatAgeMs: report.heartbeatAgeMs,
       },
-      delivery: deliveryView(raw, report),
+      delivery: deliveryView(raw, report, this.paths),
       lastStop: stopRunView(raw, report),
     };
   }

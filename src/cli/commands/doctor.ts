@@ -58,7 +58,9 @@ export default class DoctorCommand extends BaseCommand {
     const home = resolveHome(env);
     // Looked up first: the Rust login's key may come from the OS keyring, which answers asynchronously.
     const token = await resolveCloudToken(homePaths(home), env);
-    const report = buildReport(home, runChecks(gatherFacts(home, env, Date.now(), token)));
+    const { agentHooksCheck } = await import('../doctor/agents.js');
+    const checks = runChecks(gatherFacts(home, env, Date.now(), token));
+    const report = buildReport(home, [...checks, await agentHooksCheck(env, process.cwd())]);
     if (this.json) {
       this.printJson(report);
     } else {
