@@ -19,7 +19,7 @@ import { type HomePaths, homePaths } from '../adapters/home.js';
 import { type LivenessResult, probeLiveness } from '../adapters/liveness.js';
 import { type DaemonStateFile, readState, type StateRead } from '../adapters/recorder.js';
 import { spillStats } from '../adapters/spill.js';
-import { describeError } from '../errors.js';
+import { describeErrorLine } from '../errors.js';
 import { printable, stateLabel } from './daemon-text.js';
 import { formatDuration, plural } from './text.js';
 
@@ -112,7 +112,7 @@ function probe(paths: HomePaths): { result: LivenessResult } | { error: string }
   try {
     return { result: probeLiveness(paths) };
   } catch (error) {
-    return { error: describeError(error) };
+    return { error: describeErrorLine(error) };
   }
 }
 
@@ -120,7 +120,7 @@ function readStateSafely(paths: HomePaths): StateRead | { kind: 'unreadable'; er
   try {
     return readState(paths.stateFile);
   } catch (error) {
-    return { kind: 'unreadable', error: describeError(error) };
+    return { kind: 'unreadable', error: describeErrorLine(error) };
   }
 }
 
@@ -157,7 +157,7 @@ export const readBacklog: BacklogReader = (paths) => {
     }
     return { backlog: counts, spillFiles };
   } catch (error) {
-    return { error: describeError(error), spillFiles };
+    return { error: describeErrorLine(error), spillFiles };
   } finally {
     db?.close();
   }
@@ -265,7 +265,7 @@ export function daemonStatus(
       } else if (token.kind === 'refused') tokenProblem = token.message;
       else tokenSource = token.source;
     } catch (error) {
-      tokenProblem = describeError(error);
+      tokenProblem = describeErrorLine(error);
     }
   }
 
