@@ -10,16 +10,17 @@ import {
   type BreakerState,
   CLOSED_BREAKER,
   DEFAULT_POLICY,
+  breakerAfterAttempt,
   breakerBeginProbe,
   breakerGate,
-  breakerOnAuthAccepted,
-  breakerOnAuthRejected,
-  breakerOnHealthy,
-  breakerOnRetryable,
   judgeAttempt,
+  passNextDueAt,
+  probeRowLimit,
   retryAt,
+  splitFailedBatch,
   tokenMayBeTried,
 } from '../machines/delivery-policy.js';
+import { type DeliveryObservation, observeAttempt } from '../machines/delivery-summary.js';
 import { type CloudClient, type TransportResult, createCloudClient } from './cloud-client.js';
 import { refreshFailureFor, rememberRefreshFailure } from './auth/login-memory.js';
 import { refreshLogin } from './auth/login-refresh.js';
@@ -127,6 +128,13 @@ export interface DrainSummary {
   spill: ReplayReport | null;
   /** The API base the pass used. */
   cloudUrl: string;
+  /**
+   * What the pass learnt of delivery: the verdict on its last settled request (unreachable, failing,
+   * auth-rejected, ok), or why it sent nothing (waiting for a token); null when it sent nothing.
+   */
+  observed: DeliveryObservation | null;
+  /** Sendable rows were pending when the pass ended (due now or backing off). */
+  rowsWaiting: boolean;
   /** Where the token came from (never the token); null when there was none. */
   tokenSource: TokenSource | null;
   /** The Rust login was refreshed during the pass: by this process (`server`) or another one (`shared`). */
@@ -165,6 +173,7 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   let releasedTotal = 0;
   let lastError: string | null = null;
   let authProblem: string | null = null;
+  let observed: DeliveryObservation | null = null;
   /** Set when the pass must stop sending (auth refused, cancelled); claimed rows are then released. */
   let stop: StopReason | null = null;
   /** Set when the row limit is used up: no more claims, but claimed rows are still delivered. */
@@ -182,12 +191,14 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   if (token.kind !== 'token') {
     authProblem =
       token.kind === 'none' ? `no cloud token: ${noTokenAdvice(paths)}; rows wait until then` : token.message;
+    observed = { outcome: 'waiting-for-token', errorCode: token.kind === 'none' ? 'no_token' : 'token_unusable' };
   } else if (!tokenMayBeTried(breaker, token.fingerprint, now())) {
     const failed = refreshFailureFor(token.fingerprint);
     authProblem =
       failed === null
         ? `the cloud refused this token (401/403); delivery waits until the token changes: ${noTokenAdvice(paths)}`
         : refreshFailedProblem('401 Unauthorized', failed);
+    observed = { outcome: 'auth-rejected', errorCode: 'token_refused' };
   }
   if (authProblem !== null) {
     lastError = authProblem;
@@ -257,10 +268,26 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   const stopped = (): boolean => stop !== null || signal?.aborted === true;
   const remaining = (): number => limit - claimedTotal;
 
-  const claim = (n: number) => {
-    const c = dbCall(store, () => store.claim(n));
+  const claim = (n: number, kind?: string) => {
+    const c = dbCall(store, () => store.claim(n, kind === undefined ? {} : { kind }));
     claimedTotal += c.rows.length;
     return c;
+  };
+
+  /**
+   * The half-open probe is one request: the oldest due row, and when its kind is batched, as many due
+   * rows of that kind as the request carries (the policy's probeRowLimit). A fleet coming back from
+   * an outage then costs the cloud one request per daemon, not a probe and then a batch.
+   */
+  const claimProbe = () => {
+    const head = claim(1);
+    const first = head.rows[0];
+    if (first === undefined || routeFor(first.kind)?.mode !== 'batch') return head;
+    const limit = Math.min(probeRowLimit(OBSERVATION_BATCH_MAX), remaining() + 1);
+    if (limit <= 1) return head;
+    dbCall(store, () => store.release([first.id], head));
+    claimedTotal -= 1;
+    return claim(limit, first.kind);
   };
 
   /** Sends one request for `items` (one row, or a batch) and settles them, splitting a failed batch. */
@@ -308,7 +335,15 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
         : result;
     const at = now();
     const verdict = judgeAttempt(attempt, { label: route.label, secrets, now: at, config });
-    updateBreaker(verdict, result, at, bearer);
+    setBreaker(
+      breakerAfterAttempt(breaker, attempt, verdict, {
+        now: at,
+        tokenFingerprint: tokenFingerprint(bearer),
+        config,
+        random,
+      }),
+    );
+    observed = observeAttempt(attempt, verdict) ?? observed;
 
     if (verdict.action === 'confirm') {
       for (const w of items) out.push({ kind: 'confirm', row: w.row });
@@ -328,26 +363,12 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
     // A failed batch may hold one bad row among good ones: split it and resend the halves (no try
     // spent) until the bad row stands alone, so it alone takes the retry or the abandonment. An
     // open breaker ends the search: in an outage every half fails too.
-    if (items.length > 1 && !stopped() && breakerGate(breaker, now()).pass === 'all') {
-      const middle = Math.ceil(items.length / 2);
+    const middle = stopped() ? null : splitFailedBatch(items.length, breaker, now());
+    if (middle !== null) {
       await Promise.all([send(route, items.slice(0, middle), out), send(route, items.slice(middle), out)]);
       return;
     }
     for (const w of items) out.push(settleFailure(verdict, w.row, at));
-  };
-
-  const updateBreaker = (verdict: Verdict, result: TransportResult, at: number, bearer: string): void => {
-    if (verdict.action === 'auth') {
-      setBreaker(breakerOnAuthRejected(breaker, tokenFingerprint(bearer), at));
-      return;
-    }
-    const fromServer = result.type === 'response';
-    if (verdict.action === 'retry' && !(fromServer && result.status >= 200 && result.status < 300)) {
-      const retryAfterMs = verdict.retryAfterMs;
-      setBreaker(breakerOnRetryable(breaker, at, retryAfterMs, config));
-    } else if (fromServer) {
-      setBreaker(breakerOnAuthAccepted(breakerOnHealthy(breaker)));
-    }
   };
 
   const settleFailure = (verdict: Verdict, row: ClaimedRow, at: number): Settlement => {
@@ -494,12 +515,12 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
     }
     if (gate.pass === 'probe') {
       setBreaker(breakerBeginProbe(breaker, now()));
-      const probe = claim(1);
+      const probe = claimProbe();
       if (probe.rows.length === 0) {
         stop = 'idle';
         break;
       }
-      totals.attempted += 1;
+      totals.attempted += probe.rows.length;
       await deliver(probe, probe.rows);
       continue;
     }
@@ -514,16 +535,9 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   return finish(stop);
 
   function finish(reason: StopReason): DrainSummary {
-    let nextDueAt = dbCall(store, () => store.nextDueAt());
-    if (nextDueAt !== null && breaker.state === 'open' && breaker.openUntil !== null) {
-      nextDueAt = Math.max(nextDueAt, breaker.openUntil);
-    }
-    // Waiting for a token, due rows are not work: only a new token (seen on the next tick or wake)
-    // or the re-probe of a refused one can move them, so never hand the daemon a time in the past.
-    if (nextDueAt !== null && authProblem !== null) {
-      const rejected = breaker.authRejected;
-      nextDueAt = rejected === null ? null : Math.max(nextDueAt, rejected.at + config.authReprobeMs);
-    }
+    const dueAt = dbCall(store, () => store.nextDueAt());
+    const rowsWaiting = dueAt !== null;
+    const nextDueAt = passNextDueAt(dueAt, breaker, authProblem !== null, config);
     const at = now();
     const summary: DrainSummary = {
       ...totals,
@@ -537,6 +551,8 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       authProblem,
       spill,
       cloudUrl,
+      observed,
+      rowsWaiting,
       tokenSource,
       tokenRefreshed,
     };

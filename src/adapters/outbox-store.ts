@@ -14,8 +14,10 @@ import type { ProcessIdentity } from './process-identity.js';
 import { DiffloreError } from '../errors.js';
 import { KNOWN_KINDS } from '../machines/contracts/index.js';
 import { type Database, INSERT_SQL, insertRow, withShortLockWaits } from './db.js';
+import { MAX_TRIES } from '../machines/delivery-policy.js';
 
-export const MAX_TRIES = 8;
+/** The try budget is the policy's (machines/delivery-policy.ts); the store applies it in SQL. */
+export { MAX_TRIES } from '../machines/delivery-policy.js';
 export const DEFAULT_LEASE_MS = 60_000;
 export const MAX_ERROR_CHARS = 2048;
 
@@ -91,7 +93,7 @@ export const AWAITING_APPROVAL_SQL = `(kind = 'session_mined_candidate' AND NOT 
 /** SQL that is true for rows a drainer may send: a known kind, and not a candidate awaiting approval. */
 export const SENDABLE_SQL = `(kind IN ${KNOWN_KIND_LIST} AND NOT ${AWAITING_APPROVAL_SQL})`;
 const SENDABLE = SENDABLE_SQL;
-const DUE_AT = 'COALESCE(next_attempt_at, created_at)';
+export const DUE_AT = 'COALESCE(next_attempt_at, created_at)';
 /** When a Rust-abandoned row has no abandoned_at, fall back as Rust does. */
 const ABANDONED_AT = 'COALESCE(abandoned_at, claimed_at, created_at)';
 

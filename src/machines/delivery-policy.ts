@@ -18,6 +18,12 @@ export interface PolicyConfig {
   /** How long the breaker stays open the first time; doubles on each failed probe up to the cap. */
   readonly breakerOpenMs: number;
   readonly breakerOpenCapMs: number;
+  /**
+   * Each cool-down, and each pause a server asks for with Retry-After, is stretched by a random
+   * fraction up to this much (never shortened: the try budget and the server's wish stay floors), so a
+   * fleet that failed together does not probe together and a cloud's one Retry-After spreads it.
+   */
+  readonly breakerJitter: number;
   /** After a 401/403, the same token is tried again (one probe) only after this long. */
   readonly authReprobeMs: number;
 }
@@ -29,6 +35,7 @@ export const DEFAULT_POLICY: PolicyConfig = {
   breakerThreshold: 3,
   breakerOpenMs: 30_000,
   breakerOpenCapMs: 600_000,
+  breakerJitter: 0.5,
   authReprobeMs: 600_000,
 };
 
@@ -243,9 +250,12 @@ export function breakerOnRetryable(
   now: number,
   retryAfterMs: number | null,
   config: PolicyConfig = DEFAULT_POLICY,
+  /** [0, 1) draw for the jitter; without one the pauses are exactly the nominal ones. */
+  random: () => number = noJitter,
 ): BreakerState {
   const failures = breaker.consecutiveFailures + 1;
-  const askedPause = retryAfterMs === null ? 0 : now + retryAfterMs;
+  const stretch = (ms: number): number => ms * (1 + config.breakerJitter * Math.min(Math.max(random(), 0), 1));
+  const askedPause = retryAfterMs === null ? 0 : now + stretch(retryAfterMs);
   if (breaker.state === 'open') {
     // Requests already in flight when it opened: they neither escalate the cool-down nor shorten it.
     return { ...breaker, consecutiveFailures: failures, openUntil: Math.max(breaker.openUntil ?? now, askedPause) };
@@ -253,9 +263,7 @@ export function breakerOnRetryable(
   const trips = breaker.state === 'half_open' || failures >= config.breakerThreshold;
   if (!trips && retryAfterMs === null) return { ...breaker, consecutiveFailures: failures };
   const opens = trips ? breaker.opens + 1 : breaker.opens;
-  const coolDown = trips
-    ? Math.min(config.breakerOpenCapMs, config.breakerOpenMs * 2 ** Math.min(Math.max(opens - 1, 0), 20))
-    : 0;
+  const coolDown = trips ? stretch(breakerCoolDownMs(opens, config)) : 0;
   return {
     ...breaker,
     state: 'open',
@@ -263,6 +271,13 @@ export function breakerOnRetryable(
     openUntil: Math.max(now + coolDown, askedPause),
     opens,
   };
+}
+
+const noJitter = (): number => 0;
+
+/** The nominal cool-down after the `opens`-th trip in a row: doubling from breakerOpenMs up to the cap. */
+export function breakerCoolDownMs(opens: number, config: PolicyConfig = DEFAULT_POLICY): number {
+  return Math.min(config.breakerOpenCapMs, config.breakerOpenMs * 2 ** Math.min(Math.max(opens - 1, 0), 20));
 }
 
 /** The cloud refused this token (401/403). */
@@ -305,6 +320,93 @@ export function reviveBreaker(value: unknown): BreakerState {
         ? { fingerprint: auth.fingerprint, at: num(auth.at) as number }
         : null,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Applying verdicts: shared by the drain pass and the fleet simulation (sim/), so both decide alike
+
+/**
+ * A row is abandoned on its MAX_TRIES-th failed try, as in Rust (rust-wire §0.4). The store applies
+ * this in SQL; the policy owns the number.
+ */
+export const MAX_TRIES = 8;
+
+/**
+ * The breaker after one attempt. Only failures that say the cloud is unwell (retryable verdicts other
+ * than an unreadable 2xx) count against it; any answer from a server that is not such a failure shows
+ * it healthy; local failures (bad payload, unknown kind) say nothing about the cloud.
+ */
+export function breakerAfterAttempt(
+  breaker: BreakerState,
+  attempt: AttemptResult,
+  verdict: Verdict,
+  context: {
+    readonly now: number;
+    readonly tokenFingerprint: string;
+    readonly config?: PolicyConfig;
+    /** [0, 1) source for the breaker's jitter. */
+    readonly random: () => number;
+  },
+): BreakerState {
+  if (verdict.action === 'auth') return breakerOnAuthRejected(breaker, context.tokenFingerprint, context.now);
+  const fromServer = attempt.type === 'response';
+  const healthyAnswer = fromServer && attempt.status >= 200 && attempt.status < 300;
+  if (verdict.action === 'retry' && !healthyAnswer) {
+    const config = context.config ?? DEFAULT_POLICY;
+    return breakerOnRetryable(breaker, context.now, verdict.retryAfterMs, config, context.random);
+  }
+  return fromServer ? breakerOnAuthAccepted(breakerOnHealthy(breaker)) : breaker;
+}
+
+/**
+ * A failed request that carried several rows is split in two and both halves resent (no try spent)
+ * while the breaker still lets everything through, so one bad row alone takes the blame. Returns
+ * where to split, or null to settle every row with the verdict (one row, or the breaker tripped:
+ * in an outage every half fails too).
+ */
+export function splitFailedBatch(rows: number, breaker: BreakerState, now: number): number | null {
+  if (rows <= 1 || breakerGate(breaker, now).pass !== 'all') return null;
+  return Math.ceil(rows / 2);
+}
+
+/**
+ * The shortest time in which a row can spend all MAX_TRIES tries against a cloud that fails every
+ * request (no Retry-After): at most `breakerThreshold` tries before the breaker trips (backoff may be
+ * near zero), then one probe per cool-down, each at least its nominal length (jitter only stretches).
+ * An outage shorter than this abandons no row that it found fresh.
+ */
+export function tryBudgetMs(config: PolicyConfig = DEFAULT_POLICY): number {
+  let total = 0;
+  for (let opens = 1; opens <= MAX_TRIES - config.breakerThreshold; opens++) total += breakerCoolDownMs(opens, config);
+  return total;
+}
+
+/**
+ * How many rows the half-open probe may carry in its one request, given how many one request can
+ * carry for the row's kind.
+ */
+export function probeRowLimit(perRequest: number): number {
+  return Math.max(1, perRequest);
+}
+
+/**
+ * When a pass that just ended has work again: the earliest due row, not before an open breaker lets a
+ * probe through. While delivery waits for a token, due rows are not work: only a new token (seen on
+ * the next tick) or the re-probe of a refused one can move them, so never a time in the past.
+ */
+export function passNextDueAt(
+  storeNextDueAt: number | null,
+  breaker: BreakerState,
+  waitingForAuth: boolean,
+  config: PolicyConfig = DEFAULT_POLICY,
+): number | null {
+  let next = storeNextDueAt;
+  if (next !== null && breaker.state === 'open' && breaker.openUntil !== null) next = Math.max(next, breaker.openUntil);
+  if (next !== null && waitingForAuth) {
+    const rejected = breaker.authRejected;
+    next = rejected === null ? null : Math.max(next, rejected.at + config.authReprobeMs);
+  }
+  return next;
 }
 
 // ---------------------------------------------------------------------------------------------

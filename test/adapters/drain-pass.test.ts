@@ -200,7 +200,8 @@ describe('Retry-After', () => {
   it('is obeyed: nothing is sent again before it, and the row goes when it has passed', async () => {
     cloud.setFaults({ status: 503, retryAfter: '2' });
     const id = store.enqueue('mcp_query', mcp(1));
-    const first = await pass();
+    // No jitter: the breaker may stretch a Retry-After (never shorten it); here it keeps it exact.
+    const first = await pass({ random: () => 0 });
     expect(row(id)).toMatchObject({ retryCount: 1, nextAttemptAt: clock + 2_000 });
     expect(first.nextDueAt).toBe(clock + 2_000);
     cloud.setFaults({ status: null, retryAfter: null });
@@ -230,7 +231,8 @@ describe('Retry-After', () => {
 });
 
 describe('breaker', () => {
-  const policy = { breakerOpenMs: 10_000, backoffBaseMs: 1_000_000 };
+  // No jitter: the cool-downs are exactly the nominal ones (the fleet simulation covers the jitter).
+  const policy = { breakerOpenMs: 10_000, backoffBaseMs: 1_000_000, breakerJitter: 0 };
 
   it('opens after 3 consecutive retryable failures; the rest wait without spending a try', async () => {
     cloud.setFaults({ status: 503 });
@@ -267,6 +269,22 @@ describe('breaker', () => {
     // The probe and every other row that is not behind its own backoff: 10 − 3 − 1 failed ones.
     expect(recovered.confirmed).toBe(6);
     expect(cloud.stats().requests).toBe(4 + 6);
+  });
+
+  it('the probe for a batched kind is one request carrying every due row of that kind (up to a batch)', async () => {
+    cloud.setFaults({ status: 503 });
+    for (let i = 0; i < 3; i++) store.enqueue('mcp_query', mcp(i));
+    const opened = await pass({ maxInFlight: 1, policy });
+    expect(opened.breaker.state).toBe('open');
+    store.enqueueMany(Array.from({ length: 40 }, (_, i) => ({ kind: 'observation', payloadJson: observation(i) })));
+
+    cloud.setFaults({ status: null });
+    clock += 10_000;
+    const recovered = await pass({ maxInFlight: 1, policy, breaker: opened.breaker });
+    // 3 failures, then one probe with all 40 observations (the mcp rows wait behind their backoff).
+    expect(cloud.stats().requests).toBe(4);
+    expect(recovered).toMatchObject({ confirmed: 40, attempted: 40 });
+    expect(recovered.breaker).toEqual(CLOSED_BREAKER);
   });
 
   it('in an outage a batch is not split past the breaker', async () => {

@@ -1,0 +1,176 @@
+/**
+ * Property tests pinning the delivery policy's promises (fast-check): backoff stays within its
+ * bounds, a server's Retry-After is never cut short, jitter only stretches a cool-down, and an
+ * outage shorter than the try budget abandons no row — the last checked by running small fleets of
+ * the real policy through the simulation (sim/), against a cloud that refuses every connection.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  type BreakerState,
+  CLOSED_BREAKER,
+  DEFAULT_POLICY,
+  MAX_TRIES,
+  type PolicyConfig,
+  backoffDelayMs,
+  breakerBeginProbe,
+  breakerCoolDownMs,
+  breakerGate,
+  breakerOnRetryable,
+  parseRetryAfter,
+  retryAt,
+  tryBudgetMs,
+} from '../../src/machines/delivery-policy.js';
+import { FLEET_DEFAULTS, scriptedArrivals, simulatePolicy } from '../../sim/fleet.js';
+
+const NOW = 1_760_000_000_000;
+const unit = fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true });
+
+const policyArb: fc.Arbitrary<PolicyConfig> = fc.record({
+  backoffBaseMs: fc.integer({ min: 1, max: 10_000 }),
+  backoffCapMs: fc.integer({ min: 1, max: 600_000 }),
+  retryAfterCapMs: fc.integer({ min: 1_000, max: 3_600_000 }),
+  breakerThreshold: fc.integer({ min: 1, max: MAX_TRIES - 1 }),
+  breakerOpenMs: fc.integer({ min: 1_000, max: 120_000 }),
+  breakerOpenCapMs: fc.integer({ min: 1_000, max: 900_000 }),
+  breakerJitter: fc.double({ min: 0, max: 1, noNaN: true }),
+  authReprobeMs: fc.constant(DEFAULT_POLICY.authReprobeMs),
+});
+
+/** A breaker in any state a daemon can be in when a request fails. */
+const breakerArb: fc.Arbitrary<BreakerState> = fc.oneof(
+  fc.constant(CLOSED_BREAKER),
+  fc.record({
+    state: fc.constantFrom('closed' as const, 'half_open' as const),
+    consecutiveFailures: fc.integer({ min: 0, max: 20 }),
+    openUntil: fc.constant(null),
+    opens: fc.integer({ min: 0, max: 30 }),
+    authRejected: fc.constant(null),
+  }),
+  fc.record({
+    state: fc.constant('open' as const),
+    consecutiveFailures: fc.integer({ min: 0, max: 20 }),
+    openUntil: fc.integer({ min: NOW - 600_000, max: NOW + 600_000 }),
+    opens: fc.integer({ min: 1, max: 30 }),
+    authRejected: fc.constant(null),
+  }),
+);
+
+describe('backoff', () => {
+  it('is full jitter within [0, min(cap, base·2^(tries−1))], whatever the draw', () => {
+    fc.assert(
+      fc.property(policyArb, fc.integer({ min: 1, max: 100 }), unit, (config, tries, r) => {
+        const delay = backoffDelayMs(tries, () => r, config);
+        const ceiling = Math.min(config.backoffCapMs, config.backoffBaseMs * 2 ** Math.min(tries - 1, 30));
+        expect(delay).toBeGreaterThanOrEqual(0);
+        expect(delay).toBeLessThanOrEqual(ceiling);
+        expect(Number.isInteger(delay)).toBe(true);
+      }),
+    );
+  });
+
+  it('never waits longer for fewer tries at the same draw', () => {
+    fc.assert(
+      fc.property(policyArb, fc.integer({ min: 1, max: 40 }), unit, (config, tries, r) => {
+        expect(backoffDelayMs(tries, () => r, config)).toBeLessThanOrEqual(backoffDelayMs(tries + 1, () => r, config));
+      }),
+    );
+  });
+});
+
+describe('Retry-After', () => {
+  it('delta-seconds are read as asked, up to the cap', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 10_000_000 }), fc.integer({ min: 1, max: 3_600_000 }), (s, cap) => {
+        expect(parseRetryAfter(String(s), NOW, cap)).toBe(Math.min(s * 1000, cap));
+      }),
+    );
+  });
+
+  it('the row waits exactly as long as asked, whatever its tries and the draw', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 3_600_000 }), fc.integer({ min: 1, max: 8 }), unit, (ms, tries, r) => {
+        expect(retryAt(NOW, tries, ms, () => r)).toBe(NOW + ms);
+      }),
+    );
+  });
+
+  it('the breaker lets nothing through before it, and stretches it by at most the jitter', () => {
+    fc.assert(
+      fc.property(
+        policyArb,
+        breakerArb,
+        fc.integer({ min: 0, max: 3_600_000 }),
+        unit,
+        (config, breaker, retryAfterMs, r) => {
+          const next = breakerOnRetryable(breaker, NOW, retryAfterMs, config, () => r);
+          const until = next.openUntil ?? Number.NEGATIVE_INFINITY;
+          expect(until).toBeGreaterThanOrEqual(NOW + retryAfterMs);
+          if (retryAfterMs > 0) expect(breakerGate(next, NOW + retryAfterMs - 1).pass).toBe('none');
+          const coolDown = breakerCoolDownMs(next.opens, config);
+          const latest = NOW + (1 + config.breakerJitter) * Math.max(retryAfterMs, coolDown);
+          expect(until).toBeLessThanOrEqual(Math.max(breaker.openUntil ?? 0, latest) + 1e-6);
+        },
+      ),
+    );
+  });
+});
+
+describe('breaker cool-down', () => {
+  it('a trip opens it for the nominal cool-down stretched by at most the jitter, never less', () => {
+    fc.assert(
+      fc.property(policyArb, fc.integer({ min: 0, max: 30 }), unit, (config, opens, r) => {
+        const probing: BreakerState = { ...CLOSED_BREAKER, state: 'half_open', consecutiveFailures: 5, opens };
+        const next = breakerOnRetryable(probing, NOW, null, config, () => r);
+        const nominal = breakerCoolDownMs(opens + 1, config);
+        expect(next).toMatchObject({ state: 'open', opens: opens + 1 });
+        expect(next.openUntil).toBeGreaterThanOrEqual(NOW + nominal);
+        expect(next.openUntil).toBeLessThanOrEqual(NOW + nominal * (1 + config.breakerJitter) + 1e-6);
+        expect(breakerGate(breakerBeginProbe(next, next.openUntil ?? NOW), next.openUntil ?? NOW).pass).toBe('probe');
+      }),
+    );
+  });
+});
+
+describe('the try budget', () => {
+  it('is 930 s by default: 3 quick tries, then probes after 30, 60, 120, 240 and 480 s', () => {
+    expect(tryBudgetMs()).toBe(930_000);
+  });
+
+  it('an outage shorter than the budget abandons no row, and every row arrives once it is over', () => {
+    const daemonRows = fc.array(fc.integer({ min: 0, max: 60_000 }), { minLength: 1, maxLength: 6 });
+    fc.assert(
+      fc.property(
+        // Short backoffs are the worst case: the row is due again the moment each cool-down ends.
+        fc.oneof(
+          policyArb,
+          policyArb.map((p) => ({ ...p, backoffBaseMs: Math.min(p.backoffBaseMs, 100) })),
+          fc.double({ min: 0, max: 1, noNaN: true }).map((j) => ({ ...DEFAULT_POLICY, breakerJitter: j })),
+        ),
+        fc.array(daemonRows, { minLength: 1, maxLength: 3 }),
+        // Outages just short of the budget are where a row could be lost.
+        fc.oneof(fc.double({ min: 0, max: 0.999, noNaN: true }), fc.double({ min: 0.95, max: 0.999, noNaN: true })),
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        (config, rows, fraction, seed) => {
+          const outageS = (fraction * tryBudgetMs(config)) / 1000;
+          // Long enough after the outage for the longest cool-down and backoff to pass.
+          const durationS = Math.ceil(
+            400 + outageS + (2 * (1 + config.breakerJitter) * config.breakerOpenCapMs + config.backoffCapMs) / 1000,
+          );
+          const times = rows.map((list) => [...list].sort((a, b) => a - b));
+          const options = { ...FLEET_DEFAULTS, daemons: times.length, outageStartS: 0, outageS, durationS, seed };
+          const r = simulatePolicy({
+            policy: 'ours',
+            options,
+            capacityRps: 1_000_000,
+            arrivals: scriptedArrivals(times),
+            config,
+          });
+          expect(r.abandoned).toBe(0);
+          expect(r.delivered).toBe(r.enqueued);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
