@@ -250,6 +250,9 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     return { kind: 'claimed', identity: result.identity };
   };
 
+  /** The token source of the last pass, to log a change once. */
+  let tokenSource: string | null = null;
+
   const ports: DaemonPorts = {
     claim: async () => afterClaim(await claim(paths)),
     reclaimStale: async (input) => afterClaim(await reclaimStale(paths, input)),
@@ -272,6 +275,14 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
         () => undefined,
       );
       const summary = await pass;
+      if (summary.tokenSource !== null && summary.tokenSource !== tokenSource) {
+        // The source, never the token: a new login or key source shows in the log once.
+        tokenSource = summary.tokenSource;
+        log.info('token source', { source: tokenSource });
+      }
+      if (summary.tokenRefreshed !== null) {
+        log.info('the cloud refused the token; the Rust login was refreshed', { by: summary.tokenRefreshed });
+      }
       if (summary.attempted > 0 || summary.spill?.attempted) {
         log.info('pass', {
           trigger: input.trigger,
