@@ -129,6 +129,10 @@ export function observeAttempt(attempt: AttemptResult, verdict: Verdict): Delive
     case 'response': {
       const errorCode = `http_${attempt.status}`;
       if (verdict.action === 'auth') return { outcome: 'auth-rejected', errorCode };
+      // A 2xx whose body could not be read: the cloud answered, but not in a way that confirms rows.
+      if (verdict.action === 'retry' && attempt.status >= 200 && attempt.status < 300) {
+        return { outcome: 'failing', errorCode: 'unreadable_2xx' };
+      }
       if (verdict.action === 'retry') return { outcome: 'failing', errorCode };
       return { outcome: 'ok', errorCode: null };
     }
@@ -162,15 +166,12 @@ export function causeInWords(errorCode: string | null): string | null {
     no_token: 'no cloud token',
     token_unusable: 'the token cannot be used',
     token_refused: 'the cloud refused this token',
+    unreadable_2xx: 'the cloud answers 2xx with a body that does not confirm the rows',
     network: 'connection failed',
   };
   const said = words[errorCode] ?? (TLS_CODE.test(errorCode) ? 'TLS handshake failed' : 'connection failed');
-  return errorCode === 'timeout' ||
-    errorCode === 'network' ||
-    errorCode.startsWith('no_') ||
-    errorCode.startsWith('token_')
-    ? said
-    : `${said} (${errorCode})`;
+  // System codes (ENOTFOUND, CERT_…) are worth showing; our own lowercase identifiers are not.
+  return /^[A-Z]/.test(errorCode) ? `${said} (${errorCode})` : said;
 }
 
 /**

@@ -15,7 +15,7 @@ import { readHomeFile } from '../adapters/home-files.js';
 import { readJournal, type TransitionRecord } from '../adapters/recorder.js';
 import { type DaemonStatusReport, daemonStatus } from '../cli/daemon-status.js';
 import { printable, stateLabel } from '../cli/daemon-text.js';
-import { describeError } from '../errors.js';
+import { describeError, describeErrorLine } from '../errors.js';
 import { JournalTail } from './journal-tail.js';
 import type {
   BacklogSample,
@@ -363,7 +363,7 @@ export class ViewFeed {
       while ((this.samples[0]?.atMs ?? atMs) < atMs - BACKLOG_WINDOW_MS) this.samples.shift();
       if (announce) this.emit({ type: 'backlog', data: sample });
     } catch (error) {
-      this.backlogError = printable(describeError(error));
+      this.backlogError = printable(describeErrorLine(error));
       if (announce) this.emit({ type: 'backlog', data: { error: this.backlogError } });
     }
   }

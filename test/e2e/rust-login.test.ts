@@ -104,6 +104,9 @@ describe('a Rust login delivers', () => {
     expect(cloud.authorizations()).toEqual([`Bearer ${T0}`]);
     const status = JSON.parse((await world.cli(['daemon', 'status', '--json'], daemonEnv)).stdout);
     expect(status).toMatchObject({ pid, status: 'running', tokenSource: 'rust-login:keyseed', waitingForToken: false });
+    const log = readFileSync(world.paths.daemonLog, 'utf8');
+    expect(log).toContain('"source":"rust-login:keyseed"');
+    for (const secret of [T0, R0, seed.toString('hex'), key.toString('hex')]) expect(log).not.toContain(secret);
   });
 
   it('set up by `cloud serve --login-home`, sealed with the given key for the cloud origin', async () => {

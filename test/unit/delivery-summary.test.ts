@@ -115,6 +115,9 @@ describe('what a request says about delivery', () => {
     expect(observe(response(200))).toEqual({ outcome: 'ok', errorCode: null });
     expect(observe(response(400))).toEqual({ outcome: 'ok', errorCode: null });
     expect(observe({ type: 'invalid', reason: 'not JSON' })).toBeNull();
+    const garbled = { ...response(200), success: { kind: 'undecodable' as const, reason: 'not JSON' } };
+    expect(observe(garbled)).toEqual({ outcome: 'failing', errorCode: 'unreadable_2xx' });
+    expect(causeInWords('unreadable_2xx')).toBe('the cloud answers 2xx with a body that does not confirm the rows');
   });
 
   it('names the cause in plain words', () => {
