@@ -21,7 +21,7 @@ import { probeLiveness } from '../adapters/liveness.js';
 import { readPidFile } from '../adapters/pid-file.js';
 import { isStillAlive, type ProcessIdentity, sameProcess } from '../adapters/process-identity.js';
 import { createRecorder, preloadWriter, type Recorder, type RustFieldsPatch, readState } from '../adapters/recorder.js';
-import { type ForwardedSignal, installSignalHandlers, sendSignal } from '../adapters/signals.js';
+import { type ForwardedSignal, installIgnoredSignals, installSignalHandlers, sendSignal } from '../adapters/signals.js';
 import type { ClaimResult, DaemonOutput, DaemonPorts, DrainSummary } from '../machines/daemon.js';
 import { transitionRecorder } from '../machines/transition-record.js';
 import { provideStop, type StopOutput, type StopPorts } from '../machines/stop.js';
@@ -396,6 +396,11 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     log.info(`received ${signal}`);
     running.send(signal === 'SIGHUP' ? { type: 'RELOAD' } : { type: 'STOP', signal });
   });
+  const removeIgnoredSignals = installIgnoredSignals((signal) =>
+    log.info(
+      `received ${signal}: ignored (it neither stops the daemon nor opens a debugger; use difflore daemon stop)`,
+    ),
+  );
   const finished = new Promise<void>((resolve, reject) => {
     running.subscribe({ complete: () => resolve(), error: (error) => reject(error) });
   });
@@ -429,6 +434,7 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     output = { exitCode: 1, reason: 'fatal', detail: describeError(error), conflictPid: null };
   } finally {
     removeSignalHandlers();
+    removeIgnoredSignals();
     process.off('uncaughtExceptionMonitor', onCrash);
   }
   const level: LogLevel = output.reason === 'stopped' ? 'info' : output.reason === 'conflict' ? 'warn' : 'error';
@@ -519,6 +525,9 @@ export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
       // between is gone as far as this protocol is concerned.
       if (identity !== null && sameProcess(identity, pid).kind === 'different') return { kind: 'esrch' };
       const sent = sendSignal(pid, signal);
+      // As systemd does: a SIGSTOPped daemon cannot act on SIGTERM until it is continued, and would
+      // otherwise sit out the whole grace period before being killed. SIGCONT is harmless otherwise.
+      if (sent.kind === 'ok' && signal === 'SIGTERM') sendSignal(pid, 'SIGCONT');
       if (sent.kind === 'ok') {
         daemonLog()?.info(`daemon stop sent ${signal}`, { target: pid });
         // The outcome record needs the state-file writer: load it while the daemon exits.

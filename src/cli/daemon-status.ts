@@ -21,7 +21,7 @@ import { DUE_AT, SENDABLE_SQL } from '../adapters/outbox-store.js';
 import { type DaemonStateFile, readState, type StateRead } from '../adapters/recorder.js';
 import { spillStats } from '../adapters/spill.js';
 import type { DeliverySummary } from '../machines/delivery-summary.js';
-import { describeError } from '../errors.js';
+import { describeErrorLine } from '../errors.js';
 import { printable, stateLabel } from './daemon-text.js';
 import { deliveryLine, type QueueFacts } from './delivery-text.js';
 import { formatDuration, plural } from './text.js';
@@ -132,7 +132,7 @@ function probe(paths: HomePaths): { result: LivenessResult } | { error: string }
   try {
     return { result: probeLiveness(paths) };
   } catch (error) {
-    return { error: describeError(error) };
+    return { error: describeErrorLine(error) };
   }
 }
 
@@ -140,7 +140,7 @@ function readStateSafely(paths: HomePaths): StateRead | { kind: 'unreadable'; er
   try {
     return readState(paths.stateFile);
   } catch (error) {
-    return { kind: 'unreadable', error: describeError(error) };
+    return { kind: 'unreadable', error: describeErrorLine(error) };
   }
 }
 
@@ -199,7 +199,7 @@ export const readBacklog: BacklogReader = (paths, now = Date.now()) => {
     }
     return { backlog: { ...counts, queue: readQueue(db, counts, now) }, spillFiles };
   } catch (error) {
-    return { error: describeError(error), spillFiles };
+    return { error: describeErrorLine(error), spillFiles };
   } finally {
     db?.close();
   }
@@ -307,7 +307,7 @@ export function daemonStatus(
       } else if (token.kind === 'refused') tokenProblem = token.message;
       else tokenSource = token.source;
     } catch (error) {
-      tokenProblem = describeError(error);
+      tokenProblem = describeErrorLine(error);
     }
   }
 

@@ -7,11 +7,11 @@
 import { lstatSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCloudToken, resolveCloudUrl, type TokenResult, type TokenSource } from '../../adapters/cloud-config.js';
-import { openDatabase, SCHEMA_VERSION } from '../../adapters/db.js';
+import { checkWritable, openDatabase, SCHEMA_VERSION } from '../../adapters/db.js';
 import { AWAITING_APPROVAL_SQL, SENDABLE_SQL, UNKNOWN_KIND_SQL } from '../../adapters/outbox-store.js';
 import { type HomePaths, homePaths } from '../../adapters/home.js';
 import { type SpillStats, spillStats } from '../../adapters/spill.js';
-import { DiffloreError, describeError, errnoCode } from '../../errors.js';
+import { DiffloreError, describeErrorLine, errnoCode } from '../../errors.js';
 import { type DaemonStatusReport, daemonStatus, readBacklog } from '../daemon-status.js';
 import { reasonPrefix } from './format.js';
 
@@ -241,6 +241,13 @@ function inspectDatabase(paths: HomePaths, nowMs: number): DatabaseFact {
   try {
     // Read-only: looking must not migrate, and a database only the Rust binary wrote stays as it is.
     db = openDatabase(paths.db, { readonly: true, busyTimeoutMs: 2000 });
+    try {
+      // Readable is not enough: every producer and pass writes. A read-only data.db fails them all.
+      checkWritable(paths.db);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
   } catch (error) {
     return {
       kind: 'error',
@@ -382,7 +389,7 @@ function inspectSpill(paths: HomePaths): SpillStats | { error: string } {
   try {
     return spillStats(paths);
   } catch (error) {
-    return { error: describeError(error) };
+    return { error: describeErrorLine(error) };
   }
 }
 
@@ -393,7 +400,7 @@ function inspectToken(paths: HomePaths, env: NodeJS.ProcessEnv, known: TokenResu
     if (token.kind === 'token') return { kind: 'token', source: token.source };
     return token;
   } catch (error) {
-    return { kind: 'refused', message: describeError(error) };
+    return { kind: 'refused', message: describeErrorLine(error) };
   }
 }
 
