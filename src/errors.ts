@@ -46,6 +46,16 @@ export function describeError(error: unknown): string {
   return String(error);
 }
 
+/**
+ * `describeError` on one line, for places that show a single line (status and doctor rows,
+ * `last_error`, refusal messages): the hint follows as "Fix: …" instead of on a line of its own,
+ * which those places would otherwise print as a literal `\u000a`.
+ */
+export function describeErrorLine(error: unknown): string {
+  if (error instanceof DiffloreError && error.hint) return `${error.message} Fix: ${error.hint}`;
+  return describeError(error).replace(/\s*\n\s*/g, ' ');
+}
+
 /** Node's errno code of a thrown system error, if any (ENOENT, EACCES, ...). */
 export function errnoCode(error: unknown): string | undefined {
   if (typeof error === 'object' && error !== null && 'code' in error) {

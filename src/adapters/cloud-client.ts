@@ -13,6 +13,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { USER_AGENT } from '../cli/version.js';
+import { lookupSpecialNames } from './special-names.js';
 
 export const DEFAULT_TIMEOUT_MS = 20_000;
 /** Response bodies past this size are cut: only a snippet is ever kept. */
@@ -139,7 +140,7 @@ export function isLoopbackAddress(address: string): boolean {
   const lower = address.toLowerCase();
   if (lower === '::1' || lower === '0:0:0:0:0:0:0:1') return true;
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
-  return mapped?.[1] !== undefined && mapped[1].startsWith('127.');
+  return mapped?.[1]?.startsWith('127.') === true;
 }
 
 function nodeHttpClient(options: CloudClientOptions): CloudClient {
@@ -151,8 +152,9 @@ function nodeHttpClient(options: CloudClientOptions): CloudClient {
     maxFreeSockets: options.maxSockets ?? 16,
   };
   // Plain http carries the token in clear: only to addresses that are loopback when connected.
+  // Over https, `.invalid` never goes to a DNS server (RFC 6761); plain http to it is refused earlier.
   const agent = secure
-    ? new https.Agent(agentOptions)
+    ? new https.Agent({ ...agentOptions, lookup: lookupSpecialNames })
     : new http.Agent({ ...agentOptions, lookup: loopbackOnlyLookup });
   const request = secure ? https.request : http.request;
   const basePath = base.pathname.replace(/\/+$/, '');

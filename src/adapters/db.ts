@@ -5,11 +5,11 @@
  * Rust `cloud_outbox` table only if it is missing, add nullable columns and indexes of our own, and
  * keep our schema version in `difflore_ts_meta`. We never touch `_sqlx_migrations` or an existing column.
  */
-import { chmodSync, existsSync, readFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants, existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
-import { DiffloreError } from '../errors.js';
+import { DiffloreError, errnoCode } from '../errors.js';
 import { checkHomeEntry } from './home-files.js';
 
 export type Database = BetterSqlite3.Database;
@@ -217,7 +217,12 @@ export interface OpenOptions {
  */
 export function openDatabase(path: string, options: OpenOptions = {}): Database {
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
-  const creating = !options.readonly && !checkDatabaseFiles(path);
+  // The home-files rule before SQLite sees the path (it would follow a link): readers too.
+  const exists = checkDatabaseFiles(path);
+  const creating = !options.readonly && !exists;
+  // SQLite opens a file it cannot write read-only without a word, and every write then fails: a
+  // daemon would start and fail every pass. Say so at open instead.
+  if (!options.readonly && exists) checkWritable(path);
   // SQLite creates -wal and -shm with the database file's mode; a 077 umask makes all three 0600
   // from their first byte instead of chmod-ing after a window in which they are readable.
   const previousUmask = setPrivateUmask();
@@ -254,6 +259,24 @@ export function checkDatabaseFiles(path: string): boolean {
   checkHomeEntry(`${path}-wal`);
   checkHomeEntry(`${path}-shm`);
   return exists;
+}
+
+/** Throws `db_unavailable` if `data.db` (or its directory, where -wal and -shm live) cannot be written. */
+export function checkWritable(path: string): void {
+  for (const target of [path, dirname(path)]) {
+    try {
+      accessSync(target, constants.W_OK);
+    } catch (error) {
+      throw new DiffloreError(
+        'db_unavailable',
+        `cannot write ${path}: ${target} is read-only (${errnoCode(error) ?? 'no access'}).`,
+        {
+          hint: 'make it writable again (a read-only mount or chmod?), or set DIFFLORE_HOME to a writable directory; rows spill to disk until then',
+          cause: error,
+        },
+      );
+    }
+  }
 }
 
 /** Sets a 077 umask and returns the previous one, or null where it cannot be set (worker threads). */

@@ -20,6 +20,7 @@ import {
   splitFailedBatch,
   tokenMayBeTried,
 } from '../machines/delivery-policy.js';
+import { type DeliveryObservation, observeAttempt } from '../machines/delivery-summary.js';
 import { type CloudClient, type TransportResult, createCloudClient } from './cloud-client.js';
 import { refreshFailureFor, rememberRefreshFailure } from './auth/login-memory.js';
 import { refreshLogin } from './auth/login-refresh.js';
@@ -127,6 +128,13 @@ export interface DrainSummary {
   spill: ReplayReport | null;
   /** The API base the pass used. */
   cloudUrl: string;
+  /**
+   * What the pass learnt of delivery: the verdict on its last settled request (unreachable, failing,
+   * auth-rejected, ok), or why it sent nothing (waiting for a token); null when it sent nothing.
+   */
+  observed: DeliveryObservation | null;
+  /** Sendable rows were pending when the pass ended (due now or backing off). */
+  rowsWaiting: boolean;
   /** Where the token came from (never the token); null when there was none. */
   tokenSource: TokenSource | null;
   /** The Rust login was refreshed during the pass: by this process (`server`) or another one (`shared`). */
@@ -165,6 +173,7 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   let releasedTotal = 0;
   let lastError: string | null = null;
   let authProblem: string | null = null;
+  let observed: DeliveryObservation | null = null;
   /** Set when the pass must stop sending (auth refused, cancelled); claimed rows are then released. */
   let stop: StopReason | null = null;
   /** Set when the row limit is used up: no more claims, but claimed rows are still delivered. */
@@ -182,12 +191,14 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   if (token.kind !== 'token') {
     authProblem =
       token.kind === 'none' ? `no cloud token: ${noTokenAdvice(paths)}; rows wait until then` : token.message;
+    observed = { outcome: 'waiting-for-token', errorCode: token.kind === 'none' ? 'no_token' : 'token_unusable' };
   } else if (!tokenMayBeTried(breaker, token.fingerprint, now())) {
     const failed = refreshFailureFor(token.fingerprint);
     authProblem =
       failed === null
         ? `the cloud refused this token (401/403); delivery waits until the token changes: ${noTokenAdvice(paths)}`
         : refreshFailedProblem('401 Unauthorized', failed);
+    observed = { outcome: 'auth-rejected', errorCode: 'token_refused' };
   }
   if (authProblem !== null) {
     lastError = authProblem;
@@ -332,6 +343,7 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
         random,
       }),
     );
+    observed = observeAttempt(attempt, verdict) ?? observed;
 
     if (verdict.action === 'confirm') {
       for (const w of items) out.push({ kind: 'confirm', row: w.row });
@@ -523,12 +535,9 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   return finish(stop);
 
   function finish(reason: StopReason): DrainSummary {
-    const nextDueAt = passNextDueAt(
-      dbCall(store, () => store.nextDueAt()),
-      breaker,
-      authProblem !== null,
-      config,
-    );
+    const dueAt = dbCall(store, () => store.nextDueAt());
+    const rowsWaiting = dueAt !== null;
+    const nextDueAt = passNextDueAt(dueAt, breaker, authProblem !== null, config);
     const at = now();
     const summary: DrainSummary = {
       ...totals,
@@ -542,6 +551,8 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
       authProblem,
       spill,
       cloudUrl,
+      observed,
+      rowsWaiting,
       tokenSource,
       tokenRefreshed,
     };

@@ -26,7 +26,7 @@ import {
   statSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
-import { DiffloreError, errnoCode } from '../errors.js';
+import { DiffloreError, describeErrorLine, errnoCode } from '../errors.js';
 
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
 const O_NONBLOCK = constants.O_NONBLOCK ?? 0;
@@ -35,10 +35,7 @@ const O_DIRECTORY = constants.O_DIRECTORY ?? 0;
 export type HomeEntryKind = 'file' | 'directory';
 
 /** An error and its fix on one line, for places that keep a single line (`last_error`, status). */
-export function oneLineError(error: unknown): string {
-  if (error instanceof DiffloreError) return error.hint ? `${error.message} Fix: ${error.hint}` : error.message;
-  return error instanceof Error ? error.message : String(error);
-}
+export const oneLineError = describeErrorLine;
 
 /** The uid we run as, or undefined where the platform has none (Windows). */
 function ourUid(): number | undefined {

@@ -93,7 +93,7 @@ export const AWAITING_APPROVAL_SQL = `(kind = 'session_mined_candidate' AND NOT 
 /** SQL that is true for rows a drainer may send: a known kind, and not a candidate awaiting approval. */
 export const SENDABLE_SQL = `(kind IN ${KNOWN_KIND_LIST} AND NOT ${AWAITING_APPROVAL_SQL})`;
 const SENDABLE = SENDABLE_SQL;
-const DUE_AT = 'COALESCE(next_attempt_at, created_at)';
+export const DUE_AT = 'COALESCE(next_attempt_at, created_at)';
 /** When a Rust-abandoned row has no abandoned_at, fall back as Rust does. */
 const ABANDONED_AT = 'COALESCE(abandoned_at, claimed_at, created_at)';
 

@@ -13,6 +13,7 @@ import { closeSync, constants, fstatSync, fsyncSync, readSync, renameSync, write
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type WriteFileAtomic from 'write-file-atomic';
+import { type DeliverySummary, reviveDelivery } from '../machines/delivery-summary.js';
 import { DiffloreError } from '../errors.js';
 import { scrubValue, usableSecrets } from './daemon-log.js';
 import { lockSync, unlock } from './flock.js';
@@ -55,10 +56,13 @@ export interface TransitionInput {
   readonly from: unknown;
   readonly event: unknown;
   readonly to: unknown;
+  /** The daemon's delivery summary in its journaled form, when the transition changed it. */
+  readonly delivery?: unknown;
 }
 
-export interface TransitionRecord extends Omit<TransitionInput, 'event'> {
+export interface TransitionRecord extends Omit<TransitionInput, 'event' | 'delivery'> {
   readonly event: SanitizedEvent;
+  readonly delivery?: Readonly<Record<string, unknown>>;
 }
 
 /** The last run of the stop protocol (`daemon stop`), written by the stopper. */
@@ -84,6 +88,8 @@ export interface DaemonStateFile extends RustStateFields {
   /** The identity of the daemon that claimed the pid file (DESIGN §4). */
   readonly identity: ProcessIdentity | null;
   readonly lastStop: StopRunRecord | null;
+  /** Is data getting out (the daemon machine's `delivery` context, issue 16); null before the first pass. */
+  readonly delivery: DeliverySummary | null;
 }
 
 export type StateRead =
@@ -131,7 +137,14 @@ export interface Recorder {
    */
   record(
     transition: TransitionInput,
-    extra?: { snapshot?: unknown; fields?: RustFieldsPatch; onlyIfPid?: number; identity?: ProcessIdentity },
+    extra?: {
+      snapshot?: unknown;
+      fields?: RustFieldsPatch;
+      onlyIfPid?: number;
+      identity?: ProcessIdentity;
+      /** The delivery summary after the transition (daemon role): the state file's `delivery` section. */
+      delivery?: DeliverySummary;
+    },
   ): RecordOutcome;
   /** Updates Rust fields (heartbeat, last pass) without a transition. Daemon role only. */
   update(fields: RustFieldsPatch): RecordOutcome;
@@ -212,6 +225,7 @@ export function emptyState(nowMs: number): DaemonStateFile {
     transitions: [],
     identity: null,
     lastStop: null,
+    delivery: null,
   };
 }
 
@@ -247,6 +261,7 @@ export function parseState(text: string): StateRead {
     transitions: asTransitions(v.transitions),
     identity: asProcessIdentity(v.identity) ?? null,
     lastStop: asStopRun(v.lastStop),
+    delivery: reviveDelivery(v.delivery),
   };
   return { kind: 'ok', state, writtenBy: v.format === STATE_FORMAT ? 'difflore-ts' : 'other' };
 }
@@ -440,15 +455,21 @@ export function createRecorder(
   const secrets = (): string[] => usableSecrets(options.secrets?.() ?? []);
   const writeOptions = { lockTimeoutMs: options.lockTimeoutMs, fsync, now };
 
-  const sanitized = (transition: TransitionInput, known: readonly string[]): TransitionRecord => ({
-    machine: transition.machine,
-    seq: transition.seq,
-    atMs: transition.atMs,
-    pid: transition.pid,
-    from: scrubValue(transition.from ?? null, known, { dropBodies: false }) ?? null,
-    event: sanitizeEvent(transition.event, known),
-    to: scrubValue(transition.to ?? null, known, { dropBodies: false }) ?? null,
-  });
+  const sanitized = (transition: TransitionInput, known: readonly string[]): TransitionRecord => {
+    const delivery = scrubValue(transition.delivery ?? null, known, { dropBodies: false });
+    return {
+      machine: transition.machine,
+      seq: transition.seq,
+      atMs: transition.atMs,
+      pid: transition.pid,
+      from: scrubValue(transition.from ?? null, known, { dropBodies: false }) ?? null,
+      event: sanitizeEvent(transition.event, known),
+      to: scrubValue(transition.to ?? null, known, { dropBodies: false }) ?? null,
+      ...(typeof delivery === 'object' && delivery !== null && !Array.isArray(delivery)
+        ? { delivery: delivery as Record<string, unknown> }
+        : {}),
+    };
+  };
 
   /** `lastStop` after `entry` (stop role): the run `entry` belongs to, with `entry` appended. */
   const withStopEntry = (previous: StopRunRecord | null, entry: TransitionRecord): StopRunRecord => {
@@ -493,6 +514,9 @@ export function createRecorder(
             ...current,
             ...(extra.fields ?? {}),
             ...(extra.identity === undefined ? {} : { identity: extra.identity }),
+            ...(extra.delivery === undefined
+              ? {}
+              : { delivery: reviveDelivery(scrubValue(extra.delivery, known, { dropBodies: false })) }),
             value: entry.to,
             seq: entry.seq,
             snapshot: snapshot ?? null,

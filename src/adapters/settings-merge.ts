@@ -46,12 +46,22 @@ export interface HookEntrySpec {
  * installer chose (`DIFFLORE_HOME`) is baked in, since Claude Code's environment will not carry it.
  */
 export function claudeCodeHookSpec(nodePath: string, entryPath: string, dataHome?: string): HookEntrySpec {
-  const envPrefix = dataHome === undefined ? '' : `DIFFLORE_HOME=${shellQuote(dataHome)} `;
   return {
     matcher: OBSERVED_TOOLS_MATCHER,
-    command: `${envPrefix}${shellQuote(nodePath)} ${shellQuote(entryPath)} hook claude-code`,
+    command: agentHookCommand(nodePath, entryPath, dataHome, 'claude-code'),
     timeoutSec: 10,
   };
+}
+
+/** `[DIFFLORE_HOME=…] <node> <main.js> hook <agent>`, quoted for the `sh -c` every agent runs hooks with. */
+export function agentHookCommand(nodePath: string, entryPath: string, dataHome: string | undefined, agent: string) {
+  const envPrefix = dataHome === undefined ? '' : `DIFFLORE_HOME=${shellQuote(dataHome)} `;
+  return `${envPrefix}${shellQuote(nodePath)} ${shellQuote(entryPath)} hook ${agent}`;
+}
+
+/** `rendered`, without its final newline when the file it replaces had none (Rust writes none). */
+export function keepFinalNewline(rendered: string, before: string | undefined): string {
+  return before !== undefined && before !== '' && !before.endsWith('\n') ? rendered.replace(/\n$/, '') : rendered;
 }
 
 /**
@@ -87,15 +97,27 @@ export function resolveSettingsPath(options: {
   return join(dir, '.claude', 'settings.json');
 }
 
-const OUR_COMMAND = /(?:^|[\s'"/\\])(?:difflore(?:\.cmd|\.exe|\.js)?|cli[/\\]main\.js)['"]?\s+hook\s+claude-code\s*$/;
+/** `… difflore hook <name>` or `… cli/main.js hook <name>`, for one of `names`. */
+function ourCommandPattern(names: readonly string[]): RegExp {
+  const alternatives = names.map((n) => n.replace(/[^a-z0-9]/g, (c) => `\\${c}`)).join('|');
+  return new RegExp(
+    `(?:^|[\\s'"/\\\\])(?:difflore(?:\\.cmd|\\.exe|\\.js)?|cli[/\\\\]main\\.js)['"]?\\s+hook\\s+(?:${alternatives})\\s*$`,
+  );
+}
 
-/** True for a hook command that runs `difflore hook claude-code`, however difflore was invoked. */
-export function isOurHookCommand(command: unknown): boolean {
-  return typeof command === 'string' && OUR_COMMAND.test(command);
+const CLAUDE_CODE_COMMAND = ourCommandPattern(['claude-code']);
+
+/**
+ * True for a hook command that runs `difflore hook <agent>` (Claude Code by default), however difflore
+ * was invoked; `names` are the agent's canonical name and aliases.
+ */
+export function isOurHookCommand(command: unknown, names?: readonly string[]): boolean {
+  if (typeof command !== 'string') return false;
+  return (names === undefined ? CLAUDE_CODE_COMMAND : ourCommandPattern(names)).test(command);
 }
 
 /** Parses settings text; `undefined` (no file) is an empty object. Refuses anything but a JSON object. */
-export function parseSettings(text: string | undefined, path: string): JsonObject {
+export function parseSettings(text: string | undefined, path: string, agent = 'Claude Code'): JsonObject {
   if (text === undefined || text.trim() === '') return {};
   let value: unknown;
   try {
@@ -105,13 +127,13 @@ export function parseSettings(text: string | undefined, path: string): JsonObjec
       'invalid_input',
       `${path} is not valid JSON (${(error as Error).message}); nothing written.`,
       {
-        hint: 'fix the file by hand (Claude Code would not read it either), then run the command again',
+        hint: `fix the file by hand (${agent} would not read it either), then run the command again`,
       },
     );
   }
   if (!isObject(value)) {
     throw new DiffloreError('invalid_input', `${path} does not hold a JSON object; nothing written.`, {
-      hint: 'Claude Code settings are a JSON object ({ ... }); fix the file and run the command again',
+      hint: `${agent} reads a JSON object ({ ... }) there; fix the file and run the command again`,
     });
   }
   return value;

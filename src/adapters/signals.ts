@@ -73,3 +73,26 @@ export function installSignalHandlers(
     for (const [signal, handler] of installed) process.off(signal, handler);
   };
 }
+
+export type IgnoredSignal = 'SIGUSR1' | 'SIGUSR2';
+
+/**
+ * Tells `onIgnored` about SIGUSR1/SIGUSR2 and otherwise does nothing with them: they neither stop
+ * the daemon (SIGUSR2's default is to kill it, skipping the clean stop) nor open the inspector
+ * (SIGUSR1's default). Only SIGTERM, SIGINT and SIGHUP mean something to the daemon.
+ */
+export function installIgnoredSignals(onIgnored: (signal: IgnoredSignal) => void): RemoveSignalHandlers {
+  const installed: [IgnoredSignal, () => void][] = [];
+  for (const signal of ['SIGUSR1', 'SIGUSR2'] as const) {
+    const handler = (): void => onIgnored(signal);
+    try {
+      process.on(signal, handler);
+      installed.push([signal, handler]);
+    } catch {
+      // Not a signal on this platform.
+    }
+  }
+  return () => {
+    for (const [signal, handler] of installed.splice(0)) process.off(signal, handler);
+  };
+}

@@ -4,7 +4,8 @@
  * Nothing here decides policy — when to drain, when to escalate, which exit code — the machines do;
  * this module only connects their named effects to files, locks, signals, SQLite and HTTP, records
  * every transition through `transitionRecorder`, and keeps the few handles that outlive one effect
- * (the lifetime lock, the database, the pass in flight, the delivery breaker).
+ * (the lifetime lock, the database, the pass in flight). The delivery breaker and the delivery summary
+ * are the machine's context, not handles here: they are journaled and replayed with the transitions.
  *
  * Heavy modules (the database, the drain pass and its HTTP client, the wake watcher, the inspector,
  * the claim protocol, the daemon machine) load inside `runDaemon`, so `daemon stop` pays only for
@@ -20,11 +21,11 @@ import { probeLiveness } from '../adapters/liveness.js';
 import { readPidFile } from '../adapters/pid-file.js';
 import { isStillAlive, type ProcessIdentity, sameProcess } from '../adapters/process-identity.js';
 import { createRecorder, preloadWriter, type Recorder, type RustFieldsPatch, readState } from '../adapters/recorder.js';
-import { type ForwardedSignal, installSignalHandlers, sendSignal } from '../adapters/signals.js';
+import { type ForwardedSignal, installIgnoredSignals, installSignalHandlers, sendSignal } from '../adapters/signals.js';
 import type { ClaimResult, DaemonOutput, DaemonPorts, DrainSummary } from '../machines/daemon.js';
 import { transitionRecorder } from '../machines/transition-record.js';
 import { provideStop, type StopOutput, type StopPorts } from '../machines/stop.js';
-import type { LogLevel, MachineName, TransitionRecord } from '../machines/types.js';
+import type { LogLevel, MachineName, RecordedObject, TransitionRecord } from '../machines/types.js';
 import { DiffloreError, describeError } from '../errors.js';
 
 // ── shared wiring ─────────────────────────────────────────────────────────────────────────────────
@@ -60,8 +61,10 @@ function recording(
   machine: MachineName,
   sink: (transition: TransitionRecord) => void,
   onError: (error: unknown) => void,
+  delivery?: (context: unknown) => RecordedObject | null,
 ): (event: InspectionEvent) => void {
-  const record = transitionRecorder(machine, { pid: process.pid, now: Date.now }, (transition) => {
+  const options = { pid: process.pid, now: Date.now, ...(delivery === undefined ? {} : { delivery }) };
+  const record = transitionRecorder(machine, options, (transition) => {
     try {
       sink(transition);
     } catch (error) {
@@ -132,6 +135,11 @@ function machineSummary(
     lastError: summary.lastError,
     startedAt,
     finishedAt,
+    breaker: summary.breaker,
+    outcome: summary.observed?.outcome ?? null,
+    errorCode: summary.observed?.errorCode ?? null,
+    rowsWaiting: summary.rowsWaiting,
+    cloudUrl: summary.cloudUrl,
   };
 }
 
@@ -149,7 +157,8 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     { OutboxStore, leaseOwnerFor },
     drain,
     { watchCommits },
-    policy,
+    { describeDelivery, deliveryBlocked },
+    { deliveryRecord },
     { claim, reclaimStale, releaseClaim },
     { provideDaemon },
   ] = await Promise.all([
@@ -158,7 +167,8 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     import('../adapters/outbox-store.js'),
     import('../adapters/drain-pass.js'),
     import('../adapters/wake-watcher.js'),
-    import('../machines/delivery-policy.js'),
+    import('./delivery-text.js'),
+    import('../machines/delivery-summary.js'),
     import('../adapters/claim.js'),
     import('../machines/daemon.js'),
   ]);
@@ -198,8 +208,6 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
   let db: import('../adapters/db.js').Database | null = null;
   let store: import('../adapters/outbox-store.js').OutboxStore | null = null;
   let inFlight: Promise<void> | null = null;
-  let breaker = policy.CLOSED_BREAKER;
-  let waitingForAuth = false;
   /** Rust fields set by the heartbeat/recordPass actions, written with the transition they belong to. */
   let pendingFields: RustFieldsPatch = {};
 
@@ -242,6 +250,9 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     return { kind: 'claimed', identity: result.identity };
   };
 
+  /** The token source of the last pass, to log a change once. */
+  let tokenSource: string | null = null;
+
   const ports: DaemonPorts = {
     claim: async () => afterClaim(await claim(paths)),
     reclaimStale: async (input) => afterClaim(await reclaimStale(paths, input)),
@@ -249,19 +260,28 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
       const current = store;
       if (current === null) throw new DiffloreError('internal', 'the outbox is not open');
       tokens.refresh();
-      if (input.resetBreaker) breaker = policy.CLOSED_BREAKER;
       const startedAt = Date.now();
-      const pass = drain.runDrainPass({ store: current, paths, env, signal, batchSize: input.batchSize, breaker });
+      // The breaker is the machine's (context), closed again by a RELOAD before the pass starts.
+      const pass = drain.runDrainPass({
+        store: current,
+        paths,
+        env,
+        signal,
+        batchSize: input.batchSize,
+        breaker: input.breaker,
+      });
       inFlight = pass.then(
         () => undefined,
         () => undefined,
       );
       const summary = await pass;
-      breaker = summary.breaker;
-      if (summary.waitingForAuth !== waitingForAuth) {
-        waitingForAuth = summary.waitingForAuth;
-        if (waitingForAuth) log.warn('delivery waits for a token', { reason: summary.authProblem });
-        else log.info('the cloud accepts the token again; delivering');
+      if (summary.tokenSource !== null && summary.tokenSource !== tokenSource) {
+        // The source, never the token: a new login or key source shows in the log once.
+        tokenSource = summary.tokenSource;
+        log.info('token source', { source: tokenSource });
+      }
+      if (summary.tokenRefreshed !== null) {
+        log.info('the cloud refused the token; the Rust login was refreshed', { by: summary.tokenRefreshed });
       }
       if (summary.attempted > 0 || summary.spill?.attempted) {
         log.info('pass', {
@@ -323,6 +343,12 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
       };
       if (error !== null) log.error('drain pass failed', { error });
     },
+    reportDelivery({ previous, current }) {
+      if (current.state === previous.state) return;
+      const said = describeDelivery(current);
+      if (deliveryBlocked(current.state)) log.warn(`delivery: ${said}`, { state: current.state });
+      else if (deliveryBlocked(previous.state)) log.info(`delivery: ${said} again`, { state: current.state });
+    },
     log({ level, message }, context) {
       const detail = level === 'info' || level === 'debug' ? null : (context.outcome?.detail ?? context.lastError);
       log.log(level, message, detail === null ? {} : { detail });
@@ -340,6 +366,7 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
       (isRoutine(transition) ? routine : durable).record(transition, {
         snapshot: actor?.getPersistedSnapshot(),
         fields,
+        ...(actor === undefined ? {} : { delivery: actor.getSnapshot().context.delivery }),
         // While we hold the lifetime lock the home is ours, and each record re-asserts who we are
         // (a state file someone replaced proves it again at once). Before the claim and after the
         // release, a state file naming another daemon's run is that daemon's to write.
@@ -352,6 +379,7 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
       });
     },
     (error) => log.error('cannot record a transition', { error }),
+    (context) => deliveryRecord((context as { delivery: Parameters<typeof deliveryRecord>[0] }).delivery),
   );
   actor = createActor(machine, {
     input: { tickMs: config.tickMs, batchSize: config.batchSize },
@@ -368,6 +396,11 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     log.info(`received ${signal}`);
     running.send(signal === 'SIGHUP' ? { type: 'RELOAD' } : { type: 'STOP', signal });
   });
+  const removeIgnoredSignals = installIgnoredSignals((signal) =>
+    log.info(
+      `received ${signal}: ignored (it neither stops the daemon nor opens a debugger; use difflore daemon stop)`,
+    ),
+  );
   const finished = new Promise<void>((resolve, reject) => {
     running.subscribe({ complete: () => resolve(), error: (error) => reject(error) });
   });
@@ -401,6 +434,7 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     output = { exitCode: 1, reason: 'fatal', detail: describeError(error), conflictPid: null };
   } finally {
     removeSignalHandlers();
+    removeIgnoredSignals();
     process.off('uncaughtExceptionMonitor', onCrash);
   }
   const level: LogLevel = output.reason === 'stopped' ? 'info' : output.reason === 'conflict' ? 'warn' : 'error';
@@ -491,6 +525,9 @@ export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
       // between is gone as far as this protocol is concerned.
       if (identity !== null && sameProcess(identity, pid).kind === 'different') return { kind: 'esrch' };
       const sent = sendSignal(pid, signal);
+      // As systemd does: a SIGSTOPped daemon cannot act on SIGTERM until it is continued, and would
+      // otherwise sit out the whole grace period before being killed. SIGCONT is harmless otherwise.
+      if (sent.kind === 'ok' && signal === 'SIGTERM') sendSignal(pid, 'SIGCONT');
       if (sent.kind === 'ok') {
         daemonLog()?.info(`daemon stop sent ${signal}`, { target: pid });
         // The outcome record needs the state-file writer: load it while the daemon exits.

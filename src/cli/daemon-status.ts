@@ -17,10 +17,13 @@ import { type Database, openDatabase } from '../adapters/db.js';
 import { readDrainState } from '../adapters/drain-state.js';
 import { type HomePaths, homePaths } from '../adapters/home.js';
 import { type LivenessResult, probeLiveness } from '../adapters/liveness.js';
+import { DUE_AT, SENDABLE_SQL } from '../adapters/outbox-store.js';
 import { type DaemonStateFile, readState, type StateRead } from '../adapters/recorder.js';
 import { spillStats } from '../adapters/spill.js';
-import { describeError } from '../errors.js';
+import type { DeliverySummary } from '../machines/delivery-summary.js';
+import { describeErrorLine } from '../errors.js';
 import { printable, stateLabel } from './daemon-text.js';
+import { deliveryLine, type QueueFacts } from './delivery-text.js';
 import { formatDuration, plural } from './text.js';
 
 export { stateLabel };
@@ -40,6 +43,21 @@ export interface Backlog {
   readonly pending: number;
   readonly processing: number;
   readonly abandoned: number;
+  /** Sendable rows by readiness, and the oldest; null when the outbox cannot tell (a Rust-only schema). */
+  readonly queue: QueueFacts | null;
+}
+
+/**
+ * `delivery` of `daemon status --json`: the running daemon's delivery summary (daemon-state.json), the
+ * queue as data.db tells it, and the same in plain words.
+ */
+export interface DeliveryReport extends DeliverySummary {
+  readonly rowsWaiting: number | null;
+  readonly dueNow: number | null;
+  readonly backingOff: number | null;
+  readonly oldestPendingAgeMs: number | null;
+  /** "cannot reach the cloud at https://…: DNS lookup failed (ENOTFOUND) since 10:41; next try in 37s; …" */
+  readonly summary: string;
 }
 
 export interface LastPass {
@@ -84,6 +102,8 @@ export interface DaemonStatusReport {
   readonly stateFileError: string | null;
   /** The last `daemon stop` run recorded in the state file. */
   readonly lastStop: { readonly state: string | null; readonly atMs: number } | null;
+  /** Is data getting out, and if not why: the running daemon's view; null when no daemon of ours runs. */
+  readonly delivery: DeliveryReport | null;
 }
 
 const STALE_WORDS: Readonly<Record<StaleReason, string>> = {
@@ -112,7 +132,7 @@ function probe(paths: HomePaths): { result: LivenessResult } | { error: string }
   try {
     return { result: probeLiveness(paths) };
   } catch (error) {
-    return { error: describeError(error) };
+    return { error: describeErrorLine(error) };
   }
 }
 
@@ -120,7 +140,7 @@ function readStateSafely(paths: HomePaths): StateRead | { kind: 'unreadable'; er
   try {
     return readState(paths.stateFile);
   } catch (error) {
-    return { kind: 'unreadable', error: describeError(error) };
+    return { kind: 'unreadable', error: describeErrorLine(error) };
   }
 }
 
@@ -128,13 +148,35 @@ export type BacklogRead =
   | { readonly backlog: Backlog | null; readonly spillFiles: number | null }
   | { readonly error: string; readonly spillFiles: number | null };
 
-export type BacklogReader = (paths: HomePaths) => BacklogRead;
+export type BacklogReader = (paths: HomePaths, now?: number) => BacklogRead;
+
+/** Sendable pending rows due now, backing off, and the oldest; null when the schema has no backoff column. */
+function readQueue(db: Database, counts: { processing: number }, now: number): QueueFacts | null {
+  try {
+    const row = db
+      .prepare(
+        `SELECT COALESCE(SUM(${DUE_AT} <= @now), 0) AS due, COALESCE(SUM(${DUE_AT} > @now), 0) AS later,
+                MIN(created_at) AS oldest
+           FROM cloud_outbox WHERE status = 'pending' AND ${SENDABLE_SQL}`,
+      )
+      .get({ now }) as { due: number; later: number; oldest: number | null };
+    return {
+      waiting: row.due + row.later + counts.processing,
+      dueNow: row.due,
+      backingOff: row.later,
+      oldestPendingAtMs: row.oldest,
+    };
+  } catch {
+    // A database only the Rust binary wrote has no next_attempt_at yet (added on our first write).
+    return null;
+  }
+}
 
 /**
  * Counts rows by status from data.db opened read-only (never created: `backlog` is null when there is
  * no database yet) and the spill files waiting to be queued.
  */
-export const readBacklog: BacklogReader = (paths) => {
+export const readBacklog: BacklogReader = (paths, now = Date.now()) => {
   let spillFiles: number | null = null;
   try {
     spillFiles = spillStats(paths).count;
@@ -155,9 +197,9 @@ export const readBacklog: BacklogReader = (paths) => {
         counts[row.status] = row.n;
       }
     }
-    return { backlog: counts, spillFiles };
+    return { backlog: { ...counts, queue: readQueue(db, counts, now) }, spillFiles };
   } catch (error) {
-    return { error: describeError(error), spillFiles };
+    return { error: describeErrorLine(error), spillFiles };
   } finally {
     db?.close();
   }
@@ -265,7 +307,7 @@ export function daemonStatus(
       } else if (token.kind === 'refused') tokenProblem = token.message;
       else tokenSource = token.source;
     } catch (error) {
-      tokenProblem = describeError(error);
+      tokenProblem = describeErrorLine(error);
     }
   }
 
@@ -273,7 +315,7 @@ export function daemonStatus(
   let backlogError: string | null = null;
   let spillFiles: number | null = null;
   if (options.backlog !== undefined) {
-    const counted = options.backlog(paths);
+    const counted = options.backlog(paths, now);
     spillFiles = counted.spillFiles;
     if ('error' in counted) backlogError = counted.error;
     else backlog = counted.backlog;
@@ -290,6 +332,12 @@ export function daemonStatus(
 
   const lastStop =
     state?.lastStop != null ? { state: stateLabel(state.lastStop.value), atMs: state.lastStop.updatedAtMs } : null;
+  const delivery = ours && state?.delivery ? deliveryReport(state.delivery, backlog?.queue ?? null, now) : null;
+  if (delivery !== null) {
+    // The daemon's own verdict is newer than the drain-state file's: trust it.
+    waitingForToken = delivery.state === 'waiting-for-token' || delivery.state === 'auth-rejected';
+    tokenProblem = waitingForToken ? (delivery.lastError ?? tokenProblem) : null;
+  }
 
   return {
     status,
@@ -314,6 +362,18 @@ export function daemonStatus(
     stateFile,
     stateFileError,
     lastStop,
+    delivery,
+  };
+}
+
+function deliveryReport(summary: DeliverySummary, queue: QueueFacts | null, now: number): DeliveryReport {
+  return {
+    ...summary,
+    rowsWaiting: queue?.waiting ?? null,
+    dueNow: queue?.dueNow ?? null,
+    backingOff: queue?.backingOff ?? null,
+    oldestPendingAgeMs: queue?.oldestPendingAtMs == null ? null : Math.max(0, now - queue.oldestPendingAtMs),
+    summary: deliveryLine(summary, now, queue),
   };
 }
 
@@ -331,7 +391,9 @@ export function formatStatus(report: DaemonStatusReport, now: number = Date.now(
     const p = report.lastPass;
     const counts = `${p.attempted} attempted, ${p.confirmed} confirmed`;
     lines.push(`  last pass    ${p.atMs === null ? 'time unknown' : ago(p.atMs, now)}: ${counts}`);
-    if (p.lastError !== null && report.waitingForToken !== true) lines.push(`  last error   ${p.lastError}`);
+    if (p.lastError !== null && report.waitingForToken !== true && report.delivery === null) {
+      lines.push(`  last error   ${p.lastError}`);
+    }
   } else if (report.status === 'running') {
     lines.push('  last pass    none yet');
   }
@@ -346,10 +408,15 @@ export function formatStatus(report: DaemonStatusReport, now: number = Date.now(
   if (report.spillFiles !== null && report.spillFiles > 0) {
     lines.push(`  spill        ${plural(report.spillFiles, 'file')} waiting to be queued`);
   }
-  if (report.waitingForToken === true) {
+  if (report.delivery !== null) {
+    // Said by the daemon from what the cloud answered: never "accepted" unless it accepted something.
+    lines.push(`  delivery     ${report.delivery.summary}`);
+    if (report.delivery.lastError !== null) lines.push(`  last error   ${report.delivery.lastError}`);
+    if (report.delivery.oldestPendingAgeMs !== null) {
+      lines.push(`  oldest row   queued ${formatDuration(report.delivery.oldestPendingAgeMs)} ago`);
+    }
+  } else if (report.waitingForToken === true) {
     lines.push(`  delivery     waiting for a token: ${report.tokenProblem ?? 'no usable token'}`);
-  } else if (report.waitingForToken === false) {
-    lines.push('  delivery     token accepted');
   } else if (report.tokenProblem !== null) {
     lines.push(`  token        ${report.tokenProblem}`);
   }

@@ -72,3 +72,37 @@ export function formatRecord(record: TransitionRecord): string {
     `${time}  ${record.machine.padEnd(6)} pid ${String(record.pid).padEnd(7)} #${String(record.seq).padEnd(4)} ${from}${stateText(record.to)}  [${eventText(record.event)}]`,
   );
 }
+
+/**
+ * A line of its own for a record whose transition changed the daemon's delivery state, e.g.
+ * `… daemon pid 4242    delivery never-tried → unreachable (ENOTFOUND)`; null when the state did not
+ * change. `previous` is the state the same run's earlier records left (null at a run's start).
+ */
+export function formatDeliveryChange(record: TransitionRecord, previous: string | null): string | null {
+  const delivery = asRecord(record.delivery);
+  const state = typeof delivery?.state === 'string' ? delivery.state : null;
+  if (state === null || state === previous) return null;
+  const code = typeof delivery?.errorCode === 'string' ? ` (${delivery.errorCode})` : '';
+  const time = new Date(record.atMs).toISOString();
+  const from = previous === null ? '' : `${previous} → `;
+  return printable(
+    `${time}  ${record.machine.padEnd(6)} pid ${String(record.pid).padEnd(7)} delivery ${from}${state}${code}`,
+  );
+}
+
+/** Prints journal records for people, each delivery change on its own line after its transition. */
+export function journalPrinter(
+  print: (line: string) => void,
+  lastState: Map<number, string> = new Map(),
+): (record: TransitionRecord) => void {
+  return (record) => {
+    print(formatRecord(record));
+    const key = record.pid;
+    const previous = record.event.type === 'xstate.init' ? null : (lastState.get(key) ?? null);
+    const change = formatDeliveryChange(record, previous);
+    const delivery = asRecord(record.delivery);
+    if (typeof delivery?.state === 'string') lastState.set(key, delivery.state);
+    // A run's start says only where delivery begins (never-tried): not a change worth a line.
+    if (change !== null && previous !== null) print(change);
+  };
+}

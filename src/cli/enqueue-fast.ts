@@ -121,7 +121,21 @@ async function readStdin(io: EnqueueIo): Promise<string> {
       add(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
     }
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return decodeUtf8(Buffer.concat(chunks));
+}
+
+/**
+ * The payload as text, refusing bytes that are not UTF-8: replacing them with U+FFFD would queue
+ * something other than what the producer wrote, and nobody would ever know (exit 2 instead).
+ */
+function decodeUtf8(bytes: Buffer): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new DiffloreError('invalid_input', 'the payload on stdin is not valid UTF-8; nothing was queued', {
+      hint: 're-encode it (iconv -t UTF-8) or pass JSON with \\u escapes for binary content',
+    });
+  }
 }
 
 function firstLine(text: string): string {

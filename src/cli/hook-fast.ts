@@ -49,11 +49,6 @@ export async function runAgentHook(name: string, io: HookIo = {}): Promise<0> {
   return 0;
 }
 
-/** The Claude Code hook, as before the other agents arrived. */
-export function runClaudeCodeHook(io: HookIo = {}): Promise<0> {
-  return runAgentHook('claude-code', io);
-}
-
 /**
  * The fast path for main.ts: `hook <agent>` with no further arguments runs here; anything else
  * (`--help`, stray options, an unknown agent) returns undefined so Clipanion parses it and prints its

@@ -23,7 +23,41 @@ function exitNow(code: number): number {
   return code;
 }
 
+/**
+ * SIGUSR1 would open Node's inspector on 127.0.0.1:9229 inside a process that may hold the cloud
+ * token, and SIGUSR2 would kill a daemon without a clean stop. Neither means anything to difflore, so
+ * a listener replaces both default actions from the first moment (`node --inspect` still works);
+ * the daemon also logs them (adapters/signals.ts).
+ */
+function ignoreUserSignals(): void {
+  for (const signal of ['SIGUSR1', 'SIGUSR2'] as const) {
+    try {
+      process.on(signal, () => undefined);
+    } catch {
+      // Not a signal on this platform (Windows).
+    }
+  }
+}
+
+/**
+ * A reader that goes away early (`difflore daemon status | head -1`) is not a failure of the
+ * command: without a listener, the EPIPE that Node reports on the stream would crash the process
+ * with a stack trace and exit 1 instead of the command's own status. Further output is dropped; the
+ * command finishes and exits with its code. Only for paths that use the streams at all (the fast
+ * paths write through fd writers, which already drop EPIPE).
+ */
+function quietBrokenPipes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') return;
+      // Anything else is a real failure to write: no output can be trusted, so fail.
+      process.exitCode = 1;
+    });
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
+  ignoreUserSignals();
   if (argv[0] === 'enqueue') {
     const { fastEnqueue } = await import('./enqueue-fast.js');
     // No stdin stream and direct fd writes: creating process.stdin/stdout costs milliseconds.
@@ -41,6 +75,7 @@ async function main(argv: string[]): Promise<number> {
     // for the `daemon run` it spawns: their plain forms skip Clipanion too.
     const { fastDaemon } = await import('./daemon-fast.js');
     // `daemon stop` writes a line or two and exits at once (exitNow): plain fd writes, no streams.
+    if (argv[1] !== 'stop') quietBrokenPipes();
     const io =
       argv[1] === 'stop'
         ? { stdout: fdWriter(1), stderr: fdWriter(2), env: process.env }
@@ -49,6 +84,7 @@ async function main(argv: string[]): Promise<number> {
     // `daemon stop` is done once it has printed (its records are synced, its log closed).
     if (code !== undefined) return argv[1] === 'stop' ? exitNow(code) : code;
   }
+  quietBrokenPipes();
   const [{ Builtins, Cli }, { loadCommands }, { VERSION }] = await Promise.all([
     import('clipanion'),
     import('./registry.js'),

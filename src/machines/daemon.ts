@@ -47,16 +47,22 @@
  *   actions (effects only; context updates are internal assigns)
  *   - heartbeat:        on every tick; the adapter stamps the time (state file `heartbeatAtMs`).
  *   - recordPass:       params { summary: DrainSummary | null, error: string | null } after every pass.
+ *   - reportDelivery:   params { previous, current } (delivery summaries) after every finished pass; the
+ *                       summary itself is context (`delivery`), so it is journaled and replayed.
  *   - log:              params { level, message } for what an operator should see in logs/daemon.log.
  *   delays
  *   - untilTick:        from context (tickDeadlineAt − clockMs); provide only to change the policy.
  *   - abortGrace:       context.abortGraceMs.
  *
  * The machine never reads the clock: adapters stamp times (DrainSummary.startedAt/finishedAt, RESUME.at)
- * and the machine keeps the latest one as `clockMs`. Sleep = min(tick, nextDueAt − now), never below
+ * and the machine keeps the latest one as `clockMs`. The delivery breaker and the delivery summary
+ * (delivery-summary.ts) are context too: a pass gets the breaker as input and returns it, and the
+ * summary follows from each pass's output, so both are journaled and replayed with the transitions. Sleep = min(tick, nextDueAt − now), never below
  * `minSleepMs`; after a failed pass, a full tick.
  */
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
+import { type BreakerState, CLOSED_BREAKER } from './delivery-policy.js';
+import { type DeliveryOutcome, type DeliverySummary, INITIAL_DELIVERY, nextDelivery } from './delivery-summary.js';
 import { errorMessage, type LogParams, type ProcessIdentity } from './types.js';
 
 export type { LogParams } from './types.js';
@@ -106,6 +112,8 @@ export interface DrainPassInput {
   readonly batchSize: number;
   readonly trigger: PassTrigger;
   readonly resetBreaker: boolean;
+  /** The breaker as the last pass left it (closed again after a RELOAD); the pass returns it updated. */
+  readonly breaker: BreakerState;
 }
 
 export interface DrainSummary {
@@ -122,6 +130,16 @@ export interface DrainSummary {
   readonly lastError: string | null;
   readonly startedAt: number;
   readonly finishedAt: number;
+  /** The breaker after the pass, carried into the next one through the context. */
+  readonly breaker: BreakerState;
+  /** The last settled request's verdict on delivery, or why none went out; null: nothing was sent. */
+  readonly outcome: DeliveryOutcome | null;
+  /** An identifier for the cause (`ENOTFOUND`, `http_503`, `no_token`), null when fine. */
+  readonly errorCode: string | null;
+  /** Sendable rows were pending when the pass ended (due now or backing off). */
+  readonly rowsWaiting: boolean;
+  /** The API base the pass used (not journaled: replay leaves it as it was). */
+  readonly cloudUrl?: string | null;
 }
 
 export type DaemonExitReason = 'stopped' | 'conflict' | 'fatal';
@@ -183,11 +201,21 @@ export interface DaemonContext {
   lastPass: DrainSummary | null;
   lastError: string | null;
   outcome: DaemonOutput | null;
+  /** The delivery breaker, carried from pass to pass (DESIGN §5.2); closed at start and on RELOAD. */
+  breaker: BreakerState;
+  /** Is data getting out, and if not why (delivery-summary.ts); updated after every pass. */
+  delivery: DeliverySummary;
 }
 
 export interface RecordPassParams {
   readonly summary: DrainSummary | null;
   readonly error: string | null;
+}
+
+/** Params of `reportDelivery`: the summary before and after a pass, for the adapter to log a change. */
+export interface DeliveryChange {
+  readonly previous: DeliverySummary;
+  readonly current: DeliverySummary;
 }
 
 /** When the next idle tick is due after a pass that finished at `finishedAt` (pure policy). */
@@ -228,6 +256,8 @@ export function initialDaemonContext(input: DaemonInput | undefined): DaemonCont
     lastPass: null,
     lastError: null,
     outcome: null,
+    breaker: CLOSED_BREAKER,
+    delivery: INITIAL_DELIVERY,
   };
 }
 
@@ -298,6 +328,13 @@ function onClaimFailed(message: string) {
 
 /** After every pass, failed or not: update the context, then let the adapter record it. */
 const notePassDone = [
+  {
+    type: 'reportDelivery',
+    params: ({ context, event }: { context: DaemonContext; event: { output: DrainSummary } }) => ({
+      previous: context.delivery,
+      current: nextDelivery(context.delivery, event.output),
+    }),
+  },
   { type: 'notePass', params: passSummary },
   {
     type: 'recordPass',
@@ -331,6 +368,7 @@ export const machine = setup({
   actions: {
     heartbeat: () => {},
     recordPass: (_, _params: RecordPassParams) => {},
+    reportDelivery: (_, _params: DeliveryChange) => {},
     log: (_, _params: LogParams) => {},
 
     rememberStopRequest: assign({ stopRequested: true }),
@@ -369,15 +407,17 @@ export const machine = setup({
     })),
 
     /** A pass about to start covers every wake-up and reload seen so far. */
-    beginPass: assign((_, params: { trigger: PassTrigger }) => ({
+    beginPass: assign(({ context }, params: { trigger: PassTrigger }) => ({
       trigger: params.trigger,
       resetBreaker: params.trigger === 'reload',
+      breaker: params.trigger === 'reload' ? CLOSED_BREAKER : context.breaker,
       wakePending: false,
       reloadPending: false,
     })),
     beginRequestedPass: assign(({ context }) => ({
       trigger: context.reloadPending ? ('reload' as const) : ('wake' as const),
       resetBreaker: context.reloadPending,
+      breaker: context.reloadPending ? CLOSED_BREAKER : context.breaker,
       wakePending: false,
       reloadPending: false,
     })),
@@ -389,6 +429,8 @@ export const machine = setup({
       lastError: summary.lastError,
       clockMs: summary.finishedAt,
       tickDeadlineAt: nextTickDeadline(summary.finishedAt, summary.nextDueAt, context),
+      breaker: summary.breaker,
+      delivery: nextDelivery(context.delivery, summary),
     })),
     /** A failed pass carries no time; sleep a full tick from the last reading we have. */
     notePassFailure: assign(({ context }, params: { error: unknown }) => ({
@@ -529,6 +571,7 @@ export const machine = setup({
               batchSize: context.batchSize,
               trigger: context.trigger,
               resetBreaker: context.resetBreaker,
+              breaker: context.breaker,
             }),
             onDone: [
               {
@@ -628,6 +671,8 @@ export interface DaemonPorts {
   watchWakes(wake: () => void): () => void;
   heartbeat(context: DaemonContext): void;
   recordPass(params: RecordPassParams, context: DaemonContext): void;
+  /** After every pass that finished: the delivery summary before and after it (log a change of state). */
+  reportDelivery(change: DeliveryChange, context: DaemonContext): void;
   log(params: LogParams, context: DaemonContext): void;
 }
 
@@ -646,6 +691,7 @@ export function provideDaemon(ports: DaemonPorts): DaemonMachine {
     actions: {
       heartbeat: ({ context }) => ports.heartbeat(context),
       recordPass: ({ context }, params) => ports.recordPass(params, context),
+      reportDelivery: ({ context }, params) => ports.reportDelivery(params, context),
       log: ({ context }, params) => ports.log(params, context),
     },
   });

@@ -17,7 +17,11 @@
  *   pollStartMs, pollMaxMs.
  * - `xstate.done.actor.*`: `output` — kind, pid, verified, reason (claim/reclaimStale/probe/signal
  *   guards), identity {pid, bootId, startTime}, alive and at (checkAlive guards, deadlines), the pass
- *   counters, nextDueAt, startedAt, finishedAt (tick deadline). Not `lastError` (free text).
+ *   counters, nextDueAt, startedAt, finishedAt (tick deadline), the delivery facts outcome, errorCode and
+ *   rowsWaiting, and the breaker {state, consecutiveFailures, openUntil, opens} (never the refused token's
+ *   fingerprint). Not `lastError` (free text).
+ * - A daemon record also carries `delivery` (`deliveryRecord` of the context) on the start record and
+ *   whenever the transition changed it; replay checks it, so the delivery summary is event-sourced too.
  * - `xstate.error.actor.*`: `error.code` when it is an identifier (e.g. `db_unavailable`), not the message.
  * - `xstate.after.*`, WAKE, RELOAD: the type only. STOP: `signal` (SIGTERM…). RESUME: `at`.
  * Strings survive only when they look like identifiers (letters, digits, `_ . : -`, ≤ 64 chars).
@@ -39,6 +43,7 @@ import {
   type SignalResult,
   machine as stopMachine,
 } from './stop.js';
+import { deliveryRecord } from './delivery-summary.js';
 import { type MachineName, type StateValue, stateName } from './types.js';
 
 export { sanitizeEvent, transitionRecorder } from './transition-record.js';
@@ -105,6 +110,36 @@ export interface JournalEntry {
   readonly from: unknown;
   readonly event: { readonly type: string };
   readonly to: unknown;
+  readonly delivery?: unknown;
+}
+
+/** The replayed daemon's delivery summary in its journaled form, as JSON with sorted keys. */
+function replayedDelivery(actor: { getSnapshot(): { context: unknown } }): string {
+  const context = actor.getSnapshot().context as { delivery?: Parameters<typeof deliveryRecord>[0] };
+  return context.delivery === undefined ? 'null' : canonical(deliveryRecord(context.delivery));
+}
+
+function canonical(value: unknown): string {
+  if (typeof value !== 'object' || value === null) return JSON.stringify(value ?? null);
+  const record = value as Record<string, unknown>;
+  return JSON.stringify(
+    Object.fromEntries(
+      Object.keys(record)
+        .sort()
+        .map((k) => [k, record[k]]),
+    ),
+  );
+}
+
+/** Null when the record carries no delivery summary or the replayed one matches it; else the mismatch. */
+function deliveryMismatch(
+  record: JournalEntry,
+  actor: { getSnapshot(): { context: unknown } },
+): { expected: string; actual: string } | null {
+  if (typeof record.delivery !== 'object' || record.delivery === null) return null;
+  const expected = canonical(record.delivery);
+  const actual = replayedDelivery(actor);
+  return expected === actual ? null : { expected, actual };
 }
 
 /** A recorded state as a dotted name, whether it was stored as a name or as a state value. */
@@ -161,6 +196,15 @@ export function replayJournal(machineName: MachineName, transitions: readonly Jo
     };
     const startState = recordedState(start.to);
     if (startState !== currentState(actor)) return mismatch(start.seq, startState, 'initial state differs');
+    const deliveryDiffers = (record: JournalEntry): ReplayResult | null => {
+      const differs = deliveryMismatch(record, actor);
+      if (differs === null) return null;
+      actor.stop();
+      const reason = `the delivery summary differs: recorded ${differs.expected}, replayed ${differs.actual}`;
+      return { ok: false, seq: record.seq, expected: differs.expected, actual: differs.actual, reason };
+    };
+    const startDiffers = deliveryDiffers(start);
+    if (startDiffers !== null) return startDiffers;
     for (const record of rest) {
       const from = recordedState(record.from);
       if (from !== null && from !== currentState(actor)) {
@@ -170,6 +214,8 @@ export function replayJournal(machineName: MachineName, transitions: readonly Jo
       replayed += 1;
       const to = recordedState(record.to);
       if (to !== currentState(actor)) return mismatch(record.seq, to, `${record.event.type} led elsewhere`);
+      const differs = deliveryDiffers(record);
+      if (differs !== null) return differs;
     }
     finalState = currentState(actor);
     actor.stop();

@@ -45,6 +45,13 @@ export interface StopInput {
   readonly pollMaxMs?: number;
 }
 
+/**
+ * The most polls one wait (the grace period, the kill timeout) should take: the backoff cap grows
+ * with the budget so that a long grace costs a bounded number of checks — and journal lines — rather
+ * than one every pollMaxMs (a 10 s grace at 100 ms was ~100 polls, ~200 records).
+ */
+export const POLLS_PER_WAIT = 20;
+
 export const STOP_DEFAULTS = {
   graceMs: 10_000,
   killTimeoutMs: 5_000,
@@ -218,7 +225,10 @@ const stopSetup = setup({
     backOff: assign(({ context }, { check }: CheckParams) => ({
       clockMs: check.at,
       polls: context.polls + 1,
-      pollDelayMs: Math.min(context.pollMaxMs, context.pollDelayMs * 2),
+      pollDelayMs: Math.min(
+        Math.max(context.pollMaxMs, Math.ceil(Math.max(context.graceMs, context.killTimeoutMs) / POLLS_PER_WAIT)),
+        context.pollDelayMs * 2,
+      ),
     })),
     noteCheck: assign(({ context }, { check }: CheckParams) => ({ clockMs: check.at, polls: context.polls + 1 })),
     syncClock: assign((_, params: { at: number }) => ({ clockMs: params.at })),

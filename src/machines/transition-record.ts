@@ -43,9 +43,15 @@ const OUTPUT_FIELDS = [
   'nextDueAt',
   'startedAt',
   'finishedAt',
+  'outcome',
+  'errorCode',
+  'rowsWaiting',
 ] as const;
 
 const IDENTITY_FIELDS = ['pid', 'bootId', 'startTime'] as const;
+
+/** What replay needs of the breaker a pass returns; never the refused token's fingerprint. */
+const BREAKER_FIELDS = ['state', 'consecutiveFailures', 'openUntil', 'opens'] as const;
 
 const IDENTIFIER = /^[A-Za-z0-9_.:-]{1,64}$/;
 
@@ -85,6 +91,7 @@ export function sanitizeEvent(event: unknown): RecordedEvent {
     if (!isObject(raw.output)) return { type };
     const output: Record<string, RecordedScalar | RecordedObject> = pick(raw.output, OUTPUT_FIELDS);
     if (isObject(raw.output.identity)) output.identity = pick(raw.output.identity, IDENTITY_FIELDS);
+    if (isObject(raw.output.breaker)) output.breaker = pick(raw.output.breaker, BREAKER_FIELDS);
     return { type, output };
   }
   if (type.startsWith('xstate.error.actor.')) {
@@ -104,21 +111,40 @@ export function sanitizeEvent(event: unknown): RecordedEvent {
  */
 export function transitionRecorder(
   machine: MachineName,
-  options: { readonly pid: number; readonly now: () => number; readonly firstSeq?: number },
+  options: {
+    readonly pid: number;
+    readonly now: () => number;
+    readonly firstSeq?: number;
+    /**
+     * The delivery summary's journaled form from a snapshot's context (the daemon's); recorded on the
+     * start record and whenever it changes, so replay can check it.
+     */
+    readonly delivery?: (context: unknown) => RecordedObject | null;
+  },
   sink: (transition: TransitionRecord) => void,
 ): (inspection: InspectionEvent) => void {
   let previous: { readonly value: unknown } | undefined;
   let seq = (options.firstSeq ?? 1) - 1;
+  let lastDelivery: string | null = null;
+  const deliveryOf = (snapshot: { readonly context?: unknown }): RecordedObject | null => {
+    const projected = options.delivery?.(snapshot.context) ?? null;
+    if (projected === null) return null;
+    const text = JSON.stringify(projected);
+    if (text === lastDelivery) return null;
+    lastDelivery = text;
+    return pick(projected, Object.keys(projected)) as RecordedObject;
+  };
   return (inspection) => {
     if (inspection.type !== '@xstate.snapshot') return;
     // Children (invoked effects) have their own snapshots; only the machine's are journaled.
     if (inspection.rootId !== inspection.actorRef.sessionId) return;
-    const snapshot = inspection.snapshot as { readonly value?: unknown };
+    const snapshot = inspection.snapshot as { readonly value?: unknown; readonly context?: unknown };
     // The same object means the event changed nothing, not even context.
     if (snapshot === previous || snapshot.value === undefined) return;
     const from = previous === undefined ? null : stateName(previous.value as StateValue);
     previous = snapshot as { readonly value: unknown };
     seq += 1;
+    const delivery = deliveryOf(snapshot);
     sink({
       machine,
       seq,
@@ -127,6 +153,7 @@ export function transitionRecorder(
       from,
       event: sanitizeEvent(inspection.event),
       to: stateName(snapshot.value as StateValue),
+      ...(delivery === null ? {} : { delivery }),
     });
   };
 }

@@ -45,6 +45,11 @@ export interface TransitionRecord {
   readonly from: string | null;
   readonly event: RecordedEvent;
   readonly to: string;
+  /**
+   * The daemon's delivery summary as replay reproduces it (delivery-summary.ts `deliveryRecord`), on the
+   * start record and on every record whose transition changed it; absent otherwise.
+   */
+  readonly delivery?: RecordedObject;
 }
 
 /** A machine's state value as XState reports it (these machines have no parallel states). */

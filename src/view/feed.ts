@@ -15,7 +15,7 @@ import { readHomeFile } from '../adapters/home-files.js';
 import { readJournal, type TransitionRecord } from '../adapters/recorder.js';
 import { type DaemonStatusReport, daemonStatus } from '../cli/daemon-status.js';
 import { printable, stateLabel } from '../cli/daemon-text.js';
-import { describeError } from '../errors.js';
+import { describeError, describeErrorLine } from '../errors.js';
 import { JournalTail } from './journal-tail.js';
 import type {
   BacklogSample,
@@ -97,16 +97,55 @@ function record(value: unknown): Record<string, unknown> | null {
     : null;
 }
 
-/** A short printable text for a field another version may shape as a word, a number or an object. */
+function isoTime(ms: unknown): string | null {
+  return typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? new Date(ms).toISOString() : null;
+}
+
+/**
+ * A short printable text for a field another version may shape as a word, a number or an object:
+ * `{ state: 'open', openUntil }`, `{ open: true, until }`, `'half_open'`…
+ */
 function describeField(value: unknown): string | null {
   if (typeof value === 'string') return printable(value).slice(0, 160);
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   const r = record(value);
   if (r === null) return null;
-  const word = r.state ?? r.status ?? r.kind ?? r.source ?? r.name;
+  const word =
+    r.state ??
+    r.status ??
+    r.kind ??
+    r.source ??
+    r.name ??
+    (typeof r.open === 'boolean' ? (r.open ? 'open' : 'closed') : undefined);
   if (typeof word !== 'string') return null;
-  const until = typeof r.untilMs === 'number' ? r.untilMs : typeof r.openUntilMs === 'number' ? r.openUntilMs : null;
-  return printable(until === null ? word : `${word} until ${new Date(until).toISOString()}`).slice(0, 160);
+  const until = isoTime(r.until ?? r.untilMs ?? r.openUntil ?? r.openUntilMs);
+  return printable(until === null || word === 'closed' ? word : `${word} until ${until}`).slice(0, 160);
+}
+
+const DETAIL_WORDS: Readonly<Record<string, string>> = {
+  state: 'delivery',
+  lastError: 'last error',
+  errorCode: 'error code',
+  lastSuccessAtMs: 'last success',
+  nextAttemptAtMs: 'next attempt',
+  cloudUrl: 'cloud',
+};
+
+/** A field name for people: the known ones in words, others with their camel case split. */
+function detailLabel(key: string): string {
+  const known = DETAIL_WORDS[key];
+  if (known !== undefined) return known;
+  const words = key
+    .replace(/AtMs$|Ms$/, '')
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .toLowerCase();
+  return printable(words).slice(0, 40);
+}
+
+/** A delivery detail for people: epoch-ms fields (`…AtMs`, `since`) as times. */
+function detailText(key: string, value: unknown): string | null {
+  if (/AtMs$|^since$|^until$/.test(key)) return value === null ? null : isoTime(value);
+  return typeof value === 'object' ? null : describeField(value);
 }
 
 function deliveryView(raw: Record<string, unknown> | null, report: DaemonStatusReport, paths: HomePaths): DeliveryView {
@@ -121,8 +160,8 @@ function deliveryView(raw: Record<string, unknown> | null, report: DaemonStatusR
   for (const [key, value] of Object.entries(delivery ?? {})) {
     if (key === 'breaker' || key === 'tokenSource' || (/token|secret|auth/i.test(key) && key !== 'waitingForAuth'))
       continue;
-    const text = typeof value === 'object' ? null : describeField(value);
-    if (text !== null && details.length < 10) details.push([printable(key).slice(0, 40), text]);
+    const text = detailText(key, value);
+    if (text !== null && details.length < 10) details.push([detailLabel(key), text]);
   }
   let token: string | null = null;
   if (report.waitingForToken === true) token = `waiting for a token: ${report.tokenProblem ?? 'no usable token'}`;
@@ -324,7 +363,7 @@ export class ViewFeed {
       while ((this.samples[0]?.atMs ?? atMs) < atMs - BACKLOG_WINDOW_MS) this.samples.shift();
       if (announce) this.emit({ type: 'backlog', data: sample });
     } catch (error) {
-      this.backlogError = printable(describeError(error));
+      this.backlogError = printable(describeErrorLine(error));
       if (announce) this.emit({ type: 'backlog', data: { error: this.backlogError } });
     }
   }

@@ -23,12 +23,19 @@ export async function startView(paths: HomePaths, options: ViewOptions): Promise
   preparePage();
   const [daemonSvg, stopSvg] = await Promise.all([machineSvg('daemon'), machineSvg('stop')]);
   const feed = new ViewFeed(paths, { env: options.env, backlogSampleMs: options.backlogSampleMs });
+  let server: Awaited<ReturnType<typeof startViewServer>>;
+  try {
+    server = await startViewServer({
+      port: options.port,
+      feed,
+      page: (nonce) => renderPage({ daemonSvg, stopSvg }, feed.snapshot(), nonce),
+    });
+  } catch (error) {
+    // Nothing may keep the process alive after a failed start (a port in use is a usage error).
+    feed.stop();
+    throw error;
+  }
   feed.start();
-  const server = await startViewServer({
-    port: options.port,
-    feed,
-    page: (nonce) => renderPage({ daemonSvg, stopSvg }, feed.snapshot(), nonce),
-  });
   return {
     url: server.url,
     close: async () => {

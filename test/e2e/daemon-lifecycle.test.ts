@@ -260,21 +260,22 @@ describe('crashes and stuck daemons', () => {
     expect(verify.code, verify.stderr).toBe(0);
   });
 
-  it('a SIGSTOPped daemon is killed after the grace period and reported as killed', async () => {
+  it('a SIGSTOPped daemon is continued after SIGTERM (as systemd does) and stops cleanly', async () => {
     const pid = await world.start();
     await world.idle(pid);
     process.kill(pid, 'SIGSTOP');
-    const stop = await world.cli(['daemon', 'stop', '--grace', '300ms', '--json']);
-    expect(stop.stderr).toContain('grace period over; sending SIGKILL');
-    expect(stop.code).toBe(0);
-    expect(JSON.parse(stop.stdout)).toMatchObject({ outcome: 'killed', pid, exitCode: 0 });
+    // A grace far longer than the test: the daemon must not sit it out stopped, nor be killed.
+    const stop = await world.cli(['daemon', 'stop', '--grace', '60s', '--json']);
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(stop.stderr).not.toContain('SIGKILL');
+    expect(JSON.parse(stop.stdout)).toMatchObject({ outcome: 'terminated', pid, exitCode: 0 });
     expect(isAlive(pid)).toBe(false);
-    // A killed daemon cannot remove its pid file; the stopper did.
     expect(world.pidFile()).toBeNull();
     const status = await world.cli(['daemon', 'status']);
     expect(status.code).toBe(3);
-    const human = await world.cli(['daemon', 'log', '--limit', '3']);
-    expect(human.stdout).toContain('→ killed');
+    // The poll loop's records are bounded whatever the grace: this run wrote a handful, not hundreds.
+    const stopRecords = world.journal().filter((r) => r.machine === 'stop');
+    expect(stopRecords.length).toBeLessThan(60);
   });
 });
 

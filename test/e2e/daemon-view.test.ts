@@ -203,4 +203,12 @@ describe('daemon view server', () => {
     });
     expect(rebound).toBe(403);
   });
+
+  it('a port in use is a usage error (exit 2), and the process ends', async () => {
+    const port = new URL(await startView()).port;
+    const second = await world.cli(['daemon', 'view', '--no-open', '--port', port]);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
+    expect(second.stdout).toBe('');
+  });
 });

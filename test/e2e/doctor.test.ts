@@ -186,8 +186,10 @@ describe('difflore doctor', () => {
     });
     const report = await doctorJson(paths);
     const abandoned = check(report, 'abandoned');
-    expect(abandoned.status).toBe('warn');
+    // Abandoned within the last day: something broke recently, so it fails (older ones only warn).
+    expect(abandoned.status).toBe('fail');
     expect(abandoned.detail).toContain('3 rows gave up');
+    expect(abandoned.detail).toContain('3 in the last 1d');
     expect(abandoned.notes).toEqual([
       '2× track_mcp_query: 400 Bad Request (mcp_query)',
       '1× invalid payload: trajectory (trajectory)',

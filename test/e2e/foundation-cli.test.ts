@@ -274,6 +274,7 @@ describe('difflore outbox status', () => {
       unknownKinds: {},
       oldestPendingAgeMs: null,
       nextDueInMs: null,
+      delivery: null,
       spill: {
         count: 0,
         bytes: 0,

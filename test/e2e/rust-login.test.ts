@@ -7,11 +7,12 @@
  * sends the token; a failed refresh leaves rows pending with their tries unspent and says what to do.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type ReferenceCloud, startReferenceCloud } from '../../src/adapters/reference-cloud.js';
 import { CLI, runProcess, waitFor } from '../helpers/index.js';
+import { writeModuleRecorder } from '../helpers/module-log.js';
 import {
   RUST_CI_VARS,
   readRustRows,
@@ -103,6 +104,9 @@ describe('a Rust login delivers', () => {
     expect(cloud.authorizations()).toEqual([`Bearer ${T0}`]);
     const status = JSON.parse((await world.cli(['daemon', 'status', '--json'], daemonEnv)).stdout);
     expect(status).toMatchObject({ pid, status: 'running', tokenSource: 'rust-login:keyseed', waitingForToken: false });
+    const log = readFileSync(world.paths.daemonLog, 'utf8');
+    expect(log).toContain('"source":"rust-login:keyseed"');
+    for (const secret of [T0, R0, seed.toString('hex'), key.toString('hex')]) expect(log).not.toContain(secret);
   });
 
   it('set up by `cloud serve --login-home`, sealed with the given key for the cloud origin', async () => {
@@ -198,6 +202,33 @@ describe('the OS keyring through a real Secret Service', () => {
       expect(result.stdout + result.stderr).not.toContain(T0);
     },
   );
+});
+
+describe('the hook and enqueue path stays light', () => {
+  it('enqueue with a Rust login present loads neither the keyring binding nor the login reader', async () => {
+    writeRustLogin(loginPath(), KEY, { token: T0, refreshToken: R0, tokenHost: origin() });
+    const dir = join(world.home, '..', 'modules');
+    mkdirSync(dir, { recursive: true });
+    writeModuleRecorder(dir);
+    const log = join(dir, 'modules.txt');
+    const payload = JSON.stringify({
+      file: 'a.ts',
+      rules_injected: 0,
+      strict_match_count: 0,
+      rule_titles: [],
+      rule_ids: [],
+    });
+    const result = await runProcess(
+      process.execPath,
+      ['--import', join(dir, 'register.mjs'), CLI, 'enqueue', 'mcp_query', payload],
+      { env: world.env({ ...env(), DIFFLORE_TEST_MODULE_LOG: log, DIFFLORE_DISABLE_OUTBOX_DAEMON: '1' }) },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const loaded = readFileSync(log, 'utf8');
+    expect(loaded).toMatch(/enqueue/);
+    expect(loaded).not.toMatch(/@napi-rs\/keyring/);
+    expect(loaded).not.toMatch(/\/dist\/adapters\/auth\//);
+  });
 });
 
 describe('the token never goes where Rust would not send it', () => {

@@ -39,6 +39,8 @@ import {
   type ReleaseInput,
   sleepMs,
 } from '../../src/machines/daemon.js';
+import { CLOSED_BREAKER } from '../../src/machines/delivery-policy.js';
+import { type DeliverySummary, deliveryRecord } from '../../src/machines/delivery-summary.js';
 import { replayJournal, transitionRecorder } from '../../src/machines/journal-replay.js';
 import {
   type AliveCheck,
@@ -285,7 +287,10 @@ function instrument(name: MachineName, machine: AnyStateMachine, input: object, 
   const records: TransitionRecord[] = [];
   const visited = new Set<string>();
   const taken = new Set<string>();
-  const record = transitionRecorder(name, { pid: FAKE_PID, now: () => clock.now }, (t) => {
+  // The daemon's records carry its delivery summary, as the live recorder's do, so replay checks it.
+  const delivery = (context: unknown) => deliveryRecord((context as { delivery: DeliverySummary }).delivery);
+  const options = { pid: FAKE_PID, now: () => clock.now, ...(name === 'daemon' ? { delivery } : {}) };
+  const record = transitionRecorder(name, options, (t) => {
     records.push(t);
     const parts = t.to.split('.');
     for (let i = 1; i <= parts.length; i += 1) visited.add(`${name}.${parts.slice(0, i).join('.')}`);
@@ -356,6 +361,10 @@ export function summaryAt(finishedAt: number, extra: Partial<DrainSummary> = {})
     lastError: null,
     startedAt: finishedAt - 5,
     finishedAt,
+    breaker: CLOSED_BREAKER,
+    outcome: 'ok',
+    errorCode: null,
+    rowsWaiting: false,
     ...extra,
   };
 }
@@ -434,6 +443,7 @@ export async function runDaemonPath(path: ModelPath): Promise<RunResult & { call
       calls.push({ effect: 'release', input });
       return pending.wait<void>('release');
     },
+    reportDelivery: () => {},
     watchWakes: (w) => {
       calls.push({ effect: 'watchWakes' });
       watching += 1;

@@ -17,6 +17,7 @@ import {
   provideDaemon,
   type ReleaseInput,
 } from '../../src/machines/daemon.js';
+import { type BreakerState, CLOSED_BREAKER } from '../../src/machines/delivery-policy.js';
 import { stateName, type StateValue } from '../../src/machines/types.js';
 import { flush, ManualClock, summaryAt } from '../model/harness.js';
 
@@ -69,6 +70,9 @@ function rig(input = { tickMs: 5_000, batchSize: 8, minSleepMs: 10, abortGraceMs
     },
     heartbeat: () => log.push('heartbeat'),
     recordPass: (p) => log.push(`recordPass ${p.summary ? p.summary.attempted : `error ${p.error}`}`),
+    reportDelivery: ({ previous, current }) => {
+      if (previous.state !== current.state) log.push(`delivery ${previous.state} -> ${current.state}`);
+    },
     log: () => {},
   };
   const actor = createActor(provideDaemon(ports), { input, clock });
@@ -102,7 +106,12 @@ describe('daemon machine', () => {
   it('claims, then drains once at start before idling until the tick', async () => {
     const r = rig();
     await r.serve();
-    expect(r.passes[0]?.input).toEqual({ batchSize: 8, trigger: 'start', resetBreaker: false });
+    expect(r.passes[0]?.input).toEqual({
+      batchSize: 8,
+      trigger: 'start',
+      resetBreaker: false,
+      breaker: CLOSED_BREAKER,
+    });
     r.passes[0]?.done.resolve(summaryAt(1_000));
     await flush();
     expect(r.state()).toBe('serving.running');
@@ -218,6 +227,7 @@ describe('daemon machine', () => {
         release: () => Promise.resolve(),
         watchWakes: () => () => {},
         heartbeat: () => {},
+        reportDelivery: () => {},
         recordPass: () => {},
         log: () => {},
       }),
@@ -286,12 +296,90 @@ describe('daemon machine', () => {
     r.actor.send({ type: 'RELOAD' });
     r.passes[0]?.done.resolve(summaryAt(1_000));
     await flush();
-    expect(r.passes[1]?.input).toEqual({ batchSize: 8, trigger: 'reload', resetBreaker: true });
+    expect(r.passes[1]?.input).toEqual({
+      batchSize: 8,
+      trigger: 'reload',
+      resetBreaker: true,
+      breaker: CLOSED_BREAKER,
+    });
     r.passes[1]?.done.resolve(summaryAt(1_100));
     await flush();
     r.actor.send({ type: 'RELOAD' });
     await flush();
     expect(r.passes[2]?.input.resetBreaker).toBe(true);
+  });
+
+  it('carries the breaker from pass to pass in context, and a RELOAD closes it', async () => {
+    const open: BreakerState = {
+      ...CLOSED_BREAKER,
+      state: 'open',
+      consecutiveFailures: 3,
+      openUntil: 31_000,
+      opens: 1,
+    };
+    const r = rig();
+    await r.serve();
+    r.passes[0]?.done.resolve(
+      summaryAt(1_000, { breaker: open, outcome: 'unreachable', errorCode: 'ECONNREFUSED', rowsWaiting: true }),
+    );
+    await flush();
+    expect(r.actor.getSnapshot().context.breaker).toEqual(open);
+    r.wake();
+    await flush();
+    expect(r.passes[1]?.input.breaker).toEqual(open);
+    r.passes[1]?.done.resolve(summaryAt(1_100, { breaker: open, outcome: null, rowsWaiting: true }));
+    await flush();
+    r.actor.send({ type: 'RELOAD' });
+    await flush();
+    expect(r.passes[2]?.input.breaker).toEqual(CLOSED_BREAKER);
+  });
+
+  it('keeps the delivery summary in context: unreachable since the first failure, ok again on success', async () => {
+    const r = rig();
+    expect(initialDaemonContext(undefined).delivery.state).toBe('never-tried');
+    await r.serve();
+    const open: BreakerState = { ...CLOSED_BREAKER, state: 'open', openUntil: 31_000, opens: 1 };
+    r.passes[0]?.done.resolve(
+      summaryAt(1_000, {
+        outcome: 'unreachable',
+        errorCode: 'ENOTFOUND',
+        lastError: 'transport: post_observations: getaddrinfo ENOTFOUND x.invalid',
+        rowsWaiting: true,
+        nextDueAt: 31_000,
+        breaker: open,
+      }),
+    );
+    await flush();
+    expect(r.actor.getSnapshot().context.delivery).toMatchObject({
+      state: 'unreachable',
+      since: 1_000,
+      errorCode: 'ENOTFOUND',
+      lastError: 'transport: post_observations: getaddrinfo ENOTFOUND x.invalid',
+      lastSuccessAtMs: null,
+      nextAttemptAtMs: 31_000,
+      breaker: { open: true, until: 31_000 },
+    });
+    // A pass that sent nothing (breaker open) learns nothing: same state, same since.
+    r.wake();
+    await flush();
+    r.passes[1]?.done.resolve(summaryAt(2_000, { outcome: null, rowsWaiting: true, nextDueAt: 31_000, breaker: open }));
+    await flush();
+    expect(r.actor.getSnapshot().context.delivery).toMatchObject({ state: 'unreachable', since: 1_000 });
+    r.wake();
+    await flush();
+    r.passes[2]?.done.resolve(summaryAt(40_000, { outcome: 'ok', rowsWaiting: false }));
+    await flush();
+    expect(r.actor.getSnapshot().context.delivery).toMatchObject({
+      state: 'ok',
+      since: 40_000,
+      lastError: null,
+      lastSuccessAtMs: 40_000,
+      breaker: { open: false, until: null },
+    });
+    expect(r.log.filter((line) => line.startsWith('delivery'))).toEqual([
+      'delivery never-tried -> unreachable',
+      'delivery unreachable -> ok',
+    ]);
   });
 
   it('yields to a live owner: conflict, exit 0 (nothing to do, not a failure), nothing to clean up', async () => {

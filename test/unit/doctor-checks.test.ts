@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { homePaths } from '../../src/adapters/home.js';
-import type { DaemonStatusReport } from '../../src/cli/daemon-status.js';
+import type { DaemonStatusReport, DeliveryReport } from '../../src/cli/daemon-status.js';
 import { type Check, runChecks } from '../../src/cli/doctor/checks.js';
 import type { DoctorFacts } from '../../src/cli/doctor/facts.js';
 import { formatAge, reasonPrefix, shellPath } from '../../src/cli/doctor/format.js';
@@ -39,6 +39,7 @@ function daemon(overrides: Partial<DaemonStatusReport> = {}): DaemonStatusReport
     stateFile: 'ok',
     stateFileError: null,
     lastStop: null,
+    delivery: null,
     ...overrides,
   };
 }
@@ -62,6 +63,7 @@ const notRunning = (): DaemonStatusReport =>
 function healthy(): DoctorFacts {
   return {
     nowMs: NOW,
+    deliveryGraceMs: 60_000,
     paths,
     home: { exists: true, type: 'directory', mode: 0o700, foreignOwner: false },
     files: [
@@ -89,6 +91,7 @@ function healthy(): DoctorFacts {
       unknownKinds: {},
       oldestPendingAtMs: NOW - 1000,
       abandonedGroups: [],
+      abandonedRecently: 0,
     },
     spill: {
       count: 0,
@@ -111,10 +114,23 @@ function check(facts: DoctorFacts, name: string): Check {
 }
 
 describe('doctor checks', () => {
+  it('backlog names rows of a kind this version does not know, as left for a newer difflore', () => {
+    const f = healthy();
+    if (f.database.kind !== 'ok') throw new Error('fixture');
+    const facts: DoctorFacts = { ...f, database: { ...f.database, unknownKinds: { teleport_v2: 3, x: 1 } } };
+    const backlog = check(facts, 'backlog');
+    expect(backlog.status).toBe('ok');
+    expect(backlog.detail).toContain(
+      "3 rows of kind 'teleport_v2' this version does not know; a newer difflore will send them",
+    );
+    expect(backlog.detail).toContain("1 row of kind 'x' this version does not know");
+  });
+
   it('a healthy home: every check ok, no fix lines, report healthy', () => {
     const checks = runChecks(healthy());
     expect(checks.map((c) => c.name)).toEqual([
       'daemon',
+      'delivery',
       'backlog',
       'abandoned',
       'spill',
@@ -217,6 +233,82 @@ describe('doctor checks', () => {
     ]);
     expect(c.fix).toContain('difflore outbox retry --older-than 1d');
     expect(c.fix).toContain('difflore outbox list --status abandoned');
+    // Rows that gave up in the last day fail: something broke recently.
+    const recent = check(
+      { ...withAbandoned, database: { ...withAbandoned.database, abandonedRecently: 2 } },
+      'abandoned',
+    );
+    expect(recent.status).toBe('fail');
+    expect(recent.detail).toContain('2 in the last 1d');
+    expect(recent.fix).toContain('difflore outbox retry');
+  });
+
+  describe('delivery', () => {
+    const delivery = (overrides: Partial<DeliveryReport>): DeliveryReport => ({
+      state: 'ok',
+      since: NOW - 600_000,
+      lastError: null,
+      errorCode: null,
+      lastSuccessAtMs: NOW - 2_000,
+      nextAttemptAtMs: null,
+      breaker: { open: false, until: null },
+      cloudUrl: 'https://difflore.dev/api',
+      rowsWaiting: 0,
+      dueNow: 0,
+      backingOff: 0,
+      oldestPendingAgeMs: null,
+      summary: 'delivering to the cloud at https://difflore.dev/api',
+      ...overrides,
+    });
+    const withDelivery = (d: DeliveryReport, graceMs = 60_000): DoctorFacts => ({
+      ...healthy(),
+      deliveryGraceMs: graceMs,
+      daemon: daemon({ delivery: d }),
+    });
+
+    it('ok and idle pass; no daemon says unknown and passes (the daemon check speaks for it)', () => {
+      expect(check(withDelivery(delivery({})), 'delivery').status).toBe('ok');
+      expect(check(withDelivery(delivery({ state: 'idle' })), 'delivery').status).toBe('ok');
+      expect(check(healthy(), 'delivery')).toMatchObject({ status: 'ok', detail: expect.stringContaining('unknown') });
+    });
+
+    it('blocked within the grace passes and says so; past it, each state fails with its fix', () => {
+      const fresh = check(withDelivery(delivery({ state: 'unreachable', since: NOW - 5_000 })), 'delivery');
+      expect(fresh.status).toBe('ok');
+      expect(fresh.detail).toContain('within the 1m grace');
+      const fixes: Record<string, string> = {
+        unreachable: 'check the network and any proxy',
+        failing: 'rows are kept and retried',
+        'auth-rejected': 'difflore cloud login',
+        'waiting-for-token': paths.tokenFile,
+      };
+      for (const [state, fix] of Object.entries(fixes)) {
+        const d = delivery({
+          state: state as DeliveryReport['state'],
+          since: NOW - 120_000,
+          lastError: 'transport: post_observations: getaddrinfo ENOTFOUND nonexistent.invalid',
+          summary: `${state} words`,
+        });
+        const c = check(withDelivery(d), 'delivery');
+        expect(c.status, state).toBe('fail');
+        expect(c.fix, state).toContain(fix);
+        expect(c.notes?.[0]).toContain('ENOTFOUND');
+      }
+      expect(check(withDelivery(delivery({ state: 'failing', since: NOW - 1 }), 0), 'delivery').status).toBe('fail');
+    });
+
+    it('never-tried with rows waiting past the grace fails; with nothing waiting it passes', () => {
+      const stuck = delivery({ state: 'never-tried', since: null, rowsWaiting: 3 });
+      expect(check(withDelivery(stuck), 'delivery').status).toBe('fail');
+      expect(check(withDelivery({ ...stuck, rowsWaiting: 0 }), 'delivery').status).toBe('ok');
+    });
+
+    it('a sendable row pending for longer than 15 minutes fails the backlog check', () => {
+      const f = healthy();
+      if (f.database.kind !== 'ok') throw new Error('fixture');
+      const old = { ...f, database: { ...f.database, oldestPendingAtMs: NOW - 16 * 60_000 } };
+      expect(check(old, 'backlog')).toMatchObject({ status: 'fail', fix: expect.stringContaining('daemon status') });
+    });
   });
 
   it('reasonPrefix keeps what rows failing the same way share', () => {

@@ -15,7 +15,19 @@ async function recordedDaemonRun(): Promise<TransitionRecord[]> {
   const script: [ModelEvent, string][] = [
     [{ type: 'xstate.done.actor.claim', output: CLAIMED }, 'serving.draining'],
     [{ type: 'WAKE' }, 'serving.draining'],
-    [{ type: 'xstate.done.actor.drainPass', output: summaryAt(1_010) }, 'serving.draining'],
+    [
+      {
+        type: 'xstate.done.actor.drainPass',
+        output: summaryAt(1_010, {
+          outcome: 'unreachable',
+          errorCode: 'ECONNREFUSED',
+          rowsWaiting: true,
+          nextDueAt: 31_010,
+          breaker: { state: 'open', consecutiveFailures: 3, openUntil: 31_010, opens: 1, authRejected: null },
+        }),
+      },
+      'serving.draining',
+    ],
     [{ type: 'xstate.done.actor.drainPass', output: summaryAt(1_020) }, 'serving.running'],
     [{ type: 'xstate.after.untilTick.daemon.serving.running' }, 'serving.draining'],
     [{ type: 'xstate.done.actor.drainPass', output: summaryAt(6_030, { nextDueAt: 7_000 }) }, 'serving.running'],
@@ -61,6 +73,10 @@ describe('sanitizeEvent', () => {
         nextDueAt: null,
         startedAt: 995,
         finishedAt: 1_000,
+        outcome: 'ok',
+        errorCode: null,
+        rowsWaiting: false,
+        breaker: { state: 'closed', consecutiveFailures: 0, openUntil: null, opens: 0 },
       },
     });
     expect(
@@ -106,7 +122,24 @@ describe('transitionRecorder', () => {
       from: null,
       event: { type: 'xstate.init', input: { tickMs: 5_000, batchSize: 16, minSleepMs: 10, abortGraceMs: 2_000 } },
       to: 'claiming',
+      delivery: {
+        state: 'never-tried',
+        since: null,
+        errorCode: null,
+        lastSuccessAtMs: null,
+        nextAttemptAtMs: null,
+        breakerOpen: false,
+        breakerUntil: null,
+      },
     });
+    // Delivery changes ride on the transition that made them, and only there.
+    const changes = records.filter((r) => r.delivery !== undefined).map((r) => [r.seq, r.delivery?.state]);
+    expect(changes).toEqual([
+      [1, 'never-tried'],
+      [4, 'unreachable'],
+      [5, 'ok'],
+      [7, 'ok'],
+    ]);
     expect(records.map((r) => r.seq)).toEqual(records.map((_, i) => i + 1));
     // A WAKE during a pass changes only context, and is recorded: replay needs it.
     expect(records[2]).toMatchObject({ from: 'serving.draining', event: { type: 'WAKE' }, to: 'serving.draining' });
@@ -143,6 +176,17 @@ describe('replayJournal', () => {
     const tampered = records.map((r, i) => (i === 2 ? { ...r, to: 'stopped' } : r));
     const result = replayJournal('daemon', tampered);
     expect(result).toMatchObject({ ok: false, seq: records[2]?.seq, expected: 'stopped', actual: records[2]?.to });
+  });
+
+  it('reports a delivery summary the machine does not reproduce', async () => {
+    const records = await recordedDaemonRun();
+    const at = records.findIndex((r) => r.delivery?.state === 'unreachable');
+    const tampered = records.map((r, i) =>
+      i === at ? { ...r, delivery: { ...r.delivery, state: 'ok', errorCode: null } } : r,
+    );
+    const result = replayJournal('daemon', tampered);
+    expect(result).toMatchObject({ ok: false, seq: records[at]?.seq });
+    if (!result.ok) expect(result.reason).toContain('delivery summary differs');
   });
 
   it('reports a missing transition as a from-state mismatch', async () => {

@@ -15,6 +15,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type * as Keyring from '@napi-rs/keyring';
 import { errnoCode } from '../../errors.js';
+import { readHomeFile } from '../home-files.js';
 import { ciVariable, deriveKeyseedKey, masterKeyFromHex, parseKeyseed } from './login-crypto.js';
 
 export const KEYRING_SERVICE = 'difflore';
@@ -92,7 +93,7 @@ function keyseedKey(
   options: KeyseedOptions,
 ): { kind: 'key'; key: Buffer } | { kind: 'none'; reason: string } {
   const file = join(home, 'keyseed');
-  const text = readSmallFile(file);
+  const text = readKeyseedFile(file);
   if (text.kind === 'missing') {
     return {
       kind: 'none',
@@ -119,6 +120,17 @@ export function osHome(env: NodeJS.ProcessEnv): string | null {
   }
 }
 
+/** The keyseed under the home's file rule (no link, no FIFO, ours); never created or chmodded here. */
+function readKeyseedFile(path: string): FileText {
+  try {
+    const bytes = readHomeFile(path, 4096);
+    if (bytes === undefined) return { kind: 'missing' };
+    return { kind: 'ok', text: new TextDecoder('utf-8', { fatal: true }).decode(bytes) };
+  } catch (error) {
+    return { kind: 'error', message: (error as Error).message };
+  }
+}
+
 function machineId(files: readonly string[]): string | null {
   for (const file of files) {
     const text = readSmallFile(file);
@@ -131,14 +143,17 @@ function machineId(files: readonly string[]): string | null {
 
 type FileText = { kind: 'ok'; text: string } | { kind: 'missing' } | { kind: 'error'; message: string };
 
-/** Reads a small file without following a link or blocking on a FIFO; invalid UTF-8 is an error. */
+/**
+ * Reads a small system file (the machine id: not in the home, not ours) without blocking on a FIFO;
+ * invalid UTF-8 is an error.
+ */
 function readSmallFile(path: string): FileText {
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    // Links are followed, as Rust's read does: /etc/machine-id is a link on some systems.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return { kind: 'missing' };
-    if (errnoCode(error) === 'ELOOP') return { kind: 'error', message: 'it is a symbolic link; refusing to follow it' };
     return { kind: 'error', message: (error as Error).message };
   }
   try {

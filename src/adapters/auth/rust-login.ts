@@ -5,11 +5,11 @@
  * Rust's host binding, and writing a refreshed pair back exactly as Rust's `save_login_tokens` does,
  * so the Rust binary keeps reading it. better-sqlite3 loads on first use only.
  */
-import { chmodSync, lstatSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
-import { errnoCode } from '../../errors.js';
+import { checkHomeEntry } from '../home-files.js';
 import { apiOrigin, hostAllows, openSecret, sealSecret } from './login-crypto.js';
 import { chooseMasterKey, type KeyringRead, type KeySource, needsKeyring, readKeyring } from './master-key.js';
 
@@ -47,17 +47,16 @@ export function loginDbPath(home: string): string {
   return join(home, LOGIN_DB_NAME);
 }
 
-/** Refuses a link, a non-file or another user's file before SQLite opens the path. */
+/**
+ * The home's file rule (home-files.ts) before SQLite opens the path: a link, a non-file or another
+ * user's file is refused. Only the message is kept: the rule's usual fix ("difflore recreates it")
+ * does not hold for a login only the Rust binary writes.
+ */
 function checkLoginFile(path: string): 'missing' | null | string {
   try {
-    const stat = lstatSync(path);
-    if (stat.isSymbolicLink()) return `${path} is a symbolic link; refusing to read a login through it`;
-    if (!stat.isFile()) return `${path} is not a regular file`;
-    const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
-    if (uid !== undefined && stat.uid !== uid) return `${path} belongs to another user (uid ${stat.uid})`;
-    return null;
+    return checkHomeEntry(path, 'file') === 'missing' ? 'missing' : null;
   } catch (error) {
-    return errnoCode(error) === 'ENOENT' ? 'missing' : `cannot read ${path}: ${(error as Error).message}`;
+    return (error as Error).message;
   }
 }
 

@@ -7,7 +7,7 @@ import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
 import type { TransitionRecord } from '../../adapters/recorder.js';
 import { BaseCommand, usageError } from '../base-command.js';
-import { formatRecord, printable, stateLabel } from '../daemon-text.js';
+import { journalPrinter, printable, stateLabel } from '../daemon-text.js';
 
 export default class DaemonLogCommand extends BaseCommand {
   static override paths = [['daemon', 'log']];
@@ -17,7 +17,9 @@ export default class DaemonLogCommand extends BaseCommand {
     details: `
       Every transition of the daemon and of each \`daemon stop\` run is journaled in
       \`daemon-journal.jsonl\` (rotated to \`.1\` at 1 MiB). This prints the last \`--limit\` entries as
-      \`time  machine  pid  #seq  from → to  [event]\`; \`--json\` prints the records as JSON lines;
+      \`time  machine  pid  #seq  from → to  [event]\`, and each change of the daemon's delivery state
+      (\`delivery ok → unreachable (ENOTFOUND)\`) on a line of its own after the transition that made it;
+      \`--json\` prints the records as JSON lines (a record that changed the delivery summary carries it);
       \`--follow\` keeps printing new entries until interrupted.
 
       \`--verify\` replays the journal through the real machines, one process's run at a time, checks
@@ -70,8 +72,12 @@ export default class DaemonLogCommand extends BaseCommand {
 
     const shown = this.limit === 0 ? journal.entries : journal.entries.slice(-this.limit);
     if (shown.length === 0 && !this.json && !this.follow) this.print(`(no transitions recorded in ${paths.journal})`);
-    for (const record of shown) this.print(this.json ? JSON.stringify(record) : formatRecord(record));
-    if (this.follow) await this.followJournal(paths.journal);
+    const print = this.json ? (record: TransitionRecord) => this.print(JSON.stringify(record)) : this.printer();
+    // Records before the shown ones still tell which delivery state the first shown change left.
+    if (!this.json)
+      for (const record of journal.entries.slice(0, journal.entries.length - shown.length)) this.seen(record);
+    for (const record of shown) print(record);
+    if (this.follow) await this.followJournal(paths.journal, print);
     return 0;
   }
 
@@ -154,8 +160,23 @@ export default class DaemonLogCommand extends BaseCommand {
     return 0;
   }
 
+  #printer: ((record: TransitionRecord) => void) | null = null;
+  #lastDelivery = new Map<number, string>();
+
+  /** The text printer: each record, and each delivery change on its own line. */
+  private printer(): (record: TransitionRecord) => void {
+    this.#printer ??= journalPrinter((line) => this.print(line), this.#lastDelivery);
+    return this.#printer;
+  }
+
+  /** Notes a record's delivery state without printing it. */
+  private seen(record: TransitionRecord): void {
+    const state = (record.delivery as { state?: unknown } | undefined)?.state;
+    if (typeof state === 'string') this.#lastDelivery.set(record.pid, state);
+  }
+
   /** Prints entries appended after now until SIGINT/SIGTERM; follows the rotation to `.1`. */
-  private async followJournal(path: string): Promise<void> {
+  private async followJournal(path: string, print: (record: TransitionRecord) => void): Promise<void> {
     const [{ closeSync, constants, readSync, statSync }, { openHomeFile }] = await Promise.all([
       import('node:fs'),
       import('../../adapters/home-files.js'),
@@ -194,8 +215,7 @@ export default class DaemonLogCommand extends BaseCommand {
         for (const line of lines) {
           if (line.trim() === '') continue;
           try {
-            const record = JSON.parse(line) as TransitionRecord;
-            this.print(this.json ? JSON.stringify(record) : formatRecord(record));
+            print(JSON.parse(line) as TransitionRecord);
           } catch {
             // A torn line from a crashed writer; the next line is whole.
           }

@@ -13,8 +13,11 @@ export default class DaemonStatusCommand extends BaseCommand {
     details: `
       Says whether the daemon runs (checked with its lifetime lock, its pid file and the process
       identity recorded when it started), and if so its pid, uptime, last heartbeat, the state of its
-      state machine, its last drain pass, and whether delivery waits for a cloud token. Also counts
-      the outbox backlog (read-only; if the database cannot be read it says so).
+      state machine, its last drain pass, and whether its rows get out: the delivery line says, in
+      plain words, what the cloud last answered (ok, unreachable, failing, auth-rejected,
+      waiting-for-token, never-tried, idle), since when, the last error, when the next try or probe
+      is due and how many rows wait. Also counts the outbox backlog (read-only; if the database
+      cannot be read it says so).
 
       States and exit codes (LSB): 0 running; 1 not running but a stale pid file is left (its process
       is dead, or the pid now belongs to another process); 3 not running; 4 unknown — a live process
@@ -24,7 +27,9 @@ export default class DaemonStatusCommand extends BaseCommand {
       \`--json\` prints one object: status, exitCode, summary, pid, uptimeMs, heartbeatAgeMs,
       machineState, lastPass, backlog, waitingForToken, tokenProblem, tokenSource (env, file,
       rust-login:keyring, rust-login:keyseed or rust-login:master-key-env; never the token),
-      stateFile, and more.
+      stateFile, delivery ({ state, since, lastError, errorCode, lastSuccessAtMs, nextAttemptAtMs,
+      breaker: { open, until }, cloudUrl, rowsWaiting, dueNow, backingOff, oldestPendingAgeMs,
+      summary }; null when no daemon of ours runs), and more.
     `,
     examples: [
       ['Show the status', '$0 daemon status'],

@@ -15,8 +15,12 @@ export default class DoctorCommand extends BaseCommand {
       Looks, changes nothing, and prints one line per check:
 
       - \`daemon\`: running (pid, machine state, uptime, heartbeat age), not running, or a stale pid file;
-      - \`backlog\`: pending rows by kind, rows being sent, how old the oldest is;
-      - \`abandoned\`: rows that gave up, grouped by the start of their last error;
+      - \`delivery\`: whether the running daemon's rows get out (ok, idle, unreachable, failing,
+        auth-rejected, waiting-for-token, never-tried), since when, the last error and the next try;
+        fails once delivery has been blocked for longer than \`--grace\` (default 60s);
+      - \`backlog\`: pending rows by kind, rows being sent, how old the oldest is (fails past 15 minutes);
+      - \`abandoned\`: rows that gave up, grouped by the start of their last error (fails when any gave up
+        in the last 24 hours, warns for older ones);
       - \`spill\`: rows waiting on disk to be queued (count, bytes, newest error) and quarantined \`.bad\` files;
       - \`token\`: whether a cloud token is there and where it comes from (DIFFLORE_CLOUD_TOKEN, the
         Rust login with its key from the OS keyring, the keyseed or DIFFLORE_MASTER_KEY, or the token
@@ -34,11 +38,15 @@ export default class DoctorCommand extends BaseCommand {
     `,
     examples: [
       ['Check everything', '$0 doctor'],
+      ['Fail as soon as delivery is blocked (scripts, CI)', '$0 doctor --grace 1s'],
       ['List the problems from a script', '$0 doctor --json | jq \'.checks[] | select(.status != "ok")\''],
     ],
   });
 
   json = Option.Boolean('--json', false, { description: 'Print one JSON object' });
+  grace = Option.String('--grace', '60s', {
+    description: 'How long delivery may be blocked before the delivery check fails (e.g. 60s, 5m)',
+  });
 
   protected async run(): Promise<number> {
     const env = this.context.env as NodeJS.ProcessEnv;
@@ -48,17 +56,22 @@ export default class DoctorCommand extends BaseCommand {
       { gatherFacts },
       { runChecks },
       { buildReport, renderText },
+      { parseDuration, TIMEOUT_UNITS },
     ] = await Promise.all([
       import('../../adapters/home.js'),
       import('../../adapters/cloud-config.js'),
       import('../doctor/facts.js'),
       import('../doctor/checks.js'),
       import('../doctor/report.js'),
+      import('../durations.js'),
     ]);
+    const graceMs = parseDuration('--grace', this.grace, TIMEOUT_UNITS);
     const home = resolveHome(env);
     // Looked up first: the Rust login's key may come from the OS keyring, which answers asynchronously.
     const token = await resolveCloudToken(homePaths(home), env);
-    const report = buildReport(home, runChecks(gatherFacts(home, env, Date.now(), token)));
+    const { agentHooksCheck } = await import('../doctor/agents.js');
+    const checks = runChecks(gatherFacts(home, env, Date.now(), token, graceMs));
+    const report = buildReport(home, [...checks, await agentHooksCheck(env, process.cwd())]);
     if (this.json) {
       this.printJson(report);
     } else {

@@ -1,6 +1,6 @@
 /**
- * `difflore hook uninstall claude-code`: removes the entries `hook install` added from a Claude Code
- * settings.json and nothing else.
+ * `difflore hook uninstall [agent]`: removes the entries `hook install` added from the agent's config
+ * and nothing else (Claude Code when no agent is named, as before the other agents arrived).
  */
 import { Command, Option } from 'clipanion';
 import {
@@ -13,35 +13,57 @@ import {
   resolveSettingsPath,
   writeSettingsFile,
 } from '../../adapters/settings-merge.js';
+import { uninstallAgentHook } from '../agent-install.js';
 import { BaseCommand } from '../base-command.js';
+import { agentRow } from './hook-install.js';
 
 export default class HookUninstallCommand extends BaseCommand {
-  static override paths = [
-    ['hook', 'uninstall', 'claude-code'],
-    ['hook', 'uninstall'],
-  ];
+  static override paths = [['hook', 'uninstall']];
 
   static override usage = Command.Usage({
     category: 'Hooks',
-    description: 'Stop Claude Code from recording its edits',
+    description: 'Stop a coding agent from recording its edits',
     details: `
-      Removes every hook entry that runs \`difflore hook claude-code\` from \`<DIR>/.claude/settings.json\`
-      (\`--project\`, default: the current directory) or \`~/.claude/settings.json\` (\`--user\`), and the
-      groups that only held it. Everything else stays; the old file is copied to
-      \`settings.json.bak-<time>\` first.
+      Removes every hook entry that runs \`difflore hook <agent>\` from the agent's config (the file
+      \`hook install\` writes; for Claude Code \`<DIR>/.claude/settings.json\` with \`--project\`, default the
+      current directory, or \`~/.claude/settings.json\` with \`--user\`), and the containers that only held
+      it. Everything else stays — the Rust binary's own entries too; the old file is copied to
+      \`<file>.bak-<time>\` first.
     `,
     examples: [
       ['Uninstall from the project in the current directory', '$0 hook uninstall claude-code'],
       ['Uninstall from the user settings', '$0 hook uninstall claude-code --user'],
-      ['Show what would change', '$0 hook uninstall claude-code --dry-run'],
+      ['Uninstall the Codex hook', '$0 hook uninstall codex'],
+      ['Show what would change', '$0 hook uninstall windsurf --dry-run'],
     ],
   });
 
-  project = Option.String('--project', { description: 'Project directory whose .claude/settings.json to change' });
-  user = Option.Boolean('--user', false, { description: 'Change ~/.claude/settings.json instead' });
-  dryRun = Option.Boolean('--dry-run', false, { description: 'Print the change without writing anything' });
+  agent = Option.String({ name: 'agent', required: false });
+  project = Option.String('--project', { description: 'Project directory (Claude Code, Cursor)' });
+  user = Option.Boolean('--user', false, { description: 'Claude Code: change ~/.claude/settings.json instead' });
+  dryRun = Option.Boolean('--dry-run', false, { description: 'Print the change as a diff without writing anything' });
+  printOnly = Option.Boolean('--print', false, {
+    description: 'Print the whole file as it would be written; write nothing',
+  });
 
   protected async run(): Promise<number> {
+    const row = agentRow(this.agent ?? 'claude-code');
+    if (row.names[0] !== 'claude-code') {
+      return uninstallAgentHook(row, {
+        project: this.project,
+        user: this.user,
+        dryRun: this.dryRun,
+        print: this.printOnly,
+        cwd: process.cwd(),
+        env: process.env,
+        out: (line) => this.print(line),
+        raw: (text) => this.context.stdout.write(text),
+      });
+    }
+    return this.uninstallClaudeCode();
+  }
+
+  private uninstallClaudeCode(): number {
     const path = resolveSettingsPath({ project: this.project, user: this.user, cwd: process.cwd(), env: process.env });
     const file = readSettingsFile(path);
     if (file.text === undefined) {
@@ -49,11 +71,15 @@ export default class HookUninstallCommand extends BaseCommand {
       return 0;
     }
     const result = removeClaudeCodeHook(parseSettings(file.text, path), path);
+    const after = result.changed ? renderSettings(result.settings, detectIndent(file.text)) : file.text;
+    if (this.printOnly) {
+      this.context.stdout.write(after);
+      return 0;
+    }
     if (!result.changed) {
       this.print(`No difflore hook in ${path}; nothing changed.`);
       return 0;
     }
-    const after = renderSettings(result.settings, detectIndent(file.text));
     if (this.dryRun) {
       this.context.stdout.write(lineDiff(file.text, after, path, path));
       this.print(`(dry run: ${path} not written)`);

@@ -15,8 +15,9 @@ export default class OutboxListCommand extends BaseCommand {
     category: 'Outbox',
     description: 'List outbox rows',
     details: `
-      Lists outbox rows oldest first: id, kind, status, tries used (of 8), age, and the last error
-      or a preview of the payload. At most \`--limit\` rows (default ${DEFAULT_LIMIT}).
+      Lists outbox rows oldest first: id, kind, status, tries used (of 8), age, when the next try is
+      due (\`now\`, \`in 37s\` while a row backs off, \`sending\` while claimed, \`never\` once abandoned),
+      and the last error or a preview of the payload. At most \`--limit\` rows (default ${DEFAULT_LIMIT}).
 
       \`--status\` is one of ${STATUSES.join(', ')}. \`--json\` prints a JSON array of rows with their
       full payloads.
@@ -62,6 +63,14 @@ export default class OutboxListCommand extends BaseCommand {
   }
 }
 
+/** When the daemon tries the row next, as the claim sees it (due at next_attempt_at, else at once). */
+function nextTry(row: OutboxRow, now: number): string {
+  if (row.status === 'abandoned') return 'never';
+  if (row.status === 'processing') return 'sending';
+  const due = row.nextAttemptAt ?? row.createdAt;
+  return due <= now ? 'now' : `in ${formatDuration(due - now)}`;
+}
+
 function table(rows: readonly OutboxRow[], now: number): string[] {
   const cells = rows.map((r) => [
     String(r.id),
@@ -69,9 +78,10 @@ function table(rows: readonly OutboxRow[], now: number): string[] {
     r.status,
     `${r.retryCount}/8`,
     formatDuration(now - r.createdAt),
+    nextTry(r, now),
     r.lastError === null ? oneLine(r.payloadJson, 60) : `error: ${oneLine(r.lastError, 60)}`,
   ]);
-  const header = ['ID', 'KIND', 'STATUS', 'TRIES', 'AGE', 'LAST ERROR / PAYLOAD'];
+  const header = ['ID', 'KIND', 'STATUS', 'TRIES', 'AGE', 'NEXT TRY', 'LAST ERROR / PAYLOAD'];
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? '').length)));
   const format = (c: readonly string[]): string =>
     c

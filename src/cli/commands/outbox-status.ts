@@ -4,6 +4,7 @@
 import { Command, Option } from 'clipanion';
 import { type SpillStats, spillStats } from '../../adapters/spill.js';
 import { BaseCommand } from '../base-command.js';
+import { type DeliveryReport, daemonStatus, readBacklog } from '../daemon-status.js';
 import { unknownKindNote } from '../doctor/checks.js';
 import { formatBytes, formatDuration, oneLine, plural, withStore } from '../outbox-helpers.js';
 
@@ -24,6 +25,8 @@ export interface OutboxStatusReport {
   /** How long until the next sendable row is due (0 = now), or null when none is pending. */
   readonly nextDueInMs: number | null;
   readonly spill: SpillStats;
+  /** The running daemon's delivery summary (see `daemon status`); null when no daemon of ours runs. */
+  readonly delivery: DeliveryReport | null;
 }
 
 export default class OutboxStatusCommand extends BaseCommand {
@@ -41,8 +44,9 @@ export default class OutboxStatusCommand extends BaseCommand {
       disk under \`hook-spill/\` to be queued.
 
       \`--json\` prints one object with the keys \`pending\`, \`processing\`, \`abandoned\`,
-      \`awaitingApproval\`, \`byKind\`, \`unknownKinds\`, \`oldestPendingAgeMs\`, \`nextDueInMs\`, \`spill\` and
-      \`database\`. Rows of a kind this version does not know stay pending (a newer difflore sends
+      \`awaitingApproval\`, \`byKind\`, \`unknownKinds\`, \`oldestPendingAgeMs\`, \`nextDueInMs\`, \`spill\`,
+      \`database\` and \`delivery\` (the running daemon's delivery summary, as in \`daemon status --json\`; null
+      when none runs). Rows of a kind this version does not know stay pending (a newer difflore sends
       them) and are named under \`unknownKinds\`.
       Looking never creates the database.
     `,
@@ -70,6 +74,8 @@ export default class OutboxStatusCommand extends BaseCommand {
         oldestPendingAgeMs: oldest === null ? null : Math.max(0, now - oldest),
         nextDueInMs: nextDue === null ? null : Math.max(0, nextDue - now),
         spill: spillStats(paths),
+        delivery:
+          store === null ? null : daemonStatus(paths, { env: this.context.env, now, backlog: readBacklog }).delivery,
       };
     });
     if (this.json) {
@@ -103,6 +109,7 @@ function describeStatus(r: OutboxStatusReport): string[] {
       r.abandoned > 0 ? '  (gave up; see `difflore outbox list --status abandoned`, `outbox retry`)' : ''
     }`,
   );
+  if (r.delivery !== null) lines.push(`Delivery: ${r.delivery.summary}`);
   const kinds = Object.entries(r.byKind);
   if (kinds.length > 0) {
     lines.push(`Pending by kind (${sendable} ready to send)`);

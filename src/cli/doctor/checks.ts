@@ -5,13 +5,14 @@
  */
 import { describeTokenSource } from '../../adapters/cloud-config.js';
 import type { DaemonStatusReport } from '../daemon-status.js';
-import type { DoctorFacts, FileFact } from './facts.js';
+import { clockTime, deliveryBlocked } from '../delivery-text.js';
+import { ABANDONED_RECENT_MS, type DoctorFacts, type FileFact } from './facts.js';
 import { count, formatAge, formatSize, shellPath } from './format.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
 export interface Check {
-  /** Stable: daemon, backlog, abandoned, spill, token, cloud_url, home, files, database. */
+  /** Stable: daemon, delivery, backlog, abandoned, spill, token, cloud_url, home, files, database. */
   readonly name: string;
   readonly status: CheckStatus;
   /** One line for people. */
@@ -24,14 +25,18 @@ export interface Check {
 
 /** A running daemon whose last heartbeat is older than this is probably hung (the tick is 5 s). */
 export const HEARTBEAT_STALE_MS = 120_000;
-/** Sendable rows older than this while nothing delivers them deserve a look. */
-export const BACKLOG_OLD_MS = 60 * 60_000;
+/**
+ * A sendable row still pending after this long is not getting through: a healthy daemon sends a row
+ * within seconds, and a row that keeps failing has spent most of its 8 backed-off tries by then.
+ */
+export const BACKLOG_OLD_MS = 15 * 60_000;
 
 const mode = (m: number): string => m.toString(8).padStart(3, '0');
 
 export function runChecks(facts: DoctorFacts): Check[] {
   return [
     daemonCheck(facts),
+    deliveryCheck(facts),
     backlogCheck(facts),
     abandonedCheck(facts),
     spillCheck(facts),
@@ -140,6 +145,53 @@ function daemonCheck(facts: DoctorFacts): Check {
   }
 }
 
+/** What to do about each blocked delivery state. */
+function deliveryFix(facts: DoctorFacts, state: string, url: string): string {
+  const tokenPath = shellPath(facts.paths.tokenFile);
+  const newToken = `difflore cloud login (the Rust login), or write a new token to ${tokenPath} (chmod 600); the daemon reads it on its next pass`;
+  switch (state) {
+    case 'unreachable':
+      return `check the network and any proxy (curl -sI ${shellPath(url)}); if DIFFLORE_CLOUD_URL is wrong, fix it and difflore daemon restart; rows are kept and sent once the cloud is reachable`;
+    case 'failing':
+      return 'nothing to fix on this machine: rows are kept and retried with backoff; if it lasts, check that DIFFLORE_CLOUD_URL is the right cloud, and once it recovers difflore outbox retry sends what gave up';
+    case 'auth-rejected':
+      return newToken;
+    case 'waiting-for-token':
+      return newToken;
+    default:
+      return 'difflore daemon restart; the reason is in logs/daemon.log';
+  }
+}
+
+/** Is the running daemon's data getting out (issue 16): fails once delivery has been blocked past the grace. */
+function deliveryCheck(facts: DoctorFacts): Check {
+  const d = facts.daemon.delivery;
+  if (d === null) {
+    const why = facts.daemon.status === 'running' ? 'the daemon has not finished a pass yet' : 'no daemon of ours runs';
+    return { name: 'delivery', status: 'ok', detail: `unknown: ${why}` };
+  }
+  const since = d.since ?? facts.daemon.startedAtMs;
+  const stuckFor = since === null ? 0 : Math.max(0, facts.nowMs - since);
+  const waiting = (d.rowsWaiting ?? 0) > 0;
+  const blocked = deliveryBlocked(d.state) || (d.state === 'never-tried' && waiting);
+  if (!blocked) return { name: 'delivery', status: 'ok', detail: d.summary };
+  if (stuckFor <= facts.deliveryGraceMs) {
+    return {
+      name: 'delivery',
+      status: 'ok',
+      detail: `${d.summary} (for ${formatAge(stuckFor)}, within the ${formatAge(facts.deliveryGraceMs)} grace)`,
+    };
+  }
+  const url = d.cloudUrl ?? (facts.cloudUrl.ok ? facts.cloudUrl.url : 'the cloud URL');
+  return {
+    name: 'delivery',
+    status: 'fail',
+    detail: since === null ? d.summary : `${d.summary} (blocked since ${clockTime(since, facts.nowMs)})`,
+    fix: deliveryFix(facts, d.state, url),
+    ...(d.lastError === null ? {} : { notes: [`last error: ${d.lastError}`] }),
+  };
+}
+
 /** How status and doctor name rows of a kind this version does not know. */
 export function unknownKindNote(kind: string, rows: number): string {
   const name = JSON.stringify(kind).slice(1, -1);
@@ -165,9 +217,9 @@ function backlogCheck(facts: DoctorFacts): Check {
   if (db.oldestPendingAtMs !== null && facts.nowMs - db.oldestPendingAtMs > BACKLOG_OLD_MS) {
     return {
       name: 'backlog',
-      status: 'warn',
-      detail: `${detail}: rows are not getting through`,
-      fix: 'difflore outbox drain (a foreground pass that shows why)',
+      status: 'fail',
+      detail: `${detail}: rows are not getting through (older than ${formatAge(BACKLOG_OLD_MS)})`,
+      fix: 'difflore daemon status (why delivery is stuck); difflore outbox drain (a foreground pass that shows it)',
     };
   }
   return { name: 'backlog', status: 'ok', detail };
@@ -181,10 +233,13 @@ function abandonedCheck(facts: DoctorFacts): Check {
   const notes = db.abandonedGroups.map((g) => `${g.count}× ${g.reason} (${g.kinds.join(', ')})`);
   const shown = db.abandonedGroups.reduce((n, g) => n + g.count, 0);
   if (shown < db.abandoned) notes.push(`${db.abandoned - shown} more with other reasons`);
+  // Recent losses are news (something broke today); old ones were seen before and only warn.
+  const recent =
+    db.abandonedRecently > 0 ? `, ${db.abandonedRecently} in the last ${formatAge(ABANDONED_RECENT_MS)}` : '';
   return {
     name: 'abandoned',
-    status: 'warn',
-    detail: `${count(db.abandoned, 'row')} gave up and will not be sent again by themselves`,
+    status: db.abandonedRecently > 0 ? 'fail' : 'warn',
+    detail: `${count(db.abandoned, 'row')} gave up and will not be sent again by themselves${recent}`,
     fix: 'difflore outbox list --status abandoned (why); difflore outbox retry --older-than 1d (send again once fixed) or difflore outbox purge --status abandoned (drop them)',
     notes,
   };

@@ -7,12 +7,12 @@
 import { lstatSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCloudToken, resolveCloudUrl, type TokenResult, type TokenSource } from '../../adapters/cloud-config.js';
-import { openDatabase, SCHEMA_VERSION } from '../../adapters/db.js';
+import { checkWritable, openDatabase, SCHEMA_VERSION } from '../../adapters/db.js';
 import { AWAITING_APPROVAL_SQL, SENDABLE_SQL, UNKNOWN_KIND_SQL } from '../../adapters/outbox-store.js';
 import { type HomePaths, homePaths } from '../../adapters/home.js';
 import { type SpillStats, spillStats } from '../../adapters/spill.js';
-import { DiffloreError, describeError, errnoCode } from '../../errors.js';
-import { type DaemonStatusReport, daemonStatus } from '../daemon-status.js';
+import { DiffloreError, describeErrorLine, errnoCode } from '../../errors.js';
+import { type DaemonStatusReport, daemonStatus, readBacklog } from '../daemon-status.js';
 import { reasonPrefix } from './format.js';
 
 /** A file in the home as lstat sees it. */
@@ -72,6 +72,8 @@ export type DatabaseFact =
       readonly unknownKinds: Readonly<Record<string, number>>;
       readonly oldestPendingAtMs: number | null;
       readonly abandonedGroups: readonly AbandonedGroup[];
+      /** Rows abandoned within ABANDONED_RECENT_MS (by our `abandoned_at`; Rust-abandoned rows have none). */
+      readonly abandonedRecently: number;
     };
 
 export type TokenFact =
@@ -85,10 +87,12 @@ export type CloudUrlFact =
 
 export interface DoctorFacts {
   readonly nowMs: number;
+  /** How long delivery may be blocked before the delivery check fails (`doctor --grace`). */
+  readonly deliveryGraceMs: number;
   readonly paths: HomePaths;
   readonly home: HomeFact;
   readonly files: readonly FileFact[];
-  /** What `difflore daemon status` reports (the daemon team's read side, without its backlog). */
+  /** What `difflore daemon status` reports (with its backlog: the delivery summary counts waiting rows). */
   readonly daemon: DaemonStatusReport;
   readonly database: DatabaseFact;
   readonly spill: SpillStats | { readonly error: string };
@@ -97,6 +101,11 @@ export interface DoctorFacts {
 }
 
 const GROUPS_SHOWN = 8;
+
+/** Rows abandoned more recently than this make the `abandoned` check fail rather than warn. */
+export const ABANDONED_RECENT_MS = 24 * 60 * 60_000;
+/** Delivery may be blocked this long before `doctor` fails (a blip is not a problem): `--grace`. */
+export const DELIVERY_GRACE_MS = 60_000;
 
 /**
  * Everything doctor reports on, for the home `home` as seen from `env`. `token` is the token lookup
@@ -107,17 +116,24 @@ export function gatherFacts(
   env: NodeJS.ProcessEnv,
   nowMs: number = Date.now(),
   token?: TokenResult,
+  deliveryGraceMs: number = DELIVERY_GRACE_MS,
 ): DoctorFacts {
   const paths = homePaths(home);
   const homeFact = inspectHome(home);
   const exists = homeFact.exists;
   return {
     nowMs,
+    deliveryGraceMs,
     paths,
     home: homeFact,
     files: exists ? inspectFiles(paths) : [],
-    daemon: daemonStatus(paths, { env, now: nowMs, ...(token === undefined ? {} : { token }) }),
-    database: exists ? inspectDatabase(paths) : { kind: 'missing' },
+    daemon: daemonStatus(paths, {
+      env,
+      now: nowMs,
+      ...(token === undefined ? {} : { token }),
+      ...(exists ? { backlog: readBacklog } : {}),
+    }),
+    database: exists ? inspectDatabase(paths, nowMs) : { kind: 'missing' },
     spill: exists ? inspectSpill(paths) : emptySpill(paths),
     token: inspectToken(paths, env, token),
     cloudUrl: inspectCloudUrl(env),
@@ -215,7 +231,7 @@ function inspectFiles(paths: HomePaths): FileFact[] {
   return facts;
 }
 
-function inspectDatabase(paths: HomePaths): DatabaseFact {
+function inspectDatabase(paths: HomePaths, nowMs: number): DatabaseFact {
   try {
     lstatSync(paths.db);
   } catch (error) {
@@ -225,6 +241,13 @@ function inspectDatabase(paths: HomePaths): DatabaseFact {
   try {
     // Read-only: looking must not migrate, and a database only the Rust binary wrote stays as it is.
     db = openDatabase(paths.db, { readonly: true, busyTimeoutMs: 2000 });
+    try {
+      // Readable is not enough: every producer and pass writes. A read-only data.db fails them all.
+      checkWritable(paths.db);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
   } catch (error) {
     return {
       kind: 'error',
@@ -262,6 +285,7 @@ function inspectDatabase(paths: HomePaths): DatabaseFact {
         unknownKinds: {},
         oldestPendingAtMs: null,
         abandonedGroups: [],
+        abandonedRecently: 0,
       };
     }
     const counts = { pending: 0, processing: 0, abandoned: 0 };
@@ -328,11 +352,24 @@ function inspectDatabase(paths: HomePaths): DatabaseFact {
       unknownKinds,
       oldestPendingAtMs: oldest,
       abandonedGroups,
+      abandonedRecently: counts.abandoned === 0 ? 0 : abandonedSince(db, nowMs - ABANDONED_RECENT_MS),
     };
   } catch (error) {
     return { kind: 'error', message: `cannot read ${paths.db}: ${(error as Error).message}`, hint: null };
   } finally {
     db.close();
+  }
+}
+
+/** Rows abandoned at or after `since`; 0 for a schema without `abandoned_at` (only Rust has written it). */
+function abandonedSince(db: ReturnType<typeof openDatabase>, since: number): number {
+  try {
+    const row = db
+      .prepare(`SELECT COUNT(*) AS n FROM cloud_outbox WHERE status = 'abandoned' AND abandoned_at >= ?`)
+      .get(since) as { n: number };
+    return row.n;
+  } catch {
+    return 0;
   }
 }
 
@@ -352,7 +389,7 @@ function inspectSpill(paths: HomePaths): SpillStats | { error: string } {
   try {
     return spillStats(paths);
   } catch (error) {
-    return { error: describeError(error) };
+    return { error: describeErrorLine(error) };
   }
 }
 
@@ -363,7 +400,7 @@ function inspectToken(paths: HomePaths, env: NodeJS.ProcessEnv, known: TokenResu
     if (token.kind === 'token') return { kind: 'token', source: token.source };
     return token;
   } catch (error) {
-    return { kind: 'refused', message: describeError(error) };
+    return { kind: 'refused', message: describeErrorLine(error) };
   }
 }
 

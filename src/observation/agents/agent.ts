@@ -21,6 +21,8 @@ export interface AgentHookAdapter {
   parse(text: string): ParsedHook;
   /** The line printed on stdout whatever happened (Rust's `format_output(noop)`). */
   readonly noopOutput: string;
+  /** How `hook install` writes it; absent for Claude Code, whose settings have their own installer. */
+  readonly install?: AgentInstallSpec;
 }
 
 export const CONTINUE = '{"continue":true}';
@@ -80,4 +82,26 @@ export function wellFormedJson(value: unknown): boolean {
 export function field(object: JsonObject, key: string): string | null {
   const v = object[key];
   return typeof v === 'string' ? v : null;
+}
+
+/**
+ * Where and how `difflore hook install <agent>` writes the agent's hook config (a JSON file with a
+ * `hooks` object of event → array). Claude Code has its own installer (settings-merge.ts).
+ */
+export interface AgentInstallSpec {
+  /** `user`: relative to $HOME; `project`: relative to the project directory. */
+  readonly scope: 'user' | 'project';
+  readonly configPath: readonly string[];
+  /** The agent counts as installed when one of these directories exists (same base as configPath)… */
+  readonly detectDirs: readonly (readonly string[])[];
+  /** …or when this program is on PATH (then the config's directory is created). */
+  readonly detectCommand?: string;
+  /** Top-level keys set when absent (Cursor's `version`). */
+  readonly defaults?: JsonObject;
+  /** `group`: `{matcher?, hooks: [{command, …}]}` elements (Claude Code's shape); `flat`: `{command, …}`. */
+  readonly shape: 'group' | 'flat';
+  /** The events our entry goes under, each with the element to add. */
+  readonly entries: (command: string) => Readonly<Record<string, JsonObject>>;
+  /** For messages: how the agent reads `timeout`, when it has one. */
+  readonly note?: string;
 }

@@ -18,6 +18,10 @@ export const AGENT_HOOKS: readonly AgentRow[] = [
     names: ['claude-code', 'claude', 'claude_code', 'claude-cli'],
     load: async () => (await import('./claude-code.js')).claudeCode,
   },
+  { names: ['codex', 'codex-cli'], load: async () => (await import('./codex.js')).codex },
+  { names: ['cursor', 'cursor-agent'], load: async () => (await import('./cursor.js')).cursor },
+  { names: ['gemini-cli', 'gemini', 'gemini_cli'], load: async () => (await import('./gemini-cli.js')).geminiCli },
+  { names: ['windsurf'], load: async () => (await import('./windsurf.js')).windsurf },
 ];
 
 /** The row for a name as typed on the command line; Rust lowercases ASCII only. */

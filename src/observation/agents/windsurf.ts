@@ -1,0 +1,77 @@
+/**
+ * Windsurf (`difflore hook windsurf`): `post_write_code` becomes one `Write` edit event
+ * (reference/rust-hook-agents.md §5): file `tool_info.file_path`; texts from `tool_info` as Rust's
+ * `extract_edit_strings`, falling back to `old_code`/`new_code`; diff from `edits[]`, else `content`
+ * (flat `old_string`/`new_string` give texts but no diff, as in Rust — Windsurf documents `edits[]`);
+ * session `trajectory_id`, else `execution_id`.
+ */
+import { diffContent, diffOldNew, extractEditStrings, isObject, type JsonObject, stringOrNull } from '../edit-event.js';
+import { rustTrim } from '../rust-text.js';
+import { type AgentHookAdapter, CONTINUE, field, ignored, malformed, parseEnvelope, wellFormedJson } from './agent.js';
+
+const TYPED_FIELDS = ['agent_action_name', 'trajectory_id', 'execution_id'];
+
+export const windsurf: AgentHookAdapter = {
+  name: 'windsurf',
+  label: 'Windsurf',
+  noopOutput: CONTINUE,
+  parse(text) {
+    const envelope = parseEnvelope(text, 'Windsurf', TYPED_FIELDS);
+    if (!envelope.ok) return envelope.result;
+    const event = envelope.value;
+    const name = field(event, 'agent_action_name');
+    if (name === null) return malformed('the Windsurf hook event has no agent_action_name');
+    if (name !== 'post_write_code') return ignored(`${name} is not an edit`);
+    if (!wellFormedJson(event)) return malformed('the Windsurf hook event holds a lone surrogate escape');
+    const info = isObject(event.tool_info) ? event.tool_info : null;
+    let { oldText, newText } = extractEditStrings(info);
+    if (oldText === null && newText === null && info !== null) {
+      oldText = stringOrNull(info.old_code);
+      newText = stringOrNull(info.new_code) ?? stringOrNull(info.content);
+    }
+    return {
+      kind: 'edits',
+      events: [
+        {
+          toolName: 'Write',
+          filePath: stringOrNull(info?.file_path),
+          targetFiles: [],
+          diff: info === null ? null : writeDiff(info),
+          oldText,
+          newText,
+          sessionId: sessionOf(event),
+        },
+      ],
+    };
+  },
+  install: {
+    scope: 'user',
+    configPath: ['.codeium', 'windsurf', 'hooks.json'],
+    detectDirs: [['.codeium', 'windsurf'], ['.codeium']],
+    shape: 'flat',
+    // Windsurf hooks have no timeout field.
+    entries: (command) => ({ post_write_code: { command, show_output: false } }),
+  },
+};
+
+function sessionOf(event: JsonObject): string | null {
+  for (const key of ['trajectory_id', 'execution_id']) {
+    const id = field(event, key);
+    if (id !== null && rustTrim(id) !== '') return id;
+  }
+  return null;
+}
+
+/** Rust's `synthesise_write_diff`: `-`/`+` lines of every edit with both strings, else `content`. */
+function writeDiff(info: JsonObject): string | null {
+  if (Array.isArray(info.edits)) {
+    let diff = '';
+    for (const edit of info.edits) {
+      if (isObject(edit) && typeof edit.old_string === 'string' && typeof edit.new_string === 'string') {
+        diff += diffOldNew(edit.old_string, edit.new_string);
+      }
+    }
+    if (diff !== '') return diff;
+  }
+  return typeof info.content === 'string' ? diffContent(info.content) : null;
+}
