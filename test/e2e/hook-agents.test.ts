@@ -4,7 +4,7 @@
  * Each must exit 0 and print the agent's envelope; edits become Rust-shaped observation rows, the rest
  * nothing. The last block keeps every agent's hook within the light module set.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -278,6 +278,25 @@ describe.each(Object.entries(AGENTS))('hook %s', (agent, { envelope, cases }) =>
     expect(log).toContain(`"src":"hook ${agent}"`);
     expect(log).not.toContain('.env');
   });
+});
+
+describe('when the database cannot be written', () => {
+  it.each(Object.entries(AGENTS))(
+    '%s spills its observation in the Rust format',
+    async (agent, { envelope, cases }) => {
+      const home = tempHome();
+      mkdirSync(home, { recursive: true, mode: 0o700 });
+      writeFileSync(join(home, 'data.db'), 'not a database '.repeat(100));
+      const result = await runCli(['hook', agent], { env: env(home), input: cases[0]?.stdin ?? '' });
+      expect(result).toMatchObject({ code: 0, stdout: envelope });
+      const dir = join(home, 'hook-spill', 'observations');
+      const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+      expect(files).toHaveLength(1);
+      const record = JSON.parse(readFileSync(join(dir, files[0] as string), 'utf8'));
+      expect(record).toMatchObject({ version: 1, kind: 'observation' });
+      expect(JSON.parse(record.payloadJson).content_hash).toMatch(/^[0-9a-f]{16}$/);
+    },
+  );
 });
 
 describe('hook names', () => {

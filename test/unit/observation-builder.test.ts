@@ -376,3 +376,51 @@ describe('the builder stays pure', () => {
     }
   });
 });
+
+describe('the limits at their edges, by Rust counting', () => {
+  const at = (n: number, unit: string) => unit.repeat(n);
+
+  it('title: 120 chars stay, 121 become 119 + …, counting an emoji once', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 90, max: 130 }), fc.constantFrom('a', 'é', '😀', '中'), (n, unit) => {
+        // "Edit " + path + ": edit" is 11 chars of ASCII around the path.
+        const title = classified({ filePath: at(n, unit), diff: '-a\n+b\n', oldText: 'a', newText: 'b' }).title;
+        const total = n + 11;
+        expect(charCount(title)).toBe(Math.min(total, 120));
+        expect(title.endsWith('…')).toBe(total > 120);
+      }),
+    );
+  });
+
+  it('narrative: 500 chars stay, 501 become 499 + …', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 480, max: 520 }), fc.constantFrom('a', 'é', '😀'), (n, unit) => {
+        // One `+` line of n - 1 units: the narrative is exactly n chars.
+        const narrative = classified({ diff: `+${at(n - 1, unit)}\n`, newText: 'x' }).narrative as string;
+        expect(charCount(narrative)).toBe(Math.min(n, 500));
+        expect(narrative.endsWith('…')).toBe(n > 500);
+      }),
+    );
+  });
+
+  it('excerpt: 1,024 bytes stay, one more cuts on a char boundary and adds the marker', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1000, max: 1040 }), fc.constantFrom('é', '😀', '中'), (pad, unit) => {
+        // `+`, a multibyte char straddling byte `pad`, ASCII to fill: the cut never splits the char.
+        const diff = `+${at(pad, 'a')}${unit}${at(20, 'b')}\n`;
+        const excerpt = classified({ diff, newText: 'x' }).diff_excerpt as string;
+        const bytes = utf8Length(diff);
+        if (bytes <= DIFF_EXCERPT_MAX_BYTES) expect(excerpt).toBe(diff);
+        else {
+          expect(excerpt.endsWith(EXCERPT_TRUNCATION_MARKER)).toBe(true);
+          const kept = excerpt.slice(0, -EXCERPT_TRUNCATION_MARKER.length);
+          expect(diff.startsWith(kept)).toBe(true);
+          expect(utf8Length(kept)).toBeLessThanOrEqual(DIFF_EXCERPT_MAX_BYTES);
+          expect(utf8Length(kept) + utf8Length(Array.from(diff.slice(kept.length))[0] as string)).toBeGreaterThan(
+            DIFF_EXCERPT_MAX_BYTES,
+          );
+        }
+      }),
+    );
+  });
+});
