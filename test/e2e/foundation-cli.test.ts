@@ -262,6 +262,7 @@ describe('difflore outbox status', () => {
       oldestPendingAgeMs: null,
       nextDueInMs: null,
       delivery: null,
+      daemonRunning: false,
       spill: {
         count: 0,
         bytes: 0,
