@@ -505,6 +505,55 @@ function authError(status: number, message: string): [number, unknown] {
   return [status, { defined: true, code: status === 429 ? 'RATE_LIMITED' : 'UNAUTHORIZED', status, message }];
 }
 
+/** What `POST /__auth` may change, validated as a whole before anything is applied. */
+interface AuthPatch {
+  readonly failRefreshStatus?: number | null;
+  readonly tokenTtlMs?: number | null;
+  readonly rotate?: boolean;
+}
+
+function parseAuthPatch(raw: string): AuthPatch | string {
+  let patch: Record<string, unknown>;
+  try {
+    patch = JSON.parse(raw || '{}') as Record<string, unknown>;
+  } catch (error) {
+    return (error as Error).message;
+  }
+  const status = patch.failRefreshStatus;
+  if (
+    status !== undefined &&
+    status !== null &&
+    !(Number.isInteger(status) && (status as number) >= 100 && (status as number) <= 599)
+  ) {
+    return 'failRefreshStatus must be an HTTP status or null';
+  }
+  const ttl = patch.tokenTtlMs;
+  if (ttl !== undefined && ttl !== null && !(typeof ttl === 'number' && ttl >= 0)) {
+    return 'tokenTtlMs must be a number of milliseconds or null';
+  }
+  return patch as AuthPatch;
+}
+
+/** The refresh token of a well-formed `/token/refresh` body (the spec's rules), or the 400 to answer. */
+function refreshTokenOf(raw: string): string | [number, unknown] {
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(raw) as Record<string, unknown>;
+  } catch {
+    return [400, { error: 'invalid_json' }];
+  }
+  const given = body?.refreshToken;
+  if (
+    !REFRESH_CLIENTS.has(String(body?.clientId)) ||
+    typeof given !== 'string' ||
+    given.length < 64 ||
+    given.length > 256
+  ) {
+    return [400, { error: 'invalid_body', detail: 'expected {clientId, refreshToken (64-256 characters)}' }];
+  }
+  return given;
+}
+
 function createAuth(options: ReferenceCloudOptions) {
   let current = options.token ?? null;
   let issuedAt = Date.now();
@@ -523,44 +572,28 @@ function createAuth(options: ReferenceCloudOptions) {
     issue();
   };
   const expired = (): boolean => ttlMs !== null && Date.now() - issuedAt >= ttlMs;
+  const stats = (): CloudAuthStats => ({ ...counts, failRefreshStatus, tokenTtlMs: ttlMs });
+  const refuse = (answer: [number, unknown]): [number, unknown] => {
+    counts.refusedRefreshes++;
+    return answer;
+  };
   return {
     saw(header: string | undefined): void {
       if (header !== undefined && seen.size < 10_000) seen.add(header);
     },
     seen: (): string[] => [...seen],
-    accepts(header: string | undefined): boolean {
-      if (current === null) return true;
-      return header === `Bearer ${current}` && !expired();
-    },
+    accepts: (header: string | undefined): boolean =>
+      current === null || (header === `Bearer ${current}` && !expired()),
     rotate,
     login: () => ({ token: current, refreshToken }),
-    stats: (): CloudAuthStats => ({ ...counts, failRefreshStatus, tokenTtlMs: ttlMs }),
+    stats,
     refresh(raw: string): [number, unknown] {
-      if (failRefreshStatus !== null) {
-        counts.refusedRefreshes++;
-        return authError(failRefreshStatus, 'refresh is failing (injected)');
-      }
-      let body: Record<string, unknown>;
-      try {
-        body = JSON.parse(raw) as Record<string, unknown>;
-      } catch {
-        counts.refusedRefreshes++;
-        return [400, { error: 'invalid_json' }];
-      }
-      const given = body?.refreshToken;
-      if (
-        !REFRESH_CLIENTS.has(String(body?.clientId)) ||
-        typeof given !== 'string' ||
-        given.length < 64 ||
-        given.length > 256
-      ) {
-        counts.refusedRefreshes++;
-        return [400, { error: 'invalid_body', detail: 'expected {clientId, refreshToken (64-256 characters)}' }];
-      }
-      if (refreshToken === null || given !== refreshToken || spent.has(given)) {
-        counts.refusedRefreshes++;
-        return authError(401, spent.has(given) ? 'refresh token already used' : 'unknown refresh token');
-      }
+      if (failRefreshStatus !== null) return refuse(authError(failRefreshStatus, 'refresh is failing (injected)'));
+      const given = refreshTokenOf(raw);
+      if (typeof given !== 'string') return refuse(given);
+      if (spent.has(given)) return refuse(authError(401, 'refresh token already used'));
+      if (given !== refreshToken) return refuse(authError(401, 'unknown refresh token'));
+      // Rotated on use, as a strict server does: the old refresh token is spent.
       spent.add(given);
       refreshToken = randomBytes(32).toString('hex');
       issue();
@@ -568,28 +601,12 @@ function createAuth(options: ReferenceCloudOptions) {
       return [200, { token: current, refreshToken }];
     },
     control(raw: string): [number, unknown] {
-      let patch: Record<string, unknown>;
-      try {
-        patch = JSON.parse(raw || '{}') as Record<string, unknown>;
-      } catch (error) {
-        return [400, { error: 'invalid_auth', detail: (error as Error).message }];
-      }
-      if ('failRefreshStatus' in patch) {
-        const v = patch.failRefreshStatus;
-        if (v !== null && !(typeof v === 'number' && Number.isInteger(v) && v >= 100 && v <= 599)) {
-          return [400, { error: 'invalid_auth', detail: 'failRefreshStatus must be an HTTP status or null' }];
-        }
-        failRefreshStatus = v as number | null;
-      }
-      if ('tokenTtlMs' in patch) {
-        const v = patch.tokenTtlMs;
-        if (v !== null && !(typeof v === 'number' && v >= 0)) {
-          return [400, { error: 'invalid_auth', detail: 'tokenTtlMs must be a number of milliseconds or null' }];
-        }
-        ttlMs = v as number | null;
-      }
+      const patch = parseAuthPatch(raw);
+      if (typeof patch === 'string') return [400, { error: 'invalid_auth', detail: patch }];
+      if (patch.failRefreshStatus !== undefined) failRefreshStatus = patch.failRefreshStatus;
+      if (patch.tokenTtlMs !== undefined) ttlMs = patch.tokenTtlMs;
       if (patch.rotate === true) rotate();
-      return [200, { ...counts, failRefreshStatus, tokenTtlMs: ttlMs }];
+      return [200, stats()];
     },
   };
 }

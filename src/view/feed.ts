@@ -122,6 +122,26 @@ function describeField(value: unknown): string | null {
   return printable(until === null || word === 'closed' ? word : `${word} until ${until}`).slice(0, 160);
 }
 
+const DETAIL_WORDS: Readonly<Record<string, string>> = {
+  state: 'delivery',
+  lastError: 'last error',
+  errorCode: 'error code',
+  lastSuccessAtMs: 'last success',
+  nextAttemptAtMs: 'next attempt',
+  cloudUrl: 'cloud',
+};
+
+/** A field name for people: the known ones in words, others with their camel case split. */
+function detailLabel(key: string): string {
+  const known = DETAIL_WORDS[key];
+  if (known !== undefined) return known;
+  const words = key
+    .replace(/AtMs$|Ms$/, '')
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .toLowerCase();
+  return printable(words).slice(0, 40);
+}
+
 /** A delivery detail for people: epoch-ms fields (`…AtMs`, `since`) as times. */
 function detailText(key: string, value: unknown): string | null {
   if (/AtMs$|^since$|^until$/.test(key)) return value === null ? null : isoTime(value);
@@ -141,7 +161,7 @@ function deliveryView(raw: Record<string, unknown> | null, report: DaemonStatusR
     if (key === 'breaker' || key === 'tokenSource' || (/token|secret|auth/i.test(key) && key !== 'waitingForAuth'))
       continue;
     const text = detailText(key, value);
-    if (text !== null && details.length < 10) details.push([printable(key).slice(0, 40), text]);
+    if (text !== null && details.length < 10) details.push([detailLabel(key), text]);
   }
   let token: string | null = null;
   if (report.waitingForToken === true) token = `waiting for a token: ${report.tokenProblem ?? 'no usable token'}`;

@@ -15,7 +15,7 @@ import { closeSharedCloudClient, runDrainPass } from '../../src/adapters/drain-p
 import { ensureHome, type HomePaths } from '../../src/adapters/home.js';
 import { OutboxStore } from '../../src/adapters/outbox-store.js';
 import { type ReferenceCloud, startReferenceCloud } from '../../src/adapters/reference-cloud.js';
-import { makeTempHome } from '../helpers/index.js';
+import { makeTempHome, waitFor } from '../helpers/index.js';
 import { readRustRows, rustDecrypt, writeRustLogin } from '../helpers/rust-login-writer.js';
 
 const T0 = 'tok_refresh_unit_0123456789';
@@ -79,6 +79,22 @@ describe('refresh inside one process', () => {
     store.enqueue('mcp_query', mcp(2));
     expect(await runDrainPass({ store, paths, env: env() })).toMatchObject({ confirmed: 1, tokenRefreshed: null });
     expect(cloud.authStats().refreshes).toBe(1);
+  });
+
+  it('a refresh the Rust binary won meanwhile (spending the refresh token first): the pair it wrote is used', async () => {
+    store.enqueue('mcp_query', mcp(1));
+    cloud.rotateToken();
+    cloud.setFaults({ latencyMs: 300 });
+    const running = runDrainPass({ store, paths, env: env() });
+    await waitFor(() => cloud.requests().some((r) => r.path === '/token/refresh'), { what: 'our refresh request' });
+    // While ours is on the wire: Rust's refresh wins (ours will be refused) and Rust writes its pair.
+    await fetch(`${cloud.url}/__auth`, { method: 'POST', body: JSON.stringify({ failRefreshStatus: 401 }) });
+    writeRustLogin(join(temp.home, 'cloud-auth.db'), KEY, {
+      token: cloud.currentLogin().token as string,
+      refreshToken: 'b'.repeat(64),
+      tokenHost: new URL(cloud.url).origin,
+    });
+    expect(await running).toMatchObject({ confirmed: 1, waitingForAuth: false, tokenRefreshed: 'shared' });
   });
 
   it('a refresh the cloud refuses leaves rows pending with no try spent, and says what to do', async () => {

@@ -106,7 +106,7 @@ describe('ViewFeed', () => {
     expect(delivery.tokenSource).toBe('rust-login:keyseed');
     expect(delivery.details).toEqual([
       ['confirmed', '12'],
-      ['lastConfirmedAtMs', '2030-01-01T00:00:00.000Z'],
+      ['last confirmed', '2030-01-01T00:00:00.000Z'],
     ]);
     expect(JSON.stringify(feed.snapshot())).not.toContain('tok_should_never_show');
   });
@@ -132,12 +132,12 @@ describe('ViewFeed', () => {
     const { delivery } = feed.snapshot();
     expect(delivery.breaker).toBe('open until 2030-01-01T12:00:30.000Z');
     expect(delivery.details).toEqual([
-      ['state', 'failing'],
+      ['delivery', 'failing'],
       ['since', '2030-01-01T12:00:00.000Z'],
-      ['lastError', '503 Service Unavailable'],
-      ['errorCode', 'http_503'],
-      ['nextAttemptAtMs', '2030-01-01T12:00:30.000Z'],
-      ['cloudUrl', 'http://127.0.0.1:9/api'],
+      ['last error', '503 Service Unavailable'],
+      ['error code', 'http_503'],
+      ['next attempt', '2030-01-01T12:00:30.000Z'],
+      ['cloud', 'http://127.0.0.1:9/api'],
     ]);
   });
 

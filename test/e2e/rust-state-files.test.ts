@@ -5,7 +5,7 @@
  * lexemes within their Rust range, `Option` as null or missing, unknown keys ignored). Without a
  * token no drain-state file is written, as in Rust.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { JsonNumber, parseJson } from '../../src/machines/contracts/json.js';
 import { waitFor } from '../helpers/index.js';
@@ -116,5 +116,33 @@ describe('state files the Rust binary reads', () => {
     expect((await w.cli(['daemon', 'stop'])).code).toBe(0);
     // After a stop the file is still what Rust reads.
     expect(rustReads(readFileSync(w.paths.stateFile, 'utf8'), DAEMON_STATE)).toBeNull();
+  });
+
+  it('a token that goes away while the daemon runs: no new drain state, and status still says it waits', async () => {
+    const w = new DaemonWorld();
+    world = w;
+    const cloud = await w.cloud();
+    writeFileSync(w.paths.tokenFile, `${TOKEN}\n`, { mode: 0o600 });
+    const pid = await w.start([], { DIFFLORE_CLOUD_URL: cloud.url });
+    w.enqueue(2, 'observation');
+    await waitFor(() => w.rows().length === 0, { what: 'rows delivered with the token file' });
+    await waitFor(() => existsSync(w.paths.drainState), { what: 'a drain state file' });
+
+    rmSync(w.paths.tokenFile);
+    w.enqueue(1, 'observation', 50);
+    const status = async () =>
+      JSON.parse((await w.cli(['daemon', 'status', '--json'], { DIFFLORE_CLOUD_URL: cloud.url })).stdout) as {
+        waitingForToken: boolean | null;
+      };
+    await waitFor(async () => (await status()).waitingForToken === true, { what: 'status: waiting for a token' });
+    // Another pass without the token leaves the file as the last pass with one wrote it.
+    const written = readFileSync(w.paths.drainState, 'utf8');
+    const before = Date.now();
+    w.enqueue(1, 'observation', 60);
+    await waitFor(() => Number(w.state()?.lastDrainAtMs ?? 0) > before, { what: 'a pass without the token' });
+    expect(readFileSync(w.paths.drainState, 'utf8')).toBe(written);
+    expect((await status()).waitingForToken).toBe(true);
+    expect(w.rows()).toHaveLength(2);
+    expect(w.state()?.pid).toBe(pid);
   });
 });

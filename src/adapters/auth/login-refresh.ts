@@ -7,7 +7,8 @@
  * refresh tokens, makes all but one of them fail), one refresh runs at a time across all our
  * processes: an in-process single flight, then a flock on `cloud-auth-refresh.lock`; whoever gets
  * the lock reads the database again and, if another process already replaced the token, takes that
- * one instead of refreshing again.
+ * one instead of refreshing again. The Rust binary takes no lock; if our refresh fails because it
+ * spent the refresh token first, the pair it wrote is used.
  */
 import { join } from 'node:path';
 import { formatHttpError, formatLastError } from '../../machines/delivery-policy.js';
@@ -66,20 +67,18 @@ async function refreshLocked(home: string, cloudUrl: string, login: OpenLogin): 
     return { kind: 'failed', reason: 'another process has been refreshing the login for too long' };
   try {
     const path = loginDbPath(home);
-    const current = readLoginRows(path);
-    if (current.kind === 'rows') {
-      const now = openLogin(current.rows, login.key, login.keySource, cloudUrl, path);
-      if (now.kind === 'token' && now.token !== login.token) {
-        rememberSecrets(now.token, now.refreshToken);
-        return { kind: 'refreshed', token: now.token, refreshToken: now.refreshToken, by: 'shared', saveError: null };
-      }
-      if (now.kind === 'token') login = { ...login, refreshToken: now.refreshToken };
-    }
+    const stored = storedLogin(path, login, cloudUrl);
+    if (stored !== null && stored.token !== login.token) return sharedOutcome(stored);
+    if (stored !== null) login = { ...login, refreshToken: stored.refreshToken };
     if (login.refreshToken === null) {
       return { kind: 'failed', reason: 'the Rust login has no refresh token' };
     }
     const answer = await postRefresh(cloudUrl, login.refreshToken);
-    if (answer.kind === 'failed') return answer;
+    if (answer.kind === 'failed') {
+      // The Rust binary takes no lock: it may have refreshed meanwhile and spent the refresh token.
+      const after = storedLogin(path, login, cloudUrl);
+      return after !== null && after.token !== login.token ? sharedOutcome(after) : answer;
+    }
     rememberRefresh(login.token, answer.token, answer.refreshToken);
     let saveError: string | null = null;
     try {
@@ -91,6 +90,20 @@ async function refreshLocked(home: string, cloudUrl: string, login: OpenLogin): 
   } finally {
     unlock(held.handle);
   }
+}
+
+/** The login as stored now, opened with the key that opened `login`; null if it cannot be read. */
+function storedLogin(path: string, login: OpenLogin, cloudUrl: string): OpenLogin | null {
+  const rows = readLoginRows(path);
+  if (rows.kind !== 'rows') return null;
+  const now = openLogin(rows.rows, login.key, login.keySource, cloudUrl, path);
+  return now.kind === 'token' ? now : null;
+}
+
+/** Another process (ours or the Rust binary) replaced the token: use its pair. */
+function sharedOutcome(stored: OpenLogin): RefreshOutcome {
+  rememberSecrets(stored.token, stored.refreshToken);
+  return { kind: 'refreshed', token: stored.token, refreshToken: stored.refreshToken, by: 'shared', saveError: null };
 }
 
 async function postRefresh(

@@ -125,11 +125,14 @@ function renderStatus(): void {
     ['up', duration(daemon.uptimeMs)],
     ['heartbeat', daemon.heartbeatAgeMs === null ? '—' : `${duration(daemon.heartbeatAgeMs)} ago`],
   ]);
-  const rows: [string, string][] = [
+  // The daemon's own word on delivery first (when its state file has one), then the token and breaker.
+  const headline = delivery.details.filter(([k]) => k === 'delivery');
+  const rows: (readonly [string, string])[] = [
+    ...headline,
     ['token', delivery.token ?? '—'],
     ['token source', delivery.tokenSource ?? 'not recorded'],
     ['breaker', delivery.breaker ?? 'not recorded'],
-    ...delivery.details.map(([k, v]): [string, string] => [k, v]),
+    ...delivery.details.filter(([k]) => k !== 'delivery'),
   ];
   facts(byId('delivery'), rows);
   renderLastStop();
