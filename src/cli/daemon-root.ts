@@ -80,7 +80,9 @@ function recording(
  * one that sent, handed back and failed nothing), or one on the way out, which the durable `stopped`
  * record follows within milliseconds (syncing the journal up to it).
  */
-function isRoutine(transition: TransitionRecord): boolean {
+function isRoutine(transition: TransitionRecord, deliveryChanged: boolean): boolean {
+  // A change of delivery state (the cloud went away, a token was refused) is news: synced at once.
+  if (deliveryChanged) return false;
   if (transition.from === 'serving.running' && transition.to === 'serving.draining') return true;
   if (transition.to.startsWith('stopping.')) return true;
   if (transition.from !== 'serving.draining' || transition.to !== 'serving.running') return false;
@@ -366,6 +368,8 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
   };
 
   const machine = provideDaemon(ports);
+  /** The delivery state the journal last recorded: a record that changes it is synced at once. */
+  let recordedDeliveryState: unknown;
   let actor: ReturnType<typeof createActor<typeof machine>> | undefined;
   const journal = recording(
     'daemon',
@@ -373,7 +377,10 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
       const fields = pendingFields;
       pendingFields = {};
       const owner = claimed;
-      (isRoutine(transition) ? routine : durable).record(transition, {
+      const deliveryState = transition.delivery?.state;
+      const deliveryChanged = deliveryState !== undefined && deliveryState !== recordedDeliveryState;
+      if (deliveryState !== undefined) recordedDeliveryState = deliveryState;
+      (isRoutine(transition, deliveryChanged) ? routine : durable).record(transition, {
         snapshot: actor?.getPersistedSnapshot(),
         fields,
         ...(actor === undefined ? {} : { delivery: actor.getSnapshot().context.delivery }),
