@@ -15,6 +15,7 @@ import { createActor, type InspectionEvent, type Observer } from 'xstate';
 import type { Claimed, ClaimResult as AdapterClaimResult } from '../adapters/claim.js';
 import { seenLoginSecrets } from '../adapters/auth/login-memory.js';
 import { type DaemonLog, openDaemonLog } from '../adapters/daemon-log.js';
+import { checkHomeEntry } from '../adapters/home-files.js';
 import { type HomePaths, ensureHome, homePaths, resolveHome } from '../adapters/home.js';
 import { probeLock, unlock } from '../adapters/flock.js';
 import { probeLiveness } from '../adapters/liveness.js';
@@ -26,7 +27,7 @@ import type { ClaimResult, DaemonOutput, DaemonPorts, DrainSummary } from '../ma
 import { transitionRecorder } from '../machines/transition-record.js';
 import { provideStop, type StopOutput, type StopPorts } from '../machines/stop.js';
 import type { LogLevel, MachineName, RecordedObject, TransitionRecord } from '../machines/types.js';
-import { DiffloreError, describeError } from '../errors.js';
+import { DiffloreError, describeError, describeErrorLine } from '../errors.js';
 
 // ── shared wiring ─────────────────────────────────────────────────────────────────────────────────
 
@@ -177,6 +178,15 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
   const tokens = tokenSecrets(paths, env, readCloudToken);
   const log = openDaemonLog(paths.daemonLog, { secrets: tokens.current });
   const report = config.report ?? (() => {});
+  // The home-files rule for what every transition writes: a daemon that cannot record would run
+  // unobservable, and `daemon start` would wait for a "serving" it can never see. Refuse to start.
+  try {
+    for (const file of [paths.stateFile, paths.journal, `${paths.journal}.1`]) checkHomeEntry(file);
+  } catch (error) {
+    log.error('cannot start: a file the daemon records to is unusable', { detail: describeErrorLine(error) });
+    log.close();
+    throw error;
+  }
 
   let inspector: import('./inspect.js').DaemonInspector | null = null;
   if (config.inspectUrl !== null) {
