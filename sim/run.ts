@@ -113,7 +113,14 @@ function main(): void {
     process.exit(2);
   }
   const report = simulateFleet(args.options);
-  if (args.svg !== null) writeFileSync(args.svg, fleetSvg(report));
+  if (args.svg !== null) {
+    try {
+      writeFileSync(args.svg, fleetSvg(report));
+    } catch (error) {
+      process.stderr.write(`simulate: cannot write the picture to ${args.svg}: ${(error as Error).message}\n`);
+      process.exitCode = 1;
+    }
+  }
   if (args.json) {
     const round = (v: number | null, digits = 2): number | null => (v === null ? null : Number(v.toFixed(digits)));
     const line = {

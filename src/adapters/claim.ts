@@ -25,7 +25,7 @@ import {
   removeGarbagePidFile,
   removePidFileIfHolds,
 } from './pid-file.js';
-import { isAlive, type ProcessIdentity, sameProcess, selfIdentity } from './process-identity.js';
+import { isAlive, mayBeDifflore, type ProcessIdentity, sameProcess, selfIdentity } from './process-identity.js';
 import { readRecordedIdentity, recordClaim } from './recorder.js';
 
 export type ClaimPaths = Pick<HomePaths, 'pidFile' | 'claimLock' | 'lifetimeLock' | 'stateFile'>;
@@ -121,13 +121,16 @@ function judgeExisting(found: PidFileRead, recorded: ProcessIdentity | null): Co
   const alive = isAlive(pid);
   if (alive.kind === 'invalid') return { kind: 'stale', pid, reason: 'invalidPid' };
   if (alive.kind === 'dead') return { kind: 'stale', pid, reason: alive.zombie ? 'zombie' : 'dead' };
-  if (recorded === null || recorded.pid !== pid) {
-    // Alive, nothing to check it against (a Rust daemon, or an older record): assume it is a daemon.
-    return { kind: 'conflict', pid, verified: false };
-  }
+  // Alive, nothing to check it against (a Rust daemon, an older record): a daemon unless what it runs
+  // proves otherwise (start-stop-daemon's --exec check) — then the pid was reused and the file is stale.
+  const unproven = (): ConflictFinding | StaleFinding =>
+    mayBeDifflore(pid) === 'notDifflore'
+      ? { kind: 'stale', pid, reason: 'identityMismatch' }
+      : { kind: 'conflict', pid, verified: false };
+  if (recorded === null || recorded.pid !== pid) return unproven();
   const same = sameProcess(recorded, pid);
   if (same.kind === 'same') return { kind: 'conflict', pid, verified: true };
-  if (same.kind === 'unknown') return { kind: 'conflict', pid, verified: false };
+  if (same.kind === 'unknown') return unproven();
   if (same.reason === 'dead' || same.reason === 'zombie') return { kind: 'stale', pid, reason: same.reason };
   return { kind: 'stale', pid, reason: 'identityMismatch' };
 }

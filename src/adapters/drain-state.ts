@@ -1,7 +1,8 @@
 /**
- * `outbox-drain-state.json`: what the last drain pass did, in the Rust format (reference §2.11:
- * `version, updatedAtMs, lastDrainAtMs, attempted, confirmed, lastError`) plus fields of our own
- * that the Rust reader ignores. Written atomically, mode 0600, never through a symlink.
+ * `outbox-drain-state.json`: what the last drain pass did, in the Rust format (rust-wire §5.1:
+ * `version` 1, `updatedAtMs`, `lastDrainAtMs` an integer, `attempted`, `confirmed` non-negative
+ * integers, `lastError` string or null) plus fields of our own that the Rust reader ignores. Written,
+ * as by Rust, only by passes that had a token; atomically, mode 0600, never through a symlink.
  */
 import writeFileAtomic from 'write-file-atomic';
 import type { BreakerState } from '../machines/delivery-policy.js';

@@ -14,7 +14,8 @@
  * | free          | pid dead or zombie              | —                              | stale       |
  * | free          | pid alive                       | differs (reused, rebooted)     | stale       |
  * | free          | pid alive                       | matches                        | running     |
- * | free          | pid alive                       | none / cannot tell             | unverified  |
+ * | free          | pid alive, provably not difflore| none / cannot tell             | stale       |
+ * | free          | pid alive, may be difflore      | none / cannot tell             | unverified  |
  * | held          | pid (or identity) matches       | matches                        | running     |
  * | held          | anything else                   | —                              | unverified  |
  * Only `running` may be signalled; `unverified` needs the user's `--force`, `stale` never is.
@@ -23,7 +24,7 @@ import type { StaleReason } from './claim.js';
 import { probeLock } from './flock.js';
 import type { HomePaths } from './home.js';
 import { readPidFile } from './pid-file.js';
-import { isAlive, type ProcessIdentity, sameProcess } from './process-identity.js';
+import { isAlive, mayBeDifflore, type ProcessIdentity, sameProcess } from './process-identity.js';
 import { readRecordedIdentity } from './recorder.js';
 
 export type LivenessResult =
@@ -80,10 +81,16 @@ export function probeLiveness(paths: LivenessPaths, options: LivenessOptions = {
   const alive = isAlive(pid);
   if (alive.kind === 'invalid') return { kind: 'stale', pid, reason: 'invalidPid', lockHeld: false };
   if (alive.kind === 'dead') return { kind: 'stale', pid, reason: alive.zombie ? 'zombie' : 'dead', lockHeld: false };
-  if (recorded === null || recorded.pid !== pid) return { kind: 'unverified', pid, lockHeld: false };
+  // Nothing recorded to prove who it is: what it runs may still prove it is not difflore (the pid
+  // was reused by `sleep`, say), and then the file is stale and the process never signalled.
+  const unproven = (): LivenessResult =>
+    mayBeDifflore(pid) === 'notDifflore'
+      ? { kind: 'stale', pid, reason: 'identityMismatch', lockHeld: false }
+      : { kind: 'unverified', pid, lockHeld: false };
+  if (recorded === null || recorded.pid !== pid) return unproven();
   const same = sameProcess(recorded, pid);
   if (same.kind === 'same') return { kind: 'running', pid, identity: recorded, lockHeld: false };
-  if (same.kind === 'unknown') return { kind: 'unverified', pid, lockHeld: false };
+  if (same.kind === 'unknown') return unproven();
   const reason: StaleReason = same.reason === 'dead' || same.reason === 'zombie' ? same.reason : 'identityMismatch';
   return { kind: 'stale', pid, reason, lockHeld: false };
 }

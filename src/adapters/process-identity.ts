@@ -10,7 +10,7 @@
  * macOS: `ps -o stat=,lstart= -p <pid>` and `sysctl -n kern.boottime`.
  */
 import type * as ChildProcess from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { errnoCode } from '../errors.js';
 
@@ -223,6 +223,57 @@ export function asProcessIdentity(value: unknown): ProcessIdentity | undefined {
   if (v.startTime !== null && (typeof v.startTime !== 'string' || v.startTime === '')) return undefined;
   if (v.bootId !== null && typeof v.bootId !== 'string') return undefined;
   return { pid: v.pid, bootId: v.bootId, startTime: v.startTime };
+}
+
+/**
+ * Whether the live process `pid` may be a difflore daemon, from what it runs (as start-stop-daemon's
+ * `--exec` checks): `mayBe` if its command line or executable mentions difflore (the Rust binary) or
+ * this very CLI (our daemon, wherever it is installed); `notDifflore` if we could read them and
+ * neither does (a pid reused by `sleep`, a shell…): such a process is never signalled and its pid
+ * file is stale; `unknown` where we cannot tell (no /proc or ps, no permission, an empty command
+ * line) — treated as "may be", so nothing that might be a daemon is ever taken for a stranger.
+ */
+export function mayBeDifflore(pid: number): 'mayBe' | 'notDifflore' | 'unknown' {
+  if (!isValidPid(pid)) return 'unknown';
+  const text = commandOf(pid);
+  if (text === null || text.trim() === '') return 'unknown';
+  const lower = text.toLowerCase();
+  if (lower.includes('difflore')) return 'mayBe';
+  const self = process.argv[1];
+  if (self !== undefined && self !== '' && text.includes(self)) return 'mayBe';
+  return 'notDifflore';
+}
+
+/** The command line and executable path of `pid` as text, or null where they cannot be read. */
+function commandOf(pid: number): string | null {
+  if (process.platform === 'linux') {
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+    } catch {
+      return null;
+    }
+    let exe = '';
+    try {
+      exe = readlinkSync(`/proc/${pid}/exe`);
+    } catch {
+      // Another user's process: its command line still says what it runs.
+    }
+    return `${cmdline} ${exe}`;
+  }
+  if (process.platform === 'darwin') {
+    try {
+      return execFileSync('ps', ['-o', 'command=', '-p', String(pid)], {
+        encoding: 'utf8',
+        timeout: 5000,
+        env: { ...process.env, LC_ALL: 'C' },
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+    } catch {
+      return null;
+    }
+  }
+  return null;
 }
 
 export type StillAliveResult =

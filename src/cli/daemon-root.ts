@@ -15,6 +15,7 @@ import { createActor, type InspectionEvent, type Observer } from 'xstate';
 import type { Claimed, ClaimResult as AdapterClaimResult } from '../adapters/claim.js';
 import { seenLoginSecrets } from '../adapters/auth/login-memory.js';
 import { type DaemonLog, openDaemonLog } from '../adapters/daemon-log.js';
+import { checkHomeEntry } from '../adapters/home-files.js';
 import { type HomePaths, ensureHome, homePaths, resolveHome } from '../adapters/home.js';
 import { probeLock } from '../adapters/flock.js';
 import { probeLiveness } from '../adapters/liveness.js';
@@ -26,7 +27,7 @@ import type { ClaimResult, DaemonOutput, DaemonPorts, DrainSummary } from '../ma
 import { transitionRecorder } from '../machines/transition-record.js';
 import { provideStop, type StopOutput, type StopPorts } from '../machines/stop.js';
 import type { LogLevel, MachineName, RecordedObject, TransitionRecord } from '../machines/types.js';
-import { DiffloreError, describeError } from '../errors.js';
+import { DiffloreError, describeError, describeErrorLine } from '../errors.js';
 
 // ── shared wiring ─────────────────────────────────────────────────────────────────────────────────
 
@@ -79,7 +80,9 @@ function recording(
  * one that sent, handed back and failed nothing), or one on the way out, which the durable `stopped`
  * record follows within milliseconds (syncing the journal up to it).
  */
-function isRoutine(transition: TransitionRecord): boolean {
+function isRoutine(transition: TransitionRecord, deliveryChanged: boolean): boolean {
+  // A change of delivery state (the cloud went away, a token was refused) is news: synced at once.
+  if (deliveryChanged) return false;
   if (transition.from === 'serving.running' && transition.to === 'serving.draining') return true;
   if (transition.to.startsWith('stopping.')) return true;
   if (transition.from !== 'serving.draining' || transition.to !== 'serving.running') return false;
@@ -175,6 +178,15 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
   const tokens = tokenSecrets(paths, env, readCloudToken);
   const log = openDaemonLog(paths.daemonLog, { secrets: tokens.current });
   const report = config.report ?? (() => {});
+  // The home-files rule for what every transition writes: a daemon that cannot record would run
+  // unobservable, and `daemon start` would wait for a "serving" it can never see. Refuse to start.
+  try {
+    for (const file of [paths.stateFile, paths.journal, `${paths.journal}.1`]) checkHomeEntry(file);
+  } catch (error) {
+    log.error('cannot start: a file the daemon records to is unusable', { detail: describeErrorLine(error) });
+    log.close();
+    throw error;
+  }
 
   let inspector: import('./inspect.js').DaemonInspector | null = null;
   if (config.inspectUrl !== null) {
@@ -356,6 +368,8 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
   };
 
   const machine = provideDaemon(ports);
+  /** The delivery state the journal last recorded: a record that changes it is synced at once. */
+  let recordedDeliveryState: unknown;
   let actor: ReturnType<typeof createActor<typeof machine>> | undefined;
   const journal = recording(
     'daemon',
@@ -363,7 +377,10 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
       const fields = pendingFields;
       pendingFields = {};
       const owner = claimed;
-      (isRoutine(transition) ? routine : durable).record(transition, {
+      const deliveryState = transition.delivery?.state;
+      const deliveryChanged = deliveryState !== undefined && deliveryState !== recordedDeliveryState;
+      if (deliveryState !== undefined) recordedDeliveryState = deliveryState;
+      (isRoutine(transition, deliveryChanged) ? routine : durable).record(transition, {
         snapshot: actor?.getPersistedSnapshot(),
         fields,
         ...(actor === undefined ? {} : { delivery: actor.getSnapshot().context.delivery }),

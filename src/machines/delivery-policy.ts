@@ -24,6 +24,13 @@ export interface PolicyConfig {
    * fleet that failed together does not probe together and a cloud's one Retry-After spreads it.
    */
   readonly breakerJitter: number;
+  /**
+   * From the second cool-down in a row on (a failed probe: this is an outage, not a blip), the random
+   * stretch is at least this wide (ms). Daemons trip as fast as rows arrive when an outage begins, so
+   * after a few minutes of it they would otherwise come back within a few seconds' jitter of each
+   * other. The first cool-down keeps only the relative jitter, so a blip costs a daemon seconds.
+   */
+  readonly breakerSpreadMs: number;
   /** After a 401/403, the same token is tried again (one probe) only after this long. */
   readonly authReprobeMs: number;
 }
@@ -36,6 +43,7 @@ export const DEFAULT_POLICY: PolicyConfig = {
   breakerOpenMs: 30_000,
   breakerOpenCapMs: 600_000,
   breakerJitter: 0.5,
+  breakerSpreadMs: 180_000,
   authReprobeMs: 600_000,
 };
 
@@ -254,8 +262,8 @@ export function breakerOnRetryable(
   random: () => number = noJitter,
 ): BreakerState {
   const failures = breaker.consecutiveFailures + 1;
-  const stretch = (ms: number): number => ms * (1 + config.breakerJitter * Math.min(Math.max(random(), 0), 1));
-  const askedPause = retryAfterMs === null ? 0 : now + stretch(retryAfterMs);
+  const draw = (): number => Math.min(Math.max(random(), 0), 1);
+  const askedPause = retryAfterMs === null ? 0 : now + retryAfterMs * (1 + config.breakerJitter * draw());
   if (breaker.state === 'open') {
     // Requests already in flight when it opened: they neither escalate the cool-down nor shorten it.
     return { ...breaker, consecutiveFailures: failures, openUntil: Math.max(breaker.openUntil ?? now, askedPause) };
@@ -263,7 +271,7 @@ export function breakerOnRetryable(
   const trips = breaker.state === 'half_open' || failures >= config.breakerThreshold;
   if (!trips && retryAfterMs === null) return { ...breaker, consecutiveFailures: failures };
   const opens = trips ? breaker.opens + 1 : breaker.opens;
-  const coolDown = trips ? stretch(breakerCoolDownMs(opens, config)) : 0;
+  const coolDown = trips ? breakerCoolDownMs(opens, config) + breakerStretchMs(opens, config) * draw() : 0;
   return {
     ...breaker,
     state: 'open',
@@ -278,6 +286,12 @@ const noJitter = (): number => 0;
 /** The nominal cool-down after the `opens`-th trip in a row: doubling from breakerOpenMs up to the cap. */
 export function breakerCoolDownMs(opens: number, config: PolicyConfig = DEFAULT_POLICY): number {
   return Math.min(config.breakerOpenCapMs, config.breakerOpenMs * 2 ** Math.min(Math.max(opens - 1, 0), 20));
+}
+
+/** How much longer than nominal the `opens`-th cool-down in a row may be drawn (see breakerSpreadMs). */
+export function breakerStretchMs(opens: number, config: PolicyConfig = DEFAULT_POLICY): number {
+  const relative = breakerCoolDownMs(opens, config) * config.breakerJitter;
+  return opens >= 2 ? Math.max(relative, config.breakerSpreadMs) : relative;
 }
 
 /** The cloud refused this token (401/403). */

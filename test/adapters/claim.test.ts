@@ -43,6 +43,13 @@ async function bystander(): Promise<Child> {
   return child;
 }
 
+/** A bystander whose command line mentions difflore, as the Rust daemon's does: it may be a daemon. */
+async function rustLike(): Promise<Child> {
+  const child = startAdapterChild(['bystander', 'difflore-rust-daemon']);
+  await child.next((m) => m.event === 'ready', 'bystander ready');
+  return child;
+}
+
 function signalsReceived(child: Child): unknown[] {
   return child.messages.filter((m) => m.event === 'signal');
 }
@@ -113,8 +120,29 @@ describe('claim', () => {
     expect(readFileSync(paths.pidFile, 'utf8')).toBe(String(process.pid));
   });
 
-  it('a pid file naming a live unrelated process: unverified conflict, never signalled', async () => {
+  it('a pid file naming a live process that is provably not difflore: stale, reclaimed, never signalled', async () => {
+    // Its command line has nothing of difflore (start-stop-daemon's --exec check): the pid was reused.
     const other = await bystander();
+    writeFileSync(paths.pidFile, String(other.pid));
+    expect(probeLiveness(paths)).toEqual({
+      kind: 'stale',
+      pid: other.pid,
+      reason: 'identityMismatch',
+      lockHeld: false,
+    });
+    const stale = await claim(paths);
+    expect(stale).toEqual({ kind: 'stale', pid: other.pid, reason: 'identityMismatch' });
+    if (stale.kind !== 'stale') return;
+    const reclaimed = await reclaimStale(paths, stale);
+    expect(reclaimed.kind).toBe('claimed');
+    if (reclaimed.kind === 'claimed') held.push(reclaimed);
+    expect(readFileSync(paths.pidFile, 'utf8')).toBe(String(process.pid));
+    expect(signalsReceived(other)).toEqual([]);
+    expect(identityOf(other.pid).kind).toBe('alive');
+  });
+
+  it('a pid file naming a live process that may be the Rust daemon: unverified conflict, never signalled', async () => {
+    const other = await rustLike();
     writeFileSync(paths.pidFile, String(other.pid));
     expect(await claim(paths)).toEqual({ kind: 'conflict', pid: other.pid, verified: false });
     expect(probeLiveness(paths)).toEqual({ kind: 'unverified', pid: other.pid, lockHeld: false });
@@ -197,7 +225,7 @@ describe('claim', () => {
     expect(stale.kind).toBe('stale');
     if (stale.kind !== 'stale') return;
     // Meanwhile the file came to name a live process (another claimer, a Rust daemon).
-    const other = await bystander();
+    const other = await rustLike();
     writeFileSync(paths.pidFile, String(other.pid));
     expect(await reclaimStale(paths, stale)).toEqual({ kind: 'conflict', pid: other.pid, verified: false });
     expect(readFileSync(paths.pidFile, 'utf8')).toBe(String(other.pid));
@@ -336,7 +364,7 @@ describe('cleanStale (daemon stop on a stale pid file)', () => {
   });
 
   it('leaves the file when it now names a live process or a daemon holds the lifetime lock', async () => {
-    const other = await bystander();
+    const other = await rustLike();
     writeFileSync(paths.pidFile, String(other.pid));
     expect(await cleanStale(paths, { pid: other.pid })).toEqual({
       kind: 'changed',
@@ -394,7 +422,7 @@ describe('liveness', () => {
   });
 
   it('a garbage state file does not break the probe: the identity is simply unknown', async () => {
-    const other = await bystander();
+    const other = await rustLike();
     writeFileSync(paths.pidFile, String(other.pid));
     writeFileSync(paths.stateFile, '{ not json');
     expect(probeLiveness(paths)).toEqual({ kind: 'unverified', pid: other.pid, lockHeld: false });

@@ -14,6 +14,7 @@ import { ensureHome } from '../../src/adapters/home.js';
 import { OutboxStore } from '../../src/adapters/outbox-store.js';
 import { type ReferenceCloud, startReferenceCloud } from '../../src/adapters/reference-cloud.js';
 import { contractFor, KNOWN_KINDS, parseRow, stringifyJson } from '../../src/machines/contracts/index.js';
+import { JsonNumber, parseJson } from '../../src/machines/contracts/json.js';
 import { makeTempHome } from '../helpers/index.js';
 import { anyRustRow, ROWS_BY_KIND, type RustRow } from '../helpers/rust-rows.js';
 
@@ -208,6 +209,35 @@ const NEVER: readonly [string, string, RegExp][] = [
   ],
   ['session_mined_candidate', JSON.stringify({ session_id: 's' }), /missing field `ts_ms`/],
 ];
+
+describe('the JSON reader reads as serde_json does', () => {
+  it('keeps number lexemes, refuses what serde refuses, and treats "__proto__" as a key', () => {
+    const read = parseJson('{"a":1.0,"b":-0,"c":12345678901234567890,"d":7,"__proto__":{"x":1}}');
+    if (!read.ok) throw new Error(read.reason);
+    const v = read.value as Record<string, unknown>;
+    expect(v.a).toEqual(new JsonNumber('1.0'));
+    expect((v.a as JsonNumber).isInteger).toBe(false);
+    expect((v.b as JsonNumber).isInteger).toBe(false); // serde_json reads -0 as the float -0.0
+    expect((v.c as JsonNumber).isInteger).toBe(true);
+    expect(v.d).toBe(7);
+    expect(Object.getPrototypeOf(v)).toBe(Object.prototype);
+    expect(Object.keys(v)).toContain('__proto__');
+    expect(stringifyJson(v)).toBe('{"a":1.0,"b":-0,"c":12345678901234567890,"d":7,"__proto__":{"x":1}}');
+    for (const bad of [
+      '{"a":1,}',
+      '[1 2]',
+      '"\\ud800"',
+      '1e400',
+      '01',
+      '{"a":1} x',
+      '"a\tb"',
+      '['.repeat(129) + ']'.repeat(129),
+    ]) {
+      expect(parseJson(bad).ok, bad).toBe(false);
+    }
+    expect(parseJson('['.repeat(128) + ']'.repeat(128)).ok).toBe(true);
+  });
+});
 
 describe('golden rows from rust-wire.md', () => {
   it.each(GOLDEN.map((g, i) => [i, ...g] as const))(

@@ -232,7 +232,7 @@ describe('Retry-After', () => {
 
 describe('breaker', () => {
   // No jitter: the cool-downs are exactly the nominal ones (the fleet simulation covers the jitter).
-  const policy = { breakerOpenMs: 10_000, backoffBaseMs: 1_000_000, breakerJitter: 0 };
+  const policy = { breakerOpenMs: 10_000, backoffBaseMs: 1_000_000, breakerJitter: 0, breakerSpreadMs: 0 };
 
   it('opens after 3 consecutive retryable failures; the rest wait without spending a try', async () => {
     cloud.setFaults({ status: 503 });

@@ -24,6 +24,12 @@ function stranger(): number {
   return child.pid as number;
 }
 
+/** A live process whose command line names difflore, as the Rust daemon's does: it may be a daemon. */
+function rustLike(): number {
+  const child = world.spawn('bash', ['-c', 'exec -a difflore-daemon sleep 600']);
+  return child.pid as number;
+}
+
 function bootId(): string | null {
   try {
     return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
@@ -33,8 +39,26 @@ function bootId(): string | null {
 }
 
 describe('a pid file naming a live process that is not the daemon', () => {
-  it('without a recorded identity: status says running-unverified, stop refuses and signals nothing', async () => {
+  it('provably not difflore (its command line is `sleep`): stale (LSB 1), stop cleans without signalling, start reclaims', async () => {
     const pid = stranger();
+    await waitFor(() => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('sleep'), { what: 'sleep to exec' });
+    writeFileSync(world.paths.pidFile, String(pid));
+    const status = await world.cli(['daemon', 'status', '--json']);
+    expect(status.code).toBe(1);
+    expect(JSON.parse(status.stdout)).toMatchObject({ status: 'stale', pid, staleReason: 'identityMismatch' });
+    const human = await world.cli(['daemon', 'status']);
+    expect(human.stdout).not.toContain('--force');
+    const started = await world.start();
+    expect(started).not.toBe(pid);
+    expect(world.pidFile()).toBe(String(started));
+    expect(isAlive(pid)).toBe(true);
+    expect((await world.cli(['daemon', 'stop'])).code).toBe(0);
+    expect(isAlive(pid)).toBe(true);
+  });
+
+  it('without a recorded identity: status says running-unverified, stop refuses and signals nothing', async () => {
+    const pid = rustLike();
+    await waitFor(() => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('difflore'), { what: 'exec -a' });
     writeFileSync(world.paths.pidFile, String(pid));
 
     const status = await world.cli(['daemon', 'status', '--json']);
@@ -93,7 +117,8 @@ describe('a pid file naming a live process that is not the daemon', () => {
   });
 
   it('--force signals a live unverified process', async () => {
-    const pid = stranger();
+    const pid = rustLike();
+    await waitFor(() => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('difflore'), { what: 'exec -a' });
     writeFileSync(world.paths.pidFile, String(pid));
     const stop = await world.cli(['daemon', 'stop', '--force', '--json']);
     expect(stop.stderr).toContain('signalling an unverified process (--force)');

@@ -5,7 +5,7 @@
  * documented; and delivery returns to `ok` once the cloud recovers. Nothing leaves loopback: the
  * `.invalid` host fails in the client's own lookup (RFC 6761), never at a DNS server.
  */
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/adapters/db.js';
@@ -73,6 +73,8 @@ describe('delivery summary of a real daemon', () => {
     const port = await closedPort();
     const env = { DIFFLORE_CLOUD_URL: `http://127.0.0.1:${port}`, DIFFLORE_CLOUD_TOKEN: TOKEN };
     world.enqueue(3, 'mcp_query');
+    const before = await world.cli(['outbox', 'status'], env);
+    expect(before.stdout).toContain('Delivery: no daemon is running, so nothing sends these rows');
     const pid = await world.start(['--tick', '60s'], env);
 
     const down = await reach('unreachable', env);
@@ -124,6 +126,10 @@ describe('delivery summary of a real daemon', () => {
     expect(log.stdout).toMatch(/delivery unreachable → ok/);
     const verify = await world.cli(['daemon', 'log', '--verify'], env);
     expect(verify.code, verify.stderr).toBe(0);
+    // The daemon's own log says it too, once per change.
+    const daemonLog = readFileSync(world.paths.daemonLog, 'utf8');
+    expect(daemonLog).toContain('delivery: cannot reach the cloud at');
+    expect(daemonLog).toContain('delivery: delivering to the cloud at');
     // The state file keeps the summary in a section of its own, beside the Rust fields.
     const state = world.state();
     expect(state).toMatchObject({ pid, delivery: { state: 'ok' } });

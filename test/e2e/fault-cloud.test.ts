@@ -157,8 +157,9 @@ describe('fault suite: cloud faults', () => {
           cloud,
           home: h,
           expected: countByKind(rows),
-          // The breaker's cool-down (doubled once per failed probe) and a request's timeout, plus room.
-          timeoutMs: 4 * DEFAULT_POLICY.breakerOpenMs + CLIENT_TIMEOUT_MS + 60_000,
+          // The breaker's cool-down (doubled once per failed probe, and spread by up to breakerSpreadMs
+          // after a failed probe) and a request's timeout, plus room.
+          timeoutMs: 4 * DEFAULT_POLICY.breakerOpenMs + DEFAULT_POLICY.breakerSpreadMs + CLIENT_TIMEOUT_MS + 60_000,
           what: `${rows.length} rows delivered after the fault`,
         });
         const compared = await compareReceived(cloud, rows);

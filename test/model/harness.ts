@@ -389,6 +389,17 @@ const daemonSpec: MachineSpec = {
       ...claims('claim'),
       ...claims('reclaimStale'),
       { type: 'xstate.done.actor.drainPass', output: summaryAt(now) },
+      // A pass that could not reach the cloud: it opens the breaker, which the next pass must get.
+      {
+        type: 'xstate.done.actor.drainPass',
+        output: summaryAt(now, {
+          outcome: 'unreachable',
+          errorCode: 'ECONNREFUSED',
+          rowsWaiting: true,
+          nextDueAt: now + 30_000,
+          breaker: { ...CLOSED_BREAKER, state: 'open', consecutiveFailures: 3, openUntil: now + 30_000, opens: 1 },
+        }),
+      },
       { type: 'xstate.error.actor.drainPass', error: failure },
       { type: 'xstate.done.actor.awaitAbortedPass', output: undefined },
       { type: 'xstate.error.actor.awaitAbortedPass', error: failure },
@@ -400,7 +411,8 @@ const daemonSpec: MachineSpec = {
   },
   abstractContext: (snapshot) => {
     const c = snapshot.context as DaemonContext;
-    return [c.stopRequested, c.wakePending, c.reloadPending, c.reclaims, c.outcome?.reason ?? null];
+    // The breaker's state too, so that paths carry an open breaker into later passes and RELOADs.
+    return [c.stopRequested, c.wakePending, c.reloadPending, c.reclaims, c.outcome?.reason ?? null, c.breaker.state];
   },
 };
 
@@ -464,11 +476,16 @@ export async function runDaemonPath(path: ModelPath): Promise<RunResult & { call
   await flush();
   assert.equal(stateOf(actor.getSnapshot()), path.states[0], 'initial state');
 
+  /** The breaker the last finished pass returned: the next pass starts from it (closed after a RELOAD). */
+  let lastBreaker = CLOSED_BREAKER;
   for (const [i, event] of path.events.entries()) {
     const before = actor.getSnapshot().context as DaemonContext;
     const beforeState = stateOf(actor.getSnapshot());
     const passesBefore = calls.filter((c) => c.effect === 'drainPass').length;
     const fired = await step(event, { actor, pending, clock, wake });
+    if (event.type === 'xstate.done.actor.drainPass' && 'output' in event) {
+      lastBreaker = (event.output as DrainSummary).breaker;
+    }
     const snapshot = actor.getSnapshot();
     const state = stateOf(snapshot);
     assert.equal(state, path.states[i + 1], `after ${event.type}`);
@@ -502,6 +519,9 @@ export async function runDaemonPath(path: ModelPath): Promise<RunResult & { call
                   ? 'reload'
                   : 'wake';
       assert.equal(pass.trigger, expected, `trigger of the pass started by ${event.type}`);
+      // Contract: the breaker is carried from pass to pass in context, and a RELOAD closes it.
+      if (pass.trigger === 'reload') lastBreaker = CLOSED_BREAKER;
+      assert.deepEqual(pass.breaker, lastBreaker, `breaker carried into the pass started by ${event.type}`);
     }
     // Contract: the wake watcher runs exactly while serving.
     assert.equal(watching, state.startsWith('serving') ? 1 : 0, 'wake watcher runs only while serving');

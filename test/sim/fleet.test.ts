@@ -14,6 +14,8 @@ import {
 } from '../../sim/fleet.js';
 
 const SECOND = 1000;
+/** Cool-downs exactly nominal, so the schedule is known to the second. */
+const NO_JITTER = { ...DEFAULT_POLICY, breakerJitter: 0, breakerSpreadMs: 0 };
 
 function tiny(policy: PolicyName, times: number[][], overrides: Partial<FleetOptions>, config = DEFAULT_POLICY) {
   const options = { ...FLEET_DEFAULTS, daemons: times.length, ...overrides };
@@ -46,7 +48,7 @@ describe('a tiny fleet with a known answer', () => {
   });
 
   it('ours without jitter: 3 tries, probes after 30, 60, 120 and 240 s, then the one at +480 s delivers', () => {
-    const r = tiny('ours', [[SECOND]], outage, { ...DEFAULT_POLICY, breakerJitter: 0 });
+    const r = tiny('ours', [[SECOND]], outage, NO_JITTER);
     expect(r).toMatchObject({ requests: 8, refusedDown: 7, delivered: 1, abandoned: 0 });
     // Tripped within the first seconds (backoff of at most 1 + 2 s), so delivered 930–934 s after enqueue.
     expect(r.p99DelayS).toBeGreaterThanOrEqual(930);
@@ -55,7 +57,7 @@ describe('a tiny fleet with a known answer', () => {
 
   it('ours: rows that arrive while the breaker is open go with the probe that finds the cloud back, in one request', () => {
     const rows = [SECOND, 100 * SECOND, 200 * SECOND, 300 * SECOND, 400 * SECOND, 500 * SECOND];
-    const r = tiny('ours', [rows], outage, { ...DEFAULT_POLICY, breakerJitter: 0 });
+    const r = tiny('ours', [rows], outage, NO_JITTER);
     expect(r).toMatchObject({ delivered: 6, abandoned: 0, requests: 8 });
   });
 });

@@ -17,6 +17,7 @@ import {
   breakerCoolDownMs,
   breakerGate,
   breakerOnRetryable,
+  breakerStretchMs,
   parseRetryAfter,
   retryAt,
   tryBudgetMs,
@@ -34,6 +35,7 @@ const policyArb: fc.Arbitrary<PolicyConfig> = fc.record({
   breakerOpenMs: fc.integer({ min: 1_000, max: 120_000 }),
   breakerOpenCapMs: fc.integer({ min: 1_000, max: 900_000 }),
   breakerJitter: fc.double({ min: 0, max: 1, noNaN: true }),
+  breakerSpreadMs: fc.integer({ min: 0, max: 600_000 }),
   authReprobeMs: fc.constant(DEFAULT_POLICY.authReprobeMs),
 });
 
@@ -107,8 +109,8 @@ describe('Retry-After', () => {
           const until = next.openUntil ?? Number.NEGATIVE_INFINITY;
           expect(until).toBeGreaterThanOrEqual(NOW + retryAfterMs);
           if (retryAfterMs > 0) expect(breakerGate(next, NOW + retryAfterMs - 1).pass).toBe('none');
-          const coolDown = breakerCoolDownMs(next.opens, config);
-          const latest = NOW + (1 + config.breakerJitter) * Math.max(retryAfterMs, coolDown);
+          const coolDown = breakerCoolDownMs(next.opens, config) + breakerStretchMs(next.opens, config);
+          const latest = NOW + Math.max((1 + config.breakerJitter) * retryAfterMs, coolDown);
           expect(until).toBeLessThanOrEqual(Math.max(breaker.openUntil ?? 0, latest) + 1e-6);
         },
       ),
@@ -117,7 +119,7 @@ describe('Retry-After', () => {
 });
 
 describe('breaker cool-down', () => {
-  it('a trip opens it for the nominal cool-down stretched by at most the jitter, never less', () => {
+  it('a trip opens it for the nominal cool-down stretched by at most the jitter (or the spread), never less', () => {
     fc.assert(
       fc.property(policyArb, fc.integer({ min: 0, max: 30 }), unit, (config, opens, r) => {
         const probing: BreakerState = { ...CLOSED_BREAKER, state: 'half_open', consecutiveFailures: 5, opens };
@@ -125,7 +127,11 @@ describe('breaker cool-down', () => {
         const nominal = breakerCoolDownMs(opens + 1, config);
         expect(next).toMatchObject({ state: 'open', opens: opens + 1 });
         expect(next.openUntil).toBeGreaterThanOrEqual(NOW + nominal);
-        expect(next.openUntil).toBeLessThanOrEqual(NOW + nominal * (1 + config.breakerJitter) + 1e-6);
+        const stretch = breakerStretchMs(opens + 1, config);
+        expect(next.openUntil).toBeLessThanOrEqual(NOW + nominal + stretch + 1e-6);
+        // The first cool-down of an outage is never spread wider than its relative jitter.
+        if (opens === 0) expect(stretch).toBeCloseTo(nominal * config.breakerJitter);
+        else expect(stretch).toBeGreaterThanOrEqual(config.breakerSpreadMs);
         expect(breakerGate(breakerBeginProbe(next, next.openUntil ?? NOW), next.openUntil ?? NOW).pass).toBe('probe');
       }),
     );
@@ -146,6 +152,7 @@ describe('the try budget', () => {
           policyArb,
           policyArb.map((p) => ({ ...p, backoffBaseMs: Math.min(p.backoffBaseMs, 100) })),
           fc.double({ min: 0, max: 1, noNaN: true }).map((j) => ({ ...DEFAULT_POLICY, breakerJitter: j })),
+          fc.constant(DEFAULT_POLICY),
         ),
         fc.array(daemonRows, { minLength: 1, maxLength: 3 }),
         // Outages just short of the budget are where a row could be lost.

@@ -4,7 +4,7 @@
 import { Command, Option } from 'clipanion';
 import { type SpillStats, spillStats } from '../../adapters/spill.js';
 import { BaseCommand } from '../base-command.js';
-import { type DeliveryReport, daemonStatus, readBacklog } from '../daemon-status.js';
+import { type DaemonStatusReport, type DeliveryReport, daemonStatus, readBacklog } from '../daemon-status.js';
 import { unknownKindNote } from '../doctor/checks.js';
 import { formatBytes, formatDuration, oneLine, plural, withStore } from '../outbox-helpers.js';
 
@@ -27,6 +27,12 @@ export interface OutboxStatusReport {
   readonly spill: SpillStats;
   /** The running daemon's delivery summary (see `daemon status`); null when no daemon of ours runs. */
   readonly delivery: DeliveryReport | null;
+  /** A daemon of ours runs (false with rows pending: nothing sends them). */
+  readonly daemonRunning: boolean;
+}
+
+function deliveryOf(report: DaemonStatusReport | null): Pick<OutboxStatusReport, 'delivery' | 'daemonRunning'> {
+  return { delivery: report?.delivery ?? null, daemonRunning: report?.status === 'running' };
 }
 
 export default class OutboxStatusCommand extends BaseCommand {
@@ -45,9 +51,9 @@ export default class OutboxStatusCommand extends BaseCommand {
 
       \`--json\` prints one object with the keys \`pending\`, \`processing\`, \`abandoned\`,
       \`awaitingApproval\`, \`byKind\`, \`unknownKinds\`, \`oldestPendingAgeMs\`, \`nextDueInMs\`, \`spill\`,
-      \`database\` and \`delivery\` (the running daemon's delivery summary, as in \`daemon status --json\`; null
-      when none runs). Rows of a kind this version does not know stay pending (a newer difflore sends
-      them) and are named under \`unknownKinds\`.
+      \`database\`, \`delivery\` (the running daemon's delivery summary, as in \`daemon status --json\`; null
+      when none runs) and \`daemonRunning\`. Rows of a kind this version does not know stay pending
+      (a newer difflore sends them) and are named under \`unknownKinds\`.
       Looking never creates the database.
     `,
     examples: [
@@ -74,8 +80,9 @@ export default class OutboxStatusCommand extends BaseCommand {
         oldestPendingAgeMs: oldest === null ? null : Math.max(0, now - oldest),
         nextDueInMs: nextDue === null ? null : Math.max(0, nextDue - now),
         spill: spillStats(paths),
-        delivery:
-          store === null ? null : daemonStatus(paths, { env: this.context.env, now, backlog: readBacklog }).delivery,
+        ...deliveryOf(
+          store === null ? null : daemonStatus(paths, { env: this.context.env, now, backlog: readBacklog }),
+        ),
       };
     });
     if (this.json) {
@@ -110,6 +117,9 @@ function describeStatus(r: OutboxStatusReport): string[] {
     }`,
   );
   if (r.delivery !== null) lines.push(`Delivery: ${r.delivery.summary}`);
+  else if (!r.daemonRunning && r.pending - r.awaitingApproval > 0) {
+    lines.push('Delivery: no daemon is running, so nothing sends these rows (`difflore daemon start`)');
+  }
   const kinds = Object.entries(r.byKind);
   if (kinds.length > 0) {
     lines.push(`Pending by kind (${sendable} ready to send)`);

@@ -60,6 +60,7 @@ export function parseJson(text: string): JsonParse {
 }
 
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+const PLAIN = /[^"\\\u0000-\u001f]*/y;
 const ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
 
 class Parser {
@@ -120,25 +121,27 @@ class Parser {
 
   string(): string {
     const t = this.text;
-    this.pos++; // opening quote
     let out = '';
-    let start = this.pos;
+    let pos = this.pos + 1; // after the opening quote
     for (;;) {
-      if (this.pos >= t.length) this.fail('EOF while parsing a string');
-      const c = t.charCodeAt(this.pos);
+      // The run of plain characters up to a quote, a backslash or a control character, in one step.
+      PLAIN.lastIndex = pos;
+      PLAIN.test(t);
+      const end = PLAIN.lastIndex;
+      out += t.slice(pos, end);
+      this.pos = end;
+      const c = t.charCodeAt(end);
       if (c === 0x22) {
-        out += t.slice(start, this.pos);
-        this.pos++;
+        this.pos = end + 1;
         return out;
       }
-      if (c < 0x20) this.fail('control character (\\u0000-\\u001F) found while parsing a string');
       if (c === 0x5c) {
-        out += t.slice(start, this.pos);
         out += this.escape();
-        start = this.pos;
+        pos = this.pos;
         continue;
       }
-      this.pos++;
+      if (Number.isNaN(c)) this.fail('EOF while parsing a string');
+      this.fail('control character (\\u0000-\\u001F) found while parsing a string');
     }
   }
 
@@ -208,8 +211,10 @@ class Parser {
         seen.add(key);
         duplicated.set(out, seen);
       }
-      // defineProperty: a key "__proto__" is data, not the prototype.
-      Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+      // A key "__proto__" is data, not the prototype (defineProperty only then: it slows the object).
+      if (key === '__proto__')
+        Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+      else out[key] = value;
       this.space();
       const c = this.text[this.pos++];
       if (c === '}') return out;
@@ -240,8 +245,10 @@ export function plainJson(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(plainJson);
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
-    if (v !== undefined)
+    if (v === undefined) continue;
+    if (key === '__proto__') {
       Object.defineProperty(out, key, { value: plainJson(v), enumerable: true, writable: true, configurable: true });
+    } else out[key] = plainJson(v);
   }
   return out;
 }
