@@ -17,7 +17,7 @@ import { seenLoginSecrets } from '../adapters/auth/login-memory.js';
 import { type DaemonLog, openDaemonLog } from '../adapters/daemon-log.js';
 import { checkHomeEntry } from '../adapters/home-files.js';
 import { type HomePaths, ensureHome, homePaths, resolveHome } from '../adapters/home.js';
-import { probeLock } from '../adapters/flock.js';
+import { probeLock, unlock } from '../adapters/flock.js';
 import { probeLiveness } from '../adapters/liveness.js';
 import { readPidFile } from '../adapters/pid-file.js';
 import { isStillAlive, type ProcessIdentity, sameProcess } from '../adapters/process-identity.js';
@@ -216,6 +216,8 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
 
   // Handles that outlive one effect.
   let claimed: Claimed | null = null;
+  /** Let go as runDaemon's last act: a stopper waits for it as the sign the daemon is gone (exit-wait.ts). */
+  let lifetimeLock: import('../adapters/flock.js').LockHandle | null = null;
   let claimedAt = 0;
   let db: import('../adapters/db.js').Database | null = null;
   let store: import('../adapters/outbox-store.js').OutboxStore | null = null;
@@ -320,7 +322,10 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
         // `claimed` stays set until the lock is released: the transition into `releasing` (recorded
         // while this runs) is still the owner's to write into the state file.
         try {
-          if (held !== null) await releaseClaim(paths, held);
+          if (held !== null) {
+            lifetimeLock = held.lifetime;
+            await releaseClaim(paths, held, { keepLifetimeLock: true });
+          }
         } finally {
           claimed = null;
         }
@@ -460,8 +465,12 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     exitCode: output.exitCode,
     ...(output.detail === null ? {} : { detail: output.detail }),
   });
-  await inspector?.close();
-  log.close();
+  try {
+    await inspector?.close();
+    log.close();
+  } finally {
+    if (lifetimeLock !== null) unlock(lifetimeLock);
+  }
   return output;
 }
 
@@ -513,6 +522,8 @@ export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
     }
   };
 
+  /** One wait for the daemon's death per run (exit-wait.ts), loaded only once a signal went out. */
+  let exits: Promise<import('../adapters/exit-wait.js').ExitWaiter> | null = null;
   const ports: StopPorts = {
     async probe() {
       const found = probeLiveness(paths);
@@ -562,6 +573,10 @@ export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
       // pid file names someone else), so that cleaning up after SIGKILL finds the home released.
       const exiting = found.kind === 'dead' && found.zombie && stillHoldsHome(pid);
       return { alive: found.kind === 'alive' || exiting, at: Date.now() };
+    },
+    awaitExit: () => {
+      exits ??= import('../adapters/exit-wait.js').then(({ exitWaiter }) => exitWaiter(paths.lifetimeLock));
+      return exits.then((waiter) => waiter.wait());
     },
     log({ level, message }) {
       daemonLog()?.log(level, `daemon stop: ${message}`);
@@ -616,6 +631,9 @@ export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
   } finally {
     // The outcome and everything held before it, synced.
     flush(outcome);
+    // A wait still under way (the target would not die) must not outlive the run.
+    const started = exits as Promise<import('../adapters/exit-wait.js').ExitWaiter> | null;
+    (await started)?.cancel();
   }
   const output = stopper.getSnapshot().output as StopOutput;
   const logged = daemonLog();
