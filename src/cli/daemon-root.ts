@@ -17,7 +17,7 @@ import { seenLoginSecrets } from '../adapters/auth/login-memory.js';
 import { type DaemonLog, openDaemonLog } from '../adapters/daemon-log.js';
 import { checkHomeEntry } from '../adapters/home-files.js';
 import { type HomePaths, ensureHome, homePaths, resolveHome } from '../adapters/home.js';
-import { probeLock } from '../adapters/flock.js';
+import { probeLock, unlock } from '../adapters/flock.js';
 import { probeLiveness } from '../adapters/liveness.js';
 import { readPidFile } from '../adapters/pid-file.js';
 import { isStillAlive, type ProcessIdentity, sameProcess } from '../adapters/process-identity.js';
@@ -114,6 +114,11 @@ export interface DaemonRunConfig {
   readonly inspectUrl: string | null;
   /** What a user watching should see (the run command passes stderr unless stderr is the daemon log). */
   readonly report?: (line: string) => void;
+  /**
+   * Called once, right after the first `serving` transition is recorded: the home is claimed and the
+   * daemon serves (`daemon start` returns then, before the first pass has finished).
+   */
+  readonly onServing?: () => void;
 }
 
 /** What the machine's drain pass returns, built from the drainer's richer summary. */
@@ -158,7 +163,6 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     { readCloudToken, resolveCloudUrl },
     { openDatabase },
     { OutboxStore, leaseOwnerFor },
-    drain,
     { watchCommits },
     { describeDelivery, deliveryBlocked },
     { deliveryRecord },
@@ -168,13 +172,16 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     import('../adapters/cloud-config.js'),
     import('../adapters/db.js'),
     import('../adapters/outbox-store.js'),
-    import('../adapters/drain-pass.js'),
     import('../adapters/wake-watcher.js'),
     import('./delivery-text.js'),
     import('../machines/delivery-summary.js'),
     import('../adapters/claim.js'),
     import('../machines/daemon.js'),
   ]);
+  // The drainer and its HTTP client are needed only by the first pass: they load while the home is
+  // claimed, so `daemon start` (which returns once the daemon serves) does not wait for them.
+  const draining = import('../adapters/drain-pass.js');
+  draining.catch(() => undefined);
   const tokens = tokenSecrets(paths, env, readCloudToken);
   const log = openDaemonLog(paths.daemonLog, { secrets: tokens.current });
   const report = config.report ?? (() => {});
@@ -216,6 +223,8 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
 
   // Handles that outlive one effect.
   let claimed: Claimed | null = null;
+  /** Let go as runDaemon's last act: a stopper waits for it as the sign the daemon is gone (exit-wait.ts). */
+  let lifetimeLock: import('../adapters/flock.js').LockHandle | null = null;
   let claimedAt = 0;
   let db: import('../adapters/db.js').Database | null = null;
   let store: import('../adapters/outbox-store.js').OutboxStore | null = null;
@@ -269,6 +278,7 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     claim: async () => afterClaim(await claim(paths)),
     reclaimStale: async (input) => afterClaim(await reclaimStale(paths, input)),
     async drainPass(input, signal) {
+      const drain = await draining;
       const current = store;
       if (current === null) throw new DiffloreError('internal', 'the outbox is not open');
       tokens.refresh();
@@ -310,7 +320,7 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     },
     awaitAbortedPass: () => inFlight ?? Promise.resolve(),
     async release() {
-      drain.closeSharedCloudClient();
+      (await draining.catch(() => null))?.closeSharedCloudClient();
       try {
         if (db !== null) db.close();
       } finally {
@@ -320,7 +330,10 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
         // `claimed` stays set until the lock is released: the transition into `releasing` (recorded
         // while this runs) is still the owner's to write into the state file.
         try {
-          if (held !== null) await releaseClaim(paths, held);
+          if (held !== null) {
+            lifetimeLock = held.lifetime;
+            await releaseClaim(paths, held, { keepLifetimeLock: true });
+          }
         } finally {
           claimed = null;
         }
@@ -370,6 +383,7 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
   const machine = provideDaemon(ports);
   /** The delivery state the journal last recorded: a record that changes it is synced at once. */
   let recordedDeliveryState: unknown;
+  let announced = false;
   let actor: ReturnType<typeof createActor<typeof machine>> | undefined;
   const journal = recording(
     'daemon',
@@ -394,6 +408,11 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
               identity: owner.identity,
             }),
       });
+      if (!announced && transition.to.startsWith('serving')) {
+        // Recorded first, so whoever is told can read it in the state file too.
+        announced = true;
+        config.onServing?.();
+      }
     },
     (error) => log.error('cannot record a transition', { error }),
     (context) => deliveryRecord((context as { delivery: Parameters<typeof deliveryRecord>[0] }).delivery),
@@ -460,8 +479,12 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     exitCode: output.exitCode,
     ...(output.detail === null ? {} : { detail: output.detail }),
   });
-  await inspector?.close();
-  log.close();
+  try {
+    await inspector?.close();
+    log.close();
+  } finally {
+    if (lifetimeLock !== null) unlock(lifetimeLock);
+  }
   return output;
 }
 
@@ -513,6 +536,8 @@ export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
     }
   };
 
+  /** One wait for the daemon's death per run (exit-wait.ts), loaded only once a signal went out. */
+  let exits: Promise<import('../adapters/exit-wait.js').ExitWaiter> | null = null;
   const ports: StopPorts = {
     async probe() {
       const found = probeLiveness(paths);
@@ -562,6 +587,10 @@ export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
       // pid file names someone else), so that cleaning up after SIGKILL finds the home released.
       const exiting = found.kind === 'dead' && found.zombie && stillHoldsHome(pid);
       return { alive: found.kind === 'alive' || exiting, at: Date.now() };
+    },
+    awaitExit: () => {
+      exits ??= import('../adapters/exit-wait.js').then(({ exitWaiter }) => exitWaiter(paths.lifetimeLock));
+      return exits.then((waiter) => waiter.wait());
     },
     log({ level, message }) {
       daemonLog()?.log(level, `daemon stop: ${message}`);
@@ -616,6 +645,9 @@ export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
   } finally {
     // The outcome and everything held before it, synced.
     flush(outcome);
+    // A wait still under way (the target would not die) must not outlive the run.
+    const started = exits as Promise<import('../adapters/exit-wait.js').ExitWaiter> | null;
+    (await started)?.cancel();
   }
   const output = stopper.getSnapshot().output as StopOutput;
   const logged = daemonLog();
