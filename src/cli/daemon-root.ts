@@ -348,8 +348,10 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     reportDelivery({ previous, current }) {
       if (current.state === previous.state) return;
       const said = describeDelivery(current);
-      if (deliveryBlocked(current.state)) log.warn(`delivery: ${said}`, { state: current.state });
-      else if (deliveryBlocked(previous.state)) log.info(`delivery: ${said} again`, { state: current.state });
+      if (deliveryBlocked(current.state)) {
+        // The reason in full (the drainer's scrubbed words: what failed, or why the token cannot be used).
+        log.warn(`delivery: ${said}`, { state: current.state, reason: current.lastError });
+      } else if (deliveryBlocked(previous.state)) log.info(`delivery: ${said} again`, { state: current.state });
     },
     log({ level, message }, context) {
       const detail = level === 'info' || level === 'debug' ? null : (context.outcome?.detail ?? context.lastError);
