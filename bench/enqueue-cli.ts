@@ -4,6 +4,7 @@
  * daemon does (the usual case: the hook's close then does not checkpoint), and with nothing else
  * open (the cold case: every close checkpoints and deletes the WAL).
  */
+import { observationPayload } from './_cloud.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { openDatabase } from '../src/adapters/db.js';
@@ -22,7 +23,8 @@ function timeRun(args: readonly string[], env: NodeJS.ProcessEnv): number {
 function measure(pairs: number, env: NodeJS.ProcessEnv): { cli: number[]; node: number[] } {
   const cli: number[] = [];
   const node: number[] = [];
-  const enqueueArgs = [CLI_ENTRY, 'enqueue', 'observation', '{"tool":"Edit","path":"src/a.ts","bench":true}'];
+  // A row as a Rust hook writes it: enqueue checks it against the observation contract.
+  const enqueueArgs = [CLI_ENTRY, 'enqueue', 'observation', observationPayload(0)];
   // Warm the page cache and the database file before counting.
   for (let i = 0; i < 3; i++) {
     timeRun(enqueueArgs, env);

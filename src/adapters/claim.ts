@@ -303,12 +303,18 @@ export interface ReleaseResult {
 export async function releaseClaim(
   paths: ClaimPaths,
   claimed: Pick<Claimed, 'lifetime'>,
-  options: Pick<ClaimOptions, 'claimLockTimeoutMs'> = {},
+  options: Pick<ClaimOptions, 'claimLockTimeoutMs'> & {
+    /**
+     * Leave the lifetime lock held: the caller lets it go as its very last act (or the kernel does at
+     * exit), so that the lock being free means the daemon is gone — what `daemon stop` waits for.
+     */
+    readonly keepLifetimeLock?: boolean;
+  } = {},
 ): Promise<ReleaseResult> {
   try {
     const removed = await underClaimLock(paths, options, async () => removePidFileIfHolds(paths.pidFile, process.pid));
     return { pidFile: removed.kind };
   } finally {
-    unlock(claimed.lifetime);
+    if (options.keepLifetimeLock !== true) unlock(claimed.lifetime);
   }
 }

@@ -7,7 +7,9 @@
  * loads lazily. It must never import xstate, HTTP code, the inspector, Clipanion or the spill.
  */
 import { DiffloreError } from '../errors.js';
-import { contractFor, parseRow } from '../machines/contracts/index.js';
+import { isKnownKind, type KnownKind } from '../machines/contracts/kinds.js';
+import { parseJson } from '../machines/contracts/json.js';
+import type { KindContract } from '../machines/contracts/types.js';
 import { openForInsert } from './db.js';
 import { ensureHome, type HomePaths, resolveHome } from './home.js';
 
@@ -22,6 +24,32 @@ export const MAX_KIND_CHARS = 64;
  */
 export const HOOK_BUSY_TIMEOUT_MS = 250;
 const KIND = /^[a-z][a-z0-9_]*$/;
+
+/**
+ * Each kind's contract module, loaded on first use: a hook queues one kind, and loading only its
+ * contract (not all eight) keeps the hook's start-up small.
+ */
+const CONTRACT_MODULES: Readonly<Record<KnownKind, () => Promise<KindContract>>> = {
+  trajectory: async () => (await import('../machines/contracts/trajectory.js')).trajectory,
+  review_metrics: async () => (await import('../machines/contracts/review-metrics.js')).reviewMetrics,
+  accepted_edit: async () => (await import('../machines/contracts/accepted-edit.js')).acceptedEdit,
+  fix_acceptance: async () => (await import('../machines/contracts/fix-acceptance.js')).fixAcceptance,
+  mcp_query: async () => (await import('../machines/contracts/mcp-query.js')).mcpQuery,
+  imported_reviews: async () => (await import('../machines/contracts/imported-reviews.js')).importedReviews,
+  observation: async () => (await import('../machines/contracts/observation.js')).observation,
+  session_mined_candidate: async () =>
+    (await import('../machines/contracts/session-mined-candidate.js')).sessionMinedCandidate,
+};
+const loadedContracts = new Map<string, KindContract>();
+
+/**
+ * Loads the payload contract of `kind` (nothing for a kind this version does not know). Call it
+ * before tryInsert/enqueue of that kind: validation is synchronous and uses what is loaded.
+ */
+export async function loadContract(kind: string): Promise<void> {
+  if (!isKnownKind(kind) || loadedContracts.has(kind)) return;
+  loadedContracts.set(kind, await CONTRACT_MODULES[kind]());
+}
 
 /** What one insert attempt came to; `db_failed` carries what a spill needs. */
 export type InsertAttempt =
@@ -85,16 +113,28 @@ function validatePayload(kind: string, payloadJson: string): void {
       `the payload is not valid JSON: ${printable((error as Error).message, 300)}`,
     );
   }
-  const contract = contractFor(kind);
-  if (contract !== undefined && contract.mode !== 'skip') {
-    const read = parseRow(contract, payloadJson);
-    if (!read.ok) {
-      throw new DiffloreError(
-        'invalid_input',
-        `the payload is not a valid '${kind}' row (the Rust binary could never send it): ${printable(read.reason, 300)}`,
-        { hint: `see the README, "Payload contracts", for what a '${kind}' payload may be` },
-      );
-    }
+  // serde_json refuses what JSON.parse takes (a lone surrogate escape, 1e400, nesting past 128):
+  // the Rust binary could not read such a row, whatever its kind.
+  const read = parseJson(payloadJson);
+  if (!read.ok) {
+    throw new DiffloreError(
+      'invalid_input',
+      `the payload is not valid JSON as the Rust binary reads it: ${printable(read.reason, 300)}`,
+    );
+  }
+  if (!isKnownKind(kind)) return;
+  const contract = loadedContracts.get(kind);
+  if (contract === undefined) {
+    throw new DiffloreError('internal', `the payload contract of '${kind}' is not loaded (call loadContract first)`);
+  }
+  if (contract.mode === 'skip') return;
+  const shaped = contract.parse(read.value);
+  if (!shaped.ok) {
+    throw new DiffloreError(
+      'invalid_input',
+      `the payload is not a valid '${kind}' row (the Rust binary could never send it): ${printable(shaped.reason, 300)}`,
+      { hint: `see the README, "Payload contracts", for what a '${kind}' payload may be` },
+    );
   }
 }
 

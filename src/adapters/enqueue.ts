@@ -11,6 +11,7 @@ import { spillRow } from './spill.js';
 
 export {
   type EnqueueOptions,
+  loadContract,
   MAX_KIND_CHARS,
   MAX_PAYLOAD_BYTES,
   tryInsert,
@@ -25,7 +26,8 @@ export type EnqueueResult =
 
 /**
  * Queues one row for the daemon. Input errors and an unusable data home throw; a database that
- * cannot be written is not an error: the row is spilled and the result says where.
+ * cannot be written is not an error: the row is spilled and the result says where. The kind's
+ * payload contract must be loaded first (`await loadContract(kind)`).
  */
 export function enqueue(kind: string, payloadJson: string, options: EnqueueOptions = {}): EnqueueResult {
   const attempt = tryInsert(kind, payloadJson, options);

@@ -14,6 +14,7 @@
  * Light on purpose: the hook path imports it.
  */
 import {
+  accessSync,
   chmodSync,
   closeSync,
   constants,
@@ -175,15 +176,32 @@ export function ensureHomeDir(dir: string): void {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (error) {
     if (errnoCode(error) !== 'EEXIST') {
-      throw new DiffloreError('io', `cannot create ${dir}: ${(error as Error).message}`, {
-        hint: 'the data home is not writable; set DIFFLORE_HOME to a writable directory',
-        cause: error,
-      });
+      throw new DiffloreError(
+        'io',
+        `cannot create ${dir}: ${whyNotWritable(dirname(dir)) ?? (error as Error).message}`,
+        {
+          hint: 'the data home is not writable; set DIFFLORE_HOME to a writable directory',
+          cause: error,
+        },
+      );
     }
   }
   const stat = lstatSync(dir);
   judgeHomeStat(dir, stat, 'directory');
   if ((stat.mode & 0o777) !== 0o700) chmodSync(dir, 0o700);
+}
+
+/** Why `dir` cannot be written (a read-only mount: EROFS; no permission: EACCES), or null. */
+function whyNotWritable(dir: string): string | null {
+  try {
+    accessSync(dir, constants.W_OK);
+    return null;
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'EROFS') return `${dir} is on a read-only file system (EROFS)`;
+    if (code === 'EACCES' || code === 'EPERM') return `${dir} is not writable by us (${code})`;
+    return null;
+  }
 }
 
 /**

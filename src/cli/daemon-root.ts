@@ -15,8 +15,9 @@ import { createActor, type InspectionEvent, type Observer } from 'xstate';
 import type { Claimed, ClaimResult as AdapterClaimResult } from '../adapters/claim.js';
 import { seenLoginSecrets } from '../adapters/auth/login-memory.js';
 import { type DaemonLog, openDaemonLog } from '../adapters/daemon-log.js';
+import { checkHomeEntry } from '../adapters/home-files.js';
 import { type HomePaths, ensureHome, homePaths, resolveHome } from '../adapters/home.js';
-import { probeLock } from '../adapters/flock.js';
+import { probeLock, unlock } from '../adapters/flock.js';
 import { probeLiveness } from '../adapters/liveness.js';
 import { readPidFile } from '../adapters/pid-file.js';
 import { isStillAlive, type ProcessIdentity, sameProcess } from '../adapters/process-identity.js';
@@ -26,7 +27,7 @@ import type { ClaimResult, DaemonOutput, DaemonPorts, DrainSummary } from '../ma
 import { transitionRecorder } from '../machines/transition-record.js';
 import { provideStop, type StopOutput, type StopPorts } from '../machines/stop.js';
 import type { LogLevel, MachineName, RecordedObject, TransitionRecord } from '../machines/types.js';
-import { DiffloreError, describeError } from '../errors.js';
+import { DiffloreError, describeError, describeErrorLine } from '../errors.js';
 
 // ── shared wiring ─────────────────────────────────────────────────────────────────────────────────
 
@@ -177,6 +178,15 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
   const tokens = tokenSecrets(paths, env, readCloudToken);
   const log = openDaemonLog(paths.daemonLog, { secrets: tokens.current });
   const report = config.report ?? (() => {});
+  // The home-files rule for what every transition writes: a daemon that cannot record would run
+  // unobservable, and `daemon start` would wait for a "serving" it can never see. Refuse to start.
+  try {
+    for (const file of [paths.stateFile, paths.journal, `${paths.journal}.1`]) checkHomeEntry(file);
+  } catch (error) {
+    log.error('cannot start: a file the daemon records to is unusable', { detail: describeErrorLine(error) });
+    log.close();
+    throw error;
+  }
 
   let inspector: import('./inspect.js').DaemonInspector | null = null;
   if (config.inspectUrl !== null) {
@@ -206,6 +216,8 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
 
   // Handles that outlive one effect.
   let claimed: Claimed | null = null;
+  /** Let go as runDaemon's last act: a stopper waits for it as the sign the daemon is gone (exit-wait.ts). */
+  let lifetimeLock: import('../adapters/flock.js').LockHandle | null = null;
   let claimedAt = 0;
   let db: import('../adapters/db.js').Database | null = null;
   let store: import('../adapters/outbox-store.js').OutboxStore | null = null;
@@ -310,7 +322,10 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
         // `claimed` stays set until the lock is released: the transition into `releasing` (recorded
         // while this runs) is still the owner's to write into the state file.
         try {
-          if (held !== null) await releaseClaim(paths, held);
+          if (held !== null) {
+            lifetimeLock = held.lifetime;
+            await releaseClaim(paths, held, { keepLifetimeLock: true });
+          }
         } finally {
           claimed = null;
         }
@@ -452,8 +467,12 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     exitCode: output.exitCode,
     ...(output.detail === null ? {} : { detail: output.detail }),
   });
-  await inspector?.close();
-  log.close();
+  try {
+    await inspector?.close();
+    log.close();
+  } finally {
+    if (lifetimeLock !== null) unlock(lifetimeLock);
+  }
   return output;
 }
 
@@ -505,6 +524,8 @@ export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
     }
   };
 
+  /** One wait for the daemon's death per run (exit-wait.ts), loaded only once a signal went out. */
+  let exits: Promise<import('../adapters/exit-wait.js').ExitWaiter> | null = null;
   const ports: StopPorts = {
     async probe() {
       const found = probeLiveness(paths);
@@ -554,6 +575,10 @@ export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
       // pid file names someone else), so that cleaning up after SIGKILL finds the home released.
       const exiting = found.kind === 'dead' && found.zombie && stillHoldsHome(pid);
       return { alive: found.kind === 'alive' || exiting, at: Date.now() };
+    },
+    awaitExit: () => {
+      exits ??= import('../adapters/exit-wait.js').then(({ exitWaiter }) => exitWaiter(paths.lifetimeLock));
+      return exits.then((waiter) => waiter.wait());
     },
     log({ level, message }) {
       daemonLog()?.log(level, `daemon stop: ${message}`);
@@ -608,6 +633,9 @@ export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
   } finally {
     // The outcome and everything held before it, synced.
     flush(outcome);
+    // A wait still under way (the target would not die) must not outlive the run.
+    const started = exits as Promise<import('../adapters/exit-wait.js').ExitWaiter> | null;
+    (await started)?.cancel();
   }
   const output = stopper.getSnapshot().output as StopOutput;
   const logged = daemonLog();

@@ -3,7 +3,7 @@
  * runs it without loading Clipanion (~15–25 ms of a ~65 ms process). Owns reading the payload and
  * what the command prints. Imports only light modules; keep it that way.
  */
-import { MAX_PAYLOAD_BYTES, tryInsert, validateKind } from '../adapters/enqueue-core.js';
+import { loadContract, MAX_PAYLOAD_BYTES, tryInsert, validateKind } from '../adapters/enqueue-core.js';
 import type { EnqueueResult } from '../adapters/enqueue.js';
 import { DiffloreError, describeError, exitCodeFor } from '../errors.js';
 import { readFdSync } from './fd-writer.js';
@@ -26,6 +26,7 @@ export interface EnqueueIo {
 /** Runs the command; input problems throw DiffloreError('invalid_input'), everything else returns a code. */
 export async function runEnqueue(args: EnqueueArgs, io: EnqueueIo): Promise<number> {
   validateKind(args.kind); // before waiting on stdin for a payload that could not be queued anyway
+  await loadContract(args.kind);
   const raw = args.payload === undefined || args.payload === '-' ? await readStdin(io) : args.payload;
   // Surrounding whitespace (echo's newline) is not part of the JSON value; dropping it keeps the
   // stored text, and so the idempotency key, the same however the payload arrived.

@@ -98,7 +98,8 @@ async function handleEvent(
   // Exactly `false`, as in Rust; enqueue checks it too, this only skips the work.
   if (payloads.length === 0 || env.DIFFLORE_CAPTURE === 'false') return;
 
-  const { enqueue } = await import('../adapters/enqueue.js');
+  const { enqueue, loadContract } = await import('../adapters/enqueue.js');
+  await loadContract('observation');
   let queued = false;
   for (const payload of payloads) {
     const result = enqueue('observation', payload, { env });

@@ -12,7 +12,9 @@
  * we are not permitted to send (EPERM) is a refusal, not a retry.
  *
  * Polling starts fast and backs off (pollStartMs doubling to pollMaxMs), never sleeping past the
- * deadline, so a daemon that exits at once is seen at once. Deadlines are kept in context; after
+ * deadline; it is the fallback. Where the lifetime lock can be waited on (`awaitExit`), the daemon's
+ * death itself ends the wait: a check follows at once, and if the process is still on its way out
+ * the polls restart from HINT_POLL_MS. Deadlines are kept in context; after
  * restoring a snapshot, send RESUME { at } to check again immediately (XState does not restore timers).
  *
  * Effects the composition root provides (names are the contract):
@@ -23,12 +25,17 @@
  *   - signal:     fromPromise<SignalResult, { pid, signal }>. kill(2); `ok` carries the clock time it was sent.
  *   - checkAlive: fromPromise<AliveCheck, { pid }>. Whether that process (same identity) still lives;
  *                 zombies count as dead. Carries the clock time of the check.
+ *   - awaitExit:  fromPromise<ExitHint, { pid }>. Runs while polling and while killing: resolves
+ *                 `released` the moment the daemon's lifetime lock is let go (the kernel drops it when
+ *                 the daemon dies), so the next check happens then rather than at the next poll; or
+ *                 `unwatchable` when no such wait is possible here (the polls alone decide). Only a hint:
+ *                 `checkAlive` stays the judge. Default: unwatchable.
  *   actions
  *   - log:        params { level, message }.
  *   delays
  *   - nextPoll:   from context (pollDelayMs clamped to the deadline); provide only to change the policy.
  */
-import { assign, fromPromise, setup } from 'xstate';
+import { and, assign, fromPromise, setup, stateIn } from 'xstate';
 import { errorMessage, type LogParams } from './types.js';
 
 /** Stored next to persisted stop-protocol snapshots; bump when context or states change incompatibly. */
@@ -94,6 +101,14 @@ export interface AliveCheck {
   /** Clock time of the check (epoch ms). */
   readonly at: number;
 }
+
+/** What `awaitExit` saw: the lifetime lock let go, or no way to wait for it here. */
+export type ExitHint = { readonly kind: 'released' } | { readonly kind: 'unwatchable' };
+
+const UNWATCHABLE: ExitHint = { kind: 'unwatchable' };
+
+/** The first poll after the lock was let go: the process is at most a few milliseconds from gone. */
+export const HINT_POLL_MS = 1;
 
 export type StopOutcome =
   | 'notRunning'
@@ -204,6 +219,7 @@ const stopSetup = setup({
     cleanStale: fromPromise<void, PidInput>(notProvided('cleanStale')),
     signal: fromPromise<SignalResult, SignalInput>(notProvided('signal')),
     checkAlive: fromPromise<AliveCheck, { readonly pid: number }>(notProvided('checkAlive')),
+    awaitExit: fromPromise<ExitHint, { readonly pid: number }>(() => Promise.resolve(UNWATCHABLE)),
   },
   actions: {
     log: (_, _params: LogParams) => {},
@@ -232,6 +248,8 @@ const stopSetup = setup({
     })),
     noteCheck: assign(({ context }, { check }: CheckParams) => ({ clockMs: check.at, polls: context.polls + 1 })),
     syncClock: assign((_, params: { at: number }) => ({ clockMs: params.at })),
+    /** The lock was let go: poll from HINT_POLL_MS again should the process still be on its way out. */
+    noteExitHint: assign({ pollDelayMs: HINT_POLL_MS }),
     conclude: assign((_, params: { outcome: StopOutcome }) => ({ outcome: params.outcome })),
   },
   guards: {
@@ -245,6 +263,7 @@ const stopSetup = setup({
     processGone: (_, { result }: SignalParams) => result.kind === 'esrch',
     notPermitted: (_, { result }: SignalParams) => result.kind === 'eperm',
     exited: (_, { check }: CheckParams) => !check.alive,
+    lockReleased: (_, { hint }: { hint: ExitHint }) => hint.kind === 'released',
     deadlinePassed: ({ context }, { check }: CheckParams) =>
       context.deadlineAt !== null && check.at >= context.deadlineAt,
   },
@@ -263,6 +282,29 @@ const waitingForNextPoll = stopSetup.createStateConfig({
     RESUME: { target: 'checking', actions: { type: 'syncClock', params: ({ event }) => ({ at: event.at }) } },
   },
 });
+
+const exitHint = ({ event }: { event: { output: ExitHint } }) => ({ hint: event.output });
+
+/**
+ * Wait for the death itself for the whole of a wait (`polling` or `killing`, named by `state`): once
+ * the lock is let go, a sleeping poll is cut short; a check already under way is left to finish and
+ * the next poll comes after HINT_POLL_MS.
+ */
+function awaitingExit(state: 'polling' | 'killing') {
+  return {
+    id: 'awaitExit',
+    src: 'awaitExit',
+    input: ({ context }: { context: StopContext }) => ({ pid: targetPid(context) }),
+    onDone: [
+      {
+        guard: and([stateIn(`#stop.${state}.waiting`), { type: 'lockReleased', params: exitHint }]),
+        target: `#stop.${state}.checking`,
+        actions: 'noteExitHint',
+      },
+      { guard: { type: 'lockReleased', params: exitHint }, actions: 'noteExitHint' },
+    ],
+  } as const;
+}
 
 /**
  * One liveness check, used while polling after SIGTERM and after SIGKILL: gone → `ifExited`; still alive
@@ -388,7 +430,9 @@ export const machine = stopSetup.createMachine({
     },
 
     polling: {
-      description: 'Wait for the daemon to exit: 5 ms, doubling to 100 ms, until the grace period ends.',
+      description:
+        'Wait for the daemon to exit: its death (the lifetime lock let go) or a poll, 5 ms doubling to 100 ms, until the grace period ends.',
+      invoke: awaitingExit('polling'),
       initial: 'waiting',
       states: {
         waiting: waitingForNextPoll,
@@ -401,6 +445,7 @@ export const machine = stopSetup.createMachine({
 
     killing: {
       description: 'Send SIGKILL and confirm the process is gone before the kill timeout.',
+      invoke: awaitingExit('killing'),
       initial: 'signalling',
       states: {
         signalling: {
@@ -469,6 +514,8 @@ export interface StopPorts {
   cleanStale(input: PidInput): Promise<void>;
   signal(input: SignalInput): Promise<SignalResult>;
   checkAlive(input: { readonly pid: number }): Promise<AliveCheck>;
+  /** Resolves when the lifetime lock is let go; absent: the polls alone decide. */
+  awaitExit?(input: { readonly pid: number }): Promise<ExitHint>;
   log(params: LogParams, context: StopContext): void;
 }
 
@@ -479,6 +526,10 @@ export function provideStop(ports: StopPorts): StopMachine {
       cleanStale: fromPromise<void, PidInput>(({ input }) => ports.cleanStale(input)),
       signal: fromPromise<SignalResult, SignalInput>(({ input }) => ports.signal(input)),
       checkAlive: fromPromise<AliveCheck, { readonly pid: number }>(({ input }) => ports.checkAlive(input)),
+      awaitExit: fromPromise<ExitHint, { readonly pid: number }>(({ input }) =>
+        // Not being able to wait leaves the polls to decide: a failed wait is no wait.
+        (ports.awaitExit?.(input) ?? Promise.resolve(UNWATCHABLE)).catch(() => UNWATCHABLE),
+      ),
     },
     actions: {
       log: ({ context }, params) => ports.log(params, context),

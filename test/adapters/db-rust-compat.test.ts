@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, SCHEMA_VERSION } from '../../src/adapters/db.js';
-import { enqueue } from '../../src/adapters/enqueue.js';
+import { enqueue, loadContract } from '../../src/adapters/enqueue.js';
 import { ensureHome, type HomePaths } from '../../src/adapters/home.js';
 import { OutboxStore } from '../../src/adapters/outbox-store.js';
 import { makeTempHome } from '../helpers/index.js';
@@ -142,7 +142,7 @@ afterEach(() => {
 });
 
 describe('a database the Rust binary created', () => {
-  it('opens, works as an outbox, and keeps every Rust table, column, index and migration row as it was', () => {
+  it('opens, works as an outbox, and keeps every Rust table, column, index and migration row as it was', async () => {
     const before = snapshot(paths.db);
     expect(before.outboxColumns.map((c) => (c as { name: string }).name)).toEqual(RUST_COLUMNS);
 
@@ -159,7 +159,9 @@ describe('a database the Rust binary created', () => {
     } finally {
       db.close();
     }
-    expect(enqueue('observation', '{"ts":2}', { env: { DIFFLORE_HOME: temp.home } }).kind).toBe('inserted');
+    // mcp_query: any JSON is a row Rust would send, so the contract lets it through.
+    await loadContract('mcp_query');
+    expect(enqueue('mcp_query', '{"ts":2}', { env: { DIFFLORE_HOME: temp.home } }).kind).toBe('inserted');
     openDatabase(paths.db).close(); // opening again changes nothing more
 
     const after = snapshot(paths.db);
@@ -223,7 +225,7 @@ describe('a database the Rust binary created', () => {
     }
   });
 
-  it('migrates our own older schema forward and leaves a newer one alone', () => {
+  it('migrates our own older schema forward and leaves a newer one alone', async () => {
     openDatabase(paths.db).close();
     const raw = new BetterSqlite3(paths.db);
     try {
@@ -247,7 +249,8 @@ describe('a database the Rust binary created', () => {
       check.close();
     }
     openDatabase(paths.db).close();
-    expect(enqueue('observation', '{}', { env: { DIFFLORE_HOME: temp.home } }).kind).toBe('inserted');
+    await loadContract('mcp_query');
+    expect(enqueue('mcp_query', '{}', { env: { DIFFLORE_HOME: temp.home } }).kind).toBe('inserted');
     const after = new BetterSqlite3(paths.db, { readonly: true });
     try {
       expect(after.prepare("SELECT value FROM difflore_ts_meta WHERE key = 'schema_version'").get()).toEqual({

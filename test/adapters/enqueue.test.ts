@@ -16,9 +16,10 @@ import {
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, openForInsert } from '../../src/adapters/db.js';
-import { enqueue, MAX_PAYLOAD_BYTES, validateEnqueueInput } from '../../src/adapters/enqueue.js';
+import { enqueue, loadContract, MAX_PAYLOAD_BYTES, validateEnqueueInput } from '../../src/adapters/enqueue.js';
+import { KNOWN_KINDS } from '../../src/machines/contracts/kinds.js';
 import { ensureHome, homePaths } from '../../src/adapters/home.js';
 import { OutboxStore } from '../../src/adapters/outbox-store.js';
 import { replaySpill } from '../../src/adapters/spill.js';
@@ -43,6 +44,10 @@ const obs = (extra: Record<string, unknown> = {}): string =>
     content_hash: '0123456789abcdef',
     ...extra,
   });
+
+beforeAll(async () => {
+  for (const kind of KNOWN_KINDS) await loadContract(kind);
+});
 
 beforeEach(() => {
   temp = makeTempHome();
@@ -310,7 +315,8 @@ describe('spilling when the database cannot take the row', () => {
     chownSync(dirname(temp.home), 65534, 65534);
     chownSync(temp.home, 65534, 65534);
     const dist = join(import.meta.dirname, '..', '..', 'dist', 'adapters', 'enqueue.js');
-    const script = `const { enqueue } = await import(${JSON.stringify(dist)});
+    const script = `const { enqueue, loadContract } = await import(${JSON.stringify(dist)});
+      await loadContract('observation');
       process.stdout.write(JSON.stringify(enqueue('observation', ${JSON.stringify(obs({ ro: 1 }))}, { env: { DIFFLORE_HOME: ${JSON.stringify(temp.home)} } })));`;
     const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
       uid: 65534,

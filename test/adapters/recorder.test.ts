@@ -56,6 +56,26 @@ const RUST_FIELDS = [
 ] as const;
 
 describe('recorder', () => {
+  it('writes the Rust fields with Rust types whatever a caller or an older file gave (rust-wire §5.2)', () => {
+    writeFileSync(
+      paths.stateFile,
+      JSON.stringify({ version: 7, pid: 2 ** 40, startedAtMs: 1.5, heartbeatAtMs: 'soon', lastDrainAtMs: 3.25 }),
+    );
+    const recorder = createRecorder(paths, { role: 'daemon', fsync: false });
+    recorder.update({ lastAttempted: -1, lastConfirmed: 2.5, lastError: 42 as unknown as string });
+    const state = JSON.parse(readFileSync(paths.stateFile, 'utf8')) as Record<string, unknown>;
+    expect(Object.fromEntries(RUST_FIELDS.map((k) => [k, state[k]]))).toEqual({
+      version: 1,
+      pid: 0,
+      startedAtMs: 0,
+      heartbeatAtMs: 0,
+      lastDrainAtMs: 0,
+      lastAttempted: 0,
+      lastConfirmed: 0,
+      lastError: null,
+    });
+  });
+
   it('appends one journal line and rewrites the state file per transition; Rust fields stay at the top level', () => {
     const identity = selfIdentity();
     recordClaim(paths.stateFile, identity, { now: () => 500 });

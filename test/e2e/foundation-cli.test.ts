@@ -231,21 +231,8 @@ describe('difflore enqueue', () => {
         'adapters/enqueue-core.js',
         'adapters/db.js',
         'adapters/home.js',
-        // The payload contracts (pure, small): enqueue refuses a row the Rust binary could never send.
-        ...[
-          'index',
-          'json',
-          'serde',
-          'responses',
-          'trajectory',
-          'review-metrics',
-          'accepted-edit',
-          'fix-acceptance',
-          'mcp-query',
-          'imported-reviews',
-          'observation',
-          'session-mined-candidate',
-        ].map((m) => `machines/contracts/${m}.js`),
+        // The payload contracts (pure, small): only the observation's, for the row enqueue checks.
+        ...['kinds', 'json', 'serde', 'responses', 'observation'].map((m) => `machines/contracts/${m}.js`),
         // the home-files rule (node:fs and errors only): data.db is checked before SQLite opens it
         'adapters/home-files.js',
       ]),
@@ -494,7 +481,8 @@ describe('many writers and a claimer at once', () => {
     ensureHome(temp.home);
     openDatabase(homePaths(temp.home).db).close();
     const writer = (w: number): string => `
-      const { enqueue } = await import(${JSON.stringify(join(dist, 'enqueue.js'))});
+      const { enqueue, loadContract } = await import(${JSON.stringify(join(dist, 'enqueue.js'))});
+      await loadContract('mcp_query');
       for (let i = 0; i < ${perWriter}; i++) {
         const result = enqueue('mcp_query', JSON.stringify({ w: ${w}, i }));
         if (result.kind !== 'inserted') { console.error(JSON.stringify(result)); process.exit(3); }

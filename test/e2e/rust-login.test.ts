@@ -204,6 +204,43 @@ describe('the OS keyring through a real Secret Service', () => {
   );
 });
 
+describe('a Secret Service that never answers', () => {
+  const missing = missingKeyringTool();
+  it.skipIf(missing !== null)('does not hold the pass: the key falls back to the keyseed', async () => {
+    // A session bus whose org.freedesktop.secrets "service" is a process that never registers.
+    const dir = join(world.home, '..', 'hung-bus');
+    mkdirSync(join(dir, 'services'), { recursive: true });
+    writeFileSync(
+      join(dir, 'services', 'org.freedesktop.secrets.service'),
+      '[D-BUS Service]\nName=org.freedesktop.secrets\nExec=/usr/bin/timeout 4 /bin/sleep 4\n',
+    );
+    writeFileSync(
+      join(dir, 'session.conf'),
+      `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>session</type><listen>unix:tmpdir=${dir}</listen><auth>EXTERNAL</auth>
+<servicedir>${join(dir, 'services')}</servicedir>
+<policy context="default"><allow send_destination="*"/><allow receive_sender="*"/><allow own="*"/></policy></busconfig>`,
+    );
+    const osHome = join(world.home, '..', 'os-home');
+    const seed = randomBytes(32);
+    writeFileSync(join(world.home, 'keyseed'), seed.toString('hex'), { mode: 0o600 });
+    writeRustLogin(loginPath(), rustKeyseedKey(seed, osHome, rustMachineId()), {
+      token: T0,
+      refreshToken: R0,
+      tokenHost: origin(),
+    });
+    world.enqueue(2, 'mcp_query');
+    const result = await runProcess(
+      'dbus-run-session',
+      [`--config-file=${join(dir, 'session.conf')}`, '--', process.execPath, CLI, 'outbox', 'drain', '--json'],
+      { env: world.env(noCi({ HOME: osHome, DBUS_SESSION_BUS_ADDRESS: undefined })), timeoutMs: 45_000 },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ confirmed: 2, tokenSource: 'rust-login:keyseed' });
+  });
+});
+
 describe('the hook and enqueue path stays light', () => {
   it('enqueue with a Rust login present loads neither the keyring binding nor the login reader', async () => {
     writeRustLogin(loginPath(), KEY, { token: T0, refreshToken: R0, tokenHost: origin() });

@@ -44,6 +44,7 @@ import { type DeliverySummary, deliveryRecord } from '../../src/machines/deliver
 import { replayJournal, transitionRecorder } from '../../src/machines/journal-replay.js';
 import {
   type AliveCheck,
+  type ExitHint,
   nextPollDelay,
   type PidInput,
   type ProbeResult,
@@ -598,6 +599,8 @@ const stopSpec: MachineSpec = {
       { type: 'xstate.error.actor.signal', error: failure },
       ...checks.map((output) => ({ type: 'xstate.done.actor.checkAlive', output })),
       { type: 'xstate.error.actor.checkAlive', error: failure },
+      { type: 'xstate.done.actor.awaitExit', output: { kind: 'released' } },
+      { type: 'xstate.done.actor.awaitExit', output: { kind: 'unwatchable' } },
       { type: 'xstate.after.nextPoll.stop.polling.waiting' },
       { type: 'xstate.after.nextPoll.stop.killing.waiting' },
     ];
@@ -613,7 +616,7 @@ export function stopPaths(): ModelPath[] {
 }
 
 export interface StopCall {
-  readonly effect: 'probe' | 'cleanStale' | 'signal' | 'checkAlive' | 'log';
+  readonly effect: 'probe' | 'cleanStale' | 'signal' | 'checkAlive' | 'awaitExit' | 'log';
   readonly input?: unknown;
 }
 
@@ -639,6 +642,10 @@ export async function runStopPath(path: ModelPath): Promise<RunResult & { calls:
     checkAlive: (input: { readonly pid: number }) => {
       calls.push({ effect: 'checkAlive', input });
       return pending.wait<AliveCheck>('checkAlive');
+    },
+    awaitExit: (input: { readonly pid: number }) => {
+      calls.push({ effect: 'awaitExit', input });
+      return pending.wait<ExitHint>('awaitExit');
     },
     log: (params) => calls.push({ effect: 'log', input: params }),
   });
@@ -669,6 +676,11 @@ export async function runStopPath(path: ModelPath): Promise<RunResult & { calls:
     assert.equal(signals[0]?.signal, 'SIGTERM');
     assert.ok(signals.every((s) => s.pid === TARGET_PID));
     assert.ok(signals.length <= 2);
+  }
+  // Contract: the death is awaited only for the process a signal went to.
+  for (const wait of calls.filter((c) => c.effect === 'awaitExit')) {
+    assert.ok(signals.length > 0, 'awaitExit before any signal');
+    assert.deepEqual(wait.input, { pid: TARGET_PID });
   }
   for (const clean of calls.filter((c) => c.effect === 'cleanStale')) {
     assert.deepEqual(clean.input, { pid: TARGET_PID });

@@ -6,6 +6,7 @@ import { createActor, type SnapshotFrom } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import {
   type AliveCheck,
+  type ExitHint,
   machine,
   nextPollDelay,
   type ProbeResult,
@@ -128,6 +129,45 @@ describe('stop machine', () => {
     expect(await r.runToEnd()).toEqual([5]);
     expect(r.output()).toMatchObject({ outcome: 'terminated', exitCode: 0, pid: PID });
     expect(r.signals).toEqual([{ pid: PID, signal: 'SIGTERM' }]);
+  });
+
+  it('the lifetime lock let go cuts a sleeping poll short; a process still on its way out is polled from 1 ms', async () => {
+    const clock = new ManualClock();
+    clock.now = 10_000;
+    let exit: (hint: ExitHint) => void = () => {};
+    const checks: number[] = [];
+    let alive = true;
+    const actor = createActor(
+      provideStop({
+        probe: () => Promise.resolve(RUNNING),
+        cleanStale: () => Promise.resolve(),
+        signal: () => Promise.resolve({ kind: 'ok', at: clock.now }),
+        checkAlive: (): Promise<AliveCheck> => {
+          checks.push(clock.now);
+          return Promise.resolve({ alive, at: clock.now });
+        },
+        awaitExit: () =>
+          new Promise<ExitHint>((resolve) => {
+            exit = resolve;
+          }),
+        log: () => {},
+      }),
+      { input: { graceMs: 1_000, killTimeoutMs: 500, force: false }, clock },
+    );
+    actor.start();
+    await flush();
+    // Asleep in its first 5 ms poll; the lock goes at 10_003 while the process is not yet reaped.
+    expect(clock.armed()).toEqual([5]);
+    clock.now = 10_003;
+    exit({ kind: 'released' });
+    await flush();
+    expect(checks).toEqual([10_003]);
+    expect(clock.armed()).toEqual([2]);
+    alive = false;
+    clock.fireOnly();
+    await flush();
+    expect(checks).toEqual([10_003, 10_005]);
+    expect(actor.getSnapshot().output).toMatchObject({ outcome: 'terminated', exitCode: 0 });
   });
 
   it('backs off from 5 ms doubling to 100 ms, never sleeping past the grace deadline', async () => {

@@ -5,17 +5,18 @@
  * key when its read fails (overwriting a working one after a transient D-Bus error); we never
  * create, overwrite or delete a key, a keyring entry or a keyseed.
  *
- * The keyring binding is a native module: it loads on first use only (never on the hook path), the
- * read runs off the event loop with a deadline (a locked keyring may prompt and never answer), at
- * most one read is in flight per process, and a failed read is not repeated for a while.
+ * The keyring binding is a native module that talks to D-Bus synchronously: it loads only in a worker
+ * thread started on first need (never on the hook path), the answer has a deadline (a Secret Service
+ * that never replies, a prompt nobody answers), at most one read runs per process, and a failed read
+ * is not repeated for a while.
  */
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import type * as Keyring from '@napi-rs/keyring';
+import { Worker } from 'node:worker_threads';
 import { errnoCode } from '../../errors.js';
 import { readHomeFile } from '../home-files.js';
+import type { KeyringReply, KeyringRequest } from './keyring-worker.js';
 import { ciVariable, deriveKeyseedKey, masterKeyFromHex, parseKeyseed } from './login-crypto.js';
 
 export const KEYRING_SERVICE = 'difflore';
@@ -170,7 +171,6 @@ function readSmallFile(path: string): FileText {
 
 // ── the OS keyring ────────────────────────────────────────────────────────────────────────────────
 
-const require = createRequire(import.meta.url);
 let inFlight: Promise<KeyringRead> | null = null;
 let cached: { read: KeyringRead; at: number } | null = null;
 
@@ -193,29 +193,61 @@ export function readKeyring(options: { fresh?: boolean; now?: number } = {}): Pr
   return inFlight;
 }
 
-async function askKeyring(): Promise<KeyringRead> {
-  let binding: typeof Keyring;
-  try {
-    binding = require('@napi-rs/keyring') as typeof Keyring;
-  } catch (error) {
-    return { kind: 'unavailable', reason: `the keyring binding cannot load (${(error as Error).message})` };
+/** A worker whose read has not settled (a Secret Service that never answers): no second one starts. */
+let unsettled: Worker | null = null;
+
+/**
+ * Reads the entry in a worker thread (keyring-worker.ts), so a hung D-Bus call never blocks this
+ * thread; past the deadline the answer is "unavailable" and the worker is left to finish on its own
+ * (unref'd: it does not keep the process alive).
+ */
+function askKeyring(): Promise<KeyringRead> {
+  if (unsettled !== null) {
+    return Promise.resolve({ kind: 'unavailable', reason: 'the keyring has not answered an earlier read' });
   }
-  try {
-    // Pinned to the Secret Service as Rust's keyring-rs build is: the binding's default would fall
-    // back to the kernel keyring, a different store the Rust binary never writes.
-    const options = process.platform === 'linux' ? { linux: { store: 'secret-service' as const } } : undefined;
-    const entry = new binding.AsyncEntry(KEYRING_SERVICE, KEYRING_ACCOUNT, options);
-    const value = await entry.getPassword(AbortSignal.timeout(KEYRING_TIMEOUT_MS));
-    if (value === null || value === undefined)
-      return { kind: 'unavailable', reason: 'no entry difflore/master-key-v2' };
-    // Not trimmed: Rust does not trim the keyring value either.
-    const key = masterKeyFromHex(value);
-    return key === null
-      ? { kind: 'unavailable', reason: 'the entry difflore/master-key-v2 is not 64 hex digits' }
-      : { kind: 'key', key };
-  } catch (error) {
-    return { kind: 'unavailable', reason: firstLine((error as Error).message) };
-  }
+  return new Promise<KeyringRead>((resolve) => {
+    let worker: Worker;
+    try {
+      const request: KeyringRequest = { service: KEYRING_SERVICE, account: KEYRING_ACCOUNT };
+      worker = new Worker(new URL('./keyring-worker.js', import.meta.url), { workerData: request });
+    } catch (error) {
+      resolve({ kind: 'unavailable', reason: `cannot start the keyring reader (${(error as Error).message})` });
+      return;
+    }
+    unsettled = worker;
+    worker.unref();
+    let done = false;
+    const finish = (read: KeyringRead): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve(read);
+    };
+    const timer = setTimeout(
+      () => finish({ kind: 'unavailable', reason: `the keyring did not answer within ${KEYRING_TIMEOUT_MS} ms` }),
+      KEYRING_TIMEOUT_MS,
+    );
+    timer.unref();
+    worker.once('message', (reply: KeyringReply) => {
+      unsettled = null; // it answered: the thread ends by itself
+      finish(fromReply(reply));
+    });
+    worker.once('error', (error) => finish({ kind: 'unavailable', reason: firstLine(error.message) }));
+    worker.once('exit', () => {
+      unsettled = null;
+      finish({ kind: 'unavailable', reason: 'the keyring reader stopped without an answer' });
+    });
+  });
+}
+
+function fromReply(reply: KeyringReply): KeyringRead {
+  if (!reply.ok) return { kind: 'unavailable', reason: firstLine(reply.message) };
+  if (reply.value === null) return { kind: 'unavailable', reason: 'no entry difflore/master-key-v2' };
+  // Not trimmed: Rust does not trim the keyring value either.
+  const key = masterKeyFromHex(reply.value);
+  return key === null
+    ? { kind: 'unavailable', reason: 'the entry difflore/master-key-v2 is not 64 hex digits' }
+    : { kind: 'key', key };
 }
 
 function firstLine(text: string): string {

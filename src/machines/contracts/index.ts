@@ -2,21 +2,22 @@
  * The payload contracts, one per outbox kind the Rust binary queues (rust-wire §0.2, §2): what a
  * stored payload may be, the body and route Rust sends for it, and how Rust judges the answer.
  * Enqueue, the drain and the tests use these; the reference cloud checks requests by its own tables.
- * Pure: no node:* imports, no xstate (the hook path loads this).
+ * Pure: no node:* imports, no xstate. Enqueue loads only the one kind's module (enqueue-core.ts).
  */
 import { acceptedEdit } from './accepted-edit.js';
 import { fixAcceptance } from './fix-acceptance.js';
 import { importedReviews } from './imported-reviews.js';
-import { parseJson } from './json.js';
 import { mcpQuery } from './mcp-query.js';
 import { observation } from './observation.js';
 import { reviewMetrics } from './review-metrics.js';
 import { sessionMinedCandidate } from './session-mined-candidate.js';
 import { trajectory } from './trajectory.js';
-import type { ContractResult, KindContract } from './types.js';
+import type { KindContract } from './types.js';
 
 export type { ContractResult, KindContract } from './types.js';
 export { escapePathId } from './serde.js';
+export { KNOWN_KINDS, isKnownKind, type KnownKind } from './kinds.js';
+export { parseRow } from './row.js';
 export { JsonNumber, type JsonValue, parseJson, plainJson, stringifyJson } from './json.js';
 
 export const CONTRACTS: readonly KindContract[] = [
@@ -32,23 +33,9 @@ export const CONTRACTS: readonly KindContract[] = [
 
 const BY_KIND: ReadonlyMap<string, KindContract> = new Map(CONTRACTS.map((c) => [c.kind, c]));
 
-/** Every kind this version knows; rows of any other kind stay pending for a newer version. */
-export const KNOWN_KINDS: readonly string[] = CONTRACTS.map((c) => c.kind);
-
 export function contractFor(kind: string): KindContract | undefined {
   return BY_KIND.get(kind);
 }
 
 /** Observations go up to this many per POST (Rust's MAX_OBSERVATION_BATCH; the cloud's maxItems). */
 export const OBSERVATION_BATCH_MAX = 64;
-
-/**
- * Reads a stored row's text by its kind's contract: the route and body Rust would send, or why Rust
- * could never send it. A `skip` kind is never parsed (any text is fine).
- */
-export function parseRow(contract: KindContract, payloadJson: string): ContractResult {
-  if (contract.mode === 'skip') return contract.parse(null);
-  const parsed = parseJson(payloadJson);
-  if (!parsed.ok) return { ok: false, reason: `${contract.kind} parse: not JSON: ${parsed.reason}` };
-  return contract.parse(parsed.value);
-}
