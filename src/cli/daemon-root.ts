@@ -371,10 +371,10 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     reportDelivery({ previous, current }) {
       if (current.state === previous.state) return;
       const said = describeDelivery(current);
-      if (deliveryBlocked(current.state)) {
-        // The reason in full (the drainer's scrubbed words: what failed, or why the token cannot be used).
-        log.warn(`delivery: ${said}`, { state: current.state, reason: current.lastError });
-      } else if (deliveryBlocked(previous.state)) log.info(`delivery: ${said} again`, { state: current.state });
+      // The reason belongs in the log line: the log is where a user looks when status is gone.
+      const why = current.lastError === null ? {} : { lastError: current.lastError };
+      if (deliveryBlocked(current.state)) log.warn(`delivery: ${said}`, { state: current.state, ...why });
+      else if (deliveryBlocked(previous.state)) log.info(`delivery: ${said} again`, { state: current.state });
     },
     log({ level, message }, context) {
       const detail = level === 'info' || level === 'debug' ? null : (context.outcome?.detail ?? context.lastError);
