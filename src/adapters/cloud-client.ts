@@ -12,7 +12,7 @@ import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { USER_AGENT } from '../cli/version.js';
+import { USER_AGENT } from '../version.js';
 import { lookupSpecialNames } from './special-names.js';
 
 export const DEFAULT_TIMEOUT_MS = 20_000;

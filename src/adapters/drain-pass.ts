@@ -558,7 +558,9 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
     };
     // As in Rust: a pass without a token writes no drain state; a pass with one always does, with
     // `lastDrainAtMs` an integer (Rust's doctor reads the file as unreadable otherwise).
-    if (tokenSource === null) return summary;
+    // A token we cannot use (too short, a file others can read, a login we cannot decrypt) is still
+    // a login as far as Rust is concerned, so only "no token at all" skips the file.
+    if (token.kind === 'none') return summary;
     writeDrainState(paths, {
       version: 1,
       updatedAtMs: at,

@@ -8,7 +8,7 @@
  */
 import { DiffloreError } from '../errors.js';
 import { isKnownKind, type KnownKind } from '../machines/contracts/kinds.js';
-import { parseRow } from '../machines/contracts/row.js';
+import { parseJson } from '../machines/contracts/json.js';
 import type { KindContract } from '../machines/contracts/types.js';
 import { openForInsert } from './db.js';
 import { ensureHome, type HomePaths, resolveHome } from './home.js';
@@ -113,20 +113,28 @@ function validatePayload(kind: string, payloadJson: string): void {
       `the payload is not valid JSON: ${printable((error as Error).message, 300)}`,
     );
   }
+  // serde_json refuses what JSON.parse takes (a lone surrogate escape, 1e400, nesting past 128):
+  // the Rust binary could not read such a row, whatever its kind.
+  const read = parseJson(payloadJson);
+  if (!read.ok) {
+    throw new DiffloreError(
+      'invalid_input',
+      `the payload is not valid JSON as the Rust binary reads it: ${printable(read.reason, 300)}`,
+    );
+  }
   if (!isKnownKind(kind)) return;
   const contract = loadedContracts.get(kind);
   if (contract === undefined) {
     throw new DiffloreError('internal', `the payload contract of '${kind}' is not loaded (call loadContract first)`);
   }
-  if (contract.mode !== 'skip') {
-    const read = parseRow(contract, payloadJson);
-    if (!read.ok) {
-      throw new DiffloreError(
-        'invalid_input',
-        `the payload is not a valid '${kind}' row (the Rust binary could never send it): ${printable(read.reason, 300)}`,
-        { hint: `see the README, "Payload contracts", for what a '${kind}' payload may be` },
-      );
-    }
+  if (contract.mode === 'skip') return;
+  const shaped = contract.parse(read.value);
+  if (!shaped.ok) {
+    throw new DiffloreError(
+      'invalid_input',
+      `the payload is not a valid '${kind}' row (the Rust binary could never send it): ${printable(shaped.reason, 300)}`,
+      { hint: `see the README, "Payload contracts", for what a '${kind}' payload may be` },
+    );
   }
 }
 

@@ -6,7 +6,7 @@
  * stop benchmark compares against `node -e 0`. Anything unusual (`--help`, unknown options, stray
  * words, repeated options) returns undefined and goes to Clipanion, whose commands call the same code.
  */
-import { fstatSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, statSync, writeSync } from 'node:fs';
 import { homePaths, resolveHome } from '../adapters/home.js';
 import { DiffloreError, describeError, exitCodeFor } from '../errors.js';
 import { parseDuration, TIMEOUT_UNITS } from './durations.js';
@@ -58,6 +58,33 @@ function stderrIsDaemonLog(env: NodeJS.ProcessEnv): boolean {
   }
 }
 
+/** The fd `daemon start` reads the daemon's readiness from (DIFFLORE_READY_FD, see daemon-launch.ts). */
+export const READY_FD = 3;
+
+/**
+ * How to tell `daemon start` we serve: one line on the pipe it handed us as fd 3, then close it. Only
+ * when it asked (DIFFLORE_READY_FD=3) and fd 3 is a pipe or socket, so that a stray variable never
+ * makes the daemon write into some other file.
+ */
+function readinessNotifier(env: NodeJS.ProcessEnv): (() => void) | undefined {
+  if (env.DIFFLORE_READY_FD !== String(READY_FD)) return undefined;
+  try {
+    const stat = fstatSync(READY_FD);
+    if (!stat.isFIFO() && !stat.isSocket()) return undefined;
+  } catch {
+    return undefined;
+  }
+  return () => {
+    try {
+      writeSync(READY_FD, 'serving\n');
+    } catch {
+      // `daemon start` gave up waiting; the state file still says we serve.
+    } finally {
+      closeSync(READY_FD);
+    }
+  };
+}
+
 /** Runs the daemon in the foreground until it stops; returns its exit code. */
 export async function runForeground(args: RunArgs, io: Io): Promise<number> {
   let inspectUrl: string | null = null;
@@ -68,11 +95,13 @@ export async function runForeground(args: RunArgs, io: Io): Promise<number> {
   const { runDaemon } = await import('./daemon-root.js');
   // Under `daemon start` and the autostart, stderr is logs/daemon.log, which gets JSON lines only.
   const quiet = stderrIsDaemonLog(io.env);
+  const onServing = readinessNotifier(io.env);
   const output = await runDaemon({
     env: io.env,
     tickMs: args.tickMs,
     batchSize: args.batchSize,
     inspectUrl,
+    ...(onServing === undefined ? {} : { onServing }),
     ...(quiet ? {} : { report: (line: string) => io.stderr.write(`${line}\n`) }),
   });
   if (output.reason === 'conflict' && !quiet) {

@@ -54,26 +54,47 @@ async function lastComplaint(logPath: string, pid: number): Promise<string | nul
 }
 
 /**
- * Starts a daemon for the home in `env` unless one runs, and waits (polling the state file, 5 ms
- * doubling to 50 ms, until `timeoutMs`) for it to reach `serving`.
+ * Starts a daemon for the home in `env` unless one runs, and waits until `timeoutMs` for it to reach
+ * `serving`: told at once on the readiness pipe, with the state file polled (5 ms doubling to 50 ms)
+ * as the fallback.
  */
 export async function launchDaemon(args: LaunchArgs, env: NodeJS.ProcessEnv): Promise<LaunchResult> {
-  const [{ spawn }, fs, { isAbsolute, resolve }, { ensureHome, resolveHome }, { readState }, status, { cliEntryPath }] =
-    await Promise.all([
-      import('node:child_process'),
-      import('node:fs'),
-      import('node:path'),
-      import('../adapters/home.js'),
-      import('../adapters/recorder.js'),
-      import('./daemon-status.js'),
-      import('../adapters/service-unit.js'),
-    ]);
+  // Only what starting needs: the liveness probe, not `daemon status` (which opens the database).
+  const [
+    { spawn },
+    fs,
+    { isAbsolute, resolve },
+    { ensureHome, resolveHome },
+    { readState },
+    { probeLiveness },
+    { stateLabel },
+    { cliEntryPath },
+    { READY_FD },
+  ] = await Promise.all([
+    import('node:child_process'),
+    import('node:fs'),
+    import('node:path'),
+    import('../adapters/home.js'),
+    import('../adapters/recorder.js'),
+    import('../adapters/liveness.js'),
+    import('./daemon-text.js'),
+    import('../adapters/service-unit.js'),
+    import('./daemon-fast.js'),
+  ]);
   const paths = ensureHome(resolveHome(env));
+  const probe = (): import('../adapters/liveness.js').LivenessResult | null => {
+    try {
+      return probeLiveness(paths);
+    } catch {
+      // Cannot tell (an unsafe file, say): try to start; the daemon's claim decides and says why.
+      return null;
+    }
+  };
   const already = async (): Promise<LaunchResult | null> => {
     for (let attempt = 0; ; attempt += 1) {
-      const report = status.daemonStatus(paths, { env });
-      if (report.status === 'running') return { status: 'alreadyRunning', pid: report.pid, verified: true };
-      if (report.status !== 'unverified' || report.lockHeld !== true) return null;
+      const report = probe();
+      if (report?.kind === 'running') return { status: 'alreadyRunning', pid: report.pid, verified: true };
+      if (report?.kind !== 'unverified' || !report.lockHeld) return null;
       // A daemon holds the lifetime lock. One that is still claiming records its identity within
       // milliseconds; wait briefly for it, then report it as it is.
       if (attempt >= 10) return { status: 'alreadyRunning', pid: report.pid, verified: false };
@@ -90,20 +111,41 @@ export async function launchDaemon(args: LaunchArgs, env: NodeJS.ProcessEnv): Pr
   const childEnv: NodeJS.ProcessEnv = { ...env };
   // The daemon runs from the data home (it must not pin the directory it was started from).
   if (env.DIFFLORE_HOME !== undefined && !isAbsolute(env.DIFFLORE_HOME)) childEnv.DIFFLORE_HOME = resolve(paths.home);
+  // It says "serving" on a pipe at fd 3 the moment it serves (daemon-fast.ts), instead of us polling.
+  childEnv.DIFFLORE_READY_FD = String(READY_FD);
   let child: import('node:child_process').ChildProcess;
   try {
     child = spawn(
       process.execPath,
       [cliEntryPath(), 'daemon', 'run', '--tick', args.tick, '--batch', String(args.batch)],
-      { cwd: resolve(paths.home), env: childEnv, detached: true, stdio: ['ignore', logFd, logFd], windowsHide: true },
+      {
+        cwd: resolve(paths.home),
+        env: childEnv,
+        detached: true,
+        stdio: ['ignore', logFd, logFd, 'pipe'],
+        windowsHide: true,
+      },
     );
   } finally {
     fs.closeSync(logFd);
   }
   let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   let spawnError: Error | null = null;
+  let serving = false;
+  // Whatever ends the wait early: the readiness line, the daemon's exit.
+  let nudge: () => void = () => {};
+  const nudged = new Promise<void>((resolve) => {
+    nudge = resolve;
+  });
+  const ready = child.stdio[READY_FD] as import('node:net').Socket | null | undefined;
+  ready?.on('data', (chunk: Buffer) => {
+    if (chunk.toString('utf8').includes('serving')) serving = true;
+    nudge();
+  });
+  ready?.on('error', () => {});
   child.once('exit', (code, signal) => {
     exited = { code, signal };
+    nudge();
   });
   child.once('error', (error) => {
     spawnError = error;
@@ -120,12 +162,13 @@ export async function launchDaemon(args: LaunchArgs, env: NodeJS.ProcessEnv): Pr
     for (;;) {
       let value: string | null = null;
       try {
-        const read = readState(paths.stateFile);
-        if (read.kind === 'ok' && read.state.pid === pid) value = status.stateLabel(read.state.value);
+        // The state file stays the fallback (and the word of a daemon that could not use the pipe).
+        const read = serving ? null : readState(paths.stateFile);
+        if (read?.kind === 'ok' && read.state.pid === pid) value = stateLabel(read.state.value);
       } catch {
         value = null;
       }
-      if (value?.startsWith('serving')) {
+      if (serving || value?.startsWith('serving')) {
         return { status: 'started', pid, elapsedMs: Math.round(performance.now() - started) };
       }
       const end = exited as { code: number | null; signal: NodeJS.Signals | null } | null;
@@ -145,10 +188,14 @@ export async function launchDaemon(args: LaunchArgs, env: NodeJS.ProcessEnv): Pr
             'it may still be claiming the data home (is another claimer holding daemon.pid.lock?)',
         );
       }
-      await sleep(delay);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([new Promise((resolve) => (timer = setTimeout(resolve, delay))), nudged]);
+      // A poll timer left armed would hold this process up to 50 ms after it has answered.
+      clearTimeout(timer);
       delay = Math.min(delay * 2, 50);
     }
   } finally {
+    ready?.destroy();
     child.removeAllListeners('exit');
     child.on('error', () => {});
     child.unref();

@@ -114,6 +114,11 @@ export interface DaemonRunConfig {
   readonly inspectUrl: string | null;
   /** What a user watching should see (the run command passes stderr unless stderr is the daemon log). */
   readonly report?: (line: string) => void;
+  /**
+   * Called once, right after the first `serving` transition is recorded: the home is claimed and the
+   * daemon serves (`daemon start` returns then, before the first pass has finished).
+   */
+  readonly onServing?: () => void;
 }
 
 /** What the machine's drain pass returns, built from the drainer's richer summary. */
@@ -158,7 +163,6 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     { readCloudToken, resolveCloudUrl },
     { openDatabase },
     { OutboxStore, leaseOwnerFor },
-    drain,
     { watchCommits },
     { describeDelivery, deliveryBlocked },
     { deliveryRecord },
@@ -168,13 +172,16 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     import('../adapters/cloud-config.js'),
     import('../adapters/db.js'),
     import('../adapters/outbox-store.js'),
-    import('../adapters/drain-pass.js'),
     import('../adapters/wake-watcher.js'),
     import('./delivery-text.js'),
     import('../machines/delivery-summary.js'),
     import('../adapters/claim.js'),
     import('../machines/daemon.js'),
   ]);
+  // The drainer and its HTTP client are needed only by the first pass: they load while the home is
+  // claimed, so `daemon start` (which returns once the daemon serves) does not wait for them.
+  const draining = import('../adapters/drain-pass.js');
+  draining.catch(() => undefined);
   const tokens = tokenSecrets(paths, env, readCloudToken);
   const log = openDaemonLog(paths.daemonLog, { secrets: tokens.current });
   const report = config.report ?? (() => {});
@@ -271,6 +278,7 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     claim: async () => afterClaim(await claim(paths)),
     reclaimStale: async (input) => afterClaim(await reclaimStale(paths, input)),
     async drainPass(input, signal) {
+      const drain = await draining;
       const current = store;
       if (current === null) throw new DiffloreError('internal', 'the outbox is not open');
       tokens.refresh();
@@ -312,7 +320,7 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     },
     awaitAbortedPass: () => inFlight ?? Promise.resolve(),
     async release() {
-      drain.closeSharedCloudClient();
+      (await draining.catch(() => null))?.closeSharedCloudClient();
       try {
         if (db !== null) db.close();
       } finally {
@@ -363,7 +371,9 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     reportDelivery({ previous, current }) {
       if (current.state === previous.state) return;
       const said = describeDelivery(current);
-      if (deliveryBlocked(current.state)) log.warn(`delivery: ${said}`, { state: current.state });
+      // The reason belongs in the log line: the log is where a user looks when status is gone.
+      const why = current.lastError === null ? {} : { lastError: current.lastError };
+      if (deliveryBlocked(current.state)) log.warn(`delivery: ${said}`, { state: current.state, ...why });
       else if (deliveryBlocked(previous.state)) log.info(`delivery: ${said} again`, { state: current.state });
     },
     log({ level, message }, context) {
@@ -375,6 +385,7 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
   const machine = provideDaemon(ports);
   /** The delivery state the journal last recorded: a record that changes it is synced at once. */
   let recordedDeliveryState: unknown;
+  let announced = false;
   let actor: ReturnType<typeof createActor<typeof machine>> | undefined;
   const journal = recording(
     'daemon',
@@ -399,6 +410,11 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
               identity: owner.identity,
             }),
       });
+      if (!announced && transition.to.startsWith('serving')) {
+        // Recorded first, so whoever is told can read it in the state file too.
+        announced = true;
+        config.onServing?.();
+      }
     },
     (error) => log.error('cannot record a transition', { error }),
     (context) => deliveryRecord((context as { delivery: Parameters<typeof deliveryRecord>[0] }).delivery),

@@ -88,7 +88,7 @@ async function main(argv: string[]): Promise<number> {
   const [{ Builtins, Cli }, { loadCommands }, { VERSION }] = await Promise.all([
     import('clipanion'),
     import('./registry.js'),
-    import('./version.js'),
+    import('../version.js'),
   ]);
   const enableColors = process.stdout.isTTY === true && !process.env.NO_COLOR;
   const cli = new Cli({ binaryLabel: 'difflore', binaryName: 'difflore', binaryVersion: VERSION, enableColors });

@@ -13,7 +13,7 @@ import { ensureHome, type HomePaths } from '../../src/adapters/home.js';
 import { OutboxStore } from '../../src/adapters/outbox-store.js';
 import { type ReferenceCloud, startReferenceCloud } from '../../src/adapters/reference-cloud.js';
 import { spillRow } from '../../src/adapters/spill.js';
-import { VERSION } from '../../src/cli/version.js';
+import { VERSION } from '../../src/version.js';
 import { makeTempHome } from '../helpers/index.js';
 
 const TOKEN = 'tok_routes_0123456789';

@@ -295,10 +295,24 @@ describe('retries', () => {
   });
 
   it('abandon gives up at once and keeps the reason', () => {
-    const id = store.enqueue('mystery_kind', '{}');
+    const id = store.enqueue('observation', 'null');
     const claim = store.claim(10);
-    expect(store.abandon(id, claim, 'unknown kind mystery_kind')).toBe(true);
-    expect(row(id)).toMatchObject({ status: 'abandoned', retry_count: 0, last_error: 'unknown kind mystery_kind' });
+    expect(store.abandon(id, claim, 'invalid payload: observation parse: invalid type: null')).toBe(true);
+    expect(row(id)).toMatchObject({
+      status: 'abandoned',
+      retry_count: 0,
+      last_error: 'invalid payload: observation parse: invalid type: null',
+    });
+  });
+
+  it('never claims a kind this version does not know: it stays pending for a newer version, and is counted', () => {
+    const unknown = store.enqueue('mystery_kind', '{}');
+    const known = store.enqueue('mcp_query', '{}');
+    expect(store.claim(10).rows.map((r) => r.id)).toEqual([known]);
+    expect(row(unknown)).toMatchObject({ status: 'pending', retry_count: 0, claimed_at: null });
+    expect(store.unknownKinds()).toEqual([{ kind: 'mystery_kind', count: 1 }]);
+    expect(store.pendingByKind()).toEqual([]);
+    expect(store.nextDueAt()).toBeNull();
   });
 
   it('keeps at most 2048 characters of an error', () => {

@@ -232,7 +232,7 @@ describe('difflore enqueue', () => {
         'adapters/db.js',
         'adapters/home.js',
         // The payload contracts (pure, small): only the observation's, for the row enqueue checks.
-        ...['kinds', 'row', 'json', 'serde', 'responses', 'observation'].map((m) => `machines/contracts/${m}.js`),
+        ...['kinds', 'json', 'serde', 'responses', 'observation'].map((m) => `machines/contracts/${m}.js`),
         // the home-files rule (node:fs and errors only): data.db is checked before SQLite opens it
         'adapters/home-files.js',
       ]),

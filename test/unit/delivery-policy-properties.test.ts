@@ -7,6 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  type AttemptResult,
   type BreakerState,
   CLOSED_BREAKER,
   DEFAULT_POLICY,
@@ -16,10 +17,14 @@ import {
   breakerBeginProbe,
   breakerCoolDownMs,
   breakerGate,
+  breakerAfterAttempt,
   breakerOnRetryable,
   breakerStretchMs,
+  judgeAttempt,
+  passNextDueAt,
   parseRetryAfter,
   retryAt,
+  splitFailedBatch,
   tryBudgetMs,
 } from '../../src/machines/delivery-policy.js';
 import { FLEET_DEFAULTS, scriptedArrivals, simulatePolicy } from '../../sim/fleet.js';
@@ -178,6 +183,56 @@ describe('the try budget', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('applying verdicts (shared by the drain pass and the simulation)', () => {
+  const context = { now: NOW, tokenFingerprint: 'fp', random: () => 0.5 };
+  const after = (breaker: BreakerState, attempt: AttemptResult) =>
+    breakerAfterAttempt(breaker, attempt, judgeAttempt(attempt, { label: 'l', secrets: [], now: NOW }), context);
+
+  it('only failures that say the cloud is unwell count against the breaker', () => {
+    const failing: BreakerState = { ...CLOSED_BREAKER, consecutiveFailures: 2 };
+    expect(after(failing, { type: 'network', message: 'ECONNREFUSED' }).state).toBe('open');
+    expect(after(failing, { type: 'response', status: 503, body: '', retryAfter: null }).state).toBe('open');
+    // A 2xx whose body could not be read is retried, but the server is plainly up.
+    const garbled = { kind: 'undecodable' as const, reason: 'not JSON' };
+    expect(after(failing, { type: 'response', status: 200, body: 'x', retryAfter: null, success: garbled })).toEqual(
+      CLOSED_BREAKER,
+    );
+    expect(after(failing, { type: 'response', status: 400, body: '', retryAfter: null })).toEqual(CLOSED_BREAKER);
+    // A payload we could not shape says nothing about the cloud.
+    expect(after(failing, { type: 'invalid', reason: 'bad' })).toBe(failing);
+    expect(after(failing, { type: 'response', status: 401, body: '', retryAfter: null }).authRejected).toEqual({
+      fingerprint: 'fp',
+      at: NOW,
+    });
+  });
+
+  it('a failed batch is split in halves only while the breaker lets everything through', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 64 }), breakerArb, (rows, breaker) => {
+        const middle = splitFailedBatch(rows, breaker, NOW);
+        if (rows === 1 || breakerGate(breaker, NOW).pass !== 'all') expect(middle).toBeNull();
+        else expect(middle).toBe(Math.ceil(rows / 2));
+      }),
+    );
+  });
+
+  it('the next pass is never before a due row, nor before an open breaker lets a probe through', () => {
+    fc.assert(
+      fc.property(fc.option(fc.integer({ min: NOW - 600_000, max: NOW + 600_000 })), breakerArb, (due, breaker) => {
+        const next = passNextDueAt(due, breaker, false);
+        if (due === null) {
+          expect(next).toBeNull();
+        } else {
+          expect(next).toBeGreaterThanOrEqual(due);
+          if (breaker.state === 'open') expect(next).toBeGreaterThanOrEqual(breaker.openUntil ?? due);
+        }
+        // Waiting for a token with none refused yet: nothing is due until the token changes.
+        expect(passNextDueAt(due, breaker, true)).toBeNull();
+      }),
     );
   });
 });
