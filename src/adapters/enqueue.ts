@@ -11,6 +11,7 @@ import { spillRow } from './spill.js';
 
 export {
   type EnqueueOptions,
+  HOOK_BUSY_TIMEOUT_MS,
   loadContract,
   MAX_KIND_CHARS,
   MAX_PAYLOAD_BYTES,

@@ -388,7 +388,9 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     reportDelivery({ previous, current }) {
       if (current.state === previous.state) return;
       const said = describeDelivery(current);
-      if (deliveryBlocked(current.state)) log.warn(`delivery: ${said}`, { state: current.state });
+      // The reason belongs in the log line: the log is where a user looks when status is gone.
+      const why = current.lastError === null ? {} : { lastError: current.lastError };
+      if (deliveryBlocked(current.state)) log.warn(`delivery: ${said}`, { state: current.state, ...why });
       else if (deliveryBlocked(previous.state)) log.info(`delivery: ${said} again`, { state: current.state });
     },
     log({ level, message }, context) {

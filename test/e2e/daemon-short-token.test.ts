@@ -54,11 +54,14 @@ describe('a cloud token shorter than 8 characters', () => {
     world.enqueue(3, 'mcp_query');
     const short = 'qZ7w';
     await world.start([], { DIFFLORE_CLOUD_URL: cloud.url, DIFFLORE_CLOUD_TOKEN: short });
-    await waitFor(() => readFileSync(world.paths.daemonLog, 'utf8').includes('tokens shorter than 8'), {
-      what: 'the daemon to refuse the short token',
-    });
-    const status = await world.cli(['daemon', 'status']);
-    expect(status.stdout + status.stderr).toContain('tokens shorter than 8');
+    const status = await waitFor(
+      async () => {
+        const r = await world.cli(['daemon', 'status']);
+        return r.stdout.includes('tokens shorter than 8') ? r : null;
+      },
+      { what: 'the daemon to refuse the short token' },
+    );
+    expect(status.stdout).toContain('waiting for a token');
     expect((await world.cli(['daemon', 'stop'])).code).toBe(0);
     expect(world.rows()).toHaveLength(3);
     expect(await cloud.received()).toBe(0);

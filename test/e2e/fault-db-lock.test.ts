@@ -2,7 +2,7 @@
  * Fault suite, a locked database: another process holds `data.db` in an EXCLUSIVE transaction for
  * 10 s (CI and soak alike) while a running daemon drains and hooks keep firing:
  * `difflore hook claude-code` with PostToolUse edits and `difflore enqueue`, started at random
- * moments across the lock. A hook that cannot write within the busy timeout (5 s) spills its row to
+ * moments across the lock. A hook that cannot write within its short busy timeout (250 ms) spills its row to
  * `hook-spill/`; once the lock is gone the daemon's pass replays the spill and delivers. Nothing may
  * be lost: every hook's observation and every enqueued row reaches the cloud exactly once, no spill
  * file is left or quarantined, hooks never fail (exit 0), and the daemon survives the lock.

@@ -338,7 +338,9 @@ describe('fault suite: garbage files', () => {
         const context = `${seedInfo()} payload #${n++} ${JSON.stringify(payload.toString('utf8').slice(0, 80))}`;
         expect(code, context).toBe(2);
         expect(out, context).toBe('');
-        expect(err, context).toMatch(/^difflore: the payload (is empty|is too large|is not valid JSON)/);
+        expect(err, context).toMatch(
+          /^difflore: the payload (is empty|is too large|is not valid JSON|on stdin is not valid UTF-8)/,
+        );
         expect(err, context).not.toMatch(NO_STACK);
       }
       // Through the real CLI for a sample, the payload file on stdin and (when it can be) in argv.
@@ -355,7 +357,9 @@ describe('fault suite: garbage files', () => {
         const context = `${seedInfo()} ${JSON.stringify(payload.toString('utf8').slice(0, 80))}`;
         expect(r.code, context).toBe(2);
         expect(r.stdout, context).toBe('');
-        expect(r.stderr, context).toMatch(/^difflore: the payload (is empty|is too large|is not valid JSON)/);
+        expect(r.stderr, context).toMatch(
+          /^difflore: the payload (is empty|is too large|is not valid JSON|on stdin is not valid UTF-8)/,
+        );
         expect(r.stderr, context).not.toMatch(NO_STACK);
       }
       // Bad kinds with a good payload, as argv.
