@@ -189,22 +189,22 @@ describe('the try budget', () => {
 
 describe('applying verdicts (shared by the drain pass and the simulation)', () => {
   const context = { now: NOW, tokenFingerprint: 'fp', random: () => 0.5 };
-  const after = (breaker: BreakerState, attempt: AttemptResult) =>
+  const judged = (breaker: BreakerState, attempt: AttemptResult) =>
     breakerAfterAttempt(breaker, attempt, judgeAttempt(attempt, { label: 'l', secrets: [], now: NOW }), context);
 
   it('only failures that say the cloud is unwell count against the breaker', () => {
     const failing: BreakerState = { ...CLOSED_BREAKER, consecutiveFailures: 2 };
-    expect(after(failing, { type: 'network', message: 'ECONNREFUSED' }).state).toBe('open');
-    expect(after(failing, { type: 'response', status: 503, body: '', retryAfter: null }).state).toBe('open');
+    expect(judged(failing, { type: 'network', message: 'ECONNREFUSED' }).state).toBe('open');
+    expect(judged(failing, { type: 'response', status: 503, body: '', retryAfter: null }).state).toBe('open');
     // A 2xx whose body could not be read is retried, but the server is plainly up.
     const garbled = { kind: 'undecodable' as const, reason: 'not JSON' };
-    expect(after(failing, { type: 'response', status: 200, body: 'x', retryAfter: null, success: garbled })).toEqual(
+    expect(judged(failing, { type: 'response', status: 200, body: 'x', retryAfter: null, success: garbled })).toEqual(
       CLOSED_BREAKER,
     );
-    expect(after(failing, { type: 'response', status: 400, body: '', retryAfter: null })).toEqual(CLOSED_BREAKER);
+    expect(judged(failing, { type: 'response', status: 400, body: '', retryAfter: null })).toEqual(CLOSED_BREAKER);
     // A payload we could not shape says nothing about the cloud.
-    expect(after(failing, { type: 'invalid', reason: 'bad' })).toBe(failing);
-    expect(after(failing, { type: 'response', status: 401, body: '', retryAfter: null }).authRejected).toEqual({
+    expect(judged(failing, { type: 'invalid', reason: 'bad' })).toBe(failing);
+    expect(judged(failing, { type: 'response', status: 401, body: '', retryAfter: null }).authRejected).toEqual({
       fingerprint: 'fp',
       at: NOW,
     });

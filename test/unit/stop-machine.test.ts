@@ -9,6 +9,7 @@ import {
   type ExitHint,
   machine,
   nextPollDelay,
+  POLLS_PER_WAIT,
   type ProbeResult,
   provideStop,
   STOP_EXIT_CODES,
@@ -178,6 +179,15 @@ describe('stop machine', () => {
     expect(r.output()?.outcome).toBe('terminated');
     expect(nextPollDelay({ pollDelayMs: 100, deadlineAt: 11_000, clockMs: 10_970 })).toBe(30);
     expect(nextPollDelay({ pollDelayMs: 100, deadlineAt: 11_000, clockMs: 11_200 })).toBe(0);
+  });
+
+  it('a long grace costs a bounded number of polls (and so of journal records): the cap grows with it', async () => {
+    const r = rig(RUNNING, { input: { graceMs: 60_000, killTimeoutMs: 5_000 }, diesAt: null, diesOnKillAt: 71_030 });
+    const delays = await r.runToEnd();
+    expect(r.output()?.outcome).toBe('killed');
+    // 60 s at a 100 ms cap would be ~600 polls; the cap is grace / POLLS_PER_WAIT (3 s) instead.
+    expect(Math.max(...delays)).toBe(3_000);
+    expect(r.checks.length).toBeLessThan(2 * (POLLS_PER_WAIT + 12));
   });
 
   it('escalates to SIGKILL when the grace period ends, and confirms the process died', async () => {
