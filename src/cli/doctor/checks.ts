@@ -23,7 +23,7 @@ export interface Check {
   readonly notes?: readonly string[];
 }
 
-/** A running daemon whose last heartbeat is older than this is probably hung (the tick is 5 s). */
+/** A running daemon whose last heartbeat is older than this is probably hung (it beats at least every 60 s). */
 export const HEARTBEAT_STALE_MS = 120_000;
 /**
  * A sendable row still pending after this long is not getting through: a healthy daemon sends a row
