@@ -18,9 +18,13 @@ const available = readdirSync(here)
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const quick = args.includes('--quick');
-const names = args.filter((a) => !a.startsWith('--'));
+/** Options that take a value (`--rows N`, read by the benchmark itself): the value is no name. */
+const VALUE_OPTIONS = new Set(['--rows']);
+const names = args.filter((a, i) => !a.startsWith('--') && !VALUE_OPTIONS.has(args[i - 1] ?? ''));
 if (names.length === 0) {
-  process.stderr.write(`usage: npm run bench -- <name>|all [--json] [--quick]\nbenchmarks: ${available.join(', ')}\n`);
+  process.stderr.write(
+    `usage: npm run bench -- <name>|all [--json] [--quick] [--rows N]\nbenchmarks: ${available.join(', ')}\n`,
+  );
   process.exit(2);
 }
 const selected = names.includes('all') ? available : names;
