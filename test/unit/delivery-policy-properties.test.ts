@@ -165,10 +165,9 @@ describe('the try budget', () => {
         fc.integer({ min: 0, max: 2 ** 31 - 1 }),
         (config, rows, fraction, seed) => {
           const outageS = (fraction * tryBudgetMs(config)) / 1000;
-          // Long enough after the outage for the longest cool-down and backoff to pass.
-          const durationS = Math.ceil(
-            400 + outageS + (2 * (1 + config.breakerJitter) * config.breakerOpenCapMs + config.backoffCapMs) / 1000,
-          );
+          // Long enough after the outage for the longest (stretched) cool-down and backoff to pass, twice.
+          const longestCoolDown = (1 + config.breakerJitter) * config.breakerOpenCapMs + config.breakerSpreadMs;
+          const durationS = Math.ceil(400 + outageS + (2 * (longestCoolDown + config.backoffCapMs)) / 1000);
           const times = rows.map((list) => [...list].sort((a, b) => a - b));
           const options = { ...FLEET_DEFAULTS, daemons: times.length, outageStartS: 0, outageS, durationS, seed };
           const r = simulatePolicy({
