@@ -63,7 +63,8 @@ export default async function enqueueBench({ quick }: { quick: boolean }): Promi
   const { home, cleanup } = tempHome();
   try {
     const paths = ensureHome(home);
-    const db = openDatabase(paths.db);
+    // A producer's connection, as a long-lived enqueuer opens it (checkpoints left to the drainer).
+    const db = openDatabase(paths.db, { producer: true });
     const store = new OutboxStore(db);
     const drainer = spawn(process.execPath, ['--input-type=module', '-e', drainerScript(paths.db)], {
       stdio: ['pipe', 'pipe', 'inherit'],

@@ -150,6 +150,16 @@ export function withShortLockWaits<T>(setBusyTimeout: (ms: number) => void, time
 const SCHEMA_VERSION_SQL = "SELECT value FROM difflore_ts_meta WHERE key = 'schema_version'";
 
 /**
+ * The daemon owns checkpoints: its connection keeps SQLite's default (a passive checkpoint once the
+ * WAL passes 1,000 pages, run in its own commit, after it has drained), and producers — hooks,
+ * `difflore enqueue`, in-process enqueuers — only checkpoint past this many pages (about 40 MB at
+ * 4 KiB pages), a safety net for a home where no daemon runs. Otherwise the producer whose commit
+ * crosses the threshold pays for copying the WAL back (milliseconds: the enqueue p99).
+ */
+export const PRODUCER_AUTOCHECKPOINT_PAGES = 10_000;
+const PRODUCER_CHECKPOINT_PRAGMA = `wal_autocheckpoint = ${PRODUCER_AUTOCHECKPOINT_PAGES}`;
+
+/**
  * Opens `data.db` for the hook's single insert, with the same pragmas as `openDatabase`.
  *
  * An existing database already at our schema version is opened through better-sqlite3's native
@@ -170,6 +180,7 @@ export function openForInsert(path: string, options: { busyTimeoutMs?: number } 
       native.prepare('PRAGMA journal_mode = WAL', owner, true).get();
       native.prepare('PRAGMA synchronous = NORMAL', owner, true).get();
       native.prepare('PRAGMA foreign_keys = ON', owner, true).get();
+      native.prepare(`PRAGMA ${PRODUCER_CHECKPOINT_PRAGMA}`, owner, true).get();
       const row = native.prepare(SCHEMA_VERSION_SQL, owner, false).get() as { value: string } | undefined;
       if (row !== undefined && Number(row.value) >= SCHEMA_VERSION) {
         const insert = native.prepare(INSERT_SQL, owner, false);
@@ -196,7 +207,10 @@ export function openForInsert(path: string, options: { busyTimeoutMs?: number } 
       restoreUmask(previousUmask, path);
     }
   }
-  const db = openDatabase(path, options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs });
+  const db = openDatabase(path, {
+    producer: true,
+    ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs }),
+  });
   const setBusy = (ms: number): unknown => db.pragma(`busy_timeout = ${ms}`);
   return {
     insert: (kind, payloadJson, createdAt) =>
@@ -209,6 +223,8 @@ export interface OpenOptions {
   readonly readonly?: boolean;
   /** busy_timeout in ms; 5000 by default as in Rust. */
   readonly busyTimeoutMs?: number;
+  /** A connection that only adds rows: it leaves checkpoints to the daemon (PRODUCER_AUTOCHECKPOINT_PAGES). */
+  readonly producer?: boolean;
 }
 
 /**
@@ -239,6 +255,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
     if (!options.readonly) db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
+    if (options.producer === true && !options.readonly) db.pragma(PRODUCER_CHECKPOINT_PRAGMA);
     if (!options.readonly) migrate(db, creating);
     return db;
   } catch (error) {

@@ -214,6 +214,9 @@ export class OutboxStore {
       oldestPending: db.prepare(
         `SELECT MIN(created_at) AS oldest FROM cloud_outbox WHERE status = 'pending' AND ${SENDABLE}`,
       ),
+      oldestLease: db.prepare(
+        `SELECT MIN(claimed_at) AS at FROM cloud_outbox WHERE status = 'processing' AND claimed_at IS NOT NULL`,
+      ),
       nextDue: db.prepare(
         `SELECT ${DUE_AT} AS due FROM cloud_outbox WHERE status = 'pending' AND ${SENDABLE}
           ORDER BY ${DUE_AT}, id LIMIT 1`,
@@ -407,6 +410,12 @@ export class OutboxStore {
   nextDueAt(): number | null {
     const row = this.#stmts.nextDue.get() as { due: number } | undefined;
     return row ? row.due : null;
+  }
+
+  /** When the oldest lease on a row in flight expires (unix ms), making it claimable again; null if none. */
+  nextLeaseExpiryAt(): number | null {
+    const at = (this.#stmts.oldestLease.get() as { at: number | null }).at;
+    return at === null ? null : at + this.#leaseMs;
   }
 
   list(filter: { status?: string; kind?: string; limit?: number } = {}): OutboxRow[] {

@@ -14,6 +14,8 @@ import { parseDuration, TIMEOUT_UNITS } from './durations.js';
 /** Longest tick accepted: a daemon that sleeps for an hour between ticks is a misconfiguration. */
 const MAX_TICK_MS = 3_600_000;
 export const DEFAULT_TICK = '5s';
+/** Without --tick, the idle daemon's heartbeat while commits wake it (DESIGN §9: idle ≤ 0.02 % CPU). */
+export const DEFAULT_IDLE_MS = 60_000;
 export const DEFAULT_BATCH = 64;
 export const DEFAULT_START_TIMEOUT = '10s';
 
@@ -22,6 +24,16 @@ export function parseTick(text: string): number {
   const ms = parseDuration('--tick', text, TIMEOUT_UNITS);
   if (ms < 10 || ms > MAX_TICK_MS) throw new DiffloreError('usage', `--tick '${text}' must be between 10ms and 60m`);
   return ms;
+}
+
+/**
+ * The idle bounds for `daemon run`: without --tick, the fallback tick is DEFAULT_TICK (used only where
+ * no wake watch runs) and the idle sleep is DEFAULT_IDLE_MS; an explicit --tick is both, as asked.
+ */
+export function idleBounds(tick: string | undefined): { readonly tickMs: number; readonly idleMs: number } {
+  if (tick === undefined) return { tickMs: parseTick(DEFAULT_TICK), idleMs: DEFAULT_IDLE_MS };
+  const tickMs = parseTick(tick);
+  return { tickMs, idleMs: tickMs };
 }
 
 /** Parses --batch (1 to 1000). */
@@ -42,6 +54,7 @@ export interface Io {
 
 export interface RunArgs {
   readonly tickMs: number;
+  readonly idleMs: number;
   readonly batchSize: number;
   /** null: no inspector; '' : the default relay. */
   readonly inspect: string | null;
@@ -99,6 +112,7 @@ export async function runForeground(args: RunArgs, io: Io): Promise<number> {
   const output = await runDaemon({
     env: io.env,
     tickMs: args.tickMs,
+    idleMs: args.idleMs,
     batchSize: args.batchSize,
     inspectUrl,
     ...(onServing === undefined ? {} : { onServing }),
@@ -191,11 +205,11 @@ export async function fastDaemon(argv: readonly string[], io: Io): Promise<numbe
       );
       return await runStopCommand({ ...durations, force: options.has('--force'), json: options.has('--json') }, io);
     }
-    const tick = options.get('--tick') ?? DEFAULT_TICK;
-    const tickMs = parseTick(tick);
+    const tick = options.get('--tick');
+    const bounds = idleBounds(tick);
     const batch = options.has('--batch') ? parseBatch(options.get('--batch') as string) : DEFAULT_BATCH;
     if (command === 'run') {
-      return await runForeground({ tickMs, batchSize: batch, inspect: options.get('--inspect') ?? null }, io);
+      return await runForeground({ ...bounds, batchSize: batch, inspect: options.get('--inspect') ?? null }, io);
     }
     const timeoutMs = parseDuration('--timeout', options.get('--timeout') ?? DEFAULT_START_TIMEOUT, TIMEOUT_UNITS);
     const { launchDaemon, printLaunch } = await import('./daemon-launch.js');

@@ -6,7 +6,8 @@
 import { printable } from './daemon-text.js';
 
 export interface LaunchArgs {
-  readonly tick: string;
+  /** --tick for the daemon; undefined: its defaults (the long idle heartbeat while commits wake it). */
+  readonly tick: string | undefined;
   readonly batch: number;
   readonly timeoutMs: number;
 }
@@ -117,7 +118,14 @@ export async function launchDaemon(args: LaunchArgs, env: NodeJS.ProcessEnv): Pr
   try {
     child = spawn(
       process.execPath,
-      [cliEntryPath(), 'daemon', 'run', '--tick', args.tick, '--batch', String(args.batch)],
+      [
+        cliEntryPath(),
+        'daemon',
+        'run',
+        ...(args.tick === undefined ? [] : ['--tick', args.tick]),
+        '--batch',
+        String(args.batch),
+      ],
       {
         cwd: resolve(paths.home),
         env: childEnv,

@@ -109,6 +109,8 @@ function combine(...observers: ((event: InspectionEvent) => void)[]): Observer<I
 export interface DaemonRunConfig {
   readonly env: NodeJS.ProcessEnv;
   readonly tickMs: number;
+  /** The idle sleep while the wake watcher runs (the heartbeat); default: tickMs. */
+  readonly idleMs?: number;
   readonly batchSize: number;
   /** Stream to the Stately inspector at this ws:// URL; null: no inspector. */
   readonly inspectUrl: string | null;
@@ -127,7 +129,16 @@ function machineSummary(
   startedAt: number,
   finishedAt: number,
   waitingRows: () => number,
+  leaseExpiry: () => number | null,
 ): DrainSummary {
+  // Rows another claimer holds (`outbox drain`, the Rust binary, a dead daemon) come back when their
+  // lease expires: with commits waking us and a long idle heartbeat, that moment must wake us too.
+  // Only a future expiry: an expired lease is the next claim's to take back, and a pass that could not
+  // claim (the breaker is open) already names when it will try again.
+  const leaseEnds = summary.waitingForAuth ? null : leaseExpiry();
+  const expiry = leaseEnds !== null && leaseEnds > finishedAt ? leaseEnds : null;
+  const due = summary.waitingForAuth ? null : summary.nextDueAt;
+  const nextDueAt = due === null ? expiry : expiry === null ? due : Math.min(due, expiry);
   return {
     attempted: summary.attempted,
     confirmed: summary.confirmed,
@@ -139,7 +150,7 @@ function machineSummary(
     cancelled: summary.cancelled ? summary.released : 0,
     // Rows waiting for a token are not due until the token changes (the tick or a RELOAD retries);
     // reporting them as due would have the machine re-run the pass at once, over and over.
-    nextDueAt: summary.waitingForAuth ? null : summary.nextDueAt,
+    nextDueAt,
     lastError: summary.lastError,
     startedAt,
     finishedAt,
@@ -316,7 +327,13 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
           ...(summary.lastError === null ? {} : { lastError: summary.lastError }),
         });
       }
-      return machineSummary(summary, startedAt, Date.now(), () => current.counts().pending);
+      return machineSummary(
+        summary,
+        startedAt,
+        Date.now(),
+        () => current.counts().pending,
+        () => current.nextLeaseExpiryAt(),
+      );
     },
     awaitAbortedPass: () => inFlight ?? Promise.resolve(),
     async release() {
@@ -340,7 +357,7 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
       }
     },
     watchWakes(wake) {
-      if (db === null) return () => {};
+      if (db === null) return null;
       // Our own connection: data_version then changes only for other processes' commits.
       return watchCommits({
         dbPath: paths.db,
@@ -420,7 +437,7 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     (context) => deliveryRecord((context as { delivery: Parameters<typeof deliveryRecord>[0] }).delivery),
   );
   actor = createActor(machine, {
-    input: { tickMs: config.tickMs, batchSize: config.batchSize },
+    input: { tickMs: config.tickMs, idleMs: config.idleMs ?? config.tickMs, batchSize: config.batchSize },
     inspect: inspector === null ? journal : combine(journal, (event) => inspector?.inspect.next?.(event)),
   });
   const running = actor;
@@ -451,6 +468,7 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
   log.info('daemon starting', {
     home: paths.home,
     tickMs: config.tickMs,
+    idleMs: config.idleMs ?? config.tickMs,
     batchSize: config.batchSize,
     cloudUrl,
     node: process.version,

@@ -205,6 +205,111 @@ export const readBacklog: BacklogReader = (paths, now = Date.now()) => {
   }
 };
 
+/** Who holds the home, from the liveness probe: the report's status, pid and one-line summary. */
+interface Liveness {
+  readonly status: DaemonStatusKind;
+  readonly pid: number | null;
+  readonly staleReason: StaleReason | null;
+  readonly lockHeld: boolean | null;
+  readonly summary: string;
+}
+
+function livenessOf(probed: ReturnType<typeof probe>): Liveness {
+  if ('error' in probed) {
+    const summary = `cannot tell whether the daemon runs: ${probed.error}`;
+    return { status: 'unknown', pid: null, staleReason: null, lockHeld: null, summary };
+  }
+  const r = probed.result;
+  const base = { lockHeld: r.lockHeld, staleReason: null };
+  switch (r.kind) {
+    case 'running':
+      return { ...base, status: 'running', pid: r.pid, summary: `running (pid ${r.pid})` };
+    case 'notRunning':
+      return { ...base, status: 'notRunning', pid: null, summary: 'not running' };
+    case 'stale': {
+      const who = r.pid === null ? `'${(r.text ?? '').trim().slice(0, 20)}'` : `pid ${r.pid}`;
+      const summary =
+        `not running; stale pid file: daemon.pid names ${who}, which ${STALE_WORDS[r.reason]}. ` +
+        '`difflore daemon start` reclaims it, `difflore daemon stop` removes it';
+      return { ...base, status: 'stale', pid: r.pid, staleReason: r.reason, summary };
+    }
+    case 'unverified':
+      return {
+        ...base,
+        status: 'unverified',
+        pid: r.pid,
+        summary:
+          r.pid === null
+            ? 'a daemon holds daemon.lock, but no pid file or state file says which process it is'
+            : `running-unverified: pid ${r.pid} owns the data home, but difflore cannot prove it is its daemon ` +
+              '(a Rust daemon, or a process that reused the pid). `difflore daemon stop --force` signals it',
+      };
+  }
+}
+
+type TokenView = Pick<DaemonStatusReport, 'waitingForToken' | 'tokenProblem' | 'tokenSource'>;
+
+/**
+ * Whether delivery waits for a token, and where the token comes from: what the running daemon's last
+ * pass found (its drain-state file, if this daemon wrote it), or with no daemon to ask, what a daemon
+ * started from this environment would find.
+ */
+function tokenViewOf(
+  paths: HomePaths,
+  options: { readonly env: NodeJS.ProcessEnv; readonly token?: TokenResult },
+  daemon: { readonly lastPass: Record<string, unknown> | null; readonly startedAtMs: number | null },
+  state: DaemonStateFile | null,
+  live: boolean,
+): TokenView {
+  const { lastPass, startedAtMs } = daemon;
+  if (lastPass !== null) {
+    // The drainer's own file says whether its last pass waited for a token, even with no rows queued
+    // (the machine counts waiting rows, which is 0 then); trust it if this daemon wrote it.
+    const drained = readDrainState(paths);
+    const fresh =
+      drained !== null && !('error' in drained) && startedAtMs !== null && (drained.updatedAtMs ?? 0) >= startedAtMs;
+    const waitingForToken =
+      fresh && typeof drained.waitingForAuth === 'boolean'
+        ? drained.waitingForAuth
+        : (finite(lastPass.waitingForAuth) ?? 0) > 0;
+    const tokenSource = fresh && typeof drained.tokenSource === 'string' ? drained.tokenSource : null;
+    if (!waitingForToken) return { waitingForToken, tokenProblem: null, tokenSource };
+    const said = fresh && typeof drained.lastError === 'string' ? drained.lastError : state?.lastError;
+    return { waitingForToken, tokenProblem: said ?? 'the cloud token is missing or was refused', tokenSource };
+  }
+  if (live) return { waitingForToken: null, tokenProblem: null, tokenSource: null };
+  // No daemon to ask: say what a daemon started from this environment would find.
+  try {
+    const token = options.token ?? readCloudToken(paths, options.env);
+    if (token.kind === 'none') {
+      return { waitingForToken: null, tokenProblem: `no cloud token: ${noTokenAdvice(paths)}`, tokenSource: null };
+    }
+    if (token.kind === 'refused') return { waitingForToken: null, tokenProblem: token.message, tokenSource: null };
+    return { waitingForToken: null, tokenProblem: null, tokenSource: token.source };
+  } catch (error) {
+    return { waitingForToken: null, tokenProblem: describeErrorLine(error), tokenSource: null };
+  }
+}
+
+function backlogOf(
+  reader: BacklogReader | undefined,
+  paths: HomePaths,
+  now: number,
+): Pick<DaemonStatusReport, 'backlog' | 'backlogError' | 'spillFiles'> {
+  if (reader === undefined) return { backlog: null, backlogError: null, spillFiles: null };
+  const counted = reader(paths, now);
+  if ('error' in counted) return { backlog: null, backlogError: counted.error, spillFiles: counted.spillFiles };
+  return { backlog: counted.backlog, backlogError: null, spillFiles: counted.spillFiles };
+}
+
+function stateFileOf(
+  read: StateRead | { kind: 'unreadable'; error: string },
+): Pick<DaemonStatusReport, 'stateFile' | 'stateFileError'> {
+  if (read.kind === 'ok') return { stateFile: read.writtenBy === 'difflore-ts' ? 'ok' : 'rust', stateFileError: null };
+  if (read.kind === 'missing') return { stateFile: 'missing', stateFileError: null };
+  return { stateFile: read.kind, stateFileError: read.error };
+}
+
 /** Builds the report. `backlog` reads the outbox (injected so the light paths can skip SQLite). */
 export function daemonStatus(
   paths: HomePaths,
@@ -217,151 +322,59 @@ export function daemonStatus(
   },
 ): DaemonStatusReport {
   const now = options.now ?? Date.now();
-  const probed = probe(paths);
+  const liveness = livenessOf(probe(paths));
+  const { status, pid } = liveness;
   const read = readStateSafely(paths);
   const state = read.kind === 'ok' ? read.state : null;
-
-  let status: DaemonStatusKind;
-  let pid: number | null = null;
-  let staleReason: StaleReason | null = null;
-  let lockHeld: boolean | null = null;
-  let summary: string;
-  if ('error' in probed) {
-    status = 'unknown';
-    summary = `cannot tell whether the daemon runs: ${probed.error}`;
-  } else {
-    const r = probed.result;
-    lockHeld = r.lockHeld;
-    switch (r.kind) {
-      case 'running':
-        status = 'running';
-        pid = r.pid;
-        summary = `running (pid ${r.pid})`;
-        break;
-      case 'notRunning':
-        status = 'notRunning';
-        summary = 'not running';
-        break;
-      case 'stale': {
-        status = 'stale';
-        pid = r.pid;
-        staleReason = r.reason;
-        const who = r.pid === null ? `'${(r.text ?? '').trim().slice(0, 20)}'` : `pid ${r.pid}`;
-        summary =
-          `not running; stale pid file: daemon.pid names ${who}, which ${STALE_WORDS[r.reason]}. ` +
-          '`difflore daemon start` reclaims it, `difflore daemon stop` removes it';
-        break;
-      }
-      case 'unverified':
-        status = 'unverified';
-        pid = r.pid;
-        summary =
-          r.pid === null
-            ? 'a daemon holds daemon.lock, but no pid file or state file says which process it is'
-            : `running-unverified: pid ${r.pid} owns the data home, but difflore cannot prove it is its daemon ` +
-              '(a Rust daemon, or a process that reused the pid). `difflore daemon stop --force` signals it';
-        break;
-    }
-  }
+  const live = status === 'running' || status === 'unverified';
 
   // The state file describes the reported daemon only if it names the same pid.
-  const ours = state !== null && pid !== null && state.pid === pid && (status === 'running' || status === 'unverified');
-  const context = ours && state ? snapshotContext(state) : null;
-  const lastPassContext = asRecord(context?.lastPass);
-  const startedAtMs = ours && state && state.startedAtMs > 0 ? state.startedAtMs : null;
-  const heartbeatAtMs = ours && state && state.heartbeatAtMs > 0 ? state.heartbeatAtMs : null;
+  const ours = state !== null && pid !== null && state.pid === pid && live ? state : null;
+  const lastPassContext = asRecord((ours === null ? null : snapshotContext(ours))?.lastPass);
+  const startedAtMs = ours !== null && ours.startedAtMs > 0 ? ours.startedAtMs : null;
+  const heartbeatAtMs = ours !== null && ours.heartbeatAtMs > 0 ? ours.heartbeatAtMs : null;
   const lastPass: LastPass | null =
-    ours && state && (state.lastDrainAtMs !== null || lastPassContext !== null)
+    ours !== null && (ours.lastDrainAtMs !== null || lastPassContext !== null)
       ? {
-          atMs: state.lastDrainAtMs ?? finite(lastPassContext?.finishedAt),
-          attempted: state.lastAttempted,
-          confirmed: state.lastConfirmed,
-          lastError: state.lastError,
+          atMs: ours.lastDrainAtMs ?? finite(lastPassContext?.finishedAt),
+          attempted: ours.lastAttempted,
+          confirmed: ours.lastConfirmed,
+          lastError: ours.lastError,
         }
       : null;
 
-  let waitingForToken: boolean | null = null;
-  let tokenProblem: string | null = null;
-  let tokenSource: TokenSource | null = null;
-  if (lastPassContext !== null) {
-    // The drainer's own file says whether its last pass waited for a token, even with no rows queued
-    // (the machine counts waiting rows, which is 0 then); trust it if this daemon wrote it.
-    const drained = readDrainState(paths);
-    const fresh =
-      drained !== null && !('error' in drained) && startedAtMs !== null && (drained.updatedAtMs ?? 0) >= startedAtMs;
-    waitingForToken =
-      fresh && typeof drained.waitingForAuth === 'boolean'
-        ? drained.waitingForAuth
-        : (finite(lastPassContext.waitingForAuth) ?? 0) > 0;
-    if (fresh && typeof drained.tokenSource === 'string') tokenSource = drained.tokenSource;
-    if (waitingForToken) {
-      const said = fresh && typeof drained.lastError === 'string' ? drained.lastError : state?.lastError;
-      tokenProblem = said ?? 'the cloud token is missing or was refused';
-    }
-  } else if (status !== 'running' && status !== 'unverified') {
-    // No daemon to ask: say what a daemon started from this environment would find.
-    try {
-      const token = options.token ?? readCloudToken(paths, options.env);
-      if (token.kind === 'none') {
-        tokenProblem = `no cloud token: ${noTokenAdvice(paths)}`;
-      } else if (token.kind === 'refused') tokenProblem = token.message;
-      else tokenSource = token.source;
-    } catch (error) {
-      tokenProblem = describeErrorLine(error);
-    }
-  }
-
-  let backlog: Backlog | null = null;
-  let backlogError: string | null = null;
-  let spillFiles: number | null = null;
-  if (options.backlog !== undefined) {
-    const counted = options.backlog(paths, now);
-    spillFiles = counted.spillFiles;
-    if ('error' in counted) backlogError = counted.error;
-    else backlog = counted.backlog;
-  }
-
-  let stateFile: DaemonStatusReport['stateFile'];
-  let stateFileError: string | null = null;
-  if (read.kind === 'ok') stateFile = read.writtenBy === 'difflore-ts' ? 'ok' : 'rust';
-  else if (read.kind === 'missing') stateFile = 'missing';
-  else {
-    stateFile = read.kind;
-    stateFileError = read.error;
-  }
-
-  const lastStop =
-    state?.lastStop != null ? { state: stateLabel(state.lastStop.value), atMs: state.lastStop.updatedAtMs } : null;
-  const delivery = ours && state?.delivery ? deliveryReport(state.delivery, backlog?.queue ?? null, now) : null;
+  let token = tokenViewOf(paths, options, { lastPass: lastPassContext, startedAtMs }, state, live);
+  const counted = backlogOf(options.backlog, paths, now);
+  const delivery = ours?.delivery ? deliveryReport(ours.delivery, counted.backlog?.queue ?? null, now) : null;
   if (delivery !== null) {
     // The daemon's own verdict is newer than the drain-state file's: trust it.
-    waitingForToken = delivery.state === 'waiting-for-token' || delivery.state === 'auth-rejected';
-    tokenProblem = waitingForToken ? (delivery.lastError ?? tokenProblem) : null;
+    const waitingForToken = delivery.state === 'waiting-for-token' || delivery.state === 'auth-rejected';
+    token = {
+      ...token,
+      waitingForToken,
+      tokenProblem: waitingForToken ? (delivery.lastError ?? token.tokenProblem) : null,
+    };
   }
 
   return {
     status,
     exitCode: STATUS_EXIT_CODES[status],
-    summary,
+    summary: liveness.summary,
     home: paths.home,
     pid,
-    staleReason,
-    lockHeld,
+    staleReason: liveness.staleReason,
+    lockHeld: liveness.lockHeld,
     startedAtMs,
     uptimeMs: startedAtMs === null ? null : Math.max(0, now - startedAtMs),
     heartbeatAtMs,
     heartbeatAgeMs: heartbeatAtMs === null ? null : Math.max(0, now - heartbeatAtMs),
-    machineState: ours && state ? stateLabel(state.value) : null,
+    machineState: ours === null ? null : stateLabel(ours.value),
     lastPass,
-    backlog,
-    backlogError,
-    spillFiles,
-    waitingForToken,
-    tokenProblem,
-    tokenSource,
-    stateFile,
-    stateFileError,
-    lastStop,
+    ...counted,
+    ...token,
+    ...stateFileOf(read),
+    lastStop:
+      state?.lastStop != null ? { state: stateLabel(state.lastStop.value), atMs: state.lastStop.updatedAtMs } : null,
     delivery,
   };
 }

@@ -22,7 +22,7 @@
  *                      holds our pid. Also runs after a failed claim, which may have acquired some of these.
  * - `stopped`          final; output `{ exitCode, reason, detail, conflictPid }` (DAEMON_EXIT_CODES).
  *
- * Events: STOP (SIGTERM/SIGINT), WAKE (a row was committed), RELOAD (SIGHUP), RESUME { at } (sent once
+ * Events: STOP (SIGTERM/SIGINT), WAKE (a row was committed), WATCHING (the wake watcher runs), RELOAD (SIGHUP), RESUME { at } (sent once
  * after restoring a persisted snapshot: XState does not restore `after` timers, so the tick is re-armed
  * from `tickDeadlineAt`). RELOAD means "configuration changed, try now": the token and URL are re-read
  * on every pass anyway, so RELOAD starts a pass at once with `resetBreaker: true`, letting a fixed token
@@ -57,8 +57,11 @@
  * The machine never reads the clock: adapters stamp times (DrainSummary.startedAt/finishedAt, RESUME.at)
  * and the machine keeps the latest one as `clockMs`. The delivery breaker and the delivery summary
  * (delivery-summary.ts) are context too: a pass gets the breaker as input and returns it, and the
- * summary follows from each pass's output, so both are journaled and replayed with the transitions. Sleep = min(tick, nextDueAt − now), never below
- * `minSleepMs`; after a failed pass, a full tick.
+ * summary follows from each pass's output, so both are journaled and replayed with the transitions.
+ * Sleep = min(idle bound, nextDueAt − now), never below `minSleepMs`; after a failed pass, a full idle
+ * bound. The idle bound is `tickMs` until the wake watcher says WATCHING, then `idleMs` (the heartbeat):
+ * with commits waking us and `nextDueAt` naming the next retry or lease expiry, an idle daemon has
+ * nothing to look at in between.
  */
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 import { type BreakerState, CLOSED_BREAKER } from './delivery-policy.js';
@@ -74,8 +77,14 @@ export const DAEMON_VERSION = 1;
 export const MAX_RECLAIMS = 3;
 
 export interface DaemonInput {
-  /** Longest idle sleep between passes, and the heartbeat period. */
+  /** Longest idle sleep between passes where no wake watch runs (the fallback tick). */
   readonly tickMs?: number;
+  /**
+   * Longest idle sleep while the wake watcher runs (after WATCHING): commits wake the daemon, due
+   * retries and lease expiries come from the pass (`nextDueAt`), so this is only the heartbeat.
+   * Default: tickMs (no change from the tick).
+   */
+  readonly idleMs?: number;
   /** Rows claimed per batch. */
   readonly batchSize?: number;
   /** Shortest sleep between passes, so a clock or a drainer that misreports nextDueAt cannot spin. */
@@ -84,7 +93,7 @@ export interface DaemonInput {
   readonly abortGraceMs?: number;
 }
 
-export const DAEMON_DEFAULTS: Required<DaemonInput> = {
+export const DAEMON_DEFAULTS: Required<Omit<DaemonInput, 'idleMs'>> = {
   tickMs: 5_000,
   batchSize: 64,
   minSleepMs: 10,
@@ -173,11 +182,16 @@ export interface ReleaseInput {
 export type DaemonEvent =
   | { readonly type: 'STOP'; readonly signal?: string }
   | { readonly type: 'WAKE' }
+  /** The wake watcher runs: commits wake us, so the idle sleep may be the long heartbeat (idleMs). */
+  | { readonly type: 'WATCHING' }
   | { readonly type: 'RELOAD' }
   | { readonly type: 'RESUME'; readonly at: number };
 
 export interface DaemonContext {
   readonly tickMs: number;
+  readonly idleMs: number;
+  /** The wake watcher confirmed it runs (WATCHING); until then the tick bounds every sleep. */
+  watching: boolean;
   readonly batchSize: number;
   readonly minSleepMs: number;
   readonly abortGraceMs: number;
@@ -218,12 +232,18 @@ export interface DeliveryChange {
   readonly current: DeliverySummary;
 }
 
+/** The longest idle sleep: the heartbeat while commits wake us, the tick where nothing watches. */
+export function idleBoundMs(context: Pick<DaemonContext, 'tickMs' | 'idleMs' | 'watching'>): number {
+  return context.watching ? context.idleMs : context.tickMs;
+}
+
 /** When the next idle tick is due after a pass that finished at `finishedAt` (pure policy). */
 export function nextTickDeadline(
   finishedAt: number,
   nextDueAt: number | null,
   config: { readonly tickMs: number; readonly minSleepMs: number },
 ): number {
+  // `tickMs` here is the idle bound in force (idleBoundMs).
   const byTick = finishedAt + config.tickMs;
   const wanted = nextDueAt === null ? byTick : Math.min(byTick, nextDueAt);
   return Math.max(finishedAt + config.minSleepMs, wanted);
@@ -239,6 +259,8 @@ export function initialDaemonContext(input: DaemonInput | undefined): DaemonCont
   const config = { ...DAEMON_DEFAULTS, ...input };
   return {
     tickMs: config.tickMs,
+    idleMs: input?.idleMs ?? config.tickMs,
+    watching: false,
     batchSize: config.batchSize,
     minSleepMs: config.minSleepMs,
     abortGraceMs: config.abortGraceMs,
@@ -422,13 +444,17 @@ export const machine = setup({
       reloadPending: false,
     })),
     rememberWake: assign({ wakePending: true }),
+    noteWatching: assign({ watching: true }),
     rememberReload: assign({ reloadPending: true }),
     notePass: assign(({ context }, { summary }: { summary: DrainSummary }) => ({
       passes: context.passes + 1,
       lastPass: summary,
       lastError: summary.lastError,
       clockMs: summary.finishedAt,
-      tickDeadlineAt: nextTickDeadline(summary.finishedAt, summary.nextDueAt, context),
+      tickDeadlineAt: nextTickDeadline(summary.finishedAt, summary.nextDueAt, {
+        tickMs: idleBoundMs(context),
+        minSleepMs: context.minSleepMs,
+      }),
       breaker: summary.breaker,
       delivery: nextDelivery(context.delivery, summary),
     })),
@@ -436,7 +462,7 @@ export const machine = setup({
     notePassFailure: assign(({ context }, params: { error: unknown }) => ({
       passes: context.passes + 1,
       lastError: errorMessage(params.error),
-      tickDeadlineAt: context.clockMs === null ? null : context.clockMs + context.tickMs,
+      tickDeadlineAt: context.clockMs === null ? null : context.clockMs + idleBoundMs(context),
     })),
     syncClock: assign((_, params: { at: number }) => ({ clockMs: params.at })),
   },
@@ -528,6 +554,7 @@ export const machine = setup({
       invoke: { id: 'wakeWatcher', src: 'wakeWatcher' },
       initial: 'draining',
       on: {
+        WATCHING: { actions: 'noteWatching' },
         STOP: {
           target: 'stopping',
           actions: [
@@ -667,8 +694,8 @@ export interface DaemonPorts {
   /** Resolves when the pass aborted by a STOP has settled. */
   awaitAbortedPass(): Promise<void>;
   release(input: ReleaseInput): Promise<void>;
-  /** Calls `wake` whenever a row is committed; returns the cleanup. */
-  watchWakes(wake: () => void): () => void;
+  /** Calls `wake` whenever a row is committed; returns the cleanup, or null when nothing can be watched. */
+  watchWakes(wake: () => void): (() => void) | null;
   heartbeat(context: DaemonContext): void;
   recordPass(params: RecordPassParams, context: DaemonContext): void;
   /** After every pass that finished: the delivery summary before and after it (log a change of state). */
@@ -681,9 +708,13 @@ export function provideDaemon(ports: DaemonPorts): DaemonMachine {
     actors: {
       claim: fromPromise<ClaimResult, void>(() => ports.claim()),
       reclaimStale: fromPromise<ClaimResult, ReclaimInput>(({ input }) => ports.reclaimStale(input)),
-      wakeWatcher: fromCallback<{ readonly type: 'WAKE' }, void>(({ sendBack }) =>
-        ports.watchWakes(() => sendBack({ type: 'WAKE' })),
-      ),
+      wakeWatcher: fromCallback<{ readonly type: 'WAKE' }, void>(({ sendBack }) => {
+        const stop = ports.watchWakes(() => sendBack({ type: 'WAKE' }));
+        if (stop === null) return undefined;
+        // Set up: commits wake us from here on.
+        sendBack({ type: 'WATCHING' });
+        return stop;
+      }),
       drainPass: fromPromise<DrainSummary, DrainPassInput>(({ input, signal }) => ports.drainPass(input, signal)),
       awaitAbortedPass: fromPromise<void, void>(() => ports.awaitAbortedPass()),
       release: fromPromise<void, ReleaseInput>(({ input }) => ports.release(input)),

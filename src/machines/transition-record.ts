@@ -17,6 +17,7 @@ import {
 
 const INPUT_FIELDS = [
   'tickMs',
+  'idleMs',
   'batchSize',
   'minSleepMs',
   'abortGraceMs',

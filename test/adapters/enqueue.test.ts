@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase, openForInsert } from '../../src/adapters/db.js';
+import { openDatabase, openForInsert, PRODUCER_AUTOCHECKPOINT_PAGES } from '../../src/adapters/db.js';
 import { enqueue, loadContract, MAX_PAYLOAD_BYTES, validateEnqueueInput } from '../../src/adapters/enqueue.js';
 import { KNOWN_KINDS } from '../../src/machines/contracts/kinds.js';
 import { ensureHome, homePaths } from '../../src/adapters/home.js';
@@ -353,6 +353,27 @@ describe('openForInsert', () => {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     } finally {
       db.close();
+    }
+  });
+
+  it('leaves checkpoints to the daemon: its commits never copy the WAL back below the safety net', () => {
+    const paths = ensureHome(temp.home);
+    const daemon = openDatabase(paths.db);
+    const connection = openForInsert(paths.db);
+    const payload = JSON.stringify({ text: 'x'.repeat(3_000) });
+    try {
+      // About 6 MB of rows: past SQLite's default 1,000-page autocheckpoint, well short of ours.
+      for (let i = 0; i < 2_000; i++) connection.insert('observation', payload, i);
+      const pageSize = daemon.pragma('page_size', { simple: true }) as number;
+      expect(statSync(`${paths.db}-wal`).size).toBeGreaterThan(1_400 * pageSize);
+      // The daemon's connection keeps SQLite's default: its next commit checkpoints (passively).
+      expect(daemon.pragma('wal_autocheckpoint', { simple: true })).toBe(1_000);
+      const producer = openDatabase(paths.db, { producer: true });
+      expect(producer.pragma('wal_autocheckpoint', { simple: true })).toBe(PRODUCER_AUTOCHECKPOINT_PAGES);
+      producer.close();
+    } finally {
+      connection.close();
+      daemon.close();
     }
   });
 

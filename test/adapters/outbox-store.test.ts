@@ -44,6 +44,17 @@ describe('claim', () => {
     expect(store.claim(10).rows).toEqual([]); // a live lease is not claimable
   });
 
+  it('names when the oldest lease in flight expires (the idle daemon wakes then), none when nothing is in flight', () => {
+    expect(store.nextLeaseExpiryAt()).toBeNull();
+    store.enqueue('observation', '{"a":1}');
+    store.claim(10);
+    const first = clock;
+    clock += 5_000;
+    store.enqueue('observation', '{"a":2}');
+    store.claim(10);
+    expect(store.nextLeaseExpiryAt()).toBe(first + LEASE_MS);
+  });
+
   it('takes the oldest due rows first, and no more than asked', () => {
     const late = store.enqueue('observation', '{"n":"late"}', clock - 1000);
     const early = store.enqueue('observation', '{"n":"early"}', clock - 5000);

@@ -152,8 +152,9 @@ describe('hostile spill directories and files', () => {
       sentinel.expectUntouched();
       expect(await cloud.receivedTotal()).toBe(8);
       expect(h.outbox()).toEqual({ pending: 0, processing: 0, abandoned: 0 });
-      const doctor = await run(lab, ['doctor'], h.env(cloud.url));
-      expect(doctor.stdout).toMatch(/spill|observations/);
+      const doctor = await run(lab, ['doctor'], h.env(cloud.url), { codes: [1] });
+      expect(doctor.stdout).toContain('hook-spill/observations/ is a symbolic link');
+      expect(doctor.stdout).toContain('hook-spill/outbox/ is a symbolic link');
     } finally {
       sentinel.cleanup();
     }

@@ -6,6 +6,7 @@ import { createActor, type SnapshotFrom } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import {
   type ClaimResult,
+  type DaemonInput,
   type DaemonOutput,
   type DaemonPorts,
   type DrainPassInput,
@@ -29,7 +30,10 @@ interface Controlled<T> {
 const CLAIMED: ClaimResult = { kind: 'claimed', identity: { pid: 4242, bootId: 'b', startTime: '1' } };
 
 /** A daemon whose effects wait for the test to settle them, recording every call. */
-function rig(input = { tickMs: 5_000, batchSize: 8, minSleepMs: 10, abortGraceMs: 2_000 }) {
+function rig(
+  input: DaemonInput = { tickMs: 5_000, batchSize: 8, minSleepMs: 10, abortGraceMs: 2_000 },
+  options: { readonly watch?: boolean } = {},
+) {
   const clock = new ManualClock();
   const log: string[] = [];
   const passes: { input: DrainPassInput; signal: AbortSignal; done: Controlled<DrainSummary> }[] = [];
@@ -63,6 +67,7 @@ function rig(input = { tickMs: 5_000, batchSize: 8, minSleepMs: 10, abortGraceMs
       return controlled<void>((done) => releases.push({ input: releaseInput, done }));
     },
     watchWakes: (w) => {
+      if (options.watch === false) return null;
       wake = w;
       return () => {
         wake = undefined;
@@ -273,6 +278,29 @@ describe('daemon machine', () => {
     expect(nextTickDeadline(1_000, 900, { tickMs: 5_000, minSleepMs: 10 })).toBe(1_010);
     expect(nextTickDeadline(1_000, 9_000, { tickMs: 5_000, minSleepMs: 10 })).toBe(6_000);
     expect(nextTickDeadline(1_000, null, { tickMs: 5_000, minSleepMs: 10 })).toBe(6_000);
+  });
+
+  it('while commits wake it, sleeps the long idle heartbeat, cut short by a due row; without a watch, the tick', async () => {
+    const input = { tickMs: 5_000, idleMs: 60_000, batchSize: 8, minSleepMs: 10, abortGraceMs: 2_000 };
+    const watched = rig(input);
+    await watched.serve();
+    expect(watched.actor.getSnapshot().context.watching).toBe(true);
+    watched.passes[0]?.done.resolve(summaryAt(1_000));
+    await flush();
+    expect(watched.clock.armed()).toEqual([60_000]);
+    // A retry (or a lease expiry) falling due wakes it then.
+    watched.wake();
+    await flush();
+    watched.passes[1]?.done.resolve(summaryAt(2_000, { nextDueAt: 9_000 }));
+    await flush();
+    expect(watched.clock.armed()).toEqual([7_000]);
+    // Nothing can be watched: the tick is the fallback.
+    const unwatched = rig(input, { watch: false });
+    await unwatched.serve();
+    expect(unwatched.actor.getSnapshot().context.watching).toBe(false);
+    unwatched.passes[0]?.done.resolve(summaryAt(1_000));
+    await flush();
+    expect(unwatched.clock.armed()).toEqual([5_000]);
   });
 
   it('after a failed pass, records the error and sleeps a full tick', async () => {

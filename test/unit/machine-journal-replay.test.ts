@@ -136,13 +136,15 @@ describe('transitionRecorder', () => {
     const changes = records.filter((r) => r.delivery !== undefined).map((r) => [r.seq, r.delivery?.state]);
     expect(changes).toEqual([
       [1, 'never-tried'],
-      [4, 'unreachable'],
-      [5, 'ok'],
-      [7, 'ok'],
+      [5, 'unreachable'],
+      [6, 'ok'],
+      [8, 'ok'],
     ]);
     expect(records.map((r) => r.seq)).toEqual(records.map((_, i) => i + 1));
-    // A WAKE during a pass changes only context, and is recorded: replay needs it.
-    expect(records[2]).toMatchObject({ from: 'serving.draining', event: { type: 'WAKE' }, to: 'serving.draining' });
+    // The wake watcher saying it runs, and a WAKE during a pass, change only context and are
+    // recorded: replay needs them (WATCHING lengthens the idle sleep).
+    expect(records[2]).toMatchObject({ from: 'serving.draining', event: { type: 'WATCHING' }, to: 'serving.draining' });
+    expect(records[3]).toMatchObject({ from: 'serving.draining', event: { type: 'WAKE' }, to: 'serving.draining' });
     // Only the machine's own snapshots: no record carries a child's promise events.
     expect(records.some((r) => r.event.type.startsWith('xstate.promise'))).toBe(false);
     expect(records.at(-1)).toMatchObject({ from: 'stopping.releasing', to: 'stopped' });

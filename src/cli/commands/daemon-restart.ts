@@ -27,14 +27,17 @@ export default class DaemonRestartCommand extends BaseCommand {
   grace = Option.String('--grace', DEFAULT_GRACE, { description: 'Time allowed after SIGTERM' });
   killTimeout = Option.String('--kill-timeout', DEFAULT_KILL_TIMEOUT, { description: 'Time allowed after SIGKILL' });
   force = Option.Boolean('--force', false, { description: 'Signal a live process even if its identity is unverified' });
-  tick = Option.String('--tick', '5s', { description: 'Drain at least this often when idle' });
+  tick = Option.String('--tick', {
+    description:
+      'Drain at least this often when idle (default: a 60 s heartbeat, since commits wake the daemon; 5 s where they cannot)',
+  });
   batch = Option.String('--batch', '64', { description: 'Rows claimed per batch (1-1000)', validator: batchValidator });
   timeout = Option.String('--timeout', '10s', { description: 'How long to wait for the new daemon to be serving' });
   json = Option.Boolean('--json', false, { description: 'Print one JSON object per step' });
 
   protected async run(): Promise<number> {
     const durations = parseStopDurations(this.grace, this.killTimeout);
-    parseTick(this.tick);
+    if (this.tick !== undefined) parseTick(this.tick);
     const timeoutMs = parseDuration('--timeout', this.timeout, TIMEOUT_UNITS);
     const env = this.context.env as NodeJS.ProcessEnv;
     const stopped = await runStopCommand(

@@ -6,7 +6,7 @@
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
 import { BaseCommand, usageError } from '../base-command.js';
-import { parseTick, runForeground } from '../daemon-fast.js';
+import { idleBounds, parseTick, runForeground } from '../daemon-fast.js';
 
 export { parseTick };
 
@@ -44,7 +44,10 @@ export default class DaemonRunCommand extends BaseCommand {
     ],
   });
 
-  tick = Option.String('--tick', '5s', { description: 'Drain at least this often when idle (e.g. 5s, 500ms)' });
+  tick = Option.String('--tick', {
+    description:
+      'Drain at least this often when idle (e.g. 5s, 500ms) (default: a 60 s heartbeat, since commits wake the daemon; 5 s where they cannot)',
+  });
   batch = Option.String('--batch', '64', { description: 'Rows claimed per batch (1-1000)', validator: batchValidator });
   inspect = Option.String('--inspect', false, {
     tolerateBoolean: true,
@@ -54,7 +57,7 @@ export default class DaemonRunCommand extends BaseCommand {
   inspectTarget = Option.String({ required: false, name: 'inspect-url' });
 
   protected async run(): Promise<number> {
-    const tickMs = parseTick(this.tick);
+    const bounds = idleBounds(this.tick);
     let inspect: string | null = null;
     if (this.inspectTarget !== undefined) {
       if (this.inspect !== true) usageError(`unexpected argument '${this.inspectTarget}'`);
@@ -65,7 +68,7 @@ export default class DaemonRunCommand extends BaseCommand {
       inspect = '';
     }
     return runForeground(
-      { tickMs, batchSize: this.batch, inspect },
+      { ...bounds, batchSize: this.batch, inspect },
       { stdout: this.context.stdout, stderr: this.context.stderr, env: this.context.env as NodeJS.ProcessEnv },
     );
   }

@@ -30,13 +30,16 @@ export default class DaemonStartCommand extends BaseCommand {
     ],
   });
 
-  tick = Option.String('--tick', '5s', { description: 'Drain at least this often when idle (e.g. 5s, 500ms)' });
+  tick = Option.String('--tick', {
+    description:
+      'Drain at least this often when idle (e.g. 5s, 500ms) (default: a 60 s heartbeat, since commits wake the daemon; 5 s where they cannot)',
+  });
   batch = Option.String('--batch', '64', { description: 'Rows claimed per batch (1-1000)', validator: batchValidator });
   timeout = Option.String('--timeout', '10s', { description: 'How long to wait for the daemon to be serving' });
   json = Option.Boolean('--json', false, { description: 'Print the result as one JSON object' });
 
   protected async run(): Promise<number> {
-    parseTick(this.tick);
+    if (this.tick !== undefined) parseTick(this.tick);
     const timeoutMs = parseDuration('--timeout', this.timeout, TIMEOUT_UNITS);
     const result = await launchDaemon(
       { tick: this.tick, batch: this.batch, timeoutMs },

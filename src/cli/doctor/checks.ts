@@ -23,7 +23,7 @@ export interface Check {
   readonly notes?: readonly string[];
 }
 
-/** A running daemon whose last heartbeat is older than this is probably hung (the tick is 5 s). */
+/** A running daemon whose last heartbeat is older than this is probably hung (it beats at least every 60 s). */
 export const HEARTBEAT_STALE_MS = 120_000;
 /**
  * A sendable row still pending after this long is not getting through: a healthy daemon sends a row
@@ -373,12 +373,16 @@ function filesCheck(facts: DoctorFacts): Check {
   const open = facts.files.filter((f) => f.type === 'file' && f.private && (f.mode & 0o077) !== 0);
   // The home-files rule (DESIGN §6): a FIFO, socket, device or directory where a file belongs is
   // refused by every command, exactly as a link is.
-  const odd = facts.files.filter((f) => f.type === 'other' || f.type === 'directory');
+  const odd = facts.files.filter(
+    (f) => f.type === 'other' || (f.type === 'directory') !== (f.directory === true && f.type !== 'symlink'),
+  );
   const notes: string[] = [];
   const fixes: string[] = [];
   for (const f of links) notes.push(`${f.name} is a symbolic link${f.target ? ` to ${f.target}` : ''}: refused`);
-  for (const f of odd)
-    notes.push(`${f.name} is ${f.type === 'directory' ? 'a directory' : 'a FIFO, socket or device'}: refused`);
+  for (const f of odd) {
+    const what = f.type === 'directory' ? 'a directory' : f.type === 'file' ? 'a file' : 'a FIFO, socket or device';
+    notes.push(`${f.name} is ${what}: refused`);
+  }
   for (const f of foreign) notes.push(`${f.name} belongs to another user`);
   for (const f of open) notes.push(`${f.name} is mode ${mode(f.mode)} (should be 600)`);
   if (links.length > 0) fixes.push(`rm ${links.map((f: FileFact) => shellPath(f.path)).join(' ')}`);

@@ -31,6 +31,8 @@ export interface FileFact {
   readonly mustNotBeLink: boolean;
   /** Holds rows, tokens or history: should be 0600. */
   readonly private: boolean;
+  /** A directory belongs here (logs/, the spill directories), not a file. */
+  readonly directory?: true;
 }
 
 export type HomeFact =
@@ -180,7 +182,18 @@ function inspectHome(home: string): HomeFact {
 
 function inspectFiles(paths: HomePaths): FileFact[] {
   const me = uid();
-  const candidates: { name: string; path: string; mustNotBeLink: boolean; private: boolean }[] = [
+  const candidates: { name: string; path: string; mustNotBeLink: boolean; private: boolean; directory?: true }[] = [
+    // Directories first: a link there would take the logs or the spill files somewhere else.
+    { name: 'logs/', path: paths.logsDir, mustNotBeLink: true, private: false, directory: true },
+    { name: 'hook-spill/', path: paths.spillDir, mustNotBeLink: true, private: false, directory: true },
+    {
+      name: 'hook-spill/observations/',
+      path: paths.observationSpillDir,
+      mustNotBeLink: true,
+      private: false,
+      directory: true,
+    },
+    { name: 'hook-spill/outbox/', path: paths.otherSpillDir, mustNotBeLink: true, private: false, directory: true },
     { name: 'daemon.pid', path: paths.pidFile, mustNotBeLink: true, private: false },
     { name: 'daemon.pid.lock', path: paths.claimLock, mustNotBeLink: true, private: false },
     { name: 'daemon.lock', path: paths.lifetimeLock, mustNotBeLink: true, private: false },
