@@ -19,6 +19,14 @@ export type LaunchResult =
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * V8 flags for the long-lived daemon: a 1 MB young generation (instead of up to 16 MB per
+ * semi-space). A drain allocates many short-lived objects; the small nursery collects them sooner,
+ * which kept the daemon's peak RSS draining 100k rows at ~107 MB instead of ~134 MB (DESIGN §9:
+ * ≤ 150 MB at 1M rows), with no loss of rows/s on this machine.
+ */
+export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+
 /** The last warning or error the daemon `pid` wrote to its log (its own words for why it stopped). */
 async function lastComplaint(logPath: string, pid: number): Promise<string | null> {
   const [{ closeSync, fstatSync, readSync, constants }, { openHomeFile }] = await Promise.all([
@@ -119,6 +127,7 @@ export async function launchDaemon(args: LaunchArgs, env: NodeJS.ProcessEnv): Pr
     child = spawn(
       process.execPath,
       [
+        ...DAEMON_NODE_FLAGS,
         cliEntryPath(),
         'daemon',
         'run',
