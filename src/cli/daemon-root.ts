@@ -556,8 +556,12 @@ export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
     }
   };
 
-  /** One wait for the daemon's death per run (exit-wait.ts), loaded only once a signal went out. */
+  /** One wait for the daemon's death per run (exit-wait.ts), loaded only once a signal goes out. */
   let exits: Promise<import('../adapters/exit-wait.js').ExitWaiter> | null = null;
+  const waitForExit = (): Promise<import('../machines/stop.js').ExitHint> => {
+    exits ??= import('../adapters/exit-wait.js').then(({ exitWaiter }) => exitWaiter(paths.lifetimeLock));
+    return exits.then((waiter) => waiter.wait());
+  };
   const ports: StopPorts = {
     async probe() {
       const found = probeLiveness(paths);
@@ -586,6 +590,9 @@ export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
       // The process probed must still be the one signalled: a pid that died and was reused in
       // between is gone as far as this protocol is concerned.
       if (identity !== null && sameProcess(identity, pid).kind === 'different') return { kind: 'esrch' };
+      // The wait for its death starts before the signal: a daemon exits in about the time it takes
+      // to load and spawn the waiter.
+      if (signal === 'SIGTERM') void waitForExit();
       const sent = sendSignal(pid, signal);
       // As systemd does: a SIGSTOPped daemon cannot act on SIGTERM until it is continued, and would
       // otherwise sit out the whole grace period before being killed. SIGCONT is harmless otherwise.
@@ -608,10 +615,7 @@ export async function runStop(config: StopRunConfig): Promise<StopRunResult> {
       const exiting = found.kind === 'dead' && found.zombie && stillHoldsHome(pid);
       return { alive: found.kind === 'alive' || exiting, at: Date.now() };
     },
-    awaitExit: () => {
-      exits ??= import('../adapters/exit-wait.js').then(({ exitWaiter }) => exitWaiter(paths.lifetimeLock));
-      return exits.then((waiter) => waiter.wait());
-    },
+    awaitExit: () => waitForExit(),
     log({ level, message }) {
       daemonLog()?.log(level, `daemon stop: ${message}`);
       config.onLog?.(level, message);
