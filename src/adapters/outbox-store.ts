@@ -168,9 +168,12 @@ export class OutboxStore {
           WHERE status = 'pending' AND ${DUE_AT} <= @now AND ${SENDABLE} AND (@kind IS NULL OR kind = @kind)
           ORDER BY ${DUE_AT}, id LIMIT @limit`,
       ),
+      // `+status`: look the ids up by rowid. Without it SQLite walks every pending row of the status
+      // index and filters them by the id list, so each claim cost O(pending): draining a 1M-row
+      // backlog ran at ~1,800 rows/s instead of the ~15,000 of a 100k one.
       markClaimed: db.prepare(
         `UPDATE cloud_outbox SET status = 'processing', claimed_at = @now, lease_id = @lease
-          WHERE id IN (SELECT value FROM json_each(@ids)) AND status = 'pending'`,
+          WHERE id IN (SELECT value FROM json_each(@ids)) AND +status = 'pending'`,
       ),
       confirm: db.prepare(
         `DELETE FROM cloud_outbox WHERE id = ? AND lease_id = ? AND claimed_at = ? AND status = 'processing'`,
