@@ -4,6 +4,7 @@
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
 import { BaseCommand } from '../base-command.js';
+import { nextStopSignal } from '../stop-signals.js';
 
 const rate = t.cascade(t.isNumber(), [t.isInInclusiveRange(0, 1)]);
 const httpStatus = t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(100, 599)]);
@@ -112,15 +113,7 @@ export default class CloudServeCommand extends BaseCommand {
       },
     });
     // Handlers before the listening line: whoever reads it may signal at once.
-    const stopped = new Promise<NodeJS.Signals>((resolve) => {
-      const on = (s: NodeJS.Signals): void => {
-        process.off('SIGTERM', on);
-        process.off('SIGINT', on);
-        resolve(s);
-      };
-      process.on('SIGTERM', on);
-      process.on('SIGINT', on);
-    });
+    const stopped = nextStopSignal();
     this.print(`listening on ${cloud.url}`);
     if (this.loginHome !== undefined && key !== null) {
       try {
@@ -167,7 +160,7 @@ export default class CloudServeCommand extends BaseCommand {
     token: string,
     refresh: string | null,
   ): Promise<string> {
-    const [{ mkdirSync }, { apiOrigin }, { loginDbPath, writeLoginDatabase }] = await Promise.all([
+    const [{ mkdirSync }, { apiOrigin }, { createLoginDatabase, loginDbPath, saveLoginTokens }] = await Promise.all([
       import('node:fs'),
       import('../../adapters/auth/login-crypto.js'),
       import('../../adapters/auth/rust-login.js'),
@@ -175,7 +168,8 @@ export default class CloudServeCommand extends BaseCommand {
     mkdirSync(home, { recursive: true, mode: 0o700 });
     const path = loginDbPath(home);
     const origin = apiOrigin(url);
-    writeLoginDatabase(path, key, origin, token, refresh);
+    createLoginDatabase(path);
+    saveLoginTokens(path, key, origin, token, refresh);
     return `login written to ${path} for ${origin}`;
   }
 }

@@ -6,6 +6,7 @@
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
 import { BaseCommand } from '../base-command.js';
+import { nextStopSignal } from '../stop-signals.js';
 
 export default class DaemonViewCommand extends BaseCommand {
   static override paths = [['daemon', 'view']];
@@ -49,15 +50,7 @@ export default class DaemonViewCommand extends BaseCommand {
     const paths = homePaths(resolveHome(env));
     const view = await startView(paths, { env, port: this.port, backlogSampleMs });
     // Handlers before the URL line: whoever reads it may signal at once.
-    const stopped = new Promise<NodeJS.Signals>((resolve) => {
-      const on = (s: NodeJS.Signals): void => {
-        process.off('SIGTERM', on);
-        process.off('SIGINT', on);
-        resolve(s);
-      };
-      process.on('SIGTERM', on);
-      process.on('SIGINT', on);
-    });
+    const stopped = nextStopSignal();
     this.print(`view at ${view.url}`);
     if (!this.noOpen) {
       const { openBrowser } = await import('../open-browser.js');

@@ -5,6 +5,7 @@
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
 import { BaseCommand } from '../base-command.js';
+import { nextStopSignal } from '../stop-signals.js';
 
 export default class InspectRelayCommand extends BaseCommand {
   static override paths = [['inspect', 'relay']];
@@ -35,15 +36,7 @@ export default class InspectRelayCommand extends BaseCommand {
     const env = this.context.env as NodeJS.ProcessEnv;
     const { startInspectRelay } = await import('../inspect-relay.js');
     const relay = await startInspectRelay(this.port);
-    const stopped = new Promise<void>((resolve) => {
-      const on = (): void => {
-        process.off('SIGTERM', on);
-        process.off('SIGINT', on);
-        resolve();
-      };
-      process.on('SIGTERM', on);
-      process.on('SIGINT', on);
-    });
+    const stopped = nextStopSignal();
     this.print(`relay at ${relay.wsUrl}: difflore daemon run --inspect ${relay.wsUrl}`);
     this.print(`inspector page at ${relay.pageUrl} (embeds the hosted Stately inspector: needs the internet)`);
     if (!this.noOpen) {
