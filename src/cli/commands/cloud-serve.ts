@@ -3,6 +3,7 @@
  */
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
+import { isTcpPort } from '../port-option.js';
 import { BaseCommand } from '../base-command.js';
 import { nextStopSignal } from '../stop-signals.js';
 
@@ -52,7 +53,7 @@ export default class CloudServeCommand extends BaseCommand {
   host = Option.String('--host', '127.0.0.1', { description: 'Address to bind' });
   port = Option.String('--port', {
     description: 'Port (0 = any free port)',
-    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(0, 65535)]),
+    validator: isTcpPort,
   });
   data = Option.String('--data', { description: 'SQLite file for received rows (default: in memory)' });
   token = Option.String('--token', { description: 'Answer 401 to requests without this bearer token' });

@@ -4,7 +4,7 @@
  * the command costs the CLI nothing.
  */
 import { Command, Option } from 'clipanion';
-import * as t from 'typanion';
+import { isTcpPort } from '../port-option.js';
 import { BaseCommand } from '../base-command.js';
 import { nextStopSignal } from '../stop-signals.js';
 
@@ -32,7 +32,7 @@ export default class DaemonViewCommand extends BaseCommand {
 
   port = Option.String('--port', '0', {
     description: 'Port on 127.0.0.1 (default: a free one)',
-    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(0, 65535)]),
+    validator: isTcpPort,
   });
   sampleEvery = Option.String('--sample-every', '5s', {
     description: 'How often the backlog is counted from data.db (e.g. 5s, 500ms)',

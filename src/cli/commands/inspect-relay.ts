@@ -3,7 +3,7 @@
  * (the library's own `createInspectorServer` listens on every interface). Loads `ws` inside `run`.
  */
 import { Command, Option } from 'clipanion';
-import * as t from 'typanion';
+import { isTcpPort } from '../port-option.js';
 import { BaseCommand } from '../base-command.js';
 import { nextStopSignal } from '../stop-signals.js';
 
@@ -28,7 +28,7 @@ export default class InspectRelayCommand extends BaseCommand {
 
   port = Option.String('--port', '8080', {
     description: 'Port on 127.0.0.1 (default 8080, the daemon --inspect default; 0 = a free one)',
-    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(0, 65535)]),
+    validator: isTcpPort,
   });
   noOpen = Option.Boolean('--no-open', false, { description: 'Print the page address without opening a browser' });
 
