@@ -95,6 +95,27 @@ function mistypedField(object: JsonObject, shape: HookEventShape): string | null
   return null;
 }
 
+/** An agent's adapter as its file writes it: `read` sees only an event parseEnvelope let through. */
+export interface EditHookSpec {
+  readonly name: string;
+  readonly shape: HookEventShape;
+  readonly noopOutput: string;
+  readonly read: (event: JsonObject) => ParsedHook;
+  readonly install?: AgentInstallSpec;
+}
+
+export function editHookAdapter(spec: EditHookSpec): AgentHookAdapter {
+  const { read, shape, ...adapter } = spec;
+  return {
+    ...adapter,
+    label: shape.label,
+    parse(text) {
+      const envelope = parseEnvelope(text, shape);
+      return envelope.ok ? read(envelope.value) : envelope.result;
+    },
+  };
+}
+
 /** Serde rejects a lone surrogate escape anywhere in the event (JSON.parse does not): the event fails. */
 export function loneSurrogate(shape: HookEventShape): ParsedHook {
   return malformed(`the ${shape.label} hook event holds a lone surrogate escape`);

@@ -7,13 +7,13 @@ import { diffContent, diffOldNew, diffShell, extractEditStrings, isObject, shell
 import { OBSERVATION_TOOLS } from '../classify.js';
 import {
   type AgentHookAdapter,
+  editHookAdapter,
   CONTINUE,
   field,
   type HookEventShape,
   ignored,
   loneSurrogate,
   oneEdit,
-  parseEnvelope,
   wellFormedJson,
 } from './agent.js';
 
@@ -24,14 +24,11 @@ const SHAPE: HookEventShape = {
   editEvent: 'PostToolUse',
 };
 
-export const claudeCode: AgentHookAdapter = {
+export const claudeCode: AgentHookAdapter = editHookAdapter({
   name: 'claude-code',
-  label: 'Claude Code',
+  shape: SHAPE,
   noopOutput: CONTINUE,
-  parse(text) {
-    const envelope = parseEnvelope(text, SHAPE);
-    if (!envelope.ok) return envelope.result;
-    const event = envelope.value;
+  read(event) {
     const tool = field(event, 'tool_name') ?? '';
     if (!OBSERVATION_TOOLS.includes(tool)) return ignored('the tool does not edit files');
     if (!wellFormedJson(event)) return loneSurrogate(SHAPE);
@@ -48,7 +45,7 @@ export const claudeCode: AgentHookAdapter = {
       sessionId: field(event, 'session_id'),
     });
   },
-};
+});
 
 /** Rust's Claude `synthesise_diff`: a `command` string wins, then old/new strings, then `content`. */
 function synthesiseDiff(input: { readonly [key: string]: unknown }, response: unknown): string | null {

@@ -15,12 +15,12 @@ import type { EditEvent } from '../edit-event.js';
 import { rustLines, rustTrim } from '../rust-text.js';
 import {
   type AgentHookAdapter,
+  editHookAdapter,
   CONTINUE,
   field,
   type HookEventShape,
   ignored,
   loneSurrogate,
-  parseEnvelope,
   wellFormedJson,
 } from './agent.js';
 
@@ -33,14 +33,11 @@ const SHAPE: HookEventShape = {
 const HEADERS = ['*** Update File: ', '*** Add File: ', '*** Delete File: '] as const;
 const END_PATCH = '*** End Patch';
 
-export const codex: AgentHookAdapter = {
+export const codex: AgentHookAdapter = editHookAdapter({
   name: 'codex',
-  label: 'Codex',
+  shape: SHAPE,
   noopOutput: CONTINUE,
-  parse(text) {
-    const envelope = parseEnvelope(text, SHAPE);
-    if (!envelope.ok) return envelope.result;
-    const event = envelope.value;
+  read(event) {
     // A direct Edit/Write/MultiEdit carries no text in Codex (Rust: no observation); Bash is recall.
     if (field(event, 'tool_name') !== 'apply_patch') return ignored('the tool is not apply_patch');
     if (!wellFormedJson(event)) return loneSurrogate(SHAPE);
@@ -63,7 +60,7 @@ export const codex: AgentHookAdapter = {
     }),
     note: 'Codex runs a new hook only once you trust it (/hooks in codex).',
   },
-};
+});
 
 function headerPath(line: string): string | null {
   for (const prefix of HEADERS) if (line.startsWith(prefix)) return rustTrim(line.slice(prefix.length));

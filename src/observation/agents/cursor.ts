@@ -20,13 +20,13 @@ import {
 import { OBSERVATION_TOOLS } from '../classify.js';
 import {
   type AgentHookAdapter,
+  editHookAdapter,
   CONTINUE,
   field,
   type HookEventShape,
   ignored,
   loneSurrogate,
   oneEdit,
-  parseEnvelope,
   wellFormedJson,
 } from './agent.js';
 
@@ -50,14 +50,11 @@ const SHAPE: HookEventShape = {
   editEvent: 'afterFileEdit',
 };
 
-export const cursor: AgentHookAdapter = {
+export const cursor: AgentHookAdapter = editHookAdapter({
   name: 'cursor',
-  label: 'Cursor',
+  shape: SHAPE,
   noopOutput: CONTINUE,
-  parse(text) {
-    const envelope = parseEnvelope(text, SHAPE);
-    if (!envelope.ok) return envelope.result;
-    const event = envelope.value;
+  read(event) {
     const tool = field(event, 'tool_name') ?? 'Edit';
     if (!OBSERVATION_TOOLS.includes(tool)) return ignored('the tool does not edit files');
     if (!wellFormedJson(event)) return loneSurrogate(SHAPE);
@@ -81,7 +78,7 @@ export const cursor: AgentHookAdapter = {
     // Cursor reads `timeout` in seconds (Rust writes 5000); 10 s outlasts the 5 s database busy timeout.
     entries: (command) => ({ afterFileEdit: { command, timeout: 10 } }),
   },
-};
+});
 
 /** Rust's Cursor `synthesise_edit_diff`: every edit with both strings, else flat old/new, else content. */
 function editDiff(input: JsonObject): string | null {

@@ -20,12 +20,12 @@ import {
 import { OBSERVATION_TOOLS } from '../classify.js';
 import {
   type AgentHookAdapter,
+  editHookAdapter,
   field,
   type HookEventShape,
   ignored,
   loneSurrogate,
   oneEdit,
-  parseEnvelope,
   wellFormedJson,
 } from './agent.js';
 
@@ -37,14 +37,11 @@ const SHAPE: HookEventShape = {
 };
 const TOOL_NAMES: Readonly<Record<string, string>> = { WriteFile: 'Write', write_file: 'Write', replace: 'Edit' };
 
-export const geminiCli: AgentHookAdapter = {
+export const geminiCli: AgentHookAdapter = editHookAdapter({
   name: 'gemini-cli',
-  label: 'Gemini CLI',
+  shape: SHAPE,
   noopOutput: '{"continue":true,"suppressOutput":false}',
-  parse(text) {
-    const envelope = parseEnvelope(text, SHAPE);
-    if (!envelope.ok) return envelope.result;
-    const event = envelope.value;
+  read(event) {
     if (!wellFormedJson(event)) return loneSurrogate(SHAPE);
     const raw = field(event, 'tool_name') ?? '';
     const tool = TOOL_NAMES[raw] ?? raw;
@@ -76,7 +73,7 @@ export const geminiCli: AgentHookAdapter = {
       },
     }),
   },
-};
+});
 
 function toolDiff(input: JsonObject, response: unknown): string | null {
   if (typeof input.old_string === 'string' && typeof input.new_string === 'string') {

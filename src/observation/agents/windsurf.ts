@@ -9,12 +9,12 @@ import { diffContent, editsDiff, extractEditStrings, isObject, type JsonObject, 
 import { rustTrim } from '../rust-text.js';
 import {
   type AgentHookAdapter,
+  editHookAdapter,
   CONTINUE,
   field,
   type HookEventShape,
   loneSurrogate,
   oneEdit,
-  parseEnvelope,
   wellFormedJson,
 } from './agent.js';
 
@@ -25,14 +25,11 @@ const SHAPE: HookEventShape = {
   editEvent: 'post_write_code',
 };
 
-export const windsurf: AgentHookAdapter = {
+export const windsurf: AgentHookAdapter = editHookAdapter({
   name: 'windsurf',
-  label: 'Windsurf',
+  shape: SHAPE,
   noopOutput: CONTINUE,
-  parse(text) {
-    const envelope = parseEnvelope(text, SHAPE);
-    if (!envelope.ok) return envelope.result;
-    const event = envelope.value;
+  read(event) {
     if (!wellFormedJson(event)) return loneSurrogate(SHAPE);
     const info = isObject(event.tool_info) ? event.tool_info : null;
     let { oldText, newText } = extractEditStrings(info);
@@ -57,7 +54,7 @@ export const windsurf: AgentHookAdapter = {
     // Windsurf hooks have no timeout field.
     entries: (command) => ({ post_write_code: { command, show_output: false } }),
   },
-};
+});
 
 function sessionOf(event: JsonObject): string | null {
   for (const key of ['trajectory_id', 'execution_id']) {
