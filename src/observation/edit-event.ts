@@ -61,6 +61,18 @@ export function diffOldNew(oldText: string, newText: string): string {
   return prefixed('-', oldText) + prefixed('+', newText);
 }
 
+/** Every edit of an `edits[]` list that has both strings, as `diff_old_new`, joined; null when none has. */
+export function editsDiff(edits: unknown): string | null {
+  if (!Array.isArray(edits)) return null;
+  let diff = '';
+  for (const edit of edits) {
+    if (isObject(edit) && typeof edit.old_string === 'string' && typeof edit.new_string === 'string') {
+      diff += diffOldNew(edit.old_string, edit.new_string);
+    }
+  }
+  return diff === '' ? null : diff;
+}
+
 /** `diff_content`: every line as `+`. */
 export function diffContent(content: string): string {
   return prefixed('+', content);

@@ -207,16 +207,10 @@ export function saveLoginTokens(
 }
 
 /**
- * Writes a fresh `cloud-auth.db` (0600) holding a login for `origin`: for `difflore cloud serve
+ * Creates an empty `cloud-auth.db` (0600) for saveLoginTokens to fill: for `difflore cloud serve
  * --login-home`, which sets up a home for tests and demos. Refuses to replace an existing file.
  */
-export function writeLoginDatabase(
-  path: string,
-  key: Buffer,
-  origin: string,
-  token: string,
-  refreshToken: string | null,
-): void {
+export function createLoginDatabase(path: string): void {
   const problem = checkLoginFile(path);
   if (problem !== 'missing') throw new Error(`${path} already exists; refusing to replace a login`);
   const db = new (sqlite())(path);
@@ -226,5 +220,4 @@ export function writeLoginDatabase(
     db.close();
   }
   chmodSync(path, 0o600);
-  saveLoginTokens(path, key, origin, token, refreshToken);
 }

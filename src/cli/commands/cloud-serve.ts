@@ -3,7 +3,9 @@
  */
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
+import { isTcpPort } from '../port-option.js';
 import { BaseCommand } from '../base-command.js';
+import { nextStopSignal } from '../stop-signals.js';
 
 const rate = t.cascade(t.isNumber(), [t.isInInclusiveRange(0, 1)]);
 const httpStatus = t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(100, 599)]);
@@ -51,7 +53,7 @@ export default class CloudServeCommand extends BaseCommand {
   host = Option.String('--host', '127.0.0.1', { description: 'Address to bind' });
   port = Option.String('--port', {
     description: 'Port (0 = any free port)',
-    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(0, 65535)]),
+    validator: isTcpPort,
   });
   data = Option.String('--data', { description: 'SQLite file for received rows (default: in memory)' });
   token = Option.String('--token', { description: 'Answer 401 to requests without this bearer token' });
@@ -112,15 +114,7 @@ export default class CloudServeCommand extends BaseCommand {
       },
     });
     // Handlers before the listening line: whoever reads it may signal at once.
-    const stopped = new Promise<NodeJS.Signals>((resolve) => {
-      const on = (s: NodeJS.Signals): void => {
-        process.off('SIGTERM', on);
-        process.off('SIGINT', on);
-        resolve(s);
-      };
-      process.on('SIGTERM', on);
-      process.on('SIGINT', on);
-    });
+    const stopped = nextStopSignal();
     this.print(`listening on ${cloud.url}`);
     if (this.loginHome !== undefined && key !== null) {
       try {
@@ -167,7 +161,7 @@ export default class CloudServeCommand extends BaseCommand {
     token: string,
     refresh: string | null,
   ): Promise<string> {
-    const [{ mkdirSync }, { apiOrigin }, { loginDbPath, writeLoginDatabase }] = await Promise.all([
+    const [{ mkdirSync }, { apiOrigin }, { createLoginDatabase, loginDbPath, saveLoginTokens }] = await Promise.all([
       import('node:fs'),
       import('../../adapters/auth/login-crypto.js'),
       import('../../adapters/auth/rust-login.js'),
@@ -175,7 +169,8 @@ export default class CloudServeCommand extends BaseCommand {
     mkdirSync(home, { recursive: true, mode: 0o700 });
     const path = loginDbPath(home);
     const origin = apiOrigin(url);
-    writeLoginDatabase(path, key, origin, token, refresh);
+    createLoginDatabase(path);
+    saveLoginTokens(path, key, origin, token, refresh);
     return `login written to ${path} for ${origin}`;
   }
 }

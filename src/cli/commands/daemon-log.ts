@@ -8,6 +8,7 @@ import * as t from 'typanion';
 import type { TransitionRecord } from '../../adapters/recorder.js';
 import { BaseCommand, usageError } from '../base-command.js';
 import { journalPrinter, printable, stateLabel } from '../daemon-text.js';
+import { nextStopSignal } from '../stop-signals.js';
 
 export default class DaemonLogCommand extends BaseCommand {
   static override paths = [['daemon', 'log']];
@@ -224,18 +225,11 @@ export default class DaemonLogCommand extends BaseCommand {
         closeSync(fd);
       }
     };
-    await new Promise<void>((resolve) => {
-      const timer = setInterval(poll, 200);
-      const stop = (): void => {
-        clearInterval(timer);
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        poll();
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    const stopped = nextStopSignal();
+    const timer = setInterval(poll, 200);
+    await stopped;
+    clearInterval(timer);
+    poll();
   }
 }
 

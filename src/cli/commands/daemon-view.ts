@@ -4,8 +4,9 @@
  * the command costs the CLI nothing.
  */
 import { Command, Option } from 'clipanion';
-import * as t from 'typanion';
+import { isTcpPort } from '../port-option.js';
 import { BaseCommand } from '../base-command.js';
+import { nextStopSignal } from '../stop-signals.js';
 
 export default class DaemonViewCommand extends BaseCommand {
   static override paths = [['daemon', 'view']];
@@ -31,7 +32,7 @@ export default class DaemonViewCommand extends BaseCommand {
 
   port = Option.String('--port', '0', {
     description: 'Port on 127.0.0.1 (default: a free one)',
-    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(0, 65535)]),
+    validator: isTcpPort,
   });
   sampleEvery = Option.String('--sample-every', '5s', {
     description: 'How often the backlog is counted from data.db (e.g. 5s, 500ms)',
@@ -49,15 +50,7 @@ export default class DaemonViewCommand extends BaseCommand {
     const paths = homePaths(resolveHome(env));
     const view = await startView(paths, { env, port: this.port, backlogSampleMs });
     // Handlers before the URL line: whoever reads it may signal at once.
-    const stopped = new Promise<NodeJS.Signals>((resolve) => {
-      const on = (s: NodeJS.Signals): void => {
-        process.off('SIGTERM', on);
-        process.off('SIGINT', on);
-        resolve(s);
-      };
-      process.on('SIGTERM', on);
-      process.on('SIGINT', on);
-    });
+    const stopped = nextStopSignal();
     this.print(`view at ${view.url}`);
     if (!this.noOpen) {
       const { openBrowser } = await import('../open-browser.js');

@@ -18,7 +18,7 @@ import {
   writeSettingsFile,
 } from '../../adapters/settings-merge.js';
 import { AGENT_HOOKS, type AgentRow, findAgent } from '../../observation/agents/index.js';
-import { installAgentHook } from '../agent-install.js';
+import { type InstallOptions, installAgentHook } from '../agent-install.js';
 import { BaseCommand, usageError } from '../base-command.js';
 
 const AGENTS = AGENT_HOOKS.map((row) => row.names[0]).join(', ');
@@ -30,7 +30,30 @@ export function agentRow(name: string): AgentRow {
   return row;
 }
 
-export default class HookInstallCommand extends BaseCommand {
+/** The options `hook install` and `hook uninstall` share, and the agent installer's view of them. */
+export abstract class HookConfigCommand extends BaseCommand {
+  project = Option.String('--project', { description: 'Project directory (Claude Code, Cursor)' });
+  user = Option.Boolean('--user', false, { description: 'Claude Code: change ~/.claude/settings.json instead' });
+  dryRun = Option.Boolean('--dry-run', false, { description: 'Print the change as a diff without writing anything' });
+  printOnly = Option.Boolean('--print', false, {
+    description: 'Print the whole file as it would be written; write nothing',
+  });
+
+  protected installOptions(): InstallOptions {
+    return {
+      project: this.project,
+      user: this.user,
+      dryRun: this.dryRun,
+      print: this.printOnly,
+      cwd: process.cwd(),
+      env: process.env,
+      out: (line) => this.print(line),
+      raw: (text) => this.context.stdout.write(text),
+    };
+  }
+}
+
+export default class HookInstallCommand extends HookConfigCommand {
   static override paths = [['hook', 'install']];
 
   static override usage = Command.Usage({
@@ -64,26 +87,11 @@ export default class HookInstallCommand extends BaseCommand {
   });
 
   agent = Option.String({ name: 'agent' });
-  project = Option.String('--project', { description: 'Project directory (Claude Code, Cursor)' });
-  user = Option.Boolean('--user', false, { description: 'Claude Code: change ~/.claude/settings.json instead' });
-  dryRun = Option.Boolean('--dry-run', false, { description: 'Print the change as a diff without writing anything' });
-  printOnly = Option.Boolean('--print', false, {
-    description: 'Print the whole file as it would be written; write nothing',
-  });
 
   protected async run(): Promise<number> {
     const row = agentRow(this.agent);
     if (row.names[0] !== 'claude-code') {
-      return installAgentHook(row, {
-        project: this.project,
-        user: this.user,
-        dryRun: this.dryRun,
-        print: this.printOnly,
-        cwd: process.cwd(),
-        env: process.env,
-        out: (line) => this.print(line),
-        raw: (text) => this.context.stdout.write(text),
-      });
+      return installAgentHook(row, this.installOptions());
     }
     return this.installClaudeCode();
   }

@@ -14,10 +14,9 @@ import {
   writeSettingsFile,
 } from '../../adapters/settings-merge.js';
 import { uninstallAgentHook } from '../agent-install.js';
-import { BaseCommand } from '../base-command.js';
-import { agentRow } from './hook-install.js';
+import { agentRow, HookConfigCommand } from './hook-install.js';
 
-export default class HookUninstallCommand extends BaseCommand {
+export default class HookUninstallCommand extends HookConfigCommand {
   static override paths = [['hook', 'uninstall']];
 
   static override usage = Command.Usage({
@@ -39,26 +38,11 @@ export default class HookUninstallCommand extends BaseCommand {
   });
 
   agent = Option.String({ name: 'agent', required: false });
-  project = Option.String('--project', { description: 'Project directory (Claude Code, Cursor)' });
-  user = Option.Boolean('--user', false, { description: 'Claude Code: change ~/.claude/settings.json instead' });
-  dryRun = Option.Boolean('--dry-run', false, { description: 'Print the change as a diff without writing anything' });
-  printOnly = Option.Boolean('--print', false, {
-    description: 'Print the whole file as it would be written; write nothing',
-  });
 
   protected async run(): Promise<number> {
     const row = agentRow(this.agent ?? 'claude-code');
     if (row.names[0] !== 'claude-code') {
-      return uninstallAgentHook(row, {
-        project: this.project,
-        user: this.user,
-        dryRun: this.dryRun,
-        print: this.printOnly,
-        cwd: process.cwd(),
-        env: process.env,
-        out: (line) => this.print(line),
-        raw: (text) => this.context.stdout.write(text),
-      });
+      return uninstallAgentHook(row, this.installOptions());
     }
     return this.uninstallClaudeCode();
   }

@@ -3,8 +3,9 @@
  * (the library's own `createInspectorServer` listens on every interface). Loads `ws` inside `run`.
  */
 import { Command, Option } from 'clipanion';
-import * as t from 'typanion';
+import { isTcpPort } from '../port-option.js';
 import { BaseCommand } from '../base-command.js';
+import { nextStopSignal } from '../stop-signals.js';
 
 export default class InspectRelayCommand extends BaseCommand {
   static override paths = [['inspect', 'relay']];
@@ -27,7 +28,7 @@ export default class InspectRelayCommand extends BaseCommand {
 
   port = Option.String('--port', '8080', {
     description: 'Port on 127.0.0.1 (default 8080, the daemon --inspect default; 0 = a free one)',
-    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(0, 65535)]),
+    validator: isTcpPort,
   });
   noOpen = Option.Boolean('--no-open', false, { description: 'Print the page address without opening a browser' });
 
@@ -35,15 +36,7 @@ export default class InspectRelayCommand extends BaseCommand {
     const env = this.context.env as NodeJS.ProcessEnv;
     const { startInspectRelay } = await import('../inspect-relay.js');
     const relay = await startInspectRelay(this.port);
-    const stopped = new Promise<void>((resolve) => {
-      const on = (): void => {
-        process.off('SIGTERM', on);
-        process.off('SIGINT', on);
-        resolve();
-      };
-      process.on('SIGTERM', on);
-      process.on('SIGINT', on);
-    });
+    const stopped = nextStopSignal();
     this.print(`relay at ${relay.wsUrl}: difflore daemon run --inspect ${relay.wsUrl}`);
     this.print(`inspector page at ${relay.pageUrl} (embeds the hosted Stately inspector: needs the internet)`);
     if (!this.noOpen) {

@@ -310,29 +310,13 @@ function inspectDatabase(paths: HomePaths, nowMs: number): DatabaseFact {
         counts[row.status] = row.n;
       }
     }
-    const pendingByKind: Record<string, number> = {};
-    for (const row of db
-      .prepare(
-        `SELECT kind, COUNT(*) AS n FROM cloud_outbox WHERE status = 'pending' AND ${SENDABLE_SQL}
-          GROUP BY kind ORDER BY kind`,
-      )
-      .all() as { kind: string; n: number }[]) {
-      pendingByKind[row.kind] = row.n;
-    }
+    const pendingByKind = pendingCountsByKind(db, SENDABLE_SQL);
     const awaitingApproval = (
       db
         .prepare(`SELECT COUNT(*) AS n FROM cloud_outbox WHERE status = 'pending' AND ${AWAITING_APPROVAL_SQL}`)
         .get() as { n: number }
     ).n;
-    const unknownKinds: Record<string, number> = {};
-    for (const row of db
-      .prepare(
-        `SELECT kind, COUNT(*) AS n FROM cloud_outbox WHERE status = 'pending' AND ${UNKNOWN_KIND_SQL}
-          GROUP BY kind ORDER BY kind`,
-      )
-      .all() as { kind: string; n: number }[]) {
-      unknownKinds[row.kind] = row.n;
-    }
+    const unknownKinds = pendingCountsByKind(db, UNKNOWN_KIND_SQL);
     const oldest = (
       db
         .prepare(`SELECT MIN(created_at) AS oldest FROM cloud_outbox WHERE status = 'pending' AND ${SENDABLE_SQL}`)
@@ -375,6 +359,19 @@ function inspectDatabase(paths: HomePaths, nowMs: number): DatabaseFact {
 }
 
 /** Rows abandoned at or after `since`; 0 for a schema without `abandoned_at` (only Rust has written it). */
+/** How many pending rows of each kind `condition` (an SQL expression) selects, by kind. */
+function pendingCountsByKind(db: ReturnType<typeof openDatabase>, condition: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  const rows = db
+    .prepare(
+      `SELECT kind, COUNT(*) AS n FROM cloud_outbox WHERE status = 'pending' AND ${condition}
+        GROUP BY kind ORDER BY kind`,
+    )
+    .all() as { kind: string; n: number }[];
+  for (const row of rows) counts[row.kind] = row.n;
+  return counts;
+}
+
 function abandonedSince(db: ReturnType<typeof openDatabase>, since: number): number {
   try {
     const row = db

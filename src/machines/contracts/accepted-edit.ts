@@ -5,10 +5,9 @@
  * error) and omitted when empty. Sent as `POST /accepted-edits`; delivered only when the answer
  * decodes as `RecordAcceptedEditResponse` with `acceptanceRecorded: true`.
  */
-import type { JsonValue } from './json.js';
 import { acceptedEditResult } from './responses.js';
-import { type Field, STRING, STRINGS, attempt, decodeStruct, int, optional, required } from './serde.js';
-import type { ContractResult, KindContract } from './types.js';
+import { type Field, STRING, STRINGS, structContract, int, optional, required } from './serde.js';
+import type { KindContract } from './types.js';
 
 /** `RecordAcceptedEditRequest` (dto.rs:169-201), in struct order. */
 export const ACCEPTED_EDIT_REQUEST: readonly Field[] = [
@@ -24,15 +23,13 @@ export const ACCEPTED_EDIT_REQUEST: readonly Field[] = [
   { key: 'ruleIds', of: STRINGS, presence: 'default', defaultValue: [], omitWhenEmpty: true },
 ];
 
-export const acceptedEdit: KindContract = {
-  kind: 'accepted_edit',
-  label: 'record_accepted_edit',
-  mode: 'single',
-  route: '/accepted-edits',
-  parse(payload: JsonValue): ContractResult {
-    const body = attempt(() => decodeStruct(ACCEPTED_EDIT_REQUEST, payload, ''));
-    if (!body.ok) return { ok: false, reason: `accepted_edit parse: ${body.reason}` };
-    return { ok: true, path: '/accepted-edits', body: body.value };
+export const acceptedEdit: KindContract = structContract(
+  {
+    kind: 'accepted_edit',
+    label: 'record_accepted_edit',
+    mode: 'single',
+    route: '/accepted-edits',
+    judge: acceptedEditResult,
   },
-  judge: acceptedEditResult,
-};
+  ACCEPTED_EDIT_REQUEST,
+);

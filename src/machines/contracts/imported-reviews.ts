@@ -4,10 +4,9 @@
  * `providerHost`, `sourceRepoFullName`, `eventType` and `lineNumber`, and sent as `null` for
  * `prTitle`, `filePath`, `author`, `threadId` and `occurredAt`. Sent as `POST /reviews/import`.
  */
-import type { JsonValue } from './json.js';
 import { anyJson } from './responses.js';
-import { type Field, STRING, arrayOf, attempt, decodeStruct, int, optional, required, struct } from './serde.js';
-import type { ContractResult, KindContract } from './types.js';
+import { type Field, STRING, arrayOf, structContract, int, optional, required, struct } from './serde.js';
+import type { KindContract } from './types.js';
 
 export const IMPORTED_EVENT_TYPES = ['pull_request_review_comment', 'pull_request_review', 'issue_comment'] as const;
 
@@ -36,15 +35,13 @@ export const IMPORTED_REVIEW: readonly Field[] = [
 
 export const IMPORTED_REVIEWS_REQUEST: readonly Field[] = [required('reviews', arrayOf(struct(IMPORTED_REVIEW)))];
 
-export const importedReviews: KindContract = {
-  kind: 'imported_reviews',
-  label: 'upload_imported_reviews',
-  mode: 'single',
-  route: '/reviews/import',
-  parse(payload: JsonValue): ContractResult {
-    const body = attempt(() => decodeStruct(IMPORTED_REVIEWS_REQUEST, payload, ''));
-    if (!body.ok) return { ok: false, reason: `imported_reviews parse: ${body.reason}` };
-    return { ok: true, path: '/reviews/import', body: body.value };
+export const importedReviews: KindContract = structContract(
+  {
+    kind: 'imported_reviews',
+    label: 'upload_imported_reviews',
+    mode: 'single',
+    route: '/reviews/import',
+    judge: anyJson,
   },
-  judge: anyJson,
-};
+  IMPORTED_REVIEWS_REQUEST,
+);

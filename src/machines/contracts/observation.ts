@@ -5,10 +5,9 @@
  * array of `POST /cloud/observations`; delivered when the answer decodes as `{received, deduped}`.
  * Rust's daemon sends one item per POST; we batch up to 64 (as its `cloud sync` does).
  */
-import type { JsonValue } from './json.js';
 import { ingestResult } from './responses.js';
-import { type Field, STRING, attempt, decodeStruct, int, optional, required, struct } from './serde.js';
-import type { ContractResult, KindContract } from './types.js';
+import { type Field, STRING, structContract, int, optional, required, struct } from './serde.js';
+import type { KindContract } from './types.js';
 
 /** `ObservationScope` (dto.rs:890-907), in struct order. */
 export const OBSERVATION_SCOPE: readonly Field[] = [
@@ -34,15 +33,7 @@ export const OBSERVATION: readonly Field[] = [
 
 export const OBSERVATIONS_PATH = '/cloud/observations';
 
-export const observation: KindContract = {
-  kind: 'observation',
-  label: 'post_observations',
-  mode: 'batch',
-  route: OBSERVATIONS_PATH,
-  parse(payload: JsonValue): ContractResult {
-    const body = attempt(() => decodeStruct(OBSERVATION, payload, ''));
-    if (!body.ok) return { ok: false, reason: `observation parse: ${body.reason}` };
-    return { ok: true, path: OBSERVATIONS_PATH, body: body.value };
-  },
-  judge: ingestResult,
-};
+export const observation: KindContract = structContract(
+  { kind: 'observation', label: 'post_observations', mode: 'batch', route: OBSERVATIONS_PATH, judge: ingestResult },
+  OBSERVATION,
+);

@@ -12,6 +12,7 @@
  * Pure: no node:* imports.
  */
 import { JsonNumber, type JsonObject, type JsonValue, describeJson, duplicateKeys, isJsonObject } from './json.js';
+import type { KindContract } from './types.js';
 
 /** Rust integer types by range. usize is 64-bit here, as on every platform the Rust binary ships for. */
 export type IntType = 'u32' | 'i32' | 'u64' | 'i64' | 'usize';
@@ -222,4 +223,19 @@ export function charCount(text: string): number {
   let n = 0;
   for (const _ of text) n++;
   return n;
+}
+
+/**
+ * The contract of a kind whose stored payload is the request itself: decoded strictly as `fields`
+ * (`<kind> parse: …` when it cannot be) and sent as it decodes to the fixed `route`.
+ */
+export function structContract(contract: Omit<KindContract, 'parse'>, fields: readonly Field[]): KindContract {
+  return {
+    ...contract,
+    parse(payload) {
+      const body = attempt(() => decodeStruct(fields, payload, ''));
+      if (!body.ok) return { ok: false, reason: `${contract.kind} parse: ${body.reason}` };
+      return { ok: true, path: contract.route, body: body.value };
+    },
+  };
 }

@@ -35,17 +35,30 @@ export function malformed(reason: string): ParsedHook {
   return { kind: 'ignored', reason, malformed: true };
 }
 
+/** What an adapter's stdin must look like before it is read as an edit. */
+export interface HookEventShape {
+  /** For messages: `Claude Code`, `Codex`, … */
+  readonly label: string;
+  /** Fields Rust types as strings (or null/absent): another type fails the whole event. */
+  readonly stringFields: readonly string[];
+  /** Fields Rust types as lists of strings (or null/absent). */
+  readonly stringListFields?: readonly string[];
+  /** The string field naming the event… */
+  readonly nameField: string;
+  /** …and the one event name that is an edit. */
+  readonly editEvent: string;
+}
+
+type Envelope = { ok: true; value: JsonObject } | { ok: false; result: ParsedHook };
+
 /**
  * The shared first step of every Rust adapter (`parse_stdin_default`): trim with Rust's `str::trim`,
- * parse, require an object, and require that the named fields are strings (or null/absent), since a
- * typed serde field of another type fails the whole event. A lone surrogate escape anywhere also
- * fails it (serde rejects it; JSON.parse would not).
+ * parse, require an object, and require that the typed fields have their type (or are null/absent),
+ * since a typed serde field of another type fails the whole event. Then the event name: none is
+ * malformed, another than the edit event is ignored.
  */
-export function parseEnvelope(
-  text: string,
-  label: string,
-  stringFields: readonly string[],
-): { ok: true; value: JsonObject } | { ok: false; result: ParsedHook } {
+export function parseEnvelope(text: string, shape: HookEventShape): Envelope {
+  const { label } = shape;
   const trimmed = rustTrim(text);
   if (trimmed === '') return { ok: false, result: malformed(`empty stdin: no ${label} hook event`) };
   let value: unknown;
@@ -59,13 +72,58 @@ export function parseEnvelope(
     return { ok: false, result: malformed(`the ${label} hook event is not a JSON object`) };
   }
   const object = value as JsonObject;
-  for (const field of stringFields) {
-    const v = object[field];
-    if (v !== undefined && v !== null && typeof v !== 'string') {
-      return { ok: false, result: malformed(`the ${label} hook event's ${field} is not a string`) };
+  const mistyped = mistypedField(object, shape);
+  if (mistyped !== null) return { ok: false, result: malformed(`the ${label} hook event's ${mistyped}`) };
+  const name = field(object, shape.nameField);
+  if (name === null) return { ok: false, result: malformed(`the ${label} hook event has no ${shape.nameField}`) };
+  if (name !== shape.editEvent) return { ok: false, result: ignored(`${name} is not an edit`) };
+  return { ok: true, value: object };
+}
+
+/** The first typed field that is not of its type, as `<field> is not …`; null when all are. */
+function mistypedField(object: JsonObject, shape: HookEventShape): string | null {
+  for (const key of shape.stringFields) {
+    const v = object[key];
+    if (v !== undefined && v !== null && typeof v !== 'string') return `${key} is not a string`;
+  }
+  for (const key of shape.stringListFields ?? []) {
+    const v = object[key];
+    if (v !== undefined && v !== null && !(Array.isArray(v) && v.every((item) => typeof item === 'string'))) {
+      return `${key} is not a list of strings`;
     }
   }
-  return { ok: true, value: object };
+  return null;
+}
+
+/** An agent's adapter as its file writes it: `read` sees only an event parseEnvelope let through. */
+export interface EditHookSpec {
+  readonly name: string;
+  readonly shape: HookEventShape;
+  readonly noopOutput: string;
+  readonly read: (event: JsonObject) => ParsedHook;
+  readonly install?: AgentInstallSpec;
+}
+
+export function editHookAdapter(spec: EditHookSpec): AgentHookAdapter {
+  const { read, shape, ...adapter } = spec;
+  return {
+    ...adapter,
+    label: shape.label,
+    parse(text) {
+      const envelope = parseEnvelope(text, shape);
+      return envelope.ok ? read(envelope.value) : envelope.result;
+    },
+  };
+}
+
+/** Serde rejects a lone surrogate escape anywhere in the event (JSON.parse does not): the event fails. */
+export function loneSurrogate(shape: HookEventShape): ParsedHook {
+  return malformed(`the ${shape.label} hook event holds a lone surrogate escape`);
+}
+
+/** One edit event of one file (only Codex's patches name several). */
+export function oneEdit(edit: Omit<EditEvent, 'targetFiles'>): ParsedHook {
+  return { kind: 'edits', events: [{ ...edit, targetFiles: [] }] };
 }
 
 /** Every string (keys included) in a parsed JSON value is well-formed UTF-16. */

@@ -5,44 +5,47 @@
  */
 import { diffContent, diffOldNew, diffShell, extractEditStrings, isObject, shellOutputText } from '../edit-event.js';
 import { OBSERVATION_TOOLS } from '../classify.js';
-import { type AgentHookAdapter, CONTINUE, field, ignored, malformed, parseEnvelope, wellFormedJson } from './agent.js';
+import {
+  type AgentHookAdapter,
+  editHookAdapter,
+  CONTINUE,
+  field,
+  type HookEventShape,
+  ignored,
+  loneSurrogate,
+  oneEdit,
+  wellFormedJson,
+} from './agent.js';
 
-const TYPED_FIELDS = ['hook_event_name', 'session_id', 'cwd', 'tool_name', 'transcript_path', 'prompt'];
-
-export const claudeCode: AgentHookAdapter = {
-  name: 'claude-code',
+const SHAPE: HookEventShape = {
   label: 'Claude Code',
+  stringFields: ['hook_event_name', 'session_id', 'cwd', 'tool_name', 'transcript_path', 'prompt'],
+  nameField: 'hook_event_name',
+  editEvent: 'PostToolUse',
+};
+
+export const claudeCode: AgentHookAdapter = editHookAdapter({
+  name: 'claude-code',
+  shape: SHAPE,
   noopOutput: CONTINUE,
-  parse(text) {
-    const envelope = parseEnvelope(text, 'Claude Code', TYPED_FIELDS);
-    if (!envelope.ok) return envelope.result;
-    const event = envelope.value;
-    const name = field(event, 'hook_event_name');
-    if (name === null) return malformed('the Claude Code hook event has no hook_event_name');
-    if (name !== 'PostToolUse') return ignored(`${name} is not an edit`);
+  read(event) {
     const tool = field(event, 'tool_name') ?? '';
     if (!OBSERVATION_TOOLS.includes(tool)) return ignored('the tool does not edit files');
-    if (!wellFormedJson(event)) return malformed('the Claude Code hook event holds a lone surrogate escape');
+    if (!wellFormedJson(event)) return loneSurrogate(SHAPE);
     const input = isObject(event.tool_input) ? event.tool_input : null;
     const present = event.tool_input !== undefined && event.tool_input !== null;
     const filePath = input !== null && typeof input.file_path === 'string' ? input.file_path : null;
     const { oldText, newText } = extractEditStrings(input);
-    return {
-      kind: 'edits',
-      events: [
-        {
-          toolName: tool,
-          filePath,
-          targetFiles: [],
-          diff: present ? synthesiseDiff(input ?? {}, event.tool_response) : null,
-          oldText,
-          newText,
-          sessionId: field(event, 'session_id'),
-        },
-      ],
-    };
+    return oneEdit({
+      toolName: tool,
+      filePath,
+      diff: present ? synthesiseDiff(input ?? {}, event.tool_response) : null,
+      oldText,
+      newText,
+      sessionId: field(event, 'session_id'),
+    });
   },
-};
+});
 
 /** Rust's Claude `synthesise_diff`: a `command` string wins, then old/new strings, then `content`. */
 function synthesiseDiff(input: { readonly [key: string]: unknown }, response: unknown): string | null {

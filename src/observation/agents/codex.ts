@@ -13,26 +13,34 @@
 import { isObject } from '../edit-event.js';
 import type { EditEvent } from '../edit-event.js';
 import { rustLines, rustTrim } from '../rust-text.js';
-import { type AgentHookAdapter, CONTINUE, field, ignored, malformed, parseEnvelope, wellFormedJson } from './agent.js';
+import {
+  type AgentHookAdapter,
+  editHookAdapter,
+  CONTINUE,
+  field,
+  type HookEventShape,
+  ignored,
+  loneSurrogate,
+  wellFormedJson,
+} from './agent.js';
 
-const TYPED_FIELDS = ['hook_event_name', 'session_id', 'transcript_path', 'cwd', 'prompt', 'tool_name'];
+const SHAPE: HookEventShape = {
+  label: 'Codex',
+  stringFields: ['hook_event_name', 'session_id', 'transcript_path', 'cwd', 'prompt', 'tool_name'],
+  nameField: 'hook_event_name',
+  editEvent: 'PostToolUse',
+};
 const HEADERS = ['*** Update File: ', '*** Add File: ', '*** Delete File: '] as const;
 const END_PATCH = '*** End Patch';
 
-export const codex: AgentHookAdapter = {
+export const codex: AgentHookAdapter = editHookAdapter({
   name: 'codex',
-  label: 'Codex',
+  shape: SHAPE,
   noopOutput: CONTINUE,
-  parse(text) {
-    const envelope = parseEnvelope(text, 'Codex', TYPED_FIELDS);
-    if (!envelope.ok) return envelope.result;
-    const event = envelope.value;
-    const name = field(event, 'hook_event_name');
-    if (name === null) return malformed('the Codex hook event has no hook_event_name');
-    if (name !== 'PostToolUse') return ignored(`${name} is not an edit`);
+  read(event) {
     // A direct Edit/Write/MultiEdit carries no text in Codex (Rust: no observation); Bash is recall.
     if (field(event, 'tool_name') !== 'apply_patch') return ignored('the tool is not apply_patch');
-    if (!wellFormedJson(event)) return malformed('the Codex hook event holds a lone surrogate escape');
+    if (!wellFormedJson(event)) return loneSurrogate(SHAPE);
     const input = isObject(event.tool_input) ? event.tool_input : {};
     const patch = typeof input.command === 'string' ? input.command : '';
     const sessionId = field(event, 'session_id');
@@ -52,7 +60,7 @@ export const codex: AgentHookAdapter = {
     }),
     note: 'Codex runs a new hook only once you trust it (/hooks in codex).',
   },
-};
+});
 
 function headerPath(line: string): string | null {
   for (const prefix of HEADERS) if (line.startsWith(prefix)) return rustTrim(line.slice(prefix.length));

@@ -8,42 +8,56 @@
  * `tool_input` yields no text we read the top-level `edits` the same way. Kept from Rust: the session
  * id stays `""` (Rust does not map `conversation_id`), so a row both binaries make hashes alike.
  */
-import { diffContent, diffOldNew, extractEditStrings, isObject, type JsonObject, stringOrNull } from '../edit-event.js';
+import {
+  diffContent,
+  diffOldNew,
+  editsDiff,
+  extractEditStrings,
+  isObject,
+  type JsonObject,
+  stringOrNull,
+} from '../edit-event.js';
 import { OBSERVATION_TOOLS } from '../classify.js';
-import { type AgentHookAdapter, CONTINUE, field, ignored, malformed, parseEnvelope, wellFormedJson } from './agent.js';
+import {
+  type AgentHookAdapter,
+  editHookAdapter,
+  CONTINUE,
+  field,
+  type HookEventShape,
+  ignored,
+  loneSurrogate,
+  oneEdit,
+  wellFormedJson,
+} from './agent.js';
 
-const TYPED_FIELDS = [
-  'hook_event_name',
-  'conversation_id',
-  'cwd',
-  'tool_name',
-  'command',
-  'output',
-  'prompt',
-  'query',
-  'input',
-  'message',
-  'file_path',
-];
-
-export const cursor: AgentHookAdapter = {
-  name: 'cursor',
+const SHAPE: HookEventShape = {
   label: 'Cursor',
+  stringFields: [
+    'hook_event_name',
+    'conversation_id',
+    'cwd',
+    'tool_name',
+    'command',
+    'output',
+    'prompt',
+    'query',
+    'input',
+    'message',
+    'file_path',
+  ],
+  stringListFields: ['workspace_roots'],
+  nameField: 'hook_event_name',
+  editEvent: 'afterFileEdit',
+};
+
+export const cursor: AgentHookAdapter = editHookAdapter({
+  name: 'cursor',
+  shape: SHAPE,
   noopOutput: CONTINUE,
-  parse(text) {
-    const envelope = parseEnvelope(text, 'Cursor', TYPED_FIELDS);
-    if (!envelope.ok) return envelope.result;
-    const event = envelope.value;
-    const roots = event.workspace_roots;
-    if (roots !== undefined && roots !== null && !(Array.isArray(roots) && roots.every((r) => typeof r === 'string'))) {
-      return malformed("the Cursor hook event's workspace_roots is not a list of strings");
-    }
-    const name = field(event, 'hook_event_name');
-    if (name === null) return malformed('the Cursor hook event has no hook_event_name');
-    if (name !== 'afterFileEdit') return ignored(`${name} is not an edit`);
+  read(event) {
     const tool = field(event, 'tool_name') ?? 'Edit';
     if (!OBSERVATION_TOOLS.includes(tool)) return ignored('the tool does not edit files');
-    if (!wellFormedJson(event)) return malformed('the Cursor hook event holds a lone surrogate escape');
+    if (!wellFormedJson(event)) return loneSurrogate(SHAPE);
     const input = isObject(event.tool_input) ? event.tool_input : null;
     const filePath = field(event, 'file_path') ?? stringOrNull(input?.file_path) ?? stringOrNull(input?.path);
     let diff = input === null ? null : editDiff(input);
@@ -53,20 +67,7 @@ export const cursor: AgentHookAdapter = {
       diff = editDiff(topLevel);
       texts = extractEditStrings(topLevel);
     }
-    return {
-      kind: 'edits',
-      events: [
-        {
-          toolName: tool,
-          filePath,
-          targetFiles: [],
-          diff,
-          oldText: texts.oldText,
-          newText: texts.newText,
-          sessionId: null,
-        },
-      ],
-    };
+    return oneEdit({ toolName: tool, filePath, diff, oldText: texts.oldText, newText: texts.newText, sessionId: null });
   },
   install: {
     scope: 'project',
@@ -77,19 +78,12 @@ export const cursor: AgentHookAdapter = {
     // Cursor reads `timeout` in seconds (Rust writes 5000); 10 s outlasts the 5 s database busy timeout.
     entries: (command) => ({ afterFileEdit: { command, timeout: 10 } }),
   },
-};
+});
 
 /** Rust's Cursor `synthesise_edit_diff`: every edit with both strings, else flat old/new, else content. */
 function editDiff(input: JsonObject): string | null {
-  if (Array.isArray(input.edits)) {
-    let diff = '';
-    for (const edit of input.edits) {
-      if (isObject(edit) && typeof edit.old_string === 'string' && typeof edit.new_string === 'string') {
-        diff += diffOldNew(edit.old_string, edit.new_string);
-      }
-    }
-    if (diff !== '') return diff;
-  }
+  const edits = editsDiff(input.edits);
+  if (edits !== null) return edits;
   if (typeof input.old_string === 'string' && typeof input.new_string === 'string') {
     return diffOldNew(input.old_string, input.new_string);
   }

@@ -18,31 +18,31 @@ import {
   stringOrNull,
 } from '../edit-event.js';
 import { OBSERVATION_TOOLS } from '../classify.js';
-import { type AgentHookAdapter, field, ignored, malformed, parseEnvelope, wellFormedJson } from './agent.js';
+import {
+  type AgentHookAdapter,
+  editHookAdapter,
+  field,
+  type HookEventShape,
+  ignored,
+  loneSurrogate,
+  oneEdit,
+  wellFormedJson,
+} from './agent.js';
 
-const TYPED_FIELDS = [
-  'hook_event_name',
-  'session_id',
-  'cwd',
-  'transcript_path',
-  'tool_name',
-  'prompt',
-  'prompt_response',
-];
+const SHAPE: HookEventShape = {
+  label: 'Gemini CLI',
+  stringFields: ['hook_event_name', 'session_id', 'cwd', 'transcript_path', 'tool_name', 'prompt', 'prompt_response'],
+  nameField: 'hook_event_name',
+  editEvent: 'AfterTool',
+};
 const TOOL_NAMES: Readonly<Record<string, string>> = { WriteFile: 'Write', write_file: 'Write', replace: 'Edit' };
 
-export const geminiCli: AgentHookAdapter = {
+export const geminiCli: AgentHookAdapter = editHookAdapter({
   name: 'gemini-cli',
-  label: 'Gemini CLI',
+  shape: SHAPE,
   noopOutput: '{"continue":true,"suppressOutput":false}',
-  parse(text) {
-    const envelope = parseEnvelope(text, 'Gemini CLI', TYPED_FIELDS);
-    if (!envelope.ok) return envelope.result;
-    const event = envelope.value;
-    const name = field(event, 'hook_event_name');
-    if (name === null) return malformed('the Gemini CLI hook event has no hook_event_name');
-    if (name !== 'AfterTool') return ignored(`${name} is not an edit`);
-    if (!wellFormedJson(event)) return malformed('the Gemini CLI hook event holds a lone surrogate escape');
+  read(event) {
+    if (!wellFormedJson(event)) return loneSurrogate(SHAPE);
     const raw = field(event, 'tool_name') ?? '';
     const tool = TOOL_NAMES[raw] ?? raw;
     // Shell and every other tool: Rust's dispatcher does nothing with them here (NonMutatingTool).
@@ -50,20 +50,14 @@ export const geminiCli: AgentHookAdapter = {
     const input = isObject(event.tool_input) ? event.tool_input : null;
     const filePath = stringOrNull(input?.file_path) ?? stringOrNull(input?.path) ?? stringOrNull(input?.file);
     const { oldText, newText } = extractEditStrings(input);
-    return {
-      kind: 'edits',
-      events: [
-        {
-          toolName: tool,
-          filePath,
-          targetFiles: [],
-          diff: input === null ? null : toolDiff(input, event.tool_response),
-          oldText,
-          newText,
-          sessionId: field(event, 'session_id'),
-        },
-      ],
-    };
+    return oneEdit({
+      toolName: tool,
+      filePath,
+      diff: input === null ? null : toolDiff(input, event.tool_response),
+      oldText,
+      newText,
+      sessionId: field(event, 'session_id'),
+    });
   },
   install: {
     scope: 'user',
@@ -79,7 +73,7 @@ export const geminiCli: AgentHookAdapter = {
       },
     }),
   },
-};
+});
 
 function toolDiff(input: JsonObject, response: unknown): string | null {
   if (typeof input.old_string === 'string' && typeof input.new_string === 'string') {

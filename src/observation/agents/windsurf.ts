@@ -5,44 +5,46 @@
  * (flat `old_string`/`new_string` give texts but no diff, as in Rust — Windsurf documents `edits[]`);
  * session `trajectory_id`, else `execution_id`.
  */
-import { diffContent, diffOldNew, extractEditStrings, isObject, type JsonObject, stringOrNull } from '../edit-event.js';
+import { diffContent, editsDiff, extractEditStrings, isObject, type JsonObject, stringOrNull } from '../edit-event.js';
 import { rustTrim } from '../rust-text.js';
-import { type AgentHookAdapter, CONTINUE, field, ignored, malformed, parseEnvelope, wellFormedJson } from './agent.js';
+import {
+  type AgentHookAdapter,
+  editHookAdapter,
+  CONTINUE,
+  field,
+  type HookEventShape,
+  loneSurrogate,
+  oneEdit,
+  wellFormedJson,
+} from './agent.js';
 
-const TYPED_FIELDS = ['agent_action_name', 'trajectory_id', 'execution_id'];
-
-export const windsurf: AgentHookAdapter = {
-  name: 'windsurf',
+const SHAPE: HookEventShape = {
   label: 'Windsurf',
+  stringFields: ['agent_action_name', 'trajectory_id', 'execution_id'],
+  nameField: 'agent_action_name',
+  editEvent: 'post_write_code',
+};
+
+export const windsurf: AgentHookAdapter = editHookAdapter({
+  name: 'windsurf',
+  shape: SHAPE,
   noopOutput: CONTINUE,
-  parse(text) {
-    const envelope = parseEnvelope(text, 'Windsurf', TYPED_FIELDS);
-    if (!envelope.ok) return envelope.result;
-    const event = envelope.value;
-    const name = field(event, 'agent_action_name');
-    if (name === null) return malformed('the Windsurf hook event has no agent_action_name');
-    if (name !== 'post_write_code') return ignored(`${name} is not an edit`);
-    if (!wellFormedJson(event)) return malformed('the Windsurf hook event holds a lone surrogate escape');
+  read(event) {
+    if (!wellFormedJson(event)) return loneSurrogate(SHAPE);
     const info = isObject(event.tool_info) ? event.tool_info : null;
     let { oldText, newText } = extractEditStrings(info);
     if (oldText === null && newText === null && info !== null) {
       oldText = stringOrNull(info.old_code);
       newText = stringOrNull(info.new_code) ?? stringOrNull(info.content);
     }
-    return {
-      kind: 'edits',
-      events: [
-        {
-          toolName: 'Write',
-          filePath: stringOrNull(info?.file_path),
-          targetFiles: [],
-          diff: info === null ? null : writeDiff(info),
-          oldText,
-          newText,
-          sessionId: sessionOf(event),
-        },
-      ],
-    };
+    return oneEdit({
+      toolName: 'Write',
+      filePath: stringOrNull(info?.file_path),
+      diff: info === null ? null : writeDiff(info),
+      oldText,
+      newText,
+      sessionId: sessionOf(event),
+    });
   },
   install: {
     scope: 'user',
@@ -52,7 +54,7 @@ export const windsurf: AgentHookAdapter = {
     // Windsurf hooks have no timeout field.
     entries: (command) => ({ post_write_code: { command, show_output: false } }),
   },
-};
+});
 
 function sessionOf(event: JsonObject): string | null {
   for (const key of ['trajectory_id', 'execution_id']) {
@@ -64,14 +66,7 @@ function sessionOf(event: JsonObject): string | null {
 
 /** Rust's `synthesise_write_diff`: `-`/`+` lines of every edit with both strings, else `content`. */
 function writeDiff(info: JsonObject): string | null {
-  if (Array.isArray(info.edits)) {
-    let diff = '';
-    for (const edit of info.edits) {
-      if (isObject(edit) && typeof edit.old_string === 'string' && typeof edit.new_string === 'string') {
-        diff += diffOldNew(edit.old_string, edit.new_string);
-      }
-    }
-    if (diff !== '') return diff;
-  }
+  const edits = editsDiff(info.edits);
+  if (edits !== null) return edits;
   return typeof info.content === 'string' ? diffContent(info.content) : null;
 }
