@@ -356,6 +356,8 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
         auth.refreshFailure === null
           ? `the cloud refused the token: ${verdict.error}; delivery waits until the token changes: ${noTokenAdvice(paths)}`
           : refreshFailedProblem(verdict.error, auth.refreshFailure);
+      // The pass's last error is what the user must do, as when a pass starts already waiting for auth.
+      lastError = authProblem;
       onProgress?.({ type: 'waiting_for_auth', reason: authProblem });
       release(verdict.error);
       return;
