@@ -14,6 +14,7 @@ import { isAbsolute, resolve } from 'node:path';
 import type { HomePaths } from './home.js';
 import { openHomeAppend } from './home-files.js';
 import { cliEntryPath } from './service-unit.js';
+import { DAEMON_NODE_FLAGS } from './daemon-node-flags.js';
 
 /** `DIFFLORE_DISABLE_OUTBOX_DAEMON` as Rust reads it: set, non-empty, and neither `0` nor `false` (case-sensitive). */
 export function isAutostartDisabled(env: NodeJS.ProcessEnv): boolean {
@@ -43,7 +44,7 @@ export type AutostartResult =
 
 /** The command a hook runs to start a daemon: this very CLI, under this very node. */
 export function defaultSpawnTarget(): SpawnTarget {
-  return { command: process.execPath, args: [cliEntryPath(), 'daemon', 'run'] };
+  return { command: process.execPath, args: [...DAEMON_NODE_FLAGS, cliEntryPath(), 'daemon', 'run'] };
 }
 
 /**

@@ -7,6 +7,7 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DAEMON_NODE_FLAGS } from './daemon-node-flags.js';
 
 export type ServiceManager = 'systemd' | 'launchd';
 
@@ -108,7 +109,7 @@ export function renderSystemdUnit(spec: ServiceSpec): string {
     '',
     '[Service]',
     'Type=simple',
-    `ExecStart=${[spec.nodePath, spec.entryPath].map((w) => systemdQuote(w, 'exec')).join(' ')} daemon run`,
+    `ExecStart=${[spec.nodePath, ...DAEMON_NODE_FLAGS, spec.entryPath].map((w) => systemdQuote(w, 'exec')).join(' ')} daemon run`,
     'Restart=on-failure',
     'RestartSec=2',
     'KillSignal=SIGTERM',
@@ -127,7 +128,7 @@ export function renderSystemdUnit(spec: ServiceSpec): string {
  * from spinning.
  */
 export function renderLaunchdPlist(spec: ServiceSpec): string {
-  const args = [spec.nodePath, spec.entryPath, 'daemon', 'run'];
+  const args = [spec.nodePath, ...DAEMON_NODE_FLAGS, spec.entryPath, 'daemon', 'run'];
   const lines = [
     '<?xml version="1.0" encoding="UTF-8"?>',
     '<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">',

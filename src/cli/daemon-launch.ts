@@ -4,6 +4,7 @@
  * did not. Clipanion-free, so main.ts's fast path can run it.
  */
 import { printable } from './daemon-text.js';
+import { DAEMON_NODE_FLAGS } from '../adapters/daemon-node-flags.js';
 
 export interface LaunchArgs {
   /** --tick for the daemon; undefined: its defaults (the long idle heartbeat while commits wake it). */
@@ -18,14 +19,6 @@ export type LaunchResult =
   | { readonly status: 'failed'; readonly pid: number | null; readonly reason: string; readonly log: string };
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * V8 flags for the long-lived daemon: a 1 MB young generation (instead of up to 16 MB per
- * semi-space). A drain allocates many short-lived objects; the small nursery collects them sooner,
- * which kept the daemon's peak RSS draining 100k rows at ~107 MB instead of ~134 MB (DESIGN §9:
- * ≤ 150 MB at 1M rows), with no loss of rows/s on this machine.
- */
-export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 
 /** The last warning or error the daemon `pid` wrote to its log (its own words for why it stopped). */
 async function lastComplaint(logPath: string, pid: number): Promise<string | null> {

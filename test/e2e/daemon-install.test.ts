@@ -43,7 +43,7 @@ describe('daemon install --systemd', () => {
     const home = fakeHome();
     const result = await run(['daemon', 'install', '--systemd', '--print'], home);
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain(`ExecStart="${process.execPath}" "${CLI}" daemon run\n`);
+    expect(result.stdout).toContain(`ExecStart="${process.execPath}" "--max-semi-space-size=1" "${CLI}" daemon run\n`);
     expect(result.stdout).toContain('Restart=on-failure');
     expect(result.stdout).toContain(`Environment="DIFFLORE_HOME=${join(home, 'data')}"`);
     expect(existsSync(join(home, '.config'))).toBe(false);

@@ -25,7 +25,9 @@ describe('systemd unit', () => {
   const unit = renderSystemdUnit(SPEC);
 
   it('runs `daemon run` with absolute paths and restarts only on failure', () => {
-    expect(unit).toContain('ExecStart="/usr/local/bin/node" "/opt/difflore/dist/cli/main.js" daemon run\n');
+    expect(unit).toContain(
+      'ExecStart="/usr/local/bin/node" "--max-semi-space-size=1" "/opt/difflore/dist/cli/main.js" daemon run\n',
+    );
     expect(unit).toContain('\nRestart=on-failure\n');
     expect(unit).toMatch(/\[Unit\][^[]*StartLimitBurst=5/);
     expect(unit).toContain('\nType=simple\n');
@@ -46,7 +48,7 @@ describe('launchd plist', () => {
   it('runs `daemon run`, keeps it alive only after a failure, and escapes XML', () => {
     expect(plist).toContain('<string>dev.difflore.daemon</string>');
     expect(plist).toContain(
-      '<string>/usr/local/bin/node</string>\n    <string>/opt/difflore/dist/cli/main.js</string>\n    <string>daemon</string>\n    <string>run</string>',
+      '<string>/usr/local/bin/node</string>\n    <string>--max-semi-space-size=1</string>\n    <string>/opt/difflore/dist/cli/main.js</string>\n    <string>daemon</string>\n    <string>run</string>',
     );
     expect(plist).toMatch(/<key>KeepAlive<\/key>\s*<dict>\s*<key>SuccessfulExit<\/key>\s*<false\/>/);
     expect(plist).toContain('<key>DIFFLORE_HOME</key>\n    <string>/a&amp;b&lt;c&gt;</string>');
