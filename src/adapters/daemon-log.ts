@@ -151,6 +151,24 @@ function sameFile(a: Stats, b: Stats): boolean {
   return a.ino === b.ino && a.dev === b.dev;
 }
 
+/** One scrubbed JSON log line: `head`, the message, then the fields (reserved names prefixed). */
+function logLine(
+  head: { readonly ts: string; readonly level: LogLevel; readonly pid: number },
+  message: string,
+  fields: LogFields | undefined,
+  known: readonly string[],
+): string {
+  const record: Record<string, unknown> = { ...head, msg: scrubValue(message, known, { maxStringChars: 4000 }) };
+  if (fields) {
+    const clean = scrubValue(fields, known) as Record<string, unknown>;
+    for (const [key, value] of Object.entries(clean)) record[RESERVED.has(key) ? `field.${key}` : key] = value;
+  }
+  const line = JSON.stringify(record);
+  if (Buffer.byteLength(line) <= MAX_LINE_BYTES) return line;
+  // Keep the line, lose the bulk: a log line must stay small enough to grep and to read back.
+  return JSON.stringify({ ...head, msg: String(record.msg).slice(0, 2000), truncated: true });
+}
+
 /**
  * Opens (creating 0600, its directory 0700) the log at `path`. Throws `unsafe_file` if the log or
  * its directory breaks the home-files rule (a link, a FIFO, not ours); after that, writing never throws.
@@ -201,23 +219,8 @@ export function openDaemonLog(path: string, options: DaemonLogOptions = {}): Dae
   const log = (level: LogLevel, message: string, fields?: LogFields): void => {
     if (LEVELS[level] < minLevel || closed) return;
     try {
-      const known = usableSecrets(secrets());
-      const record: Record<string, unknown> = {
-        ts: new Date(now()).toISOString(),
-        level,
-        pid,
-        msg: scrubValue(message, known, { maxStringChars: 4000 }),
-      };
-      if (fields) {
-        const clean = scrubValue(fields, known) as Record<string, unknown>;
-        for (const [key, value] of Object.entries(clean)) record[RESERVED.has(key) ? `field.${key}` : key] = value;
-      }
-      let line = JSON.stringify(record);
-      if (Buffer.byteLength(line) > MAX_LINE_BYTES) {
-        // Keep the line, lose the bulk: a log line must stay small enough to grep and to read back.
-        line = JSON.stringify({ ts: record.ts, level, pid, msg: String(record.msg).slice(0, 2000), truncated: true });
-      }
-      write(`${line}\n`);
+      const head = { ts: new Date(now()).toISOString(), level, pid };
+      write(`${logLine(head, message, fields, usableSecrets(secrets()))}\n`);
     } catch {
       dropped += 1;
     }

@@ -134,6 +134,21 @@ export function spillRow(
   return path;
 }
 
+/** The row of `claimed` is in the outbox: remove the claim so nothing replays it again. */
+function retireClaim(claimed: string, original: string): void {
+  try {
+    unlinkSync(claimed);
+  } catch {
+    // A claim left behind would be recovered and inserted twice, so move it to a name that nothing
+    // replays.
+    try {
+      renameSync(claimed, `${original}.replayed`);
+    } catch {
+      // Nothing more to try; recovery would duplicate this one row (at-least-once, as in Rust).
+    }
+  }
+}
+
 /**
  * Moves spill files into the outbox, oldest first across both directories. `limit` bounds the
  * files replayed or quarantined; unreadable files do not count against it, so one bad file cannot
@@ -206,17 +221,7 @@ export function replaySpill(
       unclaim(claimed, file.path);
       throw error;
     }
-    try {
-      unlinkSync(claimed);
-    } catch {
-      // The row is in. A claim left behind would be recovered and inserted twice, so move it to a
-      // name that nothing replays.
-      try {
-        renameSync(claimed, `${file.path}.replayed`);
-      } catch {
-        // Nothing more to try; recovery would duplicate this one row (at-least-once, as in Rust).
-      }
-    }
+    retireClaim(claimed, file.path);
     report.replayed++;
   }
   return done();
