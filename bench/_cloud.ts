@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CloudStats } from '../src/adapters/reference-cloud.js';
+import type { CloudStats } from '../src/reference-cloud/server.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 

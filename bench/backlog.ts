@@ -11,9 +11,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { openDatabase } from '../src/adapters/db.js';
-import { ensureHome } from '../src/adapters/home.js';
-import { OutboxStore } from '../src/adapters/outbox-store.js';
+import { openDatabase } from '../src/adapters/outbox/db.js';
+import { ensureHome } from '../src/adapters/home/home.js';
+import { OutboxStore } from '../src/adapters/outbox/outbox-store.js';
 import { buildWorkload, MAX_ROWS } from '../src/cli/demo/workload.js';
 import { spawnCloud } from './_cloud.js';
 import { observationPayload } from './_cloud.js';

@@ -4,9 +4,9 @@
  * front), so the ratio should stay near 1. Each claimed batch is released untimed, keeping the
  * queue the same size for the next claim.
  */
-import { openDatabase } from '../src/adapters/db.js';
-import { ensureHome } from '../src/adapters/home.js';
-import { OutboxStore } from '../src/adapters/outbox-store.js';
+import { openDatabase } from '../src/adapters/outbox/db.js';
+import { ensureHome } from '../src/adapters/home/home.js';
+import { OutboxStore } from '../src/adapters/outbox/outbox-store.js';
 import type { Figure } from './run.js';
 import { median, percentile, round, tempHome } from './_util.js';
 

@@ -3,10 +3,10 @@
  * child process). Observations go 64 per POST; per-row kinds (mcp_query) one POST each with 8 in
  * flight. Budgets (DESIGN §9): ≥ 10,000 and ≥ 2,000 rows/s.
  */
-import { openDatabase } from '../src/adapters/db.js';
-import { closeSharedCloudClient, runDrainPass } from '../src/adapters/drain-pass.js';
-import { ensureHome } from '../src/adapters/home.js';
-import { OutboxStore } from '../src/adapters/outbox-store.js';
+import { openDatabase } from '../src/adapters/outbox/db.js';
+import { closeSharedCloudClient, runDrainPass } from '../src/adapters/delivery/drain-pass.js';
+import { ensureHome } from '../src/adapters/home/home.js';
+import { OutboxStore } from '../src/adapters/outbox/outbox-store.js';
 import { mcpQueryPayload, observationPayload, spawnCloud } from './_cloud.js';
 import { round, tempHome } from './_util.js';
 import type { Benchmark } from './run.js';

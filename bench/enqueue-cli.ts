@@ -7,8 +7,8 @@
 import { observationPayload } from './_cloud.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { openDatabase } from '../src/adapters/db.js';
-import { ensureHome } from '../src/adapters/home.js';
+import { openDatabase } from '../src/adapters/outbox/db.js';
+import { ensureHome } from '../src/adapters/home/home.js';
 import type { Figure } from './run.js';
 import { CLI_ENTRY, median, percentile, round, tempHome } from './_util.js';
 

@@ -10,9 +10,9 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { openDatabase } from '../src/adapters/db.js';
-import { ensureHome } from '../src/adapters/home.js';
-import { OutboxStore } from '../src/adapters/outbox-store.js';
+import { openDatabase } from '../src/adapters/outbox/db.js';
+import { ensureHome } from '../src/adapters/home/home.js';
+import { OutboxStore } from '../src/adapters/outbox/outbox-store.js';
 import type { Figure } from './run.js';
 import { median, percentile, round, tempHome } from './_util.js';
 
@@ -81,7 +81,7 @@ export default async function enqueueBench({ quick }: { quick: boolean }): Promi
 
     const payload = JSON.stringify({
       tool: 'Edit',
-      path: 'src/adapters/outbox-store.ts',
+      path: 'src/adapters/outbox/outbox-store.ts',
       session: '6f1c2a9e-4b1d-4a55-9a0e-0d2d0f6a1b33',
       linesAdded: 12,
       linesRemoved: 3,

@@ -5,10 +5,10 @@
  * after the previous row was confirmed and the daemon idled again. The cloud runs in this process
  * so its counter can be read every millisecond. Budget (DESIGN §9): p50 ≤ 50 ms, p99 ≤ 250 ms.
  */
-import { openDatabase } from '../src/adapters/db.js';
-import { ensureHome } from '../src/adapters/home.js';
-import { insertRow } from '../src/adapters/outbox-store.js';
-import { startReferenceCloud } from '../src/adapters/reference-cloud.js';
+import { openDatabase } from '../src/adapters/outbox/db.js';
+import { ensureHome } from '../src/adapters/home/home.js';
+import { insertRow } from '../src/adapters/outbox/outbox-store.js';
+import { startReferenceCloud } from '../src/reference-cloud/server.js';
 import { benchEnv, killQuietly, requireBuild, startIdleDaemon, stopDaemon, untilIdle } from './_daemon.js';
 import { observationPayload } from './_cloud.js';
 import { percentile, round, tempHome } from './_util.js';

@@ -7,13 +7,13 @@
  */
 import Database from 'better-sqlite3';
 import { better, defineQueue, defineWorker, type Logger } from 'plainjob';
-import { createCloudClient } from '../src/adapters/cloud-client.js';
-import { idempotencyKey, routeFor, shapeRow } from '../src/adapters/cloud-routes.js';
-import { openDatabase } from '../src/adapters/db.js';
+import { createCloudClient } from '../src/adapters/delivery/cloud-client.js';
+import { idempotencyKey, routeFor, shapeRow } from '../src/adapters/delivery/cloud-routes.js';
+import { openDatabase } from '../src/adapters/outbox/db.js';
 import { stringifyJson } from '../src/machines/contracts/index.js';
-import { closeSharedCloudClient, runDrainPass } from '../src/adapters/drain-pass.js';
-import { ensureHome } from '../src/adapters/home.js';
-import { OutboxStore } from '../src/adapters/outbox-store.js';
+import { closeSharedCloudClient, runDrainPass } from '../src/adapters/delivery/drain-pass.js';
+import { ensureHome } from '../src/adapters/home/home.js';
+import { OutboxStore } from '../src/adapters/outbox/outbox-store.js';
 import { mcpQueryPayload, spawnCloud } from './_cloud.js';
 import { round, tempHome } from './_util.js';
 import type { Benchmark } from './run.js';

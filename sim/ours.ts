@@ -2,14 +2,14 @@
  * Our daemons in the fleet simulation. Every decision is the real code's: the gate, the probe, the
  * verdict on each answer, the breaker, the retry time and the try budget from
  * src/machines/delivery-policy.ts, the pass's sleep from the daemon machine's `nextTickDeadline`.
- * What is modelled here is only the mechanics the drain pass (src/adapters/drain-pass.ts) performs
+ * What is modelled here is only the mechanics the drain pass (src/adapters/delivery/drain-pass.ts) performs
  * with them: claim due rows oldest due first, send, settle, loop while work is due.
  *
  * Simplifications: answers come back at once (a pass takes no simulated time), every row is an
  * `observation` (the hook's kind, batched up to OBSERVATION_BATCH_MAX per POST), the token is good.
  * Idle ticks that cannot send (nothing due, or the breaker shut) are skipped: they change nothing.
  */
-import { OBSERVATION_BATCH_MAX } from '../src/adapters/cloud-routes.js';
+import { OBSERVATION_BATCH_MAX } from '../src/adapters/delivery/cloud-routes.js';
 import { DAEMON_DEFAULTS, nextTickDeadline } from '../src/machines/daemon.js';
 import {
   type AttemptResult,

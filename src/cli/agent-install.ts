@@ -1,11 +1,11 @@
 /**
  * The non-Claude half of `hook install|uninstall <agent>` (Codex, Cursor, Gemini CLI, Windsurf): find
  * the agent's config, refuse when the agent is not installed here, merge or unmerge our entry, and
- * print, diff or write it (backup first, atomic rename). The pure parts are in adapters/agent-config.ts.
+ * print, diff or write it (backup first, atomic rename). The pure parts are in adapters/integrations/agent-config.ts.
  */
 import { resolve } from 'node:path';
-import { agentTarget, mergeAgentHooks, unmergeAgentHooks } from '../adapters/agent-config.js';
-import { cliEntryPath } from '../adapters/service-unit.js';
+import { agentTarget, mergeAgentHooks, unmergeAgentHooks } from '../adapters/integrations/agent-config.js';
+import { cliEntryPath } from '../adapters/integrations/service-unit.js';
 import {
   agentHookCommand,
   detectIndent,
@@ -15,7 +15,7 @@ import {
   readSettingsFile,
   renderSettings,
   writeSettingsFile,
-} from '../adapters/settings-merge.js';
+} from '../adapters/integrations/settings-merge.js';
 import { DiffloreError } from '../errors.js';
 import type { AgentHookAdapter, AgentInstallSpec } from '../observation/agents/agent.js';
 import type { AgentRow } from '../observation/agents/index.js';

@@ -7,7 +7,7 @@
  * words, repeated options) returns undefined and goes to Clipanion, whose commands call the same code.
  */
 import { closeSync, fstatSync, statSync, writeSync } from 'node:fs';
-import { homePaths, resolveHome } from '../adapters/home.js';
+import { homePaths, resolveHome } from '../adapters/home/home.js';
 import { DiffloreError, describeError, exitCodeFor } from '../errors.js';
 import { parseDuration, TIMEOUT_UNITS } from './durations.js';
 
@@ -105,7 +105,7 @@ export async function runForeground(args: RunArgs, io: Io): Promise<number> {
     const { checkInspectUrl, DEFAULT_INSPECT_URL } = await import('./inspect.js');
     inspectUrl = checkInspectUrl(args.inspect === '' ? DEFAULT_INSPECT_URL : args.inspect);
   }
-  const { runDaemon } = await import('./daemon-root.js');
+  const { runDaemon } = await import('../runtime/daemon-runtime.js');
   // Under `daemon start` and the autostart, stderr is logs/daemon.log, which gets JSON lines only.
   const quiet = stderrIsDaemonLog(io.env);
   const onServing = readinessNotifier(io.env);

@@ -4,7 +4,7 @@
  * did not. Clipanion-free, so main.ts's fast path can run it.
  */
 import { printable } from './daemon-text.js';
-import { DAEMON_NODE_FLAGS } from '../adapters/daemon-node-flags.js';
+import { DAEMON_NODE_FLAGS } from '../adapters/lifecycle/daemon-node-flags.js';
 
 export interface LaunchArgs {
   /** --tick for the daemon; undefined: its defaults (the long idle heartbeat while commits wake it). */
@@ -24,7 +24,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 async function lastComplaint(logPath: string, pid: number): Promise<string | null> {
   const [{ closeSync, fstatSync, readSync, constants }, { openHomeFile }] = await Promise.all([
     import('node:fs'),
-    import('../adapters/home-files.js'),
+    import('../adapters/home/home-files.js'),
   ]);
   let fd: number | undefined;
   try {
@@ -76,15 +76,15 @@ export async function launchDaemon(args: LaunchArgs, env: NodeJS.ProcessEnv): Pr
     import('node:child_process'),
     import('node:fs'),
     import('node:path'),
-    import('../adapters/home.js'),
-    import('../adapters/recorder.js'),
-    import('../adapters/liveness.js'),
+    import('../adapters/home/home.js'),
+    import('../adapters/lifecycle/recorder.js'),
+    import('../adapters/lifecycle/liveness.js'),
     import('./daemon-text.js'),
-    import('../adapters/service-unit.js'),
+    import('../adapters/integrations/service-unit.js'),
     import('./daemon-fast.js'),
   ]);
   const paths = ensureHome(resolveHome(env));
-  const probe = (): import('../adapters/liveness.js').LivenessResult | null => {
+  const probe = (): import('../adapters/lifecycle/liveness.js').LivenessResult | null => {
     try {
       return probeLiveness(paths);
     } catch {
@@ -108,7 +108,7 @@ export async function launchDaemon(args: LaunchArgs, env: NodeJS.ProcessEnv): Pr
 
   const started = performance.now();
   // The home-files rule: a link, FIFO or directory at logs/ or the log must not take the daemon's output.
-  const { openHomeAppend } = await import('../adapters/home-files.js');
+  const { openHomeAppend } = await import('../adapters/home/home-files.js');
   const logFd = openHomeAppend(paths.daemonLog);
   const childEnv: NodeJS.ProcessEnv = { ...env };
   // The daemon runs from the data home (it must not pin the directory it was started from).

@@ -5,21 +5,21 @@
  * never signals. Loads neither xstate nor the HTTP client.
  */
 import { existsSync } from 'node:fs';
-import type { StaleReason } from '../adapters/claim.js';
+import type { StaleReason } from '../adapters/lifecycle/claim.js';
 import {
   describeTokenSource,
   noTokenAdvice,
   readCloudToken,
   type TokenResult,
   type TokenSource,
-} from '../adapters/cloud-config.js';
-import { type Database, openDatabase } from '../adapters/db.js';
-import { readDrainState } from '../adapters/drain-state.js';
-import { type HomePaths, homePaths } from '../adapters/home.js';
-import { type LivenessResult, probeLiveness } from '../adapters/liveness.js';
-import { DUE_AT, SENDABLE_SQL } from '../adapters/outbox-store.js';
-import { type DaemonStateFile, readState, type StateRead } from '../adapters/recorder.js';
-import { spillStats } from '../adapters/spill.js';
+} from '../adapters/delivery/cloud-config.js';
+import { type Database, openDatabase } from '../adapters/outbox/db.js';
+import { readDrainState } from '../adapters/delivery/drain-state.js';
+import { type HomePaths, homePaths } from '../adapters/home/home.js';
+import { type LivenessResult, probeLiveness } from '../adapters/lifecycle/liveness.js';
+import { DUE_AT, SENDABLE_SQL } from '../adapters/outbox/outbox-store.js';
+import { type DaemonStateFile, readState, type StateRead } from '../adapters/lifecycle/recorder.js';
+import { spillStats } from '../adapters/outbox/spill.js';
 import type { DeliverySummary } from '../machines/delivery-summary.js';
 import { describeErrorLine } from '../errors.js';
 import { printable, stateLabel } from './daemon-text.js';

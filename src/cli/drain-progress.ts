@@ -2,7 +2,7 @@
  * Progress of a drain pass for people: a bar redrawn in place on a TTY, plain lines otherwise.
  * Kept apart from the command so it can be tested without Clipanion.
  */
-import type { DrainProgress } from '../adapters/drain-pass.js';
+import type { DrainProgress } from '../adapters/delivery/drain-pass.js';
 
 /** A progress bar on a TTY; otherwise a plain line at most once a second and at the end. */
 export class ProgressReporter {

@@ -3,8 +3,8 @@
  * runs it without loading Clipanion (~15–25 ms of a ~65 ms process). Owns reading the payload and
  * what the command prints. Imports only light modules; keep it that way.
  */
-import { loadContract, MAX_PAYLOAD_BYTES, tryInsert, validateKind } from '../adapters/enqueue-core.js';
-import type { EnqueueResult } from '../adapters/enqueue.js';
+import { loadContract, MAX_PAYLOAD_BYTES, tryInsert, validateKind } from '../adapters/outbox/enqueue-core.js';
+import type { EnqueueResult } from '../adapters/outbox/enqueue.js';
 import { DiffloreError, describeError, exitCodeFor } from '../errors.js';
 import { readFdSync } from './fd-writer.js';
 
@@ -35,7 +35,7 @@ export async function runEnqueue(args: EnqueueArgs, io: EnqueueIo): Promise<numb
   let result: EnqueueResult;
   if (attempt.kind === 'db_failed') {
     // Loaded only now: a healthy enqueue never pays for the spill module.
-    const { spillRow } = await import('../adapters/spill.js');
+    const { spillRow } = await import('../adapters/outbox/spill.js');
     const path = spillRow(attempt.paths, args.kind, payload, attempt.reason, attempt.now);
     result = { kind: 'spilled', path, reason: attempt.reason };
   } else {

@@ -11,9 +11,9 @@
 import { closeSync, fstatSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { isatty } from 'node:tty';
-import { MAX_EVENT_BYTES, sha256Hex } from '../adapters/claude-code-hook.js';
-import { type HomePaths, homePaths, resolveHome } from '../adapters/home.js';
-import { openHomeAppend } from '../adapters/home-files.js';
+import { MAX_EVENT_BYTES, sha256Hex } from '../adapters/integrations/claude-code-hook.js';
+import { type HomePaths, homePaths, resolveHome } from '../adapters/home/home.js';
+import { openHomeAppend } from '../adapters/home/home-files.js';
 import type { AgentHookAdapter } from '../observation/agents/agent.js';
 import { AGENT_HOOKS, findAgent } from '../observation/agents/index.js';
 import { serializeObservation } from '../observation/classify.js';
@@ -98,7 +98,7 @@ async function handleEvent(
   // Exactly `false`, as in Rust; enqueue checks it too, this only skips the work.
   if (payloads.length === 0 || env.DIFFLORE_CAPTURE === 'false') return;
 
-  const { enqueue, loadContract } = await import('../adapters/enqueue.js');
+  const { enqueue, loadContract } = await import('../adapters/outbox/enqueue.js');
   await loadContract('observation');
   let queued = false;
   for (const payload of payloads) {
@@ -111,7 +111,7 @@ async function handleEvent(
   }
   const paths = log.paths;
   if (!queued || !paths) return;
-  const { ensureDaemonRunning } = await import('../adapters/daemon-autostart.js');
+  const { ensureDaemonRunning } = await import('../adapters/integrations/daemon-autostart.js');
   const started = await ensureDaemonRunning(paths, env);
   if (started.kind === 'spawned') log.write('info', 'daemon started', { pid: started.pid });
   else if (started.kind === 'failed') log.write('error', 'could not start the daemon', { reason: started.reason });

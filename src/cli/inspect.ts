@@ -17,8 +17,8 @@
  */
 import type { Observer } from 'xstate';
 import type { InspectionEvent } from 'xstate';
-import { scrubValue, usableSecrets } from '../adapters/daemon-log.js';
-import { isLoopbackHost } from '../adapters/cloud-config.js';
+import { scrubValue, usableSecrets } from '../adapters/lifecycle/daemon-log.js';
+import { isLoopbackHost } from '../adapters/delivery/cloud-config.js';
 import { DiffloreError } from '../errors.js';
 
 export const DEFAULT_INSPECT_URL = 'ws://127.0.0.1:8080';

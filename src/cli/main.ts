@@ -27,7 +27,7 @@ function exitNow(code: number): number {
  * SIGUSR1 would open Node's inspector on 127.0.0.1:9229 inside a process that may hold the cloud
  * token, and SIGUSR2 would kill a daemon without a clean stop. Neither means anything to difflore, so
  * a listener replaces both default actions from the first moment (`node --inspect` still works);
- * the daemon also logs them (adapters/signals.ts).
+ * the daemon also logs them (adapters/lifecycle/signals.ts).
  */
 function ignoreUserSignals(): void {
   for (const signal of ['SIGUSR1', 'SIGUSR2'] as const) {

@@ -3,15 +3,15 @@
  * they have in common, and formatting ages and sizes for people.
  */
 import { existsSync } from 'node:fs';
-import { openDatabase } from '../adapters/db.js';
-import { type HomePaths, homePaths, resolveHome } from '../adapters/home.js';
+import { openDatabase } from '../adapters/outbox/db.js';
+import { type HomePaths, homePaths, resolveHome } from '../adapters/home/home.js';
 import {
   type BulkFilter,
   type BulkResult,
   type KindCount,
   type OutboxStatus,
   OutboxStore,
-} from '../adapters/outbox-store.js';
+} from '../adapters/outbox/outbox-store.js';
 import { usageError } from './base-command.js';
 import { AGE_UNITS, parseDuration } from './durations.js';
 import { printable } from './text.js';

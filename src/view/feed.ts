@@ -8,11 +8,11 @@
  * Reads only: it creates no file, takes no lock a daemon waits on, and signals nothing.
  */
 import { existsSync } from 'node:fs';
-import { type Database, openDatabase } from '../adapters/db.js';
-import { describeTokenSource, readCloudToken, type TokenResult } from '../adapters/cloud-config.js';
-import type { HomePaths } from '../adapters/home.js';
-import { readHomeFile } from '../adapters/home-files.js';
-import { readJournal, type TransitionRecord } from '../adapters/recorder.js';
+import { type Database, openDatabase } from '../adapters/outbox/db.js';
+import { describeTokenSource, readCloudToken, type TokenResult } from '../adapters/delivery/cloud-config.js';
+import type { HomePaths } from '../adapters/home/home.js';
+import { readHomeFile } from '../adapters/home/home-files.js';
+import { readJournal, type TransitionRecord } from '../adapters/lifecycle/recorder.js';
 import { type DaemonStatusReport, daemonStatus } from '../cli/daemon-status.js';
 import { printable, stateLabel } from '../cli/daemon-text.js';
 import { describeError, describeErrorLine } from '../errors.js';

@@ -2,7 +2,7 @@
  * The composition of `daemon view`: lay out both machines once, start the feed over the data home,
  * serve the page and the stream. Loaded only by the `daemon view` command.
  */
-import type { HomePaths } from '../adapters/home.js';
+import type { HomePaths } from '../adapters/home/home.js';
 import { ViewFeed } from './feed.js';
 import { preparePage, renderPage } from './page.js';
 import { startViewServer } from './server.js';

@@ -2,12 +2,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Claimed, claim, cleanStale, reclaimStale, releaseClaim } from '../../src/adapters/claim.js';
-import { probeLock } from '../../src/adapters/flock.js';
-import { ensureHome, type HomePaths } from '../../src/adapters/home.js';
-import { probeLiveness } from '../../src/adapters/liveness.js';
-import { identityOf, selfIdentity } from '../../src/adapters/process-identity.js';
-import { readState, recordClaim } from '../../src/adapters/recorder.js';
+import { type Claimed, claim, cleanStale, reclaimStale, releaseClaim } from '../../src/adapters/lifecycle/claim.js';
+import { probeLock } from '../../src/adapters/lifecycle/flock.js';
+import { ensureHome, type HomePaths } from '../../src/adapters/home/home.js';
+import { probeLiveness } from '../../src/adapters/lifecycle/liveness.js';
+import { identityOf, selfIdentity } from '../../src/adapters/lifecycle/process-identity.js';
+import { readState, recordClaim } from '../../src/adapters/lifecycle/recorder.js';
 import { makeTempHome } from '../helpers/index.js';
 import { type Child, deadPid, killAllChildren, startAdapterChild, startCommand } from './fixtures/child.js';
 

@@ -11,8 +11,8 @@ import {
   readCloudToken,
   resolveCloudUrl,
   tokenFingerprint,
-} from '../../src/adapters/cloud-config.js';
-import { ensureHome, type HomePaths } from '../../src/adapters/home.js';
+} from '../../src/adapters/delivery/cloud-config.js';
+import { ensureHome, type HomePaths } from '../../src/adapters/home/home.js';
 import { DiffloreError } from '../../src/errors.js';
 import { makeTempHome } from '../helpers/index.js';
 

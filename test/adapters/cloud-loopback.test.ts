@@ -8,7 +8,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type dns from 'node:dns';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkedLookup, createCloudClient, isLoopbackAddress, type Resolver } from '../../src/adapters/cloud-client.js';
+import {
+  checkedLookup,
+  createCloudClient,
+  isLoopbackAddress,
+  type Resolver,
+} from '../../src/adapters/delivery/cloud-client.js';
 
 const answer =
   (...addresses: string[]): Resolver =>

@@ -6,13 +6,18 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { canonicalJson, encodePathSegment, idempotencyKey, routeFor } from '../../src/adapters/cloud-routes.js';
-import { type Database, openDatabase } from '../../src/adapters/db.js';
-import { closeSharedCloudClient, runDrainPass } from '../../src/adapters/drain-pass.js';
-import { ensureHome, type HomePaths } from '../../src/adapters/home.js';
-import { OutboxStore } from '../../src/adapters/outbox-store.js';
-import { type ReferenceCloud, startReferenceCloud } from '../../src/adapters/reference-cloud.js';
-import { spillRow } from '../../src/adapters/spill.js';
+import {
+  canonicalJson,
+  encodePathSegment,
+  idempotencyKey,
+  routeFor,
+} from '../../src/adapters/delivery/cloud-routes.js';
+import { type Database, openDatabase } from '../../src/adapters/outbox/db.js';
+import { closeSharedCloudClient, runDrainPass } from '../../src/adapters/delivery/drain-pass.js';
+import { ensureHome, type HomePaths } from '../../src/adapters/home/home.js';
+import { OutboxStore } from '../../src/adapters/outbox/outbox-store.js';
+import { type ReferenceCloud, startReferenceCloud } from '../../src/reference-cloud/server.js';
+import { spillRow } from '../../src/adapters/outbox/spill.js';
 import { VERSION } from '../../src/version.js';
 import { makeTempHome } from '../helpers/index.js';
 

@@ -8,11 +8,11 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/adapters/db.js';
-import { closeSharedCloudClient, runDrainPass } from '../../src/adapters/drain-pass.js';
-import { ensureHome } from '../../src/adapters/home.js';
-import { OutboxStore } from '../../src/adapters/outbox-store.js';
-import { type ReferenceCloud, startReferenceCloud } from '../../src/adapters/reference-cloud.js';
+import { openDatabase } from '../../src/adapters/outbox/db.js';
+import { closeSharedCloudClient, runDrainPass } from '../../src/adapters/delivery/drain-pass.js';
+import { ensureHome } from '../../src/adapters/home/home.js';
+import { OutboxStore } from '../../src/adapters/outbox/outbox-store.js';
+import { type ReferenceCloud, startReferenceCloud } from '../../src/reference-cloud/server.js';
 import { contractFor, KNOWN_KINDS, parseRow, stringifyJson } from '../../src/machines/contracts/index.js';
 import { JsonNumber, parseJson } from '../../src/machines/contracts/json.js';
 import { makeTempHome } from '../helpers/index.js';

@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type DaemonLog, openDaemonLog, scrubText, scrubValue } from '../../src/adapters/daemon-log.js';
-import { ensureHome, type HomePaths } from '../../src/adapters/home.js';
+import { type DaemonLog, openDaemonLog, scrubText, scrubValue } from '../../src/adapters/lifecycle/daemon-log.js';
+import { ensureHome, type HomePaths } from '../../src/adapters/home/home.js';
 import { makeTempHome } from '../helpers/index.js';
 
 let paths: HomePaths;

@@ -6,10 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase, SCHEMA_VERSION } from '../../src/adapters/db.js';
-import { enqueue, loadContract } from '../../src/adapters/enqueue.js';
-import { ensureHome, type HomePaths } from '../../src/adapters/home.js';
-import { OutboxStore } from '../../src/adapters/outbox-store.js';
+import { openDatabase, SCHEMA_VERSION } from '../../src/adapters/outbox/db.js';
+import { enqueue, loadContract } from '../../src/adapters/outbox/enqueue.js';
+import { ensureHome, type HomePaths } from '../../src/adapters/home/home.js';
+import { OutboxStore } from '../../src/adapters/outbox/outbox-store.js';
 import { makeTempHome } from '../helpers/index.js';
 
 let temp: { home: string; cleanup: () => void };

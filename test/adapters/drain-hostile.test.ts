@@ -6,12 +6,12 @@
  */
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { canonicalJson, idempotencyKey } from '../../src/adapters/cloud-routes.js';
-import { type Database, openDatabase } from '../../src/adapters/db.js';
-import { closeSharedCloudClient, runDrainPass } from '../../src/adapters/drain-pass.js';
-import { ensureHome, type HomePaths } from '../../src/adapters/home.js';
-import { OutboxStore } from '../../src/adapters/outbox-store.js';
-import { type ReferenceCloud, startReferenceCloud } from '../../src/adapters/reference-cloud.js';
+import { canonicalJson, idempotencyKey } from '../../src/adapters/delivery/cloud-routes.js';
+import { type Database, openDatabase } from '../../src/adapters/outbox/db.js';
+import { closeSharedCloudClient, runDrainPass } from '../../src/adapters/delivery/drain-pass.js';
+import { ensureHome, type HomePaths } from '../../src/adapters/home/home.js';
+import { OutboxStore } from '../../src/adapters/outbox/outbox-store.js';
+import { type ReferenceCloud, startReferenceCloud } from '../../src/reference-cloud/server.js';
 import { makeTempHome } from '../helpers/index.js';
 
 const TOKEN = 'tok_drain_hostile_0123456789';

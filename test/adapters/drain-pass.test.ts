@@ -8,16 +8,16 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Database, openDatabase } from '../../src/adapters/db.js';
+import { type Database, openDatabase } from '../../src/adapters/outbox/db.js';
 import {
   closeSharedCloudClient,
   type DrainPassOptions,
   type DrainProgress,
   runDrainPass,
-} from '../../src/adapters/drain-pass.js';
-import { ensureHome, type HomePaths } from '../../src/adapters/home.js';
-import { OutboxStore } from '../../src/adapters/outbox-store.js';
-import { type ReferenceCloud, startReferenceCloud } from '../../src/adapters/reference-cloud.js';
+} from '../../src/adapters/delivery/drain-pass.js';
+import { ensureHome, type HomePaths } from '../../src/adapters/home/home.js';
+import { OutboxStore } from '../../src/adapters/outbox/outbox-store.js';
+import { type ReferenceCloud, startReferenceCloud } from '../../src/reference-cloud/server.js';
 import { DiffloreError } from '../../src/errors.js';
 import { type BreakerState, CLOSED_BREAKER, REDACTED } from '../../src/machines/delivery-policy.js';
 import { makeTempHome, waitFor } from '../helpers/index.js';

@@ -17,12 +17,12 @@ import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase, openForInsert, PRODUCER_AUTOCHECKPOINT_PAGES } from '../../src/adapters/db.js';
-import { enqueue, loadContract, MAX_PAYLOAD_BYTES, validateEnqueueInput } from '../../src/adapters/enqueue.js';
+import { openDatabase, openForInsert, PRODUCER_AUTOCHECKPOINT_PAGES } from '../../src/adapters/outbox/db.js';
+import { enqueue, loadContract, MAX_PAYLOAD_BYTES, validateEnqueueInput } from '../../src/adapters/outbox/enqueue.js';
 import { KNOWN_KINDS } from '../../src/machines/contracts/kinds.js';
-import { ensureHome, homePaths } from '../../src/adapters/home.js';
-import { OutboxStore } from '../../src/adapters/outbox-store.js';
-import { replaySpill } from '../../src/adapters/spill.js';
+import { ensureHome, homePaths } from '../../src/adapters/home/home.js';
+import { OutboxStore } from '../../src/adapters/outbox/outbox-store.js';
+import { replaySpill } from '../../src/adapters/outbox/spill.js';
 import { DiffloreError } from '../../src/errors.js';
 import { makeTempHome } from '../helpers/index.js';
 

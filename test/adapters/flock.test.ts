@@ -12,7 +12,7 @@ import {
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DiffloreError } from '../../src/errors.js';
-import { isReleased, lock, lockSync, probeLock, tryLock, unlock } from '../../src/adapters/flock.js';
+import { isReleased, lock, lockSync, probeLock, tryLock, unlock } from '../../src/adapters/lifecycle/flock.js';
 import { makeTempHome } from '../helpers/index.js';
 import { killAllChildren, startAdapterChild, startCommand } from './fixtures/child.js';
 

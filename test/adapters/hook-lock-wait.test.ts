@@ -3,9 +3,9 @@
  * lock at most HOOK_BUSY_TIMEOUT_MS, then spills, while the lock is still held. Real SQLite files.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/adapters/db.js';
-import { enqueue, HOOK_BUSY_TIMEOUT_MS, loadContract } from '../../src/adapters/enqueue.js';
-import { ensureHome, type HomePaths } from '../../src/adapters/home.js';
+import { openDatabase } from '../../src/adapters/outbox/db.js';
+import { enqueue, HOOK_BUSY_TIMEOUT_MS, loadContract } from '../../src/adapters/outbox/enqueue.js';
+import { ensureHome, type HomePaths } from '../../src/adapters/home/home.js';
 import { makeTempHome } from '../helpers/index.js';
 
 let temp: { home: string; cleanup: () => void };

@@ -9,7 +9,7 @@ import {
   parseProcStat,
   sameProcess,
   selfIdentity,
-} from '../../src/adapters/process-identity.js';
+} from '../../src/adapters/lifecycle/process-identity.js';
 import { deadPid, killAllChildren, startAdapterChild, startCommand } from './fixtures/child.js';
 import { waitFor } from '../helpers/index.js';
 

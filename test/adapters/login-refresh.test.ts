@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { forgetLoginMemory } from '../../src/adapters/auth/login-memory.js';
-import { openDatabase } from '../../src/adapters/db.js';
-import { closeSharedCloudClient, runDrainPass } from '../../src/adapters/drain-pass.js';
-import { ensureHome, type HomePaths } from '../../src/adapters/home.js';
-import { OutboxStore } from '../../src/adapters/outbox-store.js';
-import { type ReferenceCloud, startReferenceCloud } from '../../src/adapters/reference-cloud.js';
+import { openDatabase } from '../../src/adapters/outbox/db.js';
+import { closeSharedCloudClient, runDrainPass } from '../../src/adapters/delivery/drain-pass.js';
+import { ensureHome, type HomePaths } from '../../src/adapters/home/home.js';
+import { OutboxStore } from '../../src/adapters/outbox/outbox-store.js';
+import { type ReferenceCloud, startReferenceCloud } from '../../src/reference-cloud/server.js';
 import { makeTempHome, waitFor } from '../helpers/index.js';
 import { readRustRows, rustDecrypt, writeRustLogin } from '../helpers/rust-login-writer.js';
 

@@ -3,9 +3,9 @@
  * candidate rule, counts, and the bulk retry/purge of abandoned rows.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Database, openDatabase } from '../../src/adapters/db.js';
-import { ensureHome } from '../../src/adapters/home.js';
-import { leaseOwnerFor, MAX_TRIES, OutboxStore } from '../../src/adapters/outbox-store.js';
+import { type Database, openDatabase } from '../../src/adapters/outbox/db.js';
+import { ensureHome } from '../../src/adapters/home/home.js';
+import { leaseOwnerFor, MAX_TRIES, OutboxStore } from '../../src/adapters/outbox/outbox-store.js';
 import { makeTempHome } from '../helpers/index.js';
 
 let temp: { home: string; cleanup: () => void };

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync, symlinkSync, writeFile
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ensureHome, type HomePaths } from '../../src/adapters/home.js';
+import { ensureHome, type HomePaths } from '../../src/adapters/home/home.js';
 import {
   createPidFile,
   parsePid,
@@ -11,7 +11,7 @@ import {
   removeGarbagePidFile,
   removePidFile,
   removePidFileIfHolds,
-} from '../../src/adapters/pid-file.js';
+} from '../../src/adapters/lifecycle/pid-file.js';
 import { makeTempHome } from '../helpers/index.js';
 import { killAllChildren, startAdapterChild } from './fixtures/child.js';
 

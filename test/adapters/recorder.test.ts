@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ensureHome, type HomePaths } from '../../src/adapters/home.js';
-import { selfIdentity } from '../../src/adapters/process-identity.js';
+import { ensureHome, type HomePaths } from '../../src/adapters/home/home.js';
+import { selfIdentity } from '../../src/adapters/lifecycle/process-identity.js';
 import {
   createRecorder,
   parseState,
@@ -13,7 +13,7 @@ import {
   sanitizeEvent,
   stateLockPath,
   type TransitionInput,
-} from '../../src/adapters/recorder.js';
+} from '../../src/adapters/lifecycle/recorder.js';
 import { makeTempHome, waitFor } from '../helpers/index.js';
 import { killAllChildren, startAdapterChild } from './fixtures/child.js';
 

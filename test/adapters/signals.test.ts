@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { installSignalHandlers, sendSignal } from '../../src/adapters/signals.js';
+import { installSignalHandlers, sendSignal } from '../../src/adapters/lifecycle/signals.js';
 import { deadPid, killAllChildren, startAdapterChild } from './fixtures/child.js';
 
 afterEach(async () => {

@@ -17,10 +17,10 @@ import {
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Database, openDatabase } from '../../src/adapters/db.js';
-import { ensureHome, type HomePaths } from '../../src/adapters/home.js';
-import { OutboxStore } from '../../src/adapters/outbox-store.js';
-import { parseRecord, replaySpill, spillRow, spillStats } from '../../src/adapters/spill.js';
+import { type Database, openDatabase } from '../../src/adapters/outbox/db.js';
+import { ensureHome, type HomePaths } from '../../src/adapters/home/home.js';
+import { OutboxStore } from '../../src/adapters/outbox/outbox-store.js';
+import { parseRecord, replaySpill, spillRow, spillStats } from '../../src/adapters/outbox/spill.js';
 import { makeTempHome } from '../helpers/index.js';
 
 let temp: { home: string; cleanup: () => void };

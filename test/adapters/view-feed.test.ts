@@ -5,9 +5,9 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/adapters/db.js';
-import { homePaths } from '../../src/adapters/home.js';
-import { OutboxStore } from '../../src/adapters/outbox-store.js';
+import { openDatabase } from '../../src/adapters/outbox/db.js';
+import { homePaths } from '../../src/adapters/home/home.js';
+import { OutboxStore } from '../../src/adapters/outbox/outbox-store.js';
 import { ViewFeed } from '../../src/view/feed.js';
 import { cleanEnv, makeTempHome } from '../helpers/index.js';
 

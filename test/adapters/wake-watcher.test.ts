@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Database, openDatabase } from '../../src/adapters/db.js';
-import { ensureHome, type HomePaths } from '../../src/adapters/home.js';
-import { type StopWatching, watchCommits } from '../../src/adapters/wake-watcher.js';
+import { type Database, openDatabase } from '../../src/adapters/outbox/db.js';
+import { ensureHome, type HomePaths } from '../../src/adapters/home/home.js';
+import { type StopWatching, watchCommits } from '../../src/adapters/lifecycle/wake-watcher.js';
 import { makeTempHome, waitFor } from '../helpers/index.js';
 import { killAllChildren, startAdapterChild, startCommand } from './fixtures/child.js';
 

@@ -6,9 +6,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openDatabase } from '../../src/adapters/db.js';
-import { homePaths } from '../../src/adapters/home.js';
-import { OutboxStore } from '../../src/adapters/outbox-store.js';
+import { openDatabase } from '../../src/adapters/outbox/db.js';
+import { homePaths } from '../../src/adapters/home/home.js';
+import { OutboxStore } from '../../src/adapters/outbox/outbox-store.js';
 import { CLI, type CliResult, cleanEnv, makeTempHome, runCli, waitFor } from '../helpers/index.js';
 
 export const TOKEN = 'tok_e2e_daemon_7c1f0d9e2b';

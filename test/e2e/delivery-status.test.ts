@@ -8,7 +8,7 @@
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/adapters/db.js';
+import { openDatabase } from '../../src/adapters/outbox/db.js';
 import { waitFor } from '../helpers/index.js';
 import { DaemonWorld, TOKEN } from './daemon-harness.js';
 

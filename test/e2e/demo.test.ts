@@ -7,10 +7,10 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { routeFor, shapeRow } from '../../src/adapters/cloud-routes.js';
-import { openDatabase } from '../../src/adapters/db.js';
-import { homePaths } from '../../src/adapters/home.js';
-import { isAlive } from '../../src/adapters/process-identity.js';
+import { routeFor, shapeRow } from '../../src/adapters/delivery/cloud-routes.js';
+import { openDatabase } from '../../src/adapters/outbox/db.js';
+import { homePaths } from '../../src/adapters/home/home.js';
+import { isAlive } from '../../src/adapters/lifecycle/process-identity.js';
 import { buildWorkload, MIN_ROWS } from '../../src/cli/demo/workload.js';
 import { CLI, cleanEnv, makeTempHome, runCli, waitFor } from '../helpers/index.js';
 

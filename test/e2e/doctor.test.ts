@@ -7,10 +7,10 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/adapters/db.js';
-import { ensureHome, type HomePaths } from '../../src/adapters/home.js';
-import { OutboxStore } from '../../src/adapters/outbox-store.js';
-import { spillRow } from '../../src/adapters/spill.js';
+import { openDatabase } from '../../src/adapters/outbox/db.js';
+import { ensureHome, type HomePaths } from '../../src/adapters/home/home.js';
+import { OutboxStore } from '../../src/adapters/outbox/outbox-store.js';
+import { spillRow } from '../../src/adapters/outbox/spill.js';
 import { CLI, type CliResult, cleanEnv, makeTempHome, runCli, runProcess, waitFor } from '../helpers/index.js';
 
 interface JsonCheck {

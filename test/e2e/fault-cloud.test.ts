@@ -13,8 +13,8 @@
  * and the client's 20 s timeout are the product's defaults and dominate the wall time.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CloudFaults } from '../../src/adapters/reference-cloud.js';
-import { DEFAULT_MAX_IN_FLIGHT } from '../../src/adapters/drain-pass.js';
+import type { CloudFaults } from '../../src/reference-cloud/server.js';
+import { DEFAULT_MAX_IN_FLIGHT } from '../../src/adapters/delivery/drain-pass.js';
 import { DEFAULT_POLICY } from '../../src/machines/delivery-policy.js';
 import {
   compareReceived,

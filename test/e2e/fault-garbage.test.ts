@@ -15,10 +15,10 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { homePaths } from '../../src/adapters/home.js';
-import { probeLiveness } from '../../src/adapters/liveness.js';
-import { readPidFile } from '../../src/adapters/pid-file.js';
-import { readState } from '../../src/adapters/recorder.js';
+import { homePaths } from '../../src/adapters/home/home.js';
+import { probeLiveness } from '../../src/adapters/lifecycle/liveness.js';
+import { readPidFile } from '../../src/adapters/lifecycle/pid-file.js';
+import { readState } from '../../src/adapters/lifecycle/recorder.js';
 import { fastEnqueue } from '../../src/cli/enqueue-fast.js';
 import { CLI, type CliResult, waitFor } from '../helpers/index.js';
 import {

@@ -10,13 +10,13 @@
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openDatabase } from '../../src/adapters/db.js';
-import { type HomePaths, homePaths } from '../../src/adapters/home.js';
-import { OutboxStore } from '../../src/adapters/outbox-store.js';
-import { type PidFileRead, readPidFile } from '../../src/adapters/pid-file.js';
-import { isAlive } from '../../src/adapters/process-identity.js';
-import { readState, type StateRead } from '../../src/adapters/recorder.js';
-import type { CloudFaults, CloudStats } from '../../src/adapters/reference-cloud.js';
+import { openDatabase } from '../../src/adapters/outbox/db.js';
+import { type HomePaths, homePaths } from '../../src/adapters/home/home.js';
+import { OutboxStore } from '../../src/adapters/outbox/outbox-store.js';
+import { type PidFileRead, readPidFile } from '../../src/adapters/lifecycle/pid-file.js';
+import { isAlive } from '../../src/adapters/lifecycle/process-identity.js';
+import { readState, type StateRead } from '../../src/adapters/lifecycle/recorder.js';
+import type { CloudFaults, CloudStats } from '../../src/reference-cloud/server.js';
 import { afterEach, beforeEach } from 'vitest';
 import { CLI, type CliResult, cleanEnv, makeTempHome, waitFor } from '../helpers/index.js';
 

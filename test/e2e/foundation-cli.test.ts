@@ -6,10 +6,10 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/adapters/db.js';
-import { ensureHome, homePaths } from '../../src/adapters/home.js';
-import { OutboxStore } from '../../src/adapters/outbox-store.js';
-import { spillRow } from '../../src/adapters/spill.js';
+import { openDatabase } from '../../src/adapters/outbox/db.js';
+import { ensureHome, homePaths } from '../../src/adapters/home/home.js';
+import { OutboxStore } from '../../src/adapters/outbox/outbox-store.js';
+import { spillRow } from '../../src/adapters/outbox/spill.js';
 import { CLI, type CliResult, cleanEnv, makeTempHome, runCli, runProcess } from '../helpers/index.js';
 
 let temp: { home: string; cleanup: () => void };
@@ -228,13 +228,13 @@ describe('difflore enqueue', () => {
         'errors.js',
         'cli/enqueue-fast.js',
         'cli/fd-writer.js',
-        'adapters/enqueue-core.js',
-        'adapters/db.js',
-        'adapters/home.js',
+        'adapters/outbox/enqueue-core.js',
+        'adapters/outbox/db.js',
+        'adapters/home/home.js',
         // The payload contracts (pure, small): only the observation's, for the row enqueue checks.
         ...['kinds', 'json', 'serde', 'responses', 'observation'].map((m) => `machines/contracts/${m}.js`),
         // the home-files rule (node:fs and errors only): data.db is checked before SQLite opens it
-        'adapters/home-files.js',
+        'adapters/home/home-files.js',
       ]),
     );
     const packages = loaded.filter((l) => l.includes('node_modules'));

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { probeLock } from '../../src/adapters/flock.js';
+import { probeLock } from '../../src/adapters/lifecycle/flock.js';
 import { cleanEnv, makeTempHome, runCli, waitFor } from '../helpers/index.js';
 
 const require = createRequire(import.meta.url);

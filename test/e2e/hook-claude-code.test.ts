@@ -355,7 +355,7 @@ describe('hook claude-code loads only light modules', () => {
     expect(result).toMatchObject({ code: 0, stdout: CONTINUE });
     const loaded = readFileSync(log, 'utf8');
     // The recorder works: it saw the hook's own modules.
-    expect(loaded).toContain('/dist/adapters/claude-code-hook.js');
+    expect(loaded).toContain('/dist/adapters/integrations/claude-code-hook.js');
     for (const pattern of FORBIDDEN) {
       const hit = loaded.split('\n').find((line) => pattern.test(line));
       expect(hit, `the hook loaded ${hit}`).toBeUndefined();

@@ -8,9 +8,9 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/adapters/db.js';
-import { homePaths } from '../../src/adapters/home.js';
-import { OutboxStore } from '../../src/adapters/outbox-store.js';
+import { openDatabase } from '../../src/adapters/outbox/db.js';
+import { homePaths } from '../../src/adapters/home/home.js';
+import { OutboxStore } from '../../src/adapters/outbox/outbox-store.js';
 import { ProgressReporter } from '../../src/cli/drain-progress.js';
 import { CLI, cleanEnv, makeTempHome, runCli, waitFor } from '../helpers/index.js';
 

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type ReferenceCloud, startReferenceCloud } from '../../src/adapters/reference-cloud.js';
+import { type ReferenceCloud, startReferenceCloud } from '../../src/reference-cloud/server.js';
 import { CLI, runProcess, waitFor } from '../helpers/index.js';
 import { writeModuleRecorder } from '../helpers/module-log.js';
 import {

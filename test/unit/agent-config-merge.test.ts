@@ -5,8 +5,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isOurElement, mergeAgentHooks, unmergeAgentHooks } from '../../src/adapters/agent-config.js';
-import type { JsonObject } from '../../src/adapters/settings-merge.js';
+import { isOurElement, mergeAgentHooks, unmergeAgentHooks } from '../../src/adapters/integrations/agent-config.js';
+import type { JsonObject } from '../../src/adapters/integrations/settings-merge.js';
 import { codex } from '../../src/observation/agents/codex.js';
 import { cursor } from '../../src/observation/agents/cursor.js';
 import { geminiCli } from '../../src/observation/agents/gemini-cli.js';

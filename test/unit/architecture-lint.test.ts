@@ -41,7 +41,11 @@ describe('the layering rules in biome.json', () => {
       "import { hash } from 'node:crypto';",
     ],
     ['the hook fast path importing xstate', 'src/cli/hook-fast.ts', "import { createActor } from 'xstate';"],
-    ['enqueue importing the HTTP client', 'src/adapters/enqueue-core.ts', "import { x } from './cloud-client.js';"],
+    [
+      'enqueue importing the HTTP client',
+      'src/adapters/outbox/enqueue-core.ts',
+      "import { x } from '../delivery/cloud-client.js';",
+    ],
   ];
   it.each(refused)('refuses %s', (_what, path, source) => {
     const { ok, report } = lint(path, `${source}\nexport const probe = 1;`);

@@ -12,7 +12,7 @@ import {
   serviceSpec,
   shellQuote,
   systemdQuote,
-} from '../../src/adapters/service-unit.js';
+} from '../../src/adapters/integrations/service-unit.js';
 
 const SPEC: ServiceSpec = {
   nodePath: '/usr/local/bin/node',

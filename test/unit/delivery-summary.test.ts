@@ -3,7 +3,7 @@
  * cloud, the cause in plain words, and reading it back from a state file.
  */
 import { describe, expect, it } from 'vitest';
-import { isInvalidName } from '../../src/adapters/special-names.js';
+import { isInvalidName } from '../../src/adapters/home/special-names.js';
 import { CLOSED_BREAKER, judgeAttempt } from '../../src/machines/delivery-policy.js';
 import {
   causeInWords,

@@ -3,7 +3,7 @@
  * the grouping of abandoned reasons, and the report's exit-relevant summary and text.
  */
 import { describe, expect, it } from 'vitest';
-import { homePaths } from '../../src/adapters/home.js';
+import { homePaths } from '../../src/adapters/home/home.js';
 import type { DaemonStatusReport, DeliveryReport } from '../../src/cli/daemon-status.js';
 import { type Check, runChecks } from '../../src/cli/doctor/checks.js';
 import type { DoctorFacts } from '../../src/cli/doctor/facts.js';

@@ -6,8 +6,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, realpathSync, statSync, symlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ensureDaemonRunning, isAutostartDisabled, type SpawnTarget } from '../../src/adapters/daemon-autostart.js';
-import { ensureHome, type HomePaths } from '../../src/adapters/home.js';
+import {
+  ensureDaemonRunning,
+  isAutostartDisabled,
+  type SpawnTarget,
+} from '../../src/adapters/integrations/daemon-autostart.js';
+import { ensureHome, type HomePaths } from '../../src/adapters/home/home.js';
 import { cleanEnv, makeTempHome, waitFor } from '../helpers/index.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');

@@ -10,7 +10,7 @@ import {
   parseSettings,
   removeClaudeCodeHook,
   renderSettings,
-} from '../../src/adapters/settings-merge.js';
+} from '../../src/adapters/integrations/settings-merge.js';
 
 const PATH = '/p/.claude/settings.json';
 const SPEC = claudeCodeHookSpec('/usr/local/bin/node', '/opt/difflore/dist/cli/main.js');

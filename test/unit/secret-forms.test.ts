@@ -5,9 +5,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { scrubText } from '../../src/adapters/daemon-log.js';
-import { readCloudToken } from '../../src/adapters/cloud-config.js';
-import { homePaths } from '../../src/adapters/home.js';
+import { scrubText } from '../../src/adapters/lifecycle/daemon-log.js';
+import { readCloudToken } from '../../src/adapters/delivery/cloud-config.js';
+import { homePaths } from '../../src/adapters/home/home.js';
 import { formatHttpError } from '../../src/machines/delivery-policy.js';
 import { replaceSecrets, secretForms } from '../../src/machines/secrets.js';
 

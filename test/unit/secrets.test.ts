@@ -6,9 +6,9 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDaemonLog, scrubText, scrubValue, usableSecrets } from '../../src/adapters/daemon-log.js';
-import { ensureHome, type HomePaths } from '../../src/adapters/home.js';
-import { createRecorder } from '../../src/adapters/recorder.js';
+import { openDaemonLog, scrubText, scrubValue, usableSecrets } from '../../src/adapters/lifecycle/daemon-log.js';
+import { ensureHome, type HomePaths } from '../../src/adapters/home/home.js';
+import { createRecorder } from '../../src/adapters/lifecycle/recorder.js';
 import { scrubFrame } from '../../src/cli/inspect.js';
 import { formatLastError, REDACTED, redact } from '../../src/machines/delivery-policy.js';
 import { isScrubbable, MIN_SECRET_CHARS, replaceSecrets, scrubbableSecrets } from '../../src/machines/secrets.js';

@@ -12,8 +12,8 @@
  */
 import { join } from 'node:path';
 import { formatHttpError, formatLastError } from '../../machines/delivery-policy.js';
-import { createCloudClient, type TransportResult } from '../cloud-client.js';
-import { lock, unlock } from '../flock.js';
+import { createCloudClient, type TransportResult } from '../delivery/cloud-client.js';
+import { lock, unlock } from '../lifecycle/flock.js';
 import { rememberedFor, rememberRefresh, rememberSecrets, seenLoginSecrets } from './login-memory.js';
 import { openLogin, readLoginRows, loginDbPath, type RustLogin, saveLoginTokens } from './rust-login.js';
 

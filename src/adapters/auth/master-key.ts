@@ -15,7 +15,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { errnoCode } from '../../errors.js';
-import { readHomeFile } from '../home-files.js';
+import { readHomeFile } from '../home/home-files.js';
 import type { KeyringReply, KeyringRequest } from './keyring-worker.js';
 import { ciVariable, deriveKeyseedKey, masterKeyFromHex, parseKeyseed } from './login-crypto.js';
 

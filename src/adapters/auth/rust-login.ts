@@ -9,7 +9,7 @@ import { chmodSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
-import { checkHomeEntry } from '../home-files.js';
+import { checkHomeEntry } from '../home/home-files.js';
 import { apiOrigin, hostAllows, openSecret, sealSecret } from './login-crypto.js';
 import { chooseMasterKey, type KeyringRead, type KeySource, needsKeyring, readKeyring } from './master-key.js';
 

@@ -90,8 +90,8 @@ export default class CloudServeCommand extends BaseCommand {
   });
 
   protected async run(): Promise<number> {
-    const { startReferenceCloud } = await import('../../adapters/reference-cloud.js');
-    const { isLoopbackHost } = await import('../../adapters/cloud-config.js');
+    const { startReferenceCloud } = await import('../../reference-cloud/server.js');
+    const { isLoopbackHost } = await import('../../adapters/delivery/cloud-config.js');
     const key = this.loginHome === undefined ? null : await this.loginKey();
     const { randomBytes } = await import('node:crypto');
     const generated = (bytes: number, prefix: string): string => `${prefix}${randomBytes(bytes).toString('hex')}`;

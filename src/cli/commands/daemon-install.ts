@@ -6,7 +6,7 @@
 import { closeSync, constants, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Command, Option } from 'clipanion';
-import { homePaths, resolveHome } from '../../adapters/home.js';
+import { homePaths, resolveHome } from '../../adapters/home/home.js';
 import {
   defaultManager,
   enableCommand,
@@ -16,7 +16,7 @@ import {
   type ServiceManager,
   serviceFilePath,
   serviceSpec,
-} from '../../adapters/service-unit.js';
+} from '../../adapters/integrations/service-unit.js';
 import { DiffloreError, errnoCode } from '../../errors.js';
 import { BaseCommand, usageError } from '../base-command.js';
 

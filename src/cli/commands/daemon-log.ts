@@ -5,7 +5,7 @@
  */
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
-import type { TransitionRecord } from '../../adapters/recorder.js';
+import type { TransitionRecord } from '../../adapters/lifecycle/recorder.js';
 import { BaseCommand, usageError } from '../base-command.js';
 import { journalPrinter, printable, stateLabel } from '../daemon-text.js';
 import { nextStopSignal } from '../stop-signals.js';
@@ -48,8 +48,8 @@ export default class DaemonLogCommand extends BaseCommand {
   protected async run(): Promise<number> {
     if (this.verify && this.follow) usageError('--verify and --follow cannot be combined');
     const [{ homePaths, resolveHome }, { readJournal, readState }] = await Promise.all([
-      import('../../adapters/home.js'),
-      import('../../adapters/recorder.js'),
+      import('../../adapters/home/home.js'),
+      import('../../adapters/lifecycle/recorder.js'),
     ]);
     const paths = homePaths(resolveHome(this.context.env as NodeJS.ProcessEnv));
     const journal = readJournal(paths.journal);
@@ -180,7 +180,7 @@ export default class DaemonLogCommand extends BaseCommand {
   private async followJournal(path: string, print: (record: TransitionRecord) => void): Promise<void> {
     const [{ closeSync, constants, readSync, statSync }, { openHomeFile }] = await Promise.all([
       import('node:fs'),
-      import('../../adapters/home-files.js'),
+      import('../../adapters/home/home-files.js'),
     ]);
     const size = (): number => {
       try {

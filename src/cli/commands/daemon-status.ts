@@ -43,9 +43,9 @@ export default class DaemonStatusCommand extends BaseCommand {
   protected async run(): Promise<number> {
     const [{ homePaths, resolveHome }, { daemonStatus, formatStatus, readBacklog }, { resolveCloudToken }] =
       await Promise.all([
-        import('../../adapters/home.js'),
+        import('../../adapters/home/home.js'),
         import('../daemon-status.js'),
-        import('../../adapters/cloud-config.js'),
+        import('../../adapters/delivery/cloud-config.js'),
       ]);
     const env = this.context.env as NodeJS.ProcessEnv;
     const now = Date.now();

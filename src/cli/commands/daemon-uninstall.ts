@@ -10,7 +10,7 @@ import {
   isManagedServiceFile,
   SYSTEMD_UNIT_NAME,
   serviceFilePath,
-} from '../../adapters/service-unit.js';
+} from '../../adapters/integrations/service-unit.js';
 import { DiffloreError } from '../../errors.js';
 import { BaseCommand } from '../base-command.js';
 import { chooseManager, readIfExists } from './daemon-install.js';

@@ -42,7 +42,7 @@ export default class DaemonViewCommand extends BaseCommand {
   protected async run(): Promise<number> {
     const env = this.context.env as NodeJS.ProcessEnv;
     const [{ homePaths, resolveHome }, { parseDuration, TIMEOUT_UNITS }, { startView }] = await Promise.all([
-      import('../../adapters/home.js'),
+      import('../../adapters/home/home.js'),
       import('../durations.js'),
       import('../../view/index.js'),
     ]);

@@ -58,8 +58,8 @@ export default class DoctorCommand extends BaseCommand {
       { buildReport, renderText },
       { parseDuration, TIMEOUT_UNITS },
     ] = await Promise.all([
-      import('../../adapters/home.js'),
-      import('../../adapters/cloud-config.js'),
+      import('../../adapters/home/home.js'),
+      import('../../adapters/delivery/cloud-config.js'),
       import('../doctor/facts.js'),
       import('../doctor/checks.js'),
       import('../doctor/report.js'),

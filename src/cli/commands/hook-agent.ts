@@ -4,7 +4,7 @@
  * place in the CLI. One path per agent name and Rust alias, from the agent table.
  */
 import { Command } from 'clipanion';
-import { MAX_EVENT_BYTES } from '../../adapters/claude-code-hook.js';
+import { MAX_EVENT_BYTES } from '../../adapters/integrations/claude-code-hook.js';
 import { AGENT_HOOKS } from '../../observation/agents/index.js';
 import { BaseCommand } from '../base-command.js';
 import { readStream, runAgentHook } from '../hook-fast.js';

@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { Command, Option } from 'clipanion';
-import { cliEntryPath, ephemeralEntryWarning } from '../../adapters/service-unit.js';
+import { cliEntryPath, ephemeralEntryWarning } from '../../adapters/integrations/service-unit.js';
 import {
   addClaudeCodeHook,
   claudeCodeHookSpec,
@@ -16,7 +16,7 @@ import {
   renderSettings,
   resolveSettingsPath,
   writeSettingsFile,
-} from '../../adapters/settings-merge.js';
+} from '../../adapters/integrations/settings-merge.js';
 import { AGENT_HOOKS, type AgentRow, findAgent } from '../../observation/agents/index.js';
 import { type InstallOptions, installAgentHook } from '../agent-install.js';
 import { BaseCommand, usageError } from '../base-command.js';

@@ -12,7 +12,7 @@ import {
   renderSettings,
   resolveSettingsPath,
   writeSettingsFile,
-} from '../../adapters/settings-merge.js';
+} from '../../adapters/integrations/settings-merge.js';
 import { uninstallAgentHook } from '../agent-install.js';
 import { agentRow, HookConfigCommand } from './hook-install.js';
 

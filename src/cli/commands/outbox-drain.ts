@@ -4,9 +4,9 @@
  */
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
-import type { describeTokenSource as Describe } from '../../adapters/cloud-config.js';
-import type { DrainProgress, DrainSummary } from '../../adapters/drain-pass.js';
-import type { HomePaths } from '../../adapters/home.js';
+import type { describeTokenSource as Describe } from '../../adapters/delivery/cloud-config.js';
+import type { DrainProgress, DrainSummary } from '../../adapters/delivery/drain-pass.js';
+import type { HomePaths } from '../../adapters/home/home.js';
 import { BaseCommand } from '../base-command.js';
 import { ProgressReporter } from '../drain-progress.js';
 
@@ -52,12 +52,12 @@ export default class OutboxDrainCommand extends BaseCommand {
       { selfIdentity },
       { describeTokenSource },
     ] = await Promise.all([
-      import('../../adapters/home.js'),
-      import('../../adapters/db.js'),
-      import('../../adapters/outbox-store.js'),
-      import('../../adapters/drain-pass.js'),
-      import('../../adapters/process-identity.js'),
-      import('../../adapters/cloud-config.js'),
+      import('../../adapters/home/home.js'),
+      import('../../adapters/outbox/db.js'),
+      import('../../adapters/outbox/outbox-store.js'),
+      import('../../adapters/delivery/drain-pass.js'),
+      import('../../adapters/lifecycle/process-identity.js'),
+      import('../../adapters/delivery/cloud-config.js'),
     ]);
     const paths = ensureHome(resolveHome(env));
     const db = openDatabase(paths.db);

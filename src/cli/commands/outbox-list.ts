@@ -2,7 +2,7 @@
  * `difflore outbox list`: the rows themselves, oldest first, filtered by status and kind.
  */
 import { Command, Option } from 'clipanion';
-import type { OutboxRow } from '../../adapters/outbox-store.js';
+import type { OutboxRow } from '../../adapters/outbox/outbox-store.js';
 import { BaseCommand } from '../base-command.js';
 import { checkKind, checkLimit, checkStatus, formatDuration, oneLine, STATUSES, withStore } from '../outbox-helpers.js';
 

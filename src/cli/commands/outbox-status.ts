@@ -2,7 +2,7 @@
  * `difflore outbox status`: what is queued, what is stuck, and what waits on disk as spill files.
  */
 import { Command, Option } from 'clipanion';
-import { type SpillStats, spillStats } from '../../adapters/spill.js';
+import { type SpillStats, spillStats } from '../../adapters/outbox/spill.js';
 import { BaseCommand } from '../base-command.js';
 import { type DaemonStatusReport, type DeliveryReport, daemonStatus, readBacklog } from '../daemon-status.js';
 import { unknownKindNote } from '../doctor/checks.js';

@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
-import { cliEntryPath } from '../../adapters/service-unit.js';
+import { cliEntryPath } from '../../adapters/integrations/service-unit.js';
 
 export interface ChildResult {
   readonly code: number | null;

@@ -17,9 +17,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Database } from '../../adapters/db.js';
-import type { HomePaths } from '../../adapters/home.js';
-import type { CloudStats } from '../../adapters/reference-cloud.js';
+import type { Database } from '../../adapters/outbox/db.js';
+import type { HomePaths } from '../../adapters/home/home.js';
+import type { CloudStats } from '../../reference-cloud/server.js';
 import { describeError } from '../../errors.js';
 import { plural } from '../outbox-helpers.js';
 import {
@@ -244,10 +244,10 @@ export async function runDemo(options: DemoOptions, io: DemoIO): Promise<number>
 async function demo(run: Run): Promise<Outcome> {
   const { io, options } = run;
   const [{ ensureHome }, { openDatabase }, { OutboxStore }, { probeLiveness }] = await Promise.all([
-    import('../../adapters/home.js'),
-    import('../../adapters/db.js'),
-    import('../../adapters/outbox-store.js'),
-    import('../../adapters/liveness.js'),
+    import('../../adapters/home/home.js'),
+    import('../../adapters/outbox/db.js'),
+    import('../../adapters/outbox/outbox-store.js'),
+    import('../../adapters/lifecycle/liveness.js'),
   ]);
 
   // 1. The data home.
@@ -368,7 +368,7 @@ async function demo(run: Run): Promise<Outcome> {
 function refuseBusyHome(
   paths: HomePaths,
   openDatabase: (path: string, options?: { readonly?: boolean }) => Database,
-  probeLiveness: typeof import('../../adapters/liveness.js').probeLiveness,
+  probeLiveness: typeof import('../../adapters/lifecycle/liveness.js').probeLiveness,
 ): void {
   const live = probeLiveness(paths);
   if (live.kind === 'running' || live.kind === 'unverified') {
@@ -410,7 +410,7 @@ async function watch(
   workload: Workload,
   paths: HomePaths,
   openDatabase: (path: string, options?: { readonly?: boolean }) => Database,
-  probeLiveness: typeof import('../../adapters/liveness.js').probeLiveness,
+  probeLiveness: typeof import('../../adapters/lifecycle/liveness.js').probeLiveness,
 ): Promise<Watched> {
   const cloud = run.cloud as CloudChild;
   const view = new ProgressView(run.io.out, { tty: run.io.tty, colour: run.io.colour });
@@ -545,7 +545,7 @@ async function cleanUp(run: Run): Promise<string | null> {
     const stopped = await runCli(['daemon', 'stop', '--grace', '5s'], run.daemonEnv, 20_000);
     run.say(`Stopping the daemon (${shown(['daemon', 'stop'])}):`);
     run.say(indent(stopped.stdout || stopped.stderr));
-    const { probeLiveness } = await import('../../adapters/liveness.js');
+    const { probeLiveness } = await import('../../adapters/lifecycle/liveness.js');
     const live = probeLiveness(run.paths);
     if (live.kind === 'running') {
       // The stop protocol failed and the process is provably our daemon: it must not outlive the demo.

@@ -5,9 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { agentTarget, ourCommands } from '../../adapters/agent-config.js';
-import { cliEntryPath } from '../../adapters/service-unit.js';
-import { agentHookCommand, type JsonObject } from '../../adapters/settings-merge.js';
+import { agentTarget, ourCommands } from '../../adapters/integrations/agent-config.js';
+import { cliEntryPath } from '../../adapters/integrations/service-unit.js';
+import { agentHookCommand, type JsonObject } from '../../adapters/integrations/settings-merge.js';
 import type { AgentInstallSpec } from '../../observation/agents/agent.js';
 import { AGENT_HOOKS } from '../../observation/agents/index.js';
 import type { Check } from './checks.js';

@@ -3,7 +3,7 @@
  * one-line detail and, for every problem, the command that fixes it. Pure (no I/O, no clock), so
  * every verdict is unit-tested from hand-made facts.
  */
-import { describeTokenSource } from '../../adapters/cloud-config.js';
+import { describeTokenSource } from '../../adapters/delivery/cloud-config.js';
 import type { DaemonStatusReport } from '../daemon-status.js';
 import { clockTime, deliveryBlocked } from '../delivery-text.js';
 import { ABANDONED_RECENT_MS, type DoctorFacts, type FileFact } from './facts.js';

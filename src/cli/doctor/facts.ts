@@ -6,11 +6,16 @@
  */
 import { lstatSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { readCloudToken, resolveCloudUrl, type TokenResult, type TokenSource } from '../../adapters/cloud-config.js';
-import { checkWritable, openDatabase, SCHEMA_VERSION } from '../../adapters/db.js';
-import { AWAITING_APPROVAL_SQL, SENDABLE_SQL, UNKNOWN_KIND_SQL } from '../../adapters/outbox-store.js';
-import { type HomePaths, homePaths } from '../../adapters/home.js';
-import { type SpillStats, spillStats } from '../../adapters/spill.js';
+import {
+  readCloudToken,
+  resolveCloudUrl,
+  type TokenResult,
+  type TokenSource,
+} from '../../adapters/delivery/cloud-config.js';
+import { checkWritable, openDatabase, SCHEMA_VERSION } from '../../adapters/outbox/db.js';
+import { AWAITING_APPROVAL_SQL, SENDABLE_SQL, UNKNOWN_KIND_SQL } from '../../adapters/outbox/outbox-store.js';
+import { type HomePaths, homePaths } from '../../adapters/home/home.js';
+import { type SpillStats, spillStats } from '../../adapters/outbox/spill.js';
 import { DiffloreError, describeErrorLine, errnoCode } from '../../errors.js';
 import { type DaemonStatusReport, daemonStatus, readBacklog } from '../daemon-status.js';
 import { reasonPrefix } from './format.js';

@@ -1,0 +1,72 @@
+/**
+ * Waiting for a daemon's death itself (the stop protocol's `awaitExit`): the daemon holds its lifetime
+ * lock (daemon.lock, flock LOCK_EX) until it exits, and the kernel drops it the moment the process
+ * dies, so a blocking shared flock on the same file returns exactly then. No poll is involved.
+ *
+ * Why a `flock(1)` child rather than a blocking flock in this process: a blocking flock in libuv's
+ * thread pool cannot be cancelled, and Node's exit joins the pool's threads, so a stopper whose
+ * target never dies (stuck in the kernel after SIGKILL) could never exit either. A child can be
+ * killed. It gets the lock file as an already open fd (opened here by the home-files rule, read-only),
+ * so it opens nothing in the home itself, and it is spawned by absolute path, never through PATH.
+ * Where util-linux's flock is missing (macOS) the answer is `unwatchable` and the stop protocol polls.
+ */
+import { closeSync, constants, existsSync } from 'node:fs';
+import type { ExitHint } from '../../machines/stop.js';
+import { openHomeFile } from '../home/home-files.js';
+
+const FLOCK_BINARIES = ['/usr/bin/flock', '/bin/flock'] as const;
+
+export interface ExitWaiter {
+  /** Resolves `released` once nobody holds the lock exclusively; one wait per waiter, shared by callers. */
+  wait(): Promise<ExitHint>;
+  /** Ends a wait still under way (its promise then resolves `unwatchable`). */
+  cancel(): void;
+}
+
+/** A waiter on the exclusive holder of `lockPath` (the lifetime lock). */
+export function exitWaiter(lockPath: string): ExitWaiter {
+  let waiting: Promise<ExitHint> | null = null;
+  let child: import('node:child_process').ChildProcess | null = null;
+  let cancelled = false;
+  const start = async (): Promise<ExitHint> => {
+    const binary = process.platform === 'linux' ? FLOCK_BINARIES.find((path) => existsSync(path)) : undefined;
+    if (binary === undefined) return { kind: 'unwatchable' };
+    let fd: number | undefined;
+    try {
+      fd = openHomeFile(lockPath, constants.O_RDONLY);
+    } catch {
+      return { kind: 'unwatchable' };
+    }
+    // No lock file: nothing holds it, and the check that follows decides.
+    if (fd === undefined) return { kind: 'released' };
+    const { spawn } = await import('node:child_process');
+    if (cancelled) {
+      closeSync(fd);
+      return { kind: 'unwatchable' };
+    }
+    let running: import('node:child_process').ChildProcess;
+    try {
+      running = spawn(binary, ['--shared', '3'], { stdio: ['ignore', 'ignore', 'ignore', fd] });
+    } finally {
+      // The child has its own copy of the descriptor; ours would only keep the file open.
+      closeSync(fd);
+    }
+    child = running;
+    const hint = await new Promise<ExitHint>((resolve) => {
+      running.once('error', () => resolve({ kind: 'unwatchable' }));
+      running.once('exit', (code) => resolve(code === 0 ? { kind: 'released' } : { kind: 'unwatchable' }));
+    });
+    child = null;
+    return hint;
+  };
+  return {
+    wait: () => {
+      waiting ??= start().catch((): ExitHint => ({ kind: 'unwatchable' }));
+      return waiting;
+    },
+    cancel: () => {
+      cancelled = true;
+      child?.kill('SIGKILL');
+    },
+  };
+}
