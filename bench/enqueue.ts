@@ -19,7 +19,7 @@ import { median, percentile, round, tempHome } from './_util.js';
 const PACED_RATE_PER_S = 2000;
 const pauseCell = new Int32Array(new SharedArrayBuffer(4));
 
-const DIST = join(process.cwd(), 'dist', 'adapters');
+const DIST = join(process.cwd(), 'dist', 'adapters', 'outbox');
 
 function drainerScript(dbPath: string): string {
   return `

@@ -233,7 +233,7 @@ describe('spilling when the database cannot take the row', () => {
   it('waits for a write lock that another connection holds for a moment, then inserts (no spill)', async () => {
     const paths = ensureHome(temp.home);
     openDatabase(paths.db).close();
-    const dist = join(import.meta.dirname, '..', '..', 'dist', 'adapters', 'db.js');
+    const dist = join(import.meta.dirname, '..', '..', 'dist', 'adapters', 'outbox', 'db.js');
     // A worker thread takes the write lock and keeps it for a moment. This thread then enqueues at
     // once, so the insert meets the lock and has to wait for it.
     const worker = new Worker(
@@ -314,7 +314,7 @@ describe('spilling when the database cannot take the row', () => {
     // still owned by root (0644): readable, not writable, as on a sandboxed agent's mount.
     chownSync(dirname(temp.home), 65534, 65534);
     chownSync(temp.home, 65534, 65534);
-    const dist = join(import.meta.dirname, '..', '..', 'dist', 'adapters', 'enqueue.js');
+    const dist = join(import.meta.dirname, '..', '..', 'dist', 'adapters', 'outbox', 'enqueue.js');
     const script = `const { enqueue, loadContract } = await import(${JSON.stringify(dist)});
       await loadContract('observation');
       process.stdout.write(JSON.stringify(enqueue('observation', ${JSON.stringify(obs({ ro: 1 }))}, { env: { DIFFLORE_HOME: ${JSON.stringify(temp.home)} } })));`;

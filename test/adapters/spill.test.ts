@@ -206,10 +206,10 @@ describe('replaySpill', () => {
       }
       const dist = join(import.meta.dirname, '..', '..', 'dist', 'adapters');
       const script = `
-        const { openDatabase } = await import(${JSON.stringify(join(dist, 'db.js'))});
-        const { homePaths } = await import(${JSON.stringify(join(dist, 'home.js'))});
-        const { OutboxStore } = await import(${JSON.stringify(join(dist, 'outbox-store.js'))});
-        const { replaySpill } = await import(${JSON.stringify(join(dist, 'spill.js'))});
+        const { openDatabase } = await import(${JSON.stringify(join(dist, 'outbox', 'db.js'))});
+        const { homePaths } = await import(${JSON.stringify(join(dist, 'home', 'home.js'))});
+        const { OutboxStore } = await import(${JSON.stringify(join(dist, 'outbox', 'outbox-store.js'))});
+        const { replaySpill } = await import(${JSON.stringify(join(dist, 'outbox', 'spill.js'))});
         const paths = homePaths(${JSON.stringify(temp.home)});
         const db = openDatabase(paths.db);
         process.stdout.write(JSON.stringify(replaySpill(paths, new OutboxStore(db))));
@@ -285,10 +285,10 @@ describe('replaySpill', () => {
     }
     const dist = join(import.meta.dirname, '..', '..', 'dist', 'adapters');
     const script = `
-      const { openDatabase } = await import(${JSON.stringify(join(dist, 'db.js'))});
-      const { homePaths } = await import(${JSON.stringify(join(dist, 'home.js'))});
-      const { OutboxStore } = await import(${JSON.stringify(join(dist, 'outbox-store.js'))});
-      const { replaySpill } = await import(${JSON.stringify(join(dist, 'spill.js'))});
+      const { openDatabase } = await import(${JSON.stringify(join(dist, 'outbox', 'db.js'))});
+      const { homePaths } = await import(${JSON.stringify(join(dist, 'home', 'home.js'))});
+      const { OutboxStore } = await import(${JSON.stringify(join(dist, 'outbox', 'outbox-store.js'))});
+      const { replaySpill } = await import(${JSON.stringify(join(dist, 'outbox', 'spill.js'))});
       const paths = homePaths(${JSON.stringify(temp.home)});
       const db = openDatabase(paths.db);
       process.stdout.write(JSON.stringify(replaySpill(paths, new OutboxStore(db))));

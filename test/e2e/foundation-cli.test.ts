@@ -481,15 +481,15 @@ describe('many writers and a claimer at once', () => {
     ensureHome(temp.home);
     openDatabase(homePaths(temp.home).db).close();
     const writer = (w: number): string => `
-      const { enqueue, loadContract } = await import(${JSON.stringify(join(dist, 'enqueue.js'))});
+      const { enqueue, loadContract } = await import(${JSON.stringify(join(dist, 'outbox', 'enqueue.js'))});
       await loadContract('mcp_query');
       for (let i = 0; i < ${perWriter}; i++) {
         const result = enqueue('mcp_query', JSON.stringify({ w: ${w}, i }));
         if (result.kind !== 'inserted') { console.error(JSON.stringify(result)); process.exit(3); }
       }`;
     const claimer = `
-      const { openDatabase } = await import(${JSON.stringify(join(dist, 'db.js'))});
-      const { OutboxStore } = await import(${JSON.stringify(join(dist, 'outbox-store.js'))});
+      const { openDatabase } = await import(${JSON.stringify(join(dist, 'outbox', 'db.js'))});
+      const { OutboxStore } = await import(${JSON.stringify(join(dist, 'outbox', 'outbox-store.js'))});
       const db = openDatabase(${JSON.stringify(homePaths(temp.home).db)});
       const store = new OutboxStore(db);
       const seen = [];
