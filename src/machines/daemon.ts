@@ -100,13 +100,22 @@ export const DAEMON_DEFAULTS: Required<Omit<DaemonInput, 'idleMs'>> = {
   abortGraceMs: 5_000,
 };
 
-/** Why `claim` judged the pid file stale (DESIGN §4). */
+/**
+ * Why `claim` judged the pid file stale (DESIGN §4). `invalidPid`: empty, unparseable or pid ≤ 1;
+ * `dead`: no such process; `zombie`: exited but not reaped; `identityMismatch`: the pid now belongs to
+ * another process than the recorded identity (or to us), or the machine rebooted since.
+ */
 export type StaleReason = 'dead' | 'zombie' | 'identityMismatch' | 'invalidPid';
 
 export type ClaimResult =
   | { readonly kind: 'claimed'; readonly identity: ProcessIdentity }
-  /** A live owner holds the home. `verified` is false for a Rust daemon or any owner without identity. */
+  /**
+   * A live owner holds the home. `pid` is null when a daemon holds the lifetime lock but no pid file
+   * or identity names it; `verified`: its identity matches the recorded one (false for a Rust daemon
+   * or any owner without identity).
+   */
   | { readonly kind: 'conflict'; readonly pid: number | null; readonly verified: boolean }
+  /** `pid` is null when the pid file is garbage (unparseable). */
   | { readonly kind: 'stale'; readonly pid: number | null; readonly reason: StaleReason };
 
 export interface ReclaimInput {

@@ -12,7 +12,7 @@
  * xstate, the stop machine and the probes.
  */
 import { createActor, type InspectionEvent, type Observer } from 'xstate';
-import type { Claimed, ClaimResult as AdapterClaimResult } from '../adapters/lifecycle/claim.js';
+import type { Claimed, ClaimFinding } from '../adapters/lifecycle/claim.js';
 import { seenLoginSecrets } from '../adapters/auth/login-memory.js';
 import { type DaemonLog, openDaemonLog } from '../adapters/lifecycle/daemon-log.js';
 import { checkHomeEntry } from '../adapters/home/home-files.js';
@@ -20,7 +20,7 @@ import { type HomePaths, ensureHome, homePaths, resolveHome } from '../adapters/
 import { probeLock, unlock } from '../adapters/lifecycle/flock.js';
 import { probeLiveness } from '../adapters/lifecycle/liveness.js';
 import { readPidFile } from '../adapters/lifecycle/pid-file.js';
-import { isStillAlive, type ProcessIdentity, sameProcess } from '../adapters/lifecycle/process-identity.js';
+import { isStillAlive, sameProcess } from '../adapters/lifecycle/process-identity.js';
 import {
   createRecorder,
   preloadWriter,
@@ -37,7 +37,7 @@ import {
 import type { ClaimResult, DaemonOutput, DaemonPorts, DrainSummary } from '../machines/daemon.js';
 import { transitionRecorder } from '../machines/transition-record.js';
 import { provideStop, type StopOutput, type StopPorts } from '../machines/stop.js';
-import type { LogLevel, MachineName, RecordedObject, TransitionRecord } from '../machines/types.js';
+import type { LogLevel, MachineName, ProcessIdentity, RecordedObject, TransitionRecord } from '../machines/types.js';
 import { DiffloreError, describeError, describeErrorLine } from '../errors.js';
 
 // ── shared wiring ─────────────────────────────────────────────────────────────────────────────────
@@ -136,7 +136,7 @@ export interface DaemonRunConfig {
 
 /** What the machine's drain pass returns, built from the drainer's richer summary. */
 function machineSummary(
-  summary: import('../adapters/delivery/drain-pass.js').DrainSummary,
+  summary: import('../adapters/delivery/drain-pass.js').DrainPassReport,
   startedAt: number,
   finishedAt: number,
   waitingRows: () => number,
@@ -278,7 +278,7 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
   };
 
   /** After a successful claim the home is ours: open the outbox (a failure here is a fatal claim). */
-  const afterClaim = (result: AdapterClaimResult): ClaimResult => {
+  const afterClaim = (result: ClaimFinding): ClaimResult => {
     if (result.kind === 'stale') return { kind: 'stale', pid: result.pid, reason: result.reason };
     if (result.kind === 'conflict') return result;
     claimed = result;

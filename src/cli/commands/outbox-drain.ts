@@ -5,7 +5,7 @@
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
 import type { describeTokenSource as Describe } from '../../adapters/delivery/cloud-config.js';
-import type { DrainProgress, DrainSummary } from '../../adapters/delivery/drain-pass.js';
+import type { DrainProgress, DrainPassReport } from '../../adapters/delivery/drain-pass.js';
 import type { HomePaths } from '../../adapters/home/home.js';
 import { BaseCommand } from '../base-command.js';
 import { ProgressReporter } from '../drain-progress.js';
@@ -69,7 +69,7 @@ export default class OutboxDrainCommand extends BaseCommand {
     // Leases that name this process, as the daemon's do. Nobody hands them back early (only a daemon
     // that claims the home releases its dead predecessor's); it keeps the lease ids telling.
     const owner = leaseOwnerFor(selfIdentity());
-    let summary: DrainSummary;
+    let summary: DrainPassReport;
     try {
       summary = await runDrainPass({
         store: new OutboxStore(db, owner === null ? {} : { leaseOwner: owner }),
@@ -91,7 +91,7 @@ export default class OutboxDrainCommand extends BaseCommand {
     return summary.waitingForAuth ? 1 : 0;
   }
 
-  private printSummary(s: DrainSummary, paths: HomePaths, describeTokenSource: DescribeSource): void {
+  private printSummary(s: DrainPassReport, paths: HomePaths, describeTokenSource: DescribeSource): void {
     this.print(
       `${s.cancelled ? 'cancelled' : 'drained'}: attempted ${s.attempted}, confirmed ${s.confirmed}, retried ${s.retried}, abandoned ${s.abandoned}`,
     );
