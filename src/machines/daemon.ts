@@ -64,6 +64,7 @@
  * nothing to look at in between.
  */
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
+import { DEFAULT_BATCH_SIZE } from './defaults.js';
 import { type BreakerState, CLOSED_BREAKER } from './delivery-policy.js';
 import { type DeliveryOutcome, type DeliverySummary, INITIAL_DELIVERY, nextDelivery } from './delivery-summary.js';
 import { errorMessage, type LogParams, type ProcessIdentity } from './types.js';
@@ -92,7 +93,7 @@ export interface DaemonInput {
 
 export const DAEMON_DEFAULTS: Required<Omit<DaemonInput, 'idleMs'>> = {
   tickMs: 5_000,
-  batchSize: 64,
+  batchSize: DEFAULT_BATCH_SIZE,
   minSleepMs: 10,
   abortGraceMs: 5_000,
 };

@@ -43,11 +43,11 @@ import {
 } from './cloud-routes.js';
 import { databaseError } from '../outbox/db.js';
 import { writeDrainState } from './drain-state.js';
+import { DEFAULT_BATCH_SIZE } from '../../machines/defaults.js';
 import type { HomePaths } from '../home/home.js';
 import type { ClaimedRow, Lease, OutboxStore } from '../outbox/outbox-store.js';
 import { type ReplayReport, replaySpill } from '../outbox/spill.js';
 
-export const DEFAULT_BATCH_SIZE = 64;
 export const DEFAULT_MAX_IN_FLIGHT = 8;
 /** Claims delivered at the same time: overlapping them hides each batch's slowest request. */
 const CLAIM_WORKERS = 4;

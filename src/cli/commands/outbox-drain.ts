@@ -9,6 +9,7 @@ import type { DrainProgress, DrainPassReport } from '../../adapters/delivery/dra
 import type { HomePaths } from '../../adapters/home/home.js';
 import { BaseCommand } from '../base-command.js';
 import { ProgressReporter } from '../drain-progress.js';
+import { formatDuration } from '../text.js';
 
 export default class OutboxDrainCommand extends BaseCommand {
   static override paths = [['outbox', 'drain']];
@@ -112,16 +113,10 @@ export default class OutboxDrainCommand extends BaseCommand {
     }
     if (s.nextDueAt !== null) {
       const wait = s.nextDueAt - Date.now();
-      this.print(wait > 0 ? `next row due in ${formatWait(wait)}` : 'more rows are due');
+      this.print(wait > 0 ? `next row due in ${formatDuration(wait)}` : 'more rows are due');
     }
     if (s.lastError && !s.authProblem) this.print(`last error: ${s.lastError}`);
   }
 }
 
 type DescribeSource = typeof Describe;
-
-function formatWait(ms: number): string {
-  if (ms < 1000) return `${ms} ms`;
-  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
-  return `${Math.round(ms / 60_000)} min`;
-}
