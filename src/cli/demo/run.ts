@@ -21,7 +21,7 @@ import type { Database } from '../../adapters/outbox/db.js';
 import type { HomePaths } from '../../adapters/home/home.js';
 import type { CloudStats } from '../../reference-cloud/server.js';
 import { describeError } from '../../errors.js';
-import { plural } from '../outbox-helpers.js';
+import { formatDuration, plural } from '../text.js';
 import {
   type CloudChild,
   type ChildResult,
@@ -31,7 +31,7 @@ import {
   shown,
   startCloud,
 } from './children.js';
-import { formatSeconds, ProgressView } from './progress.js';
+import { ProgressView } from './progress.js';
 import { buildWorkload, type Workload } from './workload.js';
 
 export interface DemoOptions {
@@ -325,7 +325,7 @@ async function demo(run: Run): Promise<Outcome> {
   const watched = await watch(run, workload, paths, openDatabase, probeLiveness);
   run.say();
   run.say(
-    `All ${workload.deliverable} deliverable rows acknowledged in ${formatSeconds(watched.deliveredInMs)} ` +
+    `All ${workload.deliverable} deliverable rows acknowledged in ${formatDuration(watched.deliveredInMs)} ` +
       `(the poison row is abandoned, as it should be).`,
   );
   run.say();
@@ -529,7 +529,7 @@ function deadlineMessage(
   const left = rows.map((r) => `${r.status} ${r.n}`).join(', ') || 'nothing';
   const received = Object.values(stats.received).reduce((a, b) => a + b, 0);
   return (
-    `gave up after ${formatSeconds(run.options.deadlineMs)}: the outbox still holds ${left}; ` +
+    `gave up after ${formatDuration(run.options.deadlineMs)}: the outbox still holds ${left}; ` +
     `the cloud has ${received} of ${workload.expectedReceived} rows (answers so far: ${JSON.stringify(stats.byStatus)})`
   );
 }
@@ -587,6 +587,6 @@ function printSummary(run: Run, o: Outcome): void {
     `  retried    ${plural(o.retriedRows, 'row')} (${plural(o.failedRequests, 'request')} answered 503 during the burst)`,
   );
   run.say(`  abandoned  1, the poison row: ${o.abandonedReason ?? 'no reason recorded'}`);
-  run.say(`  time       ${formatSeconds(run.elapsed())} in all; delivery took ${formatSeconds(o.deliveredInMs)}`);
+  run.say(`  time       ${formatDuration(run.elapsed())} in all; delivery took ${formatDuration(o.deliveredInMs)}`);
   if (run.tempRoot !== null && !run.options.keep) run.say(`  cleaned    removed ${run.tempRoot}`);
 }
