@@ -11,14 +11,14 @@ import type { Usage } from 'clipanion';
 import { reportFailure } from './exit-codes.js';
 
 /** `--name`: true when given, false otherwise. */
-export interface FlagOption {
+interface FlagOption {
   readonly kind: 'flag';
   readonly name: `--${string}`;
   readonly description: string;
 }
 
 /** `--name VALUE` or `--name=VALUE`; `default` when left out. */
-export interface ValueOption {
+interface ValueOption {
   readonly kind: 'value';
   readonly name: `--${string}`;
   readonly description: string;
@@ -26,14 +26,14 @@ export interface ValueOption {
 }
 
 /** `--name`, `--name=VALUE` or `--name VALUE`: null when left out, '' when given without a value. */
-export interface OptionalValueOption {
+interface OptionalValueOption {
   readonly kind: 'optionalValue';
   readonly name: `--${string}`;
   readonly description: string;
 }
 
 /** A word in order; an optional one may be left out only after every required one. */
-export interface PositionalOption {
+interface PositionalOption {
   readonly kind: 'positional';
   readonly name: string;
   readonly required: boolean;

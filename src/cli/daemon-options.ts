@@ -3,19 +3,20 @@
  * default and its parser. Light: the `daemon stop` fast path loads it.
  */
 import { DiffloreError } from '../errors.js';
+import { DEFAULT_BATCH_SIZE } from '../machines/defaults.js';
 import { flag, value } from './command-spec.js';
 import { parseDuration, TIMEOUT_UNITS } from './durations.js';
 
 /** Longest tick accepted: a daemon that sleeps for an hour between ticks is a misconfiguration. */
 const MAX_TICK_MS = 3_600_000;
 /** The fallback tick where no wake watch runs (without --tick). */
-export const DEFAULT_TICK = '5s';
+const DEFAULT_TICK = '5s';
 /** Without --tick, the idle daemon's heartbeat while commits wake it (DESIGN §9: idle ≤ 0.02 % CPU). */
-export const DEFAULT_IDLE_MS = 60_000;
-export const DEFAULT_BATCH = '64';
-export const DEFAULT_START_TIMEOUT = '10s';
-export const DEFAULT_GRACE = '10s';
-export const DEFAULT_KILL_TIMEOUT = '5s';
+const DEFAULT_IDLE_MS = 60_000;
+const DEFAULT_BATCH = String(DEFAULT_BATCH_SIZE);
+const DEFAULT_START_TIMEOUT = '10s';
+const DEFAULT_GRACE = '10s';
+const DEFAULT_KILL_TIMEOUT = '5s';
 
 const TICK_HELP =
   'Drain at least this often when idle (e.g. 5s, 500ms) (default: a 60 s heartbeat, since commits wake the daemon; 5 s where they cannot)';
@@ -58,7 +59,7 @@ export function parseBatch(text: string): number {
 }
 
 /** Parses --timeout for `daemon start|restart`. */
-export function parseStartTimeout(text: string): number {
+function parseStartTimeout(text: string): number {
   return parseDuration('--timeout', text, TIMEOUT_UNITS);
 }
 

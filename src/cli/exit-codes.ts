@@ -6,9 +6,8 @@
  */
 import { DiffloreError, describeError } from '../errors.js';
 
-export const EXIT_OK = 0;
 /** A failure, for commands that document no other code for it. */
-export const EXIT_FAILURE = 1;
+const EXIT_FAILURE = 1;
 /** A usage error or invalid input: a bad flag, duration, kind or payload. */
 export const EXIT_USAGE = 2;
 /** `daemon stop` refused to signal, or failed (README "Exit codes"). */

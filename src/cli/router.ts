@@ -26,7 +26,7 @@ export interface Route {
 }
 
 /** Where `argv` goes on the fast path, with its raw values; undefined: to Clipanion. */
-export function routeWith(spec: CommandSpec, argv: readonly string[]): Route | undefined {
+function routeWith(spec: CommandSpec, argv: readonly string[]): Route | undefined {
   const path = matchPath(spec, argv);
   if (path === undefined) return undefined;
   const raw = parsePlain(spec, argv.slice(path.length));
