@@ -43,11 +43,11 @@ import {
 } from './cloud-routes.js';
 import { databaseError } from '../outbox/db.js';
 import { writeDrainState } from './drain-state.js';
+import { DEFAULT_BATCH_SIZE } from '../../machines/defaults.js';
 import type { HomePaths } from '../home/home.js';
 import type { ClaimedRow, Lease, OutboxStore } from '../outbox/outbox-store.js';
 import { type ReplayReport, replaySpill } from '../outbox/spill.js';
 
-export const DEFAULT_BATCH_SIZE = 64;
 export const DEFAULT_MAX_IN_FLIGHT = 8;
 /** Claims delivered at the same time: overlapping them hides each batch's slowest request. */
 const CLAIM_WORKERS = 4;
@@ -104,7 +104,11 @@ export interface DrainPassOptions {
 
 export type StopReason = 'idle' | 'limit' | 'auth' | 'breaker' | 'cancelled';
 
-export interface DrainSummary {
+/**
+ * What one pass reports, richer than the daemon machine's `DrainSummary` (machines/daemon.ts), which
+ * the composition root derives from it: `outbox drain` prints this one whole.
+ */
+export interface DrainPassReport {
   attempted: number;
   confirmed: number;
   retried: number;
@@ -158,7 +162,7 @@ type Settlement =
   | { readonly kind: 'release'; readonly row: ClaimedRow; readonly note?: string };
 
 /** Runs one pass. Throws only when it cannot run: a bad URL (`config`) or an unusable database. */
-export async function runDrainPass(options: DrainPassOptions): Promise<DrainSummary> {
+export async function runDrainPass(options: DrainPassOptions): Promise<DrainPassReport> {
   const { store, paths, signal, onProgress } = options;
   const env = options.env ?? process.env;
   const now = options.now ?? Date.now;
@@ -178,7 +182,7 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   let stop: StopReason | null = null;
   /** Set when the row limit is used up: no more claims, but claimed rows are still delivered. */
   let limitReached = false;
-  let tokenRefreshed: DrainSummary['tokenRefreshed'] = null;
+  let tokenRefreshed: DrainPassReport['tokenRefreshed'] = null;
   const refreshFailedProblem = (refusal: string, failure: string): string =>
     `the cloud refused the token (${refusal}) and refreshing the Rust login failed (${failure}); rows wait without spending tries: ${noTokenAdvice(paths)}`;
 
@@ -536,12 +540,12 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   if (signal?.aborted) stop = 'cancelled';
   return finish(stop);
 
-  function finish(reason: StopReason): DrainSummary {
+  function finish(reason: StopReason): DrainPassReport {
     const dueAt = dbCall(store, () => store.nextDueAt());
     const rowsWaiting = dueAt !== null;
     const nextDueAt = passNextDueAt(dueAt, breaker, authProblem !== null, config);
     const at = now();
-    const summary: DrainSummary = {
+    const summary: DrainPassReport = {
       ...totals,
       released: releasedTotal,
       waitingForAuth: authProblem !== null,
