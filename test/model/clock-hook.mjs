@@ -49,13 +49,16 @@ function install() {
     // After the reactions the timer started (a check, the transition it led to): the test may act.
     setImmediate(() => send({ t: 'fired', id: message.id }));
   };
-  /** A 'message' listener keeps the process alive: only while a held timer would have. */
+  /**
+   * A held timer keeps the CLI alive as a real one would: the channel is ref'd exactly while some
+   * timer is held (explicit ref/unref, so the 'message' listener alone never keeps it alive).
+   */
   const listen = () => {
     if (held.size > 0 && !listening) {
-      process.on('message', onMessage);
+      process.channel?.ref();
       listening = true;
     } else if (held.size === 0 && listening) {
-      process.off('message', onMessage);
+      process.channel?.unref();
       listening = false;
     }
   };
@@ -111,7 +114,8 @@ function install() {
   };
   syncBuiltinESMExports();
 
-  // The channel itself must not keep the CLI alive once nothing is held.
+  process.on('message', onMessage);
+  // The channel itself must not keep the CLI alive while nothing is held.
   process.channel?.unref();
 }
 
