@@ -35,7 +35,7 @@ function seconds(ms: number): string {
 
 /** Runs the stop protocol and prints its outcome; returns the exit code (DESIGN §8). */
 export async function runStopCommand(args: StopArgs, io: StopIo): Promise<number> {
-  const { runStop } = await import('../runtime/daemon-runtime.js');
+  const { runStop } = await import('../runtime/stop-runtime.js');
   const started = performance.now();
   const { output } = await runStop({
     env: io.env,
