@@ -5,16 +5,13 @@
  */
 import type { CommandIo } from './command-spec.js';
 import { printable } from './daemon-text.js';
+import { formatDuration } from './text.js';
 
 export interface StopArgs {
   readonly graceMs: number;
   readonly killTimeoutMs: number;
   readonly force: boolean;
   readonly json: boolean;
-}
-
-function seconds(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
 /** Runs the stop protocol and prints its outcome; returns the exit code (DESIGN §8). */
@@ -52,11 +49,11 @@ export async function runStopCommand(args: StopArgs, io: CommandIo): Promise<num
       io.stdout.write(`stopped ${target}\n`);
       break;
     case 'killed':
-      io.stdout.write(`killed ${target}: it did not exit within ${seconds(args.graceMs)} of SIGTERM\n`);
+      io.stdout.write(`killed ${target}: it did not exit within ${formatDuration(args.graceMs)} of SIGTERM\n`);
       break;
     case 'wouldNotDie':
       io.stderr.write(
-        `difflore: ${target} would not die: still alive ${seconds(args.killTimeoutMs)} after SIGKILL (stuck in the kernel?)\n`,
+        `difflore: ${target} would not die: still alive ${formatDuration(args.killTimeoutMs)} after SIGKILL (stuck in the kernel?)\n`,
       );
       break;
     case 'refused':
