@@ -16,7 +16,7 @@ export interface StopArgs {
 
 /** Runs the stop protocol and prints its outcome; returns the exit code (DESIGN §8). */
 export async function runStopCommand(args: StopArgs, io: CommandIo): Promise<number> {
-  const { runStop } = await import('../runtime/daemon-runtime.js');
+  const { runStop } = await import('../runtime/stop-runtime.js');
   const started = performance.now();
   const { output } = await runStop({
     env: io.env,
