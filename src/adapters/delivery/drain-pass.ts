@@ -141,14 +141,14 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   dbCall(store, () => store.returnExpiredLeases());
 
   const token = await resolveCloudToken(paths, env);
-  const ending: PassEnding = { options, ledger, config, now, spill, cloudUrl, token, auth: null };
+  const ending: PassEnding = { options, ledger, config, now, spill, cloudUrl, token };
   const wait = authWait(paths, token, ledger.breaker, now());
   if (wait !== null) {
     ledger.observed = wait.observed;
     ledger.waitForAuth(wait.problem);
-    return finishPass(ending, 'auth');
+    return finishPass(ending, 'auth', null);
   }
-  if (token.kind !== 'token') return finishPass(ending, 'auth'); // narrowed above; keeps the type checker honest
+  if (token.kind !== 'token') return finishPass(ending, 'auth', null); // narrowed above; keeps the type checker honest
 
   if (onProgress) {
     const waiting = options.countWaiting
@@ -161,7 +161,6 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
   }
 
   const auth = new PassAuth(paths, cloudUrl, token.token, token.login);
-  ending.auth = auth;
   const random = options.random ?? Math.random;
   const sender = new RequestSender({
     client: options.client ?? sharedClient(cloudUrl, token.token, options.timeoutMs),
@@ -174,7 +173,7 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
     now,
   });
   const classify: ClassifyContext = { secrets: auth.secrets, now, config, random };
-  return finishPass(ending, await new ClaimLoop(options, ledger, sender, classify, limit).run());
+  return finishPass(ending, await new ClaimLoop(options, ledger, sender, classify, limit).run(), auth);
 }
 
 /**
@@ -319,11 +318,10 @@ interface PassEnding {
   readonly spill: ReplayReport | null;
   readonly cloudUrl: string;
   readonly token: TokenResult;
-  /** Null when the pass never had a token to send with. */
-  auth: PassAuth | null;
 }
 
-function finishPass(ending: PassEnding, reason: StopReason): DrainSummary {
+/** The pass's summary; `auth` is null when the pass never had a token to send with. */
+function finishPass(ending: PassEnding, reason: StopReason, auth: PassAuth | null): DrainSummary {
   const { options, ledger, token } = ending;
   const dueAt = dbCall(options.store, () => options.store.nextDueAt());
   const waitingForAuth = ledger.authProblem !== null;
@@ -345,7 +343,7 @@ function finishPass(ending: PassEnding, reason: StopReason): DrainSummary {
     observed: ledger.observed,
     rowsWaiting: dueAt !== null,
     tokenSource,
-    tokenRefreshed: ending.auth?.refreshed ?? null,
+    tokenRefreshed: auth?.refreshed ?? null,
   };
   // As in Rust: a pass without a token writes no drain state; a pass with one always does, with
   // `lastDrainAtMs` an integer (Rust's doctor reads the file as unreadable otherwise).
