@@ -1,10 +1,12 @@
 /**
- * Base for every command: runs `run()`, turns a DiffloreError into its message on stderr and its
- * exit code, and gives commands small helpers for output. Overriding Clipanion's `catch` would turn
- * failures into exit 0 (reference/libraries.md §4), so errors are mapped here instead.
+ * Base for the commands written as Clipanion classes (those built from a spec go through
+ * clipanion-command.ts): runs `run()`, turns an error into its message on stderr and its exit code
+ * (exit-codes.ts), and gives commands small helpers for output. Overriding Clipanion's `catch` would
+ * turn failures into exit 0 (reference/libraries.md §4), so errors are mapped here instead.
  */
 import { Command } from 'clipanion';
-import { DiffloreError, describeError, exitCodeFor } from '../errors.js';
+import { DiffloreError } from '../errors.js';
+import { reportFailure } from './exit-codes.js';
 
 export abstract class BaseCommand extends Command {
   protected abstract run(): Promise<number | undefined>;
@@ -13,11 +15,7 @@ export abstract class BaseCommand extends Command {
     try {
       return (await this.run()) ?? 0;
     } catch (error) {
-      if (error instanceof DiffloreError) {
-        this.context.stderr.write(`difflore: ${describeError(error)}\n`);
-        return exitCodeFor(error.code);
-      }
-      throw error;
+      return reportFailure(error, this.context.stderr);
     }
   }
 

@@ -12,7 +12,7 @@
  * xstate, the stop machine and the probes.
  */
 import { createActor, type InspectionEvent, type Observer } from 'xstate';
-import type { Claimed, ClaimResult as AdapterClaimResult } from '../adapters/lifecycle/claim.js';
+import type { Claimed, ClaimFinding } from '../adapters/lifecycle/claim.js';
 import { seenLoginSecrets } from '../adapters/auth/login-memory.js';
 import { type DaemonLog, openDaemonLog } from '../adapters/lifecycle/daemon-log.js';
 import { checkHomeEntry } from '../adapters/home/home-files.js';
@@ -20,7 +20,7 @@ import { type HomePaths, ensureHome, homePaths, resolveHome } from '../adapters/
 import { probeLock, unlock } from '../adapters/lifecycle/flock.js';
 import { probeLiveness } from '../adapters/lifecycle/liveness.js';
 import { readPidFile } from '../adapters/lifecycle/pid-file.js';
-import { isStillAlive, type ProcessIdentity, sameProcess } from '../adapters/lifecycle/process-identity.js';
+import { isStillAlive, sameProcess } from '../adapters/lifecycle/process-identity.js';
 import {
   createRecorder,
   preloadWriter,
@@ -34,10 +34,10 @@ import {
   installSignalHandlers,
   sendSignal,
 } from '../adapters/lifecycle/signals.js';
-import type { ClaimResult, DaemonOutput, DaemonPorts, DrainSummary } from '../machines/daemon.js';
-import { transitionRecorder } from '../machines/transition-record.js';
+import type { ClaimResult, DaemonOutput, DaemonPorts, DaemonTag, DrainSummary } from '../machines/daemon.js';
+import { type RecordedStep, transitionRecorder } from '../machines/transition-record.js';
 import { provideStop, type StopOutput, type StopPorts } from '../machines/stop.js';
-import type { LogLevel, MachineName, RecordedObject, TransitionRecord } from '../machines/types.js';
+import type { LogLevel, MachineName, ProcessIdentity, RecordedObject, TransitionRecord } from '../machines/types.js';
 import { DiffloreError, describeError, describeErrorLine } from '../errors.js';
 
 // ── shared wiring ─────────────────────────────────────────────────────────────────────────────────
@@ -71,14 +71,14 @@ function tokenSecrets(
 /** The inspect callback that journals the root machine's transitions; recorder failures are logged, never thrown into XState. */
 function recording(
   machine: MachineName,
-  sink: (transition: TransitionRecord) => void,
+  sink: (transition: TransitionRecord, step: RecordedStep) => void,
   onError: (error: unknown) => void,
   delivery?: (context: unknown) => RecordedObject | null,
 ): (event: InspectionEvent) => void {
   const options = { pid: process.pid, now: Date.now, ...(delivery === undefined ? {} : { delivery }) };
-  const record = transitionRecorder(machine, options, (transition) => {
+  const record = transitionRecorder(machine, options, (transition, step) => {
     try {
-      sink(transition);
+      sink(transition, step);
     } catch (error) {
       onError(error);
     }
@@ -91,12 +91,14 @@ function recording(
  * one that sent, handed back and failed nothing), or one on the way out, which the durable `stopped`
  * record follows within milliseconds (syncing the journal up to it).
  */
-function isRoutine(transition: TransitionRecord, deliveryChanged: boolean): boolean {
+function isRoutine(transition: TransitionRecord, step: RecordedStep, deliveryChanged: boolean): boolean {
   // A change of delivery state (the cloud went away, a token was refused) is news: synced at once.
   if (deliveryChanged) return false;
-  if (transition.from === 'serving.running' && transition.to === 'serving.draining') return true;
-  if (transition.to.startsWith('stopping.')) return true;
-  if (transition.from !== 'serving.draining' || transition.to !== 'serving.running') return false;
+  const was = (tag: DaemonTag): boolean => step.previous?.hasTag(tag) === true;
+  const is = (tag: DaemonTag): boolean => step.current.hasTag(tag);
+  if (was('idle') && is('draining')) return true;
+  if (is('stopping')) return true;
+  if (!was('draining') || !is('idle')) return false;
   const output = transition.event.output;
   return (
     transition.event.type === 'xstate.done.actor.drainPass' &&
@@ -136,7 +138,7 @@ export interface DaemonRunConfig {
 
 /** What the machine's drain pass returns, built from the drainer's richer summary. */
 function machineSummary(
-  summary: import('../adapters/delivery/drain-pass.js').DrainSummary,
+  summary: import('../adapters/delivery/drain-pass.js').DrainPassReport,
   startedAt: number,
   finishedAt: number,
   waitingRows: () => number,
@@ -278,7 +280,7 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
   };
 
   /** After a successful claim the home is ours: open the outbox (a failure here is a fatal claim). */
-  const afterClaim = (result: AdapterClaimResult): ClaimResult => {
+  const afterClaim = (result: ClaimFinding): ClaimResult => {
     if (result.kind === 'stale') return { kind: 'stale', pid: result.pid, reason: result.reason };
     if (result.kind === 'conflict') return result;
     claimed = result;
@@ -417,14 +419,14 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
   let actor: ReturnType<typeof createActor<typeof machine>> | undefined;
   const journal = recording(
     'daemon',
-    (transition) => {
+    (transition, step) => {
       const fields = pendingFields;
       pendingFields = {};
       const owner = claimed;
       const deliveryState = transition.delivery?.state;
       const deliveryChanged = deliveryState !== undefined && deliveryState !== recordedDeliveryState;
       if (deliveryState !== undefined) recordedDeliveryState = deliveryState;
-      (isRoutine(transition, deliveryChanged) ? routine : durable).record(transition, {
+      (isRoutine(transition, step, deliveryChanged) ? routine : durable).record(transition, {
         snapshot: actor?.getPersistedSnapshot(),
         fields,
         ...(actor === undefined ? {} : { delivery: actor.getSnapshot().context.delivery }),
@@ -438,7 +440,7 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
               identity: owner.identity,
             }),
       });
-      if (!announced && transition.to.startsWith('serving')) {
+      if (!announced && step.current.hasTag('serving')) {
         // Recorded first, so whoever is told can read it in the state file too.
         announced = true;
         config.onServing?.();

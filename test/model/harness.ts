@@ -386,7 +386,6 @@ const daemonSpec: MachineSpec = {
       { type: 'STOP', signal: 'SIGTERM' },
       { type: 'WAKE' },
       { type: 'RELOAD' },
-      { type: 'RESUME', at: now },
       ...claims('claim'),
       ...claims('reclaimStale'),
       { type: 'xstate.done.actor.drainPass', output: summaryAt(now) },
@@ -590,7 +589,6 @@ const stopSpec: MachineSpec = {
       { alive: true, at: deadline },
     ];
     return [
-      { type: 'RESUME', at: Math.max(0, deadline - 1) },
       ...probes.map((output) => ({ type: 'xstate.done.actor.probe', output })),
       { type: 'xstate.error.actor.probe', error: failure },
       { type: 'xstate.done.actor.cleanStale', output: undefined },
@@ -599,10 +597,12 @@ const stopSpec: MachineSpec = {
       { type: 'xstate.error.actor.signal', error: failure },
       ...checks.map((output) => ({ type: 'xstate.done.actor.checkAlive', output })),
       { type: 'xstate.error.actor.checkAlive', error: failure },
-      { type: 'xstate.done.actor.awaitExit', output: { kind: 'released' } },
-      { type: 'xstate.done.actor.awaitExit', output: { kind: 'unwatchable' } },
+      // Before the exit hints: where paths tie, a poll that fired reaches a check with the wait for the
+      // exit still running (an exit hint first would have ended that wait).
       { type: 'xstate.after.nextPoll.stop.polling.waiting' },
       { type: 'xstate.after.nextPoll.stop.killing.waiting' },
+      { type: 'xstate.done.actor.awaitExit', output: { kind: 'released' } },
+      { type: 'xstate.done.actor.awaitExit', output: { kind: 'unwatchable' } },
     ];
   },
   abstractContext: (snapshot) => {

@@ -2,7 +2,7 @@
  * The daemon machine's promises, one by one, against fake effects: no lost wake-ups, STOP aborts a
  * pass and waits for its leases, restored snapshots re-arm the tick, claims end as DESIGN §3.1 says.
  */
-import { createActor, type SnapshotFrom } from 'xstate';
+import { createActor } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import {
   type ClaimResult,
@@ -207,66 +207,6 @@ describe('daemon machine', () => {
     expect(r.state()).toBe('stopping.releasing');
     expect(r.clock.armed()).toEqual([]);
     expect(r.log).not.toContain('awaitAbortedPass');
-  });
-
-  it('re-arms the tick of a restored snapshot from the deadline kept in context', async () => {
-    const r = rig();
-    await r.serve();
-    r.passes[0]?.done.resolve(summaryAt(1_000));
-    await flush();
-    const persisted = r.actor.getPersistedSnapshot() as SnapshotFrom<typeof machine>;
-    expect(persisted.context.tickDeadlineAt).toBe(6_000);
-    r.actor.stop();
-
-    const clock = new ManualClock();
-    let passes = 0;
-    const restored = createActor(
-      provideDaemon({
-        claim: () => Promise.resolve(CLAIMED),
-        reclaimStale: () => Promise.resolve(CLAIMED),
-        drainPass: () => {
-          passes += 1;
-          return new Promise<DrainSummary>(() => {});
-        },
-        awaitAbortedPass: () => Promise.resolve(),
-        release: () => Promise.resolve(),
-        watchWakes: () => () => {},
-        heartbeat: () => {},
-        reportDelivery: () => {},
-        recordPass: () => {},
-        log: () => {},
-      }),
-      { input: {}, snapshot: persisted, clock },
-    );
-    restored.start();
-    // XState does not restore pending `after` timers: nothing is armed until RESUME.
-    expect(clock.armed()).toEqual([]);
-    restored.send({ type: 'RESUME', at: 4_500 });
-    expect(clock.armed()).toEqual([1_500]);
-    clock.fireOnly();
-    await flush();
-    expect(stateName(restored.getSnapshot().value as StateValue)).toBe('serving.draining');
-    expect(passes).toBe(1);
-    restored.stop();
-  });
-
-  it('a restored snapshot whose deadline has passed drains at once', () => {
-    const clock = new ManualClock();
-    const resumed = createActor(machine, {
-      snapshot: machine.resolveState({
-        value: { serving: 'running' },
-        context: { ...initialDaemonContext(undefined), clockMs: 1_000, tickDeadlineAt: 6_000 },
-      }),
-      input: {},
-      clock,
-    });
-    resumed.start();
-    resumed.send({ type: 'RESUME', at: 9_000 });
-    expect(resumed.getSnapshot().context.clockMs).toBe(9_000);
-    expect(clock.armed()).toEqual([0]);
-    clock.fireOnly();
-    expect(stateName(resumed.getSnapshot().value as StateValue)).toBe('serving.draining');
-    resumed.stop();
   });
 
   it('sleeps until the next due row when that comes before the tick, never less than minSleepMs', async () => {

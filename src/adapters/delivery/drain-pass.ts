@@ -27,12 +27,12 @@ import { planRequests } from './drain-plan.js';
 import { RequestSender } from './drain-send.js';
 import { type Outcome, settlePlan } from './drain-settle.js';
 import { writeDrainState } from './drain-state.js';
+import { DEFAULT_BATCH_SIZE } from '../../machines/defaults.js';
 import { databaseError } from '../outbox/db.js';
 import type { HomePaths } from '../home/home.js';
 import type { Claim, ClaimedRow, Lease, OutboxStore } from '../outbox/outbox-store.js';
 import { type ReplayReport, replaySpill } from '../outbox/spill.js';
 
-export const DEFAULT_BATCH_SIZE = 64;
 export const DEFAULT_MAX_IN_FLIGHT = 8;
 /** Claims delivered at the same time: overlapping them hides each batch's slowest request. */
 const CLAIM_WORKERS = 4;
@@ -89,7 +89,11 @@ export interface DrainPassOptions {
 
 export type StopReason = 'idle' | 'limit' | 'auth' | 'breaker' | 'cancelled';
 
-export interface DrainSummary {
+/**
+ * What one pass reports, richer than the daemon machine's `DrainSummary` (machines/daemon.ts), which
+ * the composition root derives from it: `outbox drain` prints this one whole.
+ */
+export interface DrainPassReport {
   attempted: number;
   confirmed: number;
   retried: number;
@@ -127,7 +131,7 @@ export interface DrainSummary {
 }
 
 /** Runs one pass. Throws only when it cannot run: a bad URL (`config`) or an unusable database. */
-export async function runDrainPass(options: DrainPassOptions): Promise<DrainSummary> {
+export async function runDrainPass(options: DrainPassOptions): Promise<DrainPassReport> {
   const { store, paths, onProgress } = options;
   const env = options.env ?? process.env;
   const now = options.now ?? Date.now;
@@ -321,14 +325,14 @@ interface PassEnding {
 }
 
 /** The pass's summary; `auth` is null when the pass never had a token to send with. */
-function finishPass(ending: PassEnding, reason: StopReason, auth: PassAuth | null): DrainSummary {
+function finishPass(ending: PassEnding, reason: StopReason, auth: PassAuth | null): DrainPassReport {
   const { options, ledger, token } = ending;
   const dueAt = dbCall(options.store, () => options.store.nextDueAt());
   const waitingForAuth = ledger.authProblem !== null;
   const nextDueAt = passNextDueAt(dueAt, ledger.breaker, waitingForAuth, ending.config);
   const at = ending.now();
   const tokenSource = token.kind === 'token' ? token.source : null;
-  const summary: DrainSummary = {
+  const summary: DrainPassReport = {
     ...ledger.totals,
     released: ledger.released,
     waitingForAuth,

@@ -25,38 +25,21 @@ import {
   removeGarbagePidFile,
   removePidFileIfHolds,
 } from './pid-file.js';
-import { isAlive, mayBeDifflore, type ProcessIdentity, sameProcess, selfIdentity } from './process-identity.js';
+import type { ClaimResult } from '../../machines/daemon.js';
+import type { ProcessIdentity } from '../../machines/types.js';
+import { isAlive, mayBeDifflore, sameProcess, selfIdentity } from './process-identity.js';
 import { readRecordedIdentity, recordClaim } from './recorder.js';
 
 export type ClaimPaths = Pick<HomePaths, 'pidFile' | 'claimLock' | 'lifetimeLock' | 'stateFile'>;
 
-/**
- * Why a pid file is stale (names as in src/machines/daemon.ts). `invalidPid`: empty, unparseable or
- * pid ≤ 1; `dead`: no such process; `zombie`: exited but not reaped; `identityMismatch`: the pid now
- * belongs to another process than the recorded identity (or to us), or the machine rebooted since.
- */
-export type StaleReason = 'dead' | 'zombie' | 'identityMismatch' | 'invalidPid';
+/** A stale pid file as the machine's `stale` claim result, plus the garbage text (first 64 bytes) for messages. */
+export type StaleFinding = Extract<ClaimResult, { readonly kind: 'stale' }> & { readonly text?: string };
 
-export interface StaleFinding {
-  readonly kind: 'stale';
-  /** `null` when the pid file is garbage (unparseable). */
-  readonly pid: number | null;
-  readonly reason: StaleReason;
-  /** The garbage text (first 64 bytes), for messages. */
-  readonly text?: string;
-}
+/** A live owner, as the machine's `conflict` claim result. */
+export type ConflictFinding = Extract<ClaimResult, { readonly kind: 'conflict' }>;
 
-export interface ConflictFinding {
-  readonly kind: 'conflict';
-  /** The owner's pid; `null` if a daemon holds the lifetime lock but no pid file or identity names it. */
-  readonly pid: number | null;
-  /** The owner's identity matches the one recorded in the state file (it is provably our daemon). */
-  readonly verified: boolean;
-}
-
-export interface Claimed {
-  readonly kind: 'claimed';
-  readonly identity: ProcessIdentity;
+/** The machine's `claimed` result plus what only the composition root needs. */
+export interface Claimed extends Extract<ClaimResult, { readonly kind: 'claimed' }> {
   /**
    * The daemon recorded before us, when it is proven gone (dead, zombie, its pid reused, or the
    * machine rebooted since): whatever it still held in the outbox is nobody's now. `null` when no
@@ -67,7 +50,8 @@ export interface Claimed {
   readonly lifetime: LockHandle;
 }
 
-export type ClaimResult = Claimed | ConflictFinding | StaleFinding;
+/** What `claim` and `reclaimStale` find: the machine's `ClaimResult`, with the adapter's extras. */
+export type ClaimFinding = Claimed | ConflictFinding | StaleFinding;
 
 export interface ClaimOptions {
   /** How long to wait for the claim lock before throwing `conflict`. Default 10 s. */
@@ -191,7 +175,7 @@ function finishClaim(
  * hold nothing. Throws `conflict` if the claim lock stays busy, `unsafe_file` for a symlinked
  * pid/lock/state file, `io` for other failures.
  */
-export async function claim(paths: ClaimPaths, options: ClaimOptions = {}): Promise<ClaimResult> {
+export async function claim(paths: ClaimPaths, options: ClaimOptions = {}): Promise<ClaimFinding> {
   const { readRecorded, recordIdentity } = defaults(paths, options);
   return underClaimLock(paths, options, async () => {
     const lifetime = await takeLifetimeLock(paths.lifetimeLock);
@@ -232,7 +216,7 @@ export async function reclaimStale(
   paths: ClaimPaths,
   stale: StaleTarget,
   options: ClaimOptions = {},
-): Promise<ClaimResult> {
+): Promise<ClaimFinding> {
   const { readRecorded, recordIdentity } = defaults(paths, options);
   return underClaimLock(paths, options, async () => {
     const lifetime = await takeLifetimeLock(paths.lifetimeLock);

@@ -18,7 +18,8 @@ import { DiffloreError } from '../../errors.js';
 import { scrubValue, usableSecrets } from './daemon-log.js';
 import { lockSync, unlock } from './flock.js';
 import { checkHomeEntry, openHomeFile, readHomeFile } from '../home/home-files.js';
-import { asProcessIdentity, type ProcessIdentity } from './process-identity.js';
+import type { ProcessIdentity, RecordedEvent, RecordedObject, TransitionRecord } from '../../machines/types.js';
+import { asProcessIdentity } from './process-identity.js';
 import { fsyncDirectory } from '../home/fsync-dir.js';
 
 export const STATE_VERSION = 1;
@@ -40,30 +41,6 @@ export interface RustStateFields {
 }
 
 export type RustFieldsPatch = Partial<Omit<RustStateFields, 'version'>>;
-
-/** An event as recorded: its type plus sanitized fields (no token, no payload bodies). */
-export interface SanitizedEvent {
-  readonly type: string;
-  readonly [key: string]: unknown;
-}
-
-/** One transition as the machines report it; `event` is sanitized by the recorder. */
-export interface TransitionInput {
-  readonly machine: string;
-  readonly seq: number;
-  readonly atMs: number;
-  readonly pid: number;
-  readonly from: unknown;
-  readonly event: unknown;
-  readonly to: unknown;
-  /** The daemon's delivery summary in its journaled form, when the transition changed it. */
-  readonly delivery?: unknown;
-}
-
-export interface TransitionRecord extends Omit<TransitionInput, 'event' | 'delivery'> {
-  readonly event: SanitizedEvent;
-  readonly delivery?: Readonly<Record<string, unknown>>;
-}
 
 /** The last run of the stop protocol (`daemon stop`), written by the stopper. */
 export interface StopRunRecord {
@@ -136,7 +113,7 @@ export interface Recorder {
    * or restarted from scratch) proves who owns the home again after one transition.
    */
   record(
-    transition: TransitionInput,
+    transition: TransitionRecord,
     extra?: {
       snapshot?: unknown;
       fields?: RustFieldsPatch;
@@ -153,7 +130,7 @@ export interface Recorder {
    * in turn — one journal line each, `lastStop` as after the last — in one journal append and one
    * state-file rewrite under one lock, so a stopper's run costs one durable write, not one per poll.
    */
-  recordAll(transitions: readonly TransitionInput[]): RecordOutcome;
+  recordAll(transitions: readonly TransitionRecord[]): RecordOutcome;
 }
 
 const MAX_STATE_BYTES = 16 * 1024 * 1024;
@@ -403,11 +380,15 @@ export function recordClaim(
   );
 }
 
-/** A sanitized copy of a machine event: `type` kept, secrets and payload bodies removed. */
-export function sanitizeEvent(event: unknown, secrets: readonly string[] = []): SanitizedEvent {
+/**
+ * A recorded event with every current secret scrubbed, payload bodies dropped and sizes bounded: the
+ * recorder's second line of defence behind the machines' `sanitizeEvent` (transition-record.ts), which
+ * chose the fields but cannot know the token. `type` is always kept.
+ */
+export function scrubEvent(event: unknown, secrets: readonly string[] = []): RecordedEvent {
   const clean = scrubValue(event, secrets, { dropBodies: true, maxStringChars: 500, maxDepth: 4 });
   if (typeof clean === 'object' && clean !== null && !Array.isArray(clean)) {
-    const obj = clean as Record<string, unknown>;
+    const obj = clean as RecordedObject;
     return { ...obj, type: typeof obj.type === 'string' ? obj.type : 'unknown' };
   }
   return { type: 'unknown' };
@@ -455,18 +436,19 @@ export function createRecorder(
   const secrets = (): string[] => usableSecrets(options.secrets?.() ?? []);
   const writeOptions = { lockTimeoutMs: options.lockTimeoutMs, fsync, now };
 
-  const sanitized = (transition: TransitionInput, known: readonly string[]): TransitionRecord => {
-    const delivery = scrubValue(transition.delivery ?? null, known, { dropBodies: false });
+  const sanitized = (transition: TransitionRecord, known: readonly string[]): TransitionRecord => {
+    const scrub = (value: unknown): unknown => scrubValue(value, known, { dropBodies: false });
+    const delivery = scrub(transition.delivery ?? null);
     return {
       machine: transition.machine,
       seq: transition.seq,
       atMs: transition.atMs,
       pid: transition.pid,
-      from: scrubValue(transition.from ?? null, known, { dropBodies: false }) ?? null,
-      event: sanitizeEvent(transition.event, known),
-      to: scrubValue(transition.to ?? null, known, { dropBodies: false }) ?? null,
+      from: (scrub(transition.from ?? null) as string | null) ?? null,
+      event: scrubEvent(transition.event, known),
+      to: scrub(transition.to) as string,
       ...(typeof delivery === 'object' && delivery !== null && !Array.isArray(delivery)
-        ? { delivery: delivery as Record<string, unknown> }
+        ? { delivery: delivery as RecordedObject }
         : {}),
     };
   };

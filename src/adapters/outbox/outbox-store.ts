@@ -10,7 +10,7 @@
  * at once instead of leaving them to the lease timeout. Deciding that an owner is dead is the caller's
  * business; this module only matches the prefix.
  */
-import type { ProcessIdentity } from '../lifecycle/process-identity.js';
+import type { ProcessIdentity } from '../../machines/types.js';
 import { DiffloreError } from '../../errors.js';
 import { KNOWN_KINDS } from '../../machines/contracts/index.js';
 import { type Database, INSERT_SQL, insertRow, withShortLockWaits } from './db.js';

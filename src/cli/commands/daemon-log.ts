@@ -5,7 +5,7 @@
  */
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
-import type { TransitionRecord } from '../../adapters/lifecycle/recorder.js';
+import type { TransitionRecord } from '../../machines/types.js';
 import { BaseCommand, usageError } from '../base-command.js';
 import { journalPrinter, printable, stateLabel } from '../daemon-text.js';
 import { nextStopSignal } from '../stop-signals.js';

@@ -5,10 +5,11 @@
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
 import type { describeTokenSource as Describe } from '../../adapters/delivery/cloud-config.js';
-import type { DrainProgress, DrainSummary } from '../../adapters/delivery/drain-pass.js';
+import type { DrainProgress, DrainPassReport } from '../../adapters/delivery/drain-pass.js';
 import type { HomePaths } from '../../adapters/home/home.js';
 import { BaseCommand } from '../base-command.js';
 import { ProgressReporter } from '../drain-progress.js';
+import { formatDuration } from '../text.js';
 
 export default class OutboxDrainCommand extends BaseCommand {
   static override paths = [['outbox', 'drain']];
@@ -69,7 +70,7 @@ export default class OutboxDrainCommand extends BaseCommand {
     // Leases that name this process, as the daemon's do. Nobody hands them back early (only a daemon
     // that claims the home releases its dead predecessor's); it keeps the lease ids telling.
     const owner = leaseOwnerFor(selfIdentity());
-    let summary: DrainSummary;
+    let summary: DrainPassReport;
     try {
       summary = await runDrainPass({
         store: new OutboxStore(db, owner === null ? {} : { leaseOwner: owner }),
@@ -91,7 +92,7 @@ export default class OutboxDrainCommand extends BaseCommand {
     return summary.waitingForAuth ? 1 : 0;
   }
 
-  private printSummary(s: DrainSummary, paths: HomePaths, describeTokenSource: DescribeSource): void {
+  private printSummary(s: DrainPassReport, paths: HomePaths, describeTokenSource: DescribeSource): void {
     this.print(
       `${s.cancelled ? 'cancelled' : 'drained'}: attempted ${s.attempted}, confirmed ${s.confirmed}, retried ${s.retried}, abandoned ${s.abandoned}`,
     );
@@ -112,16 +113,10 @@ export default class OutboxDrainCommand extends BaseCommand {
     }
     if (s.nextDueAt !== null) {
       const wait = s.nextDueAt - Date.now();
-      this.print(wait > 0 ? `next row due in ${formatWait(wait)}` : 'more rows are due');
+      this.print(wait > 0 ? `next row due in ${formatDuration(wait)}` : 'more rows are due');
     }
     if (s.lastError && !s.authProblem) this.print(`last error: ${s.lastError}`);
   }
 }
 
 type DescribeSource = typeof Describe;
-
-function formatWait(ms: number): string {
-  if (ms < 1000) return `${ms} ms`;
-  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
-  return `${Math.round(ms / 60_000)} min`;
-}
