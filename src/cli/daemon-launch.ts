@@ -14,6 +14,7 @@ import { readState } from '../adapters/lifecycle/recorder.js';
 import type { Writer } from './command-spec.js';
 import type { LaunchArgs } from './daemon-options.js';
 import { printable, stateLabel } from './daemon-text.js';
+import { formatDuration } from './text.js';
 
 export type LaunchResult =
   | { readonly status: 'started'; readonly pid: number; readonly elapsedMs: number }
@@ -168,7 +169,7 @@ async function awaitServing(
     if (watch.exited !== null) return afterEarlyExit(paths, pid, watch.exited);
     if (Date.now() > deadline) {
       const reason =
-        `the daemon (pid ${pid}) did not report serving within ${Math.round(timeoutMs / 1000)} s; ` +
+        `the daemon (pid ${pid}) did not report serving within ${formatDuration(timeoutMs)}; ` +
         'it may still be claiming the data home (is another claimer holding daemon.pid.lock?)';
       return { status: 'failed', pid, reason, log: paths.daemonLog };
     }

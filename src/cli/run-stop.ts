@@ -5,6 +5,7 @@
  */
 import type { CommandIo } from './command-spec.js';
 import { printable } from './daemon-text.js';
+import { formatDuration } from './text.js';
 
 export interface StopArgs {
   readonly graceMs: number;
@@ -13,13 +14,9 @@ export interface StopArgs {
   readonly json: boolean;
 }
 
-function seconds(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
-}
-
 /** Runs the stop protocol and prints its outcome; returns the exit code (DESIGN §8). */
 export async function runStopCommand(args: StopArgs, io: CommandIo): Promise<number> {
-  const { runStop } = await import('../runtime/daemon-runtime.js');
+  const { runStop } = await import('../runtime/stop-runtime.js');
   const started = performance.now();
   const { output } = await runStop({
     env: io.env,
@@ -52,11 +49,11 @@ export async function runStopCommand(args: StopArgs, io: CommandIo): Promise<num
       io.stdout.write(`stopped ${target}\n`);
       break;
     case 'killed':
-      io.stdout.write(`killed ${target}: it did not exit within ${seconds(args.graceMs)} of SIGTERM\n`);
+      io.stdout.write(`killed ${target}: it did not exit within ${formatDuration(args.graceMs)} of SIGTERM\n`);
       break;
     case 'wouldNotDie':
       io.stderr.write(
-        `difflore: ${target} would not die: still alive ${seconds(args.killTimeoutMs)} after SIGKILL (stuck in the kernel?)\n`,
+        `difflore: ${target} would not die: still alive ${formatDuration(args.killTimeoutMs)} after SIGKILL (stuck in the kernel?)\n`,
       );
       break;
     case 'refused':

@@ -47,8 +47,9 @@
  *   actions (effects only; context updates are internal assigns)
  *   - heartbeat:        on every tick; the adapter stamps the time (state file `heartbeatAtMs`).
  *   - recordPass:       params { summary: DrainSummary | null, error: string | null } after every pass.
- *   - reportDelivery:   params { previous, current } (delivery summaries) after every finished pass; the
- *                       summary itself is context (`delivery`), so it is journaled and replayed.
+ *   - reportDelivery:   params { previous, current, tokenSource } (delivery summaries, token sources) after
+ *                       every finished pass; both are context (`delivery`, `tokenSource`), so they are
+ *                       journaled and replayed.
  *   - log:              params { level, message } for what an operator should see in logs/daemon.log.
  *   delays
  *   - untilTick:        from context (tickDeadlineAt − clockMs); provide only to change the policy.
@@ -156,6 +157,8 @@ export interface DrainSummary {
   readonly rowsWaiting: boolean;
   /** The API base the pass used (not journaled: replay leaves it as it was). */
   readonly cloudUrl?: string | null;
+  /** Where the pass found its token (`env`, `file`, `rust-login:…`), never the token; null or absent: none. */
+  readonly tokenSource?: string | null;
 }
 
 /**
@@ -232,6 +235,8 @@ export interface DaemonContext {
   breaker: BreakerState;
   /** Is data getting out, and if not why (delivery-summary.ts); updated after every pass. */
   delivery: DeliverySummary;
+  /** Where the last pass that had a token found it; null until one had. */
+  tokenSource: string | null;
 }
 
 export interface RecordPassParams {
@@ -239,10 +244,19 @@ export interface RecordPassParams {
   readonly error: string | null;
 }
 
-/** Params of `reportDelivery`: the summary before and after a pass, for the adapter to log a change. */
+/**
+ * Params of `reportDelivery`: the summary and the token source before and after a pass, for the
+ * adapter to log a change.
+ */
 export interface DeliveryChange {
   readonly previous: DeliverySummary;
   readonly current: DeliverySummary;
+  readonly tokenSource: { readonly previous: string | null; readonly current: string | null };
+}
+
+/** The token source after a pass: a pass that found no token leaves the last one known. */
+function tokenSourceAfter(context: Pick<DaemonContext, 'tokenSource'>, summary: DrainSummary): string | null {
+  return summary.tokenSource ?? context.tokenSource;
 }
 
 /** The longest idle sleep: the heartbeat while commits wake us, the tick where nothing watches. */
@@ -293,6 +307,7 @@ export function initialDaemonContext(input: DaemonInput | undefined): DaemonCont
     outcome: null,
     breaker: CLOSED_BREAKER,
     delivery: INITIAL_DELIVERY,
+    tokenSource: null,
   };
 }
 
@@ -368,6 +383,7 @@ const notePassDone = [
     params: ({ context, event }: { context: DaemonContext; event: { output: DrainSummary } }) => ({
       previous: context.delivery,
       current: nextDelivery(context.delivery, event.output),
+      tokenSource: { previous: context.tokenSource, current: tokenSourceAfter(context, event.output) },
     }),
   },
   { type: 'notePass', params: passSummary },
@@ -471,6 +487,7 @@ export const machine = setup({
       }),
       breaker: summary.breaker,
       delivery: nextDelivery(context.delivery, summary),
+      tokenSource: tokenSourceAfter(context, summary),
     })),
     /** A failed pass carries no time; sleep a full tick from the last reading we have. */
     notePassFailure: assign(({ context }, params: { error: unknown }) => ({
@@ -690,12 +707,10 @@ export const machine = setup({
 
 export type DaemonMachine = typeof machine;
 
-/** Everything `.provide()` accepts for this machine: the type of the effect implementations. */
-export type DaemonImplementations = Parameters<DaemonMachine['provide']>[0];
-
 /**
  * The daemon's effects as plain functions, for a composition root (or a test) that would rather not
- * write XState actor logic. `provideDaemon(ports)` wires them in with `.provide()`.
+ * write XState actor logic. `provideDaemon(ports)` wires them in with `.provide()`; the composition
+ * root (runtime/daemon-runtime.ts `DaemonRuntime`) implements them.
  */
 export interface DaemonPorts {
   claim(): Promise<ClaimResult>;

@@ -19,8 +19,9 @@
  * - `xstate.done.actor.*`: `output` — kind, pid, verified, reason (claim/reclaimStale/probe/signal
  *   guards), identity {pid, bootId, startTime}, alive and at (checkAlive guards, deadlines), the pass
  *   counters, nextDueAt, startedAt, finishedAt (tick deadline), the delivery facts outcome, errorCode and
- *   rowsWaiting, and the breaker {state, consecutiveFailures, openUntil, opens} (never the refused token's
- *   fingerprint). Not `lastError` (free text).
+ *   rowsWaiting, the pass's tokenSource (where the token came from, never the token), and the breaker
+ *   {state, consecutiveFailures, openUntil, opens} (never the refused token's fingerprint). Not
+ *   `lastError` (free text).
  * - A daemon record also carries `delivery` (`deliveryRecord` of the context) on the start record and
  *   whenever the transition changed it; replay checks it, so the delivery summary is event-sourced too.
  * - `xstate.error.actor.*`: `error.code` when it is an identifier (e.g. `db_unavailable`), not the message.

@@ -495,9 +495,6 @@ export const machine = stopSetup.createMachine({
 
 export type StopMachine = typeof machine;
 
-/** Everything `.provide()` accepts for this machine: the type of the effect implementations. */
-export type StopImplementations = Parameters<StopMachine['provide']>[0];
-
 /** The stop protocol's effects as plain functions; `provideStop(ports)` wires them in. */
 export interface StopPorts {
   probe(): Promise<ProbeResult>;

@@ -47,6 +47,7 @@ const OUTPUT_FIELDS = [
   'outcome',
   'errorCode',
   'rowsWaiting',
+  'tokenSource',
 ] as const;
 
 const IDENTITY_FIELDS = ['pid', 'bootId', 'startTime'] as const;

@@ -148,7 +148,7 @@ export interface ModelPath {
   readonly states: readonly string[];
 }
 
-interface MachineSpec {
+export interface MachineSpec {
   readonly name: MachineName;
   readonly machine: AnyStateMachine;
   readonly inputs: readonly object[];
@@ -158,12 +158,12 @@ interface MachineSpec {
   abstractContext(snapshot: AnyMachineSnapshot): unknown;
 }
 
-function stateOf(snapshot: AnyMachineSnapshot): string {
+export function stateOf(snapshot: AnyMachineSnapshot): string {
   return stateName(snapshot.value as StateValue);
 }
 
 /** What distinguishes events of one type: the result kind, or a check's alive/timing. */
-function eventSignature(event: ModelEvent): string {
+export function eventSignature(event: ModelEvent): string {
   const output = event.output;
   if (typeof output === 'object' && output !== null) {
     const o = output as Record<string, unknown>;
@@ -180,7 +180,7 @@ function shortEvent(event: ModelEvent): string {
     .replace(/^xstate\.after\.(\w+)\..*/, 'after $1');
 }
 
-function generate(spec: MachineSpec): ModelPath[] {
+export function generate(spec: MachineSpec): ModelPath[] {
   const paths: ModelPath[] = [];
   for (const input of spec.inputs) {
     const found = getShortestPaths(spec.machine, {
@@ -370,7 +370,7 @@ export function summaryAt(finishedAt: number, extra: Partial<DrainSummary> = {})
   };
 }
 
-const daemonSpec: MachineSpec = {
+export const daemonSpec: MachineSpec = {
   name: 'daemon',
   machine: daemonMachine,
   inputs: [{ tickMs: 5_000, batchSize: 16, minSleepMs: 10, abortGraceMs: 2_000 }],
@@ -560,7 +560,7 @@ function isTick(event: ModelEvent): boolean {
 const TARGET_PID = 777;
 const SIGNAL_AT = { SIGTERM: 10_000, SIGKILL: 20_000 } as const;
 
-const stopSpec: MachineSpec = {
+export const stopSpec: MachineSpec = {
   name: 'stop',
   machine: stopMachine,
   inputs: [

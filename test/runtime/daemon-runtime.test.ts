@@ -14,7 +14,8 @@ import { identityOf } from '../../src/adapters/lifecycle/process-identity.js';
 import type { ProcessIdentity, TransitionRecord } from '../../src/machines/types.js';
 import { createRecorder, readJournal, readState, recordClaim } from '../../src/adapters/lifecycle/recorder.js';
 import { type ReferenceCloud, startReferenceCloud } from '../../src/reference-cloud/server.js';
-import { runDaemon, runStop } from '../../src/runtime/daemon-runtime.js';
+import { runDaemon } from '../../src/runtime/daemon-runtime.js';
+import { runStop } from '../../src/runtime/stop-runtime.js';
 import { makeTempHome, waitFor } from '../helpers/index.js';
 import { deadPid } from '../adapters/fixtures/child.js';
 

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const root = join(import.meta.dirname, '..', '..');
 const knip = join(root, 'node_modules', '.bin', 'knip');
 const copied = ['src', 'test', 'bench', 'sim', 'scripts'];
-const files = ['package.json', 'tsconfig.json', 'knip.jsonc', 'vitest.config.ts'];
+const files = ['package.json', 'tsconfig.json', 'knip.jsonc', 'vitest.config.ts', '.gitignore'];
 
 let scratch: string;
 beforeAll(() => {

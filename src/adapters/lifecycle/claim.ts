@@ -171,31 +171,46 @@ function finishClaim(
 }
 
 /**
+ * Under the claim lock, with the lifetime lock taken (a live daemon holding it is the answer), runs
+ * `attempt`. The lifetime lock is kept only with a `claimed` answer: the daemon holds it for its life.
+ */
+function withLifetimeLock(
+  paths: ClaimPaths,
+  options: ClaimOptions,
+  readRecorded: () => ProcessIdentity | null,
+  attempt: (lifetime: LockHandle) => ClaimFinding,
+): Promise<ClaimFinding> {
+  return underClaimLock(paths, options, async () => {
+    const lifetime = await takeLifetimeLock(paths.lifetimeLock);
+    if (lifetime.kind === 'heldByDaemon') return liveOwner(paths, readRecorded());
+    let keep = false;
+    try {
+      const found = attempt(lifetime.handle);
+      keep = found.kind === 'claimed';
+      return found;
+    } finally {
+      if (!keep) unlock(lifetime.handle);
+    }
+  });
+}
+
+/**
  * Claims the daemon for this process. `claimed` keeps the lifetime lock; `conflict` and `stale`
  * hold nothing. Throws `conflict` if the claim lock stays busy, `unsafe_file` for a symlinked
  * pid/lock/state file, `io` for other failures.
  */
 export async function claim(paths: ClaimPaths, options: ClaimOptions = {}): Promise<ClaimFinding> {
   const { readRecorded, recordIdentity } = defaults(paths, options);
-  return underClaimLock(paths, options, async () => {
-    const lifetime = await takeLifetimeLock(paths.lifetimeLock);
-    if (lifetime.kind === 'heldByDaemon') return liveOwner(paths, readRecorded());
-    let keep = false;
-    try {
+  return withLifetimeLock(paths, options, readRecorded, (lifetime) => {
+    if (createPidFile(paths.pidFile, process.pid).kind === 'exists') {
+      const judged = judgeExisting(readPidFile(paths.pidFile), readRecorded());
+      // `null`: it vanished between create and read (an unlocked Rust delete); judge it next time.
+      if (judged !== null) return judged;
       if (createPidFile(paths.pidFile, process.pid).kind === 'exists') {
-        const judged = judgeExisting(readPidFile(paths.pidFile), readRecorded());
-        // `null`: it vanished between create and read (an unlocked Rust delete); judge it next time.
-        if (judged !== null) return judged;
-        if (createPidFile(paths.pidFile, process.pid).kind === 'exists') {
-          return { kind: 'conflict', pid: null, verified: false } satisfies ConflictFinding;
-        }
+        return { kind: 'conflict', pid: null, verified: false } satisfies ConflictFinding;
       }
-      const claimed = finishClaim(paths, lifetime.handle, recordIdentity, readRecorded());
-      keep = true;
-      return claimed;
-    } finally {
-      if (!keep) unlock(lifetime.handle);
     }
+    return finishClaim(paths, lifetime, recordIdentity, readRecorded());
   });
 }
 
@@ -218,29 +233,20 @@ export async function reclaimStale(
   options: ClaimOptions = {},
 ): Promise<ClaimFinding> {
   const { readRecorded, recordIdentity } = defaults(paths, options);
-  return underClaimLock(paths, options, async () => {
-    const lifetime = await takeLifetimeLock(paths.lifetimeLock);
-    if (lifetime.kind === 'heldByDaemon') return liveOwner(paths, readRecorded());
-    let keep = false;
-    try {
-      const found = readPidFile(paths.pidFile);
-      const recorded = readRecorded();
-      const judged = judgeExisting(found, recorded);
-      if (judged !== null) {
-        if (judged.kind === 'conflict' || !sameFinding(judged, stale)) return judged;
-        // Remove exactly what we judged: the stale pid, or the garbage file.
-        if (found.kind === 'pid') removePidFileIfHolds(paths.pidFile, found.pid);
-        else removeGarbagePidFile(paths.pidFile);
-      }
-      if (createPidFile(paths.pidFile, process.pid).kind === 'exists') {
-        return { kind: 'conflict', pid: null, verified: false } satisfies ConflictFinding;
-      }
-      const claimed = finishClaim(paths, lifetime.handle, recordIdentity, recorded);
-      keep = true;
-      return claimed;
-    } finally {
-      if (!keep) unlock(lifetime.handle);
+  return withLifetimeLock(paths, options, readRecorded, (lifetime) => {
+    const found = readPidFile(paths.pidFile);
+    const recorded = readRecorded();
+    const judged = judgeExisting(found, recorded);
+    if (judged !== null) {
+      if (judged.kind === 'conflict' || !sameFinding(judged, stale)) return judged;
+      // Remove exactly what we judged: the stale pid, or the garbage file.
+      if (found.kind === 'pid') removePidFileIfHolds(paths.pidFile, found.pid);
+      else removeGarbagePidFile(paths.pidFile);
     }
+    if (createPidFile(paths.pidFile, process.pid).kind === 'exists') {
+      return { kind: 'conflict', pid: null, verified: false } satisfies ConflictFinding;
+    }
+    return finishClaim(paths, lifetime, recordIdentity, recorded);
   });
 }
 
