@@ -4,7 +4,11 @@
  */
 import { nextStopSignal } from '../stop-signals.js';
 import { parsePort } from '../option-numbers.js';
+import { DEFAULT_INSPECT_URL } from '../daemon-options.js';
 import { defineCommand, flag, output, value } from '../command-spec.js';
+
+/** The relay listens where `daemon run --inspect` streams by default. */
+const INSPECT_PORT = new URL(DEFAULT_INSPECT_URL).port;
 
 export default defineCommand({
   paths: [['inspect', 'relay']],
@@ -25,7 +29,11 @@ export default defineCommand({
     ],
   },
   options: {
-    port: value('--port', 'Port on 127.0.0.1 (default 8080, the daemon --inspect default; 0 = a free one)', '8080'),
+    port: value(
+      '--port',
+      `Port on 127.0.0.1 (default ${INSPECT_PORT}, the daemon --inspect default; 0 = a free one)`,
+      INSPECT_PORT,
+    ),
     noOpen: flag('--no-open', 'Print the page address without opening a browser'),
   },
 
