@@ -31,18 +31,25 @@ function leafOf(spec: MachineSpec, path: ModelPath): AnyMachineSnapshot {
   return snapshot;
 }
 
-/** `path` extended by the shortest way to each final state (and context) reachable from its end. */
+/** `path` extended by the shortest way into each final state (by each edge, with each context) reachable from its end. */
 function completions(spec: MachineSpec, path: ModelPath): ModelPath[] {
   const leaf = leafOf(spec, path);
   if (leaf.status === 'done') return [path];
-  const tails = getShortestPaths(spec.machine, {
-    fromState: leaf,
-    events: (snapshot: AnyMachineSnapshot) => spec.events(snapshot).filter((e) => real(e) && snapshot.can(e)),
-    serializeState: (snapshot: AnyMachineSnapshot) =>
-      JSON.stringify({ state: stateOf(snapshot), context: spec.abstractContext(snapshot) }),
-    toState: (snapshot: AnyMachineSnapshot) => snapshot.status === 'done',
-  });
-  return tails.map((tail) => {
+  const tailsIn = (order: (events: ModelEvent[]) => ModelEvent[]) =>
+    getShortestPaths(spec.machine, {
+      fromState: leaf,
+      events: (snapshot: AnyMachineSnapshot) => order(spec.events(snapshot).filter((e) => real(e) && snapshot.can(e))),
+      // Keyed by the edge that led there too (as `generate` keys paths): one tail per way into a final state.
+      serializeState: (snapshot: AnyMachineSnapshot, event: ModelEvent | undefined, prev?: AnyMachineSnapshot) =>
+        JSON.stringify({
+          state: stateOf(snapshot),
+          context: spec.abstractContext(snapshot),
+          via: prev && event ? [stateOf(prev), eventSignature(event)] : null,
+        }),
+      toState: (snapshot: AnyMachineSnapshot) => snapshot.status === 'done',
+    });
+  // Both orders, as for the heads (completedPaths): where tails tie, each order keeps the other one.
+  return [...tailsIn((e) => e), ...tailsIn((e) => e.reverse())].map((tail) => {
     // The first step of a tail is its start state, reached by the path's own last event.
     const steps = tail.steps.slice(1);
     const events = [...path.events, ...steps.map((s) => s.event as ModelEvent)];

@@ -57,6 +57,11 @@ export interface DaemonStateFile extends RustStateFields {
   readonly updatedAtMs: number;
   /** The daemon machine's state value after its last transition. */
   readonly value: unknown;
+  /**
+   * The daemon machine's tags after its last transition (machines/daemon.ts `DaemonTag`): another
+   * process asks `tags.includes('serving')`, never what a state is called.
+   */
+  readonly tags: readonly string[];
   readonly seq: number | null;
   /** `actor.getPersistedSnapshot()` after the last transition, secrets scrubbed. */
   readonly snapshot: unknown;
@@ -121,6 +126,8 @@ export interface Recorder {
       identity?: ProcessIdentity;
       /** The delivery summary after the transition (daemon role): the state file's `delivery` section. */
       delivery?: DeliverySummary;
+      /** The machine's tags after the transition (daemon role). */
+      tags?: readonly string[];
     },
   ): RecordOutcome;
   /** Updates Rust fields (heartbeat, last pass) without a transition. Daemon role only. */
@@ -197,6 +204,7 @@ export function emptyState(nowMs: number): DaemonStateFile {
     format: STATE_FORMAT,
     updatedAtMs: nowMs,
     value: null,
+    tags: [],
     seq: null,
     snapshot: null,
     transitions: [],
@@ -233,6 +241,7 @@ export function parseState(text: string): StateRead {
     format: typeof v.format === 'string' ? v.format : '',
     updatedAtMs: num(v.updatedAtMs, 0),
     value: v.value ?? null,
+    tags: Array.isArray(v.tags) ? v.tags.filter((tag): tag is string => typeof tag === 'string') : [],
     seq: numOrNull(v.seq),
     snapshot: v.snapshot ?? null,
     transitions: asTransitions(v.transitions),
@@ -424,119 +433,158 @@ function endsWithNewline(fd: number, size: number): boolean {
   return readSync(fd, last, 0, 1, size - 1) === 1 && last[0] === 0x0a;
 }
 
-/** Creates the recorder for one process's machine (the daemon or a stopper). */
-export function createRecorder(
-  paths: { readonly stateFile: string; readonly journal: string },
-  options: RecorderOptions,
-): Recorder {
-  const now = options.now ?? Date.now;
-  const kept = Math.max(1, options.transitionsKept ?? DEFAULT_TRANSITIONS_KEPT);
-  const journalMaxBytes = Math.max(1024, options.journalMaxBytes ?? DEFAULT_JOURNAL_MAX_BYTES);
-  const fsync = options.fsync ?? true;
-  const secrets = (): string[] => usableSecrets(options.secrets?.() ?? []);
-  const writeOptions = { lockTimeoutMs: options.lockTimeoutMs, fsync, now };
+/** What `record` writes beside the transition (see `Recorder.record`). */
+type RecordExtra = NonNullable<Parameters<Recorder['record']>[1]>;
 
-  const sanitized = (transition: TransitionRecord, known: readonly string[]): TransitionRecord => {
-    const scrub = (value: unknown): unknown => scrubValue(value, known, { dropBodies: false });
-    const delivery = scrub(transition.delivery ?? null);
-    return {
-      machine: transition.machine,
-      seq: transition.seq,
-      atMs: transition.atMs,
-      pid: transition.pid,
-      from: (scrub(transition.from ?? null) as string | null) ?? null,
-      event: scrubEvent(transition.event, known),
-      to: scrub(transition.to) as string,
-      ...(typeof delivery === 'object' && delivery !== null && !Array.isArray(delivery)
-        ? { delivery: delivery as RecordedObject }
-        : {}),
-    };
-  };
+/** The recorder of one process's machine: the journal and the state file under the state lock. */
+class FileRecorder implements Recorder {
+  readonly statePath: string;
+  readonly journalPath: string;
+  readonly #options: RecorderOptions;
+  readonly #now: () => number;
+  /** How many transitions the state file keeps. */
+  readonly #kept: number;
+  readonly #journalMaxBytes: number;
+  readonly #fsync: boolean;
+  readonly #writeOptions: StateWriteOptions & { now: () => number };
 
-  /** `lastStop` after `entry` (stop role): the run `entry` belongs to, with `entry` appended. */
-  const withStopEntry = (previous: StopRunRecord | null, entry: TransitionRecord): StopRunRecord => {
-    const sameRun = previous !== null && previous.pid === entry.pid && entry.seq > previous.seq;
-    const transitions = sameRun ? [...previous.transitions, entry] : [entry];
-    return {
-      pid: entry.pid,
-      startedAtMs: sameRun ? previous.startedAtMs : entry.atMs,
-      updatedAtMs: now(),
-      value: entry.to,
-      seq: entry.seq,
-      transitions: transitions.slice(-kept),
-    };
-  };
+  constructor(paths: { readonly stateFile: string; readonly journal: string }, options: RecorderOptions) {
+    this.statePath = paths.stateFile;
+    this.journalPath = paths.journal;
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.#kept = Math.max(1, options.transitionsKept ?? DEFAULT_TRANSITIONS_KEPT);
+    this.#journalMaxBytes = Math.max(1024, options.journalMaxBytes ?? DEFAULT_JOURNAL_MAX_BYTES);
+    this.#fsync = options.fsync ?? true;
+    this.#writeOptions = { lockTimeoutMs: options.lockTimeoutMs, fsync: this.#fsync, now: this.#now };
+  }
 
-  const record: Recorder['record'] = (transition, extra = {}) => {
-    const known = secrets();
-    const entry = sanitized(transition, known);
-    return withStateLock(paths.stateFile, writeOptions, () => {
+  record(transition: TransitionRecord, extra: RecordExtra = {}): RecordOutcome {
+    const known = this.#secrets();
+    const entry = scrubRecord(transition, known);
+    return withStateLock(this.statePath, this.#writeOptions, () => {
       // Journal first: a state file that is ahead of its journal could not be replayed.
-      appendJournal(paths.journal, `${JSON.stringify(entry)}\n`, journalMaxBytes, fsync);
-      if (extra.onlyIfPid !== undefined && options.role === 'daemon') {
-        const read = readState(paths.stateFile);
+      appendJournal(this.journalPath, `${JSON.stringify(entry)}\n`, this.#journalMaxBytes, this.#fsync);
+      if (extra.onlyIfPid !== undefined && this.#options.role === 'daemon') {
+        const read = readState(this.statePath);
         if (read.kind === 'ok' && read.state.pid !== extra.onlyIfPid) {
           return { kind: 'recorded', replacedGarbage: false, journalOnly: true };
         }
       }
       return updateStateLocked(
-        paths.stateFile,
-        (current) => {
-          if (options.role === 'stop') return { ...current, lastStop: withStopEntry(current.lastStop, entry) };
-          const snapshot =
-            extra.snapshot === undefined
-              ? current.snapshot
-              : scrubValue(extra.snapshot, known, {
-                  dropBodies: false,
-                  maxDepth: 64,
-                  maxStringChars: 100_000,
-                  maxArrayItems: 10_000,
-                });
-          return {
-            ...current,
-            ...(extra.fields ?? {}),
-            ...(extra.identity === undefined ? {} : { identity: extra.identity }),
-            ...(extra.delivery === undefined
-              ? {}
-              : { delivery: reviveDelivery(scrubValue(extra.delivery, known, { dropBodies: false })) }),
-            value: entry.to,
-            seq: entry.seq,
-            snapshot: snapshot ?? null,
-            transitions: [...current.transitions, entry].slice(-kept),
-          };
-        },
-        writeOptions,
+        this.statePath,
+        (current) =>
+          this.#options.role === 'stop'
+            ? { ...current, lastStop: this.#withStopEntry(current.lastStop, entry) }
+            : this.#daemonState(current, entry, extra, known),
+        this.#writeOptions,
       );
     });
-  };
+  }
 
-  const update: Recorder['update'] = (fields) => {
-    if (options.role !== 'daemon') {
+  update(fields: RustFieldsPatch): RecordOutcome {
+    if (this.#options.role !== 'daemon') {
       throw new DiffloreError('internal', 'only the daemon recorder updates the daemon fields');
     }
-    return updateState(paths.stateFile, (current) => ({ ...current, ...fields }), writeOptions);
-  };
+    return updateState(this.statePath, (current) => ({ ...current, ...fields }), this.#writeOptions);
+  }
 
-  const recordAll: Recorder['recordAll'] = (transitions) => {
-    if (options.role !== 'stop') {
+  recordAll(transitions: readonly TransitionRecord[]): RecordOutcome {
+    if (this.#options.role !== 'stop') {
       throw new DiffloreError('internal', 'only the stop recorder records transitions in batches');
     }
     if (transitions.length === 0) return { kind: 'recorded', replacedGarbage: false };
-    const known = secrets();
-    const entries = transitions.map((transition) => sanitized(transition, known));
-    return withStateLock(paths.stateFile, writeOptions, () => {
+    const known = this.#secrets();
+    const entries = transitions.map((transition) => scrubRecord(transition, known));
+    return withStateLock(this.statePath, this.#writeOptions, () => {
       // Journal first, as in `record`: a state file ahead of its journal could not be replayed.
       const lines = entries.map((entry) => `${JSON.stringify(entry)}\n`).join('');
-      appendJournal(paths.journal, lines, journalMaxBytes, fsync);
+      appendJournal(this.journalPath, lines, this.#journalMaxBytes, this.#fsync);
       return updateStateLocked(
-        paths.stateFile,
-        (current) => ({ ...current, lastStop: entries.reduce(withStopEntry, current.lastStop) }),
-        writeOptions,
+        this.statePath,
+        (current) => ({
+          ...current,
+          lastStop: entries.reduce((run, e) => this.#withStopEntry(run, e), current.lastStop),
+        }),
+        this.#writeOptions,
       );
     });
-  };
+  }
 
-  return { statePath: paths.stateFile, journalPath: paths.journal, record, update, recordAll };
+  #secrets(): string[] {
+    return usableSecrets(this.#options.secrets?.() ?? []);
+  }
+
+  /** The daemon's sections after `entry` (daemon role): Rust fields, identity, delivery, snapshot, transitions. */
+  #daemonState(
+    current: DaemonStateFile,
+    entry: TransitionRecord,
+    extra: RecordExtra,
+    known: readonly string[],
+  ): DaemonStateFile {
+    const snapshot =
+      extra.snapshot === undefined
+        ? current.snapshot
+        : scrubValue(extra.snapshot, known, {
+            dropBodies: false,
+            maxDepth: 64,
+            maxStringChars: 100_000,
+            maxArrayItems: 10_000,
+          });
+    return {
+      ...current,
+      ...(extra.fields ?? {}),
+      ...(extra.identity === undefined ? {} : { identity: extra.identity }),
+      ...(extra.delivery === undefined
+        ? {}
+        : { delivery: reviveDelivery(scrubValue(extra.delivery, known, { dropBodies: false })) }),
+      value: entry.to,
+      tags: extra.tags ?? current.tags,
+      seq: entry.seq,
+      snapshot: snapshot ?? null,
+      transitions: [...current.transitions, entry].slice(-this.#kept),
+    };
+  }
+
+  /** `lastStop` after `entry` (stop role): the run `entry` belongs to, with `entry` appended. */
+  #withStopEntry(previous: StopRunRecord | null, entry: TransitionRecord): StopRunRecord {
+    const sameRun = previous !== null && previous.pid === entry.pid && entry.seq > previous.seq;
+    const transitions = sameRun ? [...previous.transitions, entry] : [entry];
+    return {
+      pid: entry.pid,
+      startedAtMs: sameRun ? previous.startedAtMs : entry.atMs,
+      updatedAtMs: this.#now(),
+      value: entry.to,
+      seq: entry.seq,
+      transitions: transitions.slice(-this.#kept),
+    };
+  }
+}
+
+/** A transition record with every current secret scrubbed from its states, event and delivery summary. */
+function scrubRecord(transition: TransitionRecord, known: readonly string[]): TransitionRecord {
+  const scrub = (value: unknown): unknown => scrubValue(value, known, { dropBodies: false });
+  const delivery = scrub(transition.delivery ?? null);
+  return {
+    machine: transition.machine,
+    seq: transition.seq,
+    atMs: transition.atMs,
+    pid: transition.pid,
+    from: (scrub(transition.from ?? null) as string | null) ?? null,
+    event: scrubEvent(transition.event, known),
+    to: scrub(transition.to) as string,
+    ...(typeof delivery === 'object' && delivery !== null && !Array.isArray(delivery)
+      ? { delivery: delivery as RecordedObject }
+      : {}),
+  };
+}
+
+/** Creates the recorder for one process's machine (the daemon or a stopper). */
+export function createRecorder(
+  paths: { readonly stateFile: string; readonly journal: string },
+  options: RecorderOptions,
+): Recorder {
+  return new FileRecorder(paths, options);
 }
 
 export interface JournalRead {
