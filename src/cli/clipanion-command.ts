@@ -61,7 +61,7 @@ export function commandClass<O extends Options, A>(spec: CommandSpec<O, A>): Spe
   class SpecCommand extends Command {
     static override paths = spec.paths.map((path) => [...path]);
     static override usage = Command.Usage(spec.usage);
-    static readonly spec: CommandSpec = spec as unknown as CommandSpec;
+    static readonly spec: CommandSpec = spec;
 
     constructor() {
       super();

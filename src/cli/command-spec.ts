@@ -10,17 +10,17 @@
 import type { Usage } from 'clipanion';
 import { reportFailure } from './exit-codes.js';
 
-/** `--name`: true when given, false otherwise. */
+/** `--name` (or aliases: `-f,--follow`): true when given, false otherwise. */
 interface FlagOption {
   readonly kind: 'flag';
-  readonly name: `--${string}`;
+  readonly name: string;
   readonly description: string;
 }
 
 /** `--name VALUE` or `--name=VALUE`; `default` when left out. */
 interface ValueOption {
   readonly kind: 'value';
-  readonly name: `--${string}`;
+  readonly name: string;
   readonly description: string;
   readonly default?: string;
 }
@@ -28,7 +28,7 @@ interface ValueOption {
 /** `--name`, `--name=VALUE` or `--name VALUE`: null when left out, '' when given without a value. */
 interface OptionalValueOption {
   readonly kind: 'optionalValue';
-  readonly name: `--${string}`;
+  readonly name: string;
   readonly description: string;
 }
 
@@ -89,23 +89,23 @@ export function defineCommand<const O extends Options, A>(spec: CommandSpec<O, A
   return spec;
 }
 
-export function flag(name: `--${string}`, description: string): FlagOption {
+export function flag(name: string, description: string): FlagOption {
   return { kind: 'flag', name, description };
 }
 
 export function value(
-  name: `--${string}`,
+  name: string,
   description: string,
   defaultValue: string,
 ): ValueOption & { readonly default: string };
-export function value(name: `--${string}`, description: string): ValueOption;
-export function value(name: `--${string}`, description: string, defaultValue?: string): ValueOption {
+export function value(name: string, description: string): ValueOption;
+export function value(name: string, description: string, defaultValue?: string): ValueOption {
   return defaultValue === undefined
     ? { kind: 'value', name, description }
     : { kind: 'value', name, description, default: defaultValue };
 }
 
-export function optionalValue(name: `--${string}`, description: string): OptionalValueOption {
+export function optionalValue(name: string, description: string): OptionalValueOption {
   return { kind: 'optionalValue', name, description };
 }
 
@@ -114,6 +114,19 @@ export function positional<const R extends boolean>(
   required: R,
 ): PositionalOption & { readonly required: R } {
   return { kind: 'positional', name, required };
+}
+
+/** Line-wise output for a command's run. */
+export function output(io: CommandIo): {
+  print(line?: string): void;
+  printJson(value: unknown): void;
+  warn(line: string): void;
+} {
+  return {
+    print: (line = '') => io.stdout.write(`${line}\n`),
+    printJson: (value) => io.stdout.write(`${JSON.stringify(value)}\n`),
+    warn: (line) => io.stderr.write(`${line}\n`),
+  };
 }
 
 /** Parses and runs: the one place both the Clipanion class and the fast router go through. */
@@ -147,7 +160,9 @@ export function parsePlain<O extends Options>(
 ): RawValues<O> | undefined {
   const entries = Object.entries(spec.options);
   const byName = new Map<string, string>();
-  for (const [key, option] of entries) if (option.kind !== 'positional') byName.set(option.name, key);
+  for (const [key, option] of entries) {
+    if (option.kind !== 'positional') for (const alias of option.name.split(',')) byName.set(alias, key);
+  }
   const positionalKeys = entries.filter(([, o]) => o.kind === 'positional').map(([key]) => key);
   const found = new Map<string, string | boolean>();
   const words: string[] = [];

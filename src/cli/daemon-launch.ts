@@ -11,9 +11,10 @@ import { openHomeFile } from '../adapters/home/home-files.js';
 import { daemonRunTarget, READY_FD, spawnDaemon } from '../adapters/lifecycle/daemon-spawn.js';
 import { type LivenessResult, probeLiveness } from '../adapters/lifecycle/liveness.js';
 import { readState } from '../adapters/lifecycle/recorder.js';
+import type { DaemonTag } from '../machines/daemon.js';
 import type { Writer } from './command-spec.js';
 import type { LaunchArgs } from './daemon-options.js';
-import { printable, stateLabel } from './daemon-text.js';
+import { printable } from './daemon-text.js';
 import { formatDuration } from './text.js';
 
 export type LaunchResult =
@@ -135,7 +136,8 @@ function isServing(watch: ChildWatch, paths: HomePaths, pid: number): boolean {
   try {
     // The state file stays the fallback (and the word of a daemon that could not use the pipe).
     const read = readState(paths.stateFile);
-    return read.kind === 'ok' && read.state.pid === pid && stateLabel(read.state.value)?.startsWith('serving') === true;
+    const serving: DaemonTag = 'serving';
+    return read.kind === 'ok' && read.state.pid === pid && read.state.tags.includes(serving);
   } catch {
     return false;
   }

@@ -15,6 +15,8 @@ const DEFAULT_TICK = '5s';
 const DEFAULT_IDLE_MS = 60_000;
 const DEFAULT_BATCH = String(DEFAULT_BATCH_SIZE);
 const DEFAULT_START_TIMEOUT = '10s';
+/** Where `daemon run --inspect` streams without a URL: the port `createInspectorServer` listens on. */
+export const DEFAULT_INSPECT_URL = 'ws://127.0.0.1:8080';
 const DEFAULT_GRACE = '10s';
 const DEFAULT_KILL_TIMEOUT = '5s';
 

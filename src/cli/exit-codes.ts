@@ -28,3 +28,8 @@ export function reportFailure(
   stderr.write(`difflore: ${describeError(error)}\n`);
   return exitCodeForError(error, failureCode);
 }
+
+/** Throws a usage error (exit 2) with a message that names the problem. */
+export function usageError(message: string, hint?: string): never {
+  throw new DiffloreError('usage', message, hint === undefined ? {} : { hint });
+}

@@ -20,8 +20,7 @@ import type { InspectionEvent } from 'xstate';
 import { scrubValue, usableSecrets } from '../adapters/lifecycle/daemon-log.js';
 import { isLoopbackHost } from '../adapters/delivery/cloud-config.js';
 import { DiffloreError } from '../errors.js';
-
-export const DEFAULT_INSPECT_URL = 'ws://127.0.0.1:8080';
+import { DEFAULT_INSPECT_URL } from './daemon-options.js';
 
 /** How long a reconnect waits after the relay went away or refused us. */
 const RECONNECT_MS = 5_000;

@@ -13,7 +13,7 @@ import {
   OutboxStore,
 } from '../adapters/outbox/outbox-store.js';
 import { KIND_NAME } from '../machines/contracts/kinds.js';
-import { usageError } from './base-command.js';
+import { usageError } from './exit-codes.js';
 import { AGE_UNITS, parseDuration } from './durations.js';
 import { printable } from './text.js';
 

@@ -1,12 +1,10 @@
 /**
- * Every command the CLI knows, as Clipanion classes: a module's default export is either a command
- * spec (command-spec.ts), built into its class here, or a Clipanion class. Command modules import only
- * light code at the top and load heavy modules (xstate, HTTP, inspector) when they run, so listing
- * them here costs little.
+ * Every command the CLI knows, as Clipanion classes built from their specs (command-spec.ts). Command
+ * modules import only light code at the top and load heavy modules (xstate, HTTP, inspector) when
+ * they run, so listing them here costs little.
  */
 import type { CommandClass } from 'clipanion';
 import { commandClass } from './clipanion-command.js';
-import type { CommandSpec } from './command-spec.js';
 
 export async function loadCommands(): Promise<CommandClass[]> {
   const modules = await Promise.all([
@@ -40,8 +38,5 @@ export async function loadCommands(): Promise<CommandClass[]> {
     import('./commands/demo.js'),
     import('./commands/doctor.js'),
   ]);
-  return modules.map((m) => {
-    const exported: CommandClass | CommandSpec = m.default;
-    return typeof exported === 'function' ? exported : commandClass(exported);
-  });
+  return modules.map((m) => commandClass(m.default));
 }

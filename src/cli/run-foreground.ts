@@ -6,6 +6,7 @@ import { closeSync, fstatSync, statSync, writeSync } from 'node:fs';
 import { homePaths, resolveHome } from '../adapters/home/home.js';
 import { READY_FD } from '../adapters/lifecycle/daemon-spawn.js';
 import type { CommandIo } from './command-spec.js';
+import { DEFAULT_INSPECT_URL } from './daemon-options.js';
 
 export interface RunArgs {
   readonly tickMs: number;
@@ -54,7 +55,7 @@ function readinessNotifier(env: NodeJS.ProcessEnv): (() => void) | undefined {
 export async function runForeground(args: RunArgs, io: CommandIo): Promise<number> {
   let inspectUrl: string | null = null;
   if (args.inspect !== null) {
-    const { checkInspectUrl, DEFAULT_INSPECT_URL } = await import('./inspect.js');
+    const { checkInspectUrl } = await import('./inspect.js');
     inspectUrl = checkInspectUrl(args.inspect === '' ? DEFAULT_INSPECT_URL : args.inspect);
   }
   const { runDaemon } = await import('../runtime/daemon-runtime.js');

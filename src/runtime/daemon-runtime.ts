@@ -325,6 +325,7 @@ class DaemonRuntime implements DaemonPorts {
     recorder.record(transition, {
       snapshot: this.#actor?.getPersistedSnapshot(),
       delivery: (step.current.context as DaemonContext).delivery,
+      tags: [...step.current.tags],
       ...this.#ownership(fields),
     });
     // Recorded first, so whoever is told can read it in the state file too.

@@ -57,6 +57,11 @@ export interface DaemonStateFile extends RustStateFields {
   readonly updatedAtMs: number;
   /** The daemon machine's state value after its last transition. */
   readonly value: unknown;
+  /**
+   * The daemon machine's tags after its last transition (machines/daemon.ts `DaemonTag`): another
+   * process asks `tags.includes('serving')`, never what a state is called.
+   */
+  readonly tags: readonly string[];
   readonly seq: number | null;
   /** `actor.getPersistedSnapshot()` after the last transition, secrets scrubbed. */
   readonly snapshot: unknown;
@@ -121,6 +126,8 @@ export interface Recorder {
       identity?: ProcessIdentity;
       /** The delivery summary after the transition (daemon role): the state file's `delivery` section. */
       delivery?: DeliverySummary;
+      /** The machine's tags after the transition (daemon role). */
+      tags?: readonly string[];
     },
   ): RecordOutcome;
   /** Updates Rust fields (heartbeat, last pass) without a transition. Daemon role only. */
@@ -197,6 +204,7 @@ export function emptyState(nowMs: number): DaemonStateFile {
     format: STATE_FORMAT,
     updatedAtMs: nowMs,
     value: null,
+    tags: [],
     seq: null,
     snapshot: null,
     transitions: [],
@@ -233,6 +241,7 @@ export function parseState(text: string): StateRead {
     format: typeof v.format === 'string' ? v.format : '',
     updatedAtMs: num(v.updatedAtMs, 0),
     value: v.value ?? null,
+    tags: Array.isArray(v.tags) ? v.tags.filter((tag): tag is string => typeof tag === 'string') : [],
     seq: numOrNull(v.seq),
     snapshot: v.snapshot ?? null,
     transitions: asTransitions(v.transitions),
@@ -530,6 +539,7 @@ class FileRecorder implements Recorder {
         ? {}
         : { delivery: reviveDelivery(scrubValue(extra.delivery, known, { dropBodies: false })) }),
       value: entry.to,
+      tags: extra.tags ?? current.tags,
       seq: entry.seq,
       snapshot: snapshot ?? null,
       transitions: [...current.transitions, entry].slice(-this.#kept),

@@ -4,7 +4,7 @@
  * run-foreground.ts and the composition root.
  */
 import { defineCommand, optionalValue } from '../command-spec.js';
-import { batchOption, idleBounds, parseBatch, tickOption } from '../daemon-options.js';
+import { batchOption, DEFAULT_INSPECT_URL, idleBounds, parseBatch, tickOption } from '../daemon-options.js';
 
 export default defineCommand({
   paths: [['daemon', 'run']],
@@ -40,8 +40,7 @@ export default defineCommand({
   options: {
     tick: tickOption,
     batch: batchOption,
-    // The default relay is written out: inspect.ts, where it is defined, loads only with --inspect.
-    inspect: optionalValue('--inspect', 'Stream to a Stately inspector relay (default ws://127.0.0.1:8080)'),
+    inspect: optionalValue('--inspect', `Stream to a Stately inspector relay (default ${DEFAULT_INSPECT_URL})`),
   },
   exitAtOnce: true,
   parse: (raw) => ({ ...idleBounds(raw.tick), batchSize: parseBatch(raw.batch), inspect: raw.inspect }),
