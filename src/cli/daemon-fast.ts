@@ -9,6 +9,7 @@
 import { closeSync, fstatSync, statSync, writeSync } from 'node:fs';
 import { homePaths, resolveHome } from '../adapters/home/home.js';
 import { DiffloreError, describeError, exitCodeFor } from '../errors.js';
+import { loadEntry } from './bundle-loader.js';
 import { parseDuration, TIMEOUT_UNITS } from './durations.js';
 
 /** Longest tick accepted: a daemon that sleeps for an hour between ticks is a misconfiguration. */
@@ -105,7 +106,7 @@ export async function runForeground(args: RunArgs, io: Io): Promise<number> {
     const { checkInspectUrl, DEFAULT_INSPECT_URL } = await import('./inspect.js');
     inspectUrl = checkInspectUrl(args.inspect === '' ? DEFAULT_INSPECT_URL : args.inspect);
   }
-  const { runDaemon } = await import('../runtime/daemon-runtime.js');
+  const { runDaemon } = await loadEntry('runtime/daemon-runtime', () => import('../runtime/daemon-runtime.js'));
   // Under `daemon start` and the autostart, stderr is logs/daemon.log, which gets JSON lines only.
   const quiet = stderrIsDaemonLog(io.env);
   const onServing = readinessNotifier(io.env);
@@ -196,8 +197,9 @@ export async function fastDaemon(argv: readonly string[], io: Io): Promise<numbe
   if (options === undefined) return undefined;
   try {
     if (command === 'stop') {
-      const { DEFAULT_GRACE, DEFAULT_KILL_TIMEOUT, parseStopDurations, runStopCommand } = await import(
-        './daemon-stop-fast.js'
+      const { DEFAULT_GRACE, DEFAULT_KILL_TIMEOUT, parseStopDurations, runStopCommand } = await loadEntry(
+        'cli/daemon-stop-fast',
+        () => import('./daemon-stop-fast.js'),
       );
       const durations = parseStopDurations(
         options.get('--grace') ?? DEFAULT_GRACE,
@@ -212,7 +214,7 @@ export async function fastDaemon(argv: readonly string[], io: Io): Promise<numbe
       return await runForeground({ ...bounds, batchSize: batch, inspect: options.get('--inspect') ?? null }, io);
     }
     const timeoutMs = parseDuration('--timeout', options.get('--timeout') ?? DEFAULT_START_TIMEOUT, TIMEOUT_UNITS);
-    const { launchDaemon, printLaunch } = await import('./daemon-launch.js');
+    const { launchDaemon, printLaunch } = await loadEntry('cli/daemon-launch', () => import('./daemon-launch.js'));
     const result = await launchDaemon({ tick, batch, timeoutMs }, io.env);
     return printLaunch(result, options.has('--json'), {
       print: (line) => io.stdout.write(`${line}\n`),

@@ -9,6 +9,7 @@
  * the registry are therefore imported dynamically, after that check.
  */
 import { describeError } from '../errors.js';
+import { loadEntry } from './bundle-loader.js';
 import { fdWriter } from './fd-writer.js';
 
 /**
@@ -59,14 +60,14 @@ function quietBrokenPipes(): void {
 async function main(argv: string[]): Promise<number> {
   ignoreUserSignals();
   if (argv[0] === 'enqueue') {
-    const { fastEnqueue } = await import('./enqueue-fast.js');
+    const { fastEnqueue } = await loadEntry('cli/enqueue-fast', () => import('./enqueue-fast.js'));
     // No stdin stream and direct fd writes: creating process.stdin/stdout costs milliseconds.
     const code = await fastEnqueue(argv.slice(1), { stdout: fdWriter(1), stderr: fdWriter(2) });
     if (code !== undefined) return code;
   }
   if (argv[0] === 'hook' && argv[1] !== undefined && argv[1] !== 'install' && argv[1] !== 'uninstall') {
     // `hook <agent>` runs on every tool call of the agent: same reason as enqueue.
-    const { fastHook } = await import('./hook-fast.js');
+    const { fastHook } = await loadEntry('cli/hook-fast', () => import('./hook-fast.js'));
     const code = await fastHook(argv.slice(1));
     if (code !== undefined) return code;
   }
