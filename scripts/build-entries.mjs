@@ -30,23 +30,11 @@ const { DAEMON_NODE_FLAGS } = await import(pathToFileURL(join(dist, 'adapters', 
 
 /** name → the node flags it runs under. Names are the dist/ modules the bundles stand in for. */
 const ENTRIES = {
-  'cli/enqueue-fast': [],
-  'cli/hook-fast': [],
-  'cli/daemon-stop-fast': [],
+  'cli/run-enqueue': [],
+  'cli/run-hook': [],
+  'cli/run-stop': [],
   'cli/daemon-launch': [],
   'runtime/daemon-runtime': DAEMON_NODE_FLAGS,
-};
-
-/**
- * What a bundle takes from a module it imports dynamically, where that is less than the module: `daemon
- * stop` needs the composition root's `runStop`, not `runDaemon`, whose own imports (SQLite, the drain
- * and its HTTP client, the inspector) would otherwise come into the stop bundle; `daemon start` needs
- * daemon-fast's READY_FD, not `daemon run`. A name used but not listed here is undefined in the
- * bundle: the e2e tests of that command fail at once.
- */
-const NARROW = {
-  'cli/daemon-stop-fast': { 'runtime/daemon-runtime.ts': ['runStop'] },
-  'cli/daemon-launch': { 'cli/daemon-fast.ts': ['READY_FD'] },
 };
 
 /** Packages with native addons load their own binaries: they stay outside every bundle. */
@@ -59,33 +47,13 @@ const twin = (path) => relative(src, path).replace(/\.ts$/, '.js');
 const metaUrlOfTwin = {
   name: 'import-meta-url-of-twin',
   setup(b) {
-    b.onLoad({ filter: /\.ts$/, namespace: 'file' }, (args) => {
+    b.onLoad({ filter: /\.ts$/ }, (args) => {
       const text = readFileSync(args.path, 'utf8');
       if (!text.includes('import.meta.url')) return { contents: text, loader: 'ts' };
       return { contents: text.replaceAll('import.meta.url', `__difflore_twin_url(${JSON.stringify(twin(args.path))})`), loader: 'ts' };
     });
   },
 };
-
-/** A dynamic import of a module named in `narrow` gets a module re-exporting only the names listed. */
-function narrowed(narrow) {
-  return {
-    name: 'narrow-dynamic-imports',
-    setup(b) {
-      b.onResolve({ filter: /.*/ }, (args) => {
-        if (args.kind !== 'dynamic-import' || args.namespace !== 'file') return undefined;
-        const target = relative(src, join(args.resolveDir, args.path)).replace(/\.js$/, '.ts');
-        const names = narrow[target];
-        return names === undefined ? undefined : { path: target, namespace: 'narrow', pluginData: names };
-      });
-      b.onLoad({ filter: /.*/, namespace: 'narrow' }, (args) => ({
-        contents: `export { ${args.pluginData.join(', ')} } from ${JSON.stringify(join(src, args.path))};`,
-        loader: 'ts',
-        resolveDir: src,
-      }));
-    },
-  };
-}
 
 /** NAME.cjs sits in dist/entries/ (at any depth given by the name): the twins are that many levels up. */
 function banner(name) {
@@ -180,7 +148,7 @@ await Promise.all(
       // no dynamic-import callback on Node 20 (ESM-only packages load through require(esm), Node ≥ 20.19).
       supported: { 'dynamic-import': false },
       external: NATIVE,
-      plugins: [metaUrlOfTwin, narrowed(NARROW[name] ?? {})],
+      plugins: [metaUrlOfTwin],
       banner: { js: banner(name) },
       outfile: file,
       metafile: true,

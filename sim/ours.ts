@@ -2,8 +2,9 @@
  * Our daemons in the fleet simulation. Every decision is the real code's: the gate, the probe, the
  * verdict on each answer, the breaker, the retry time and the try budget from
  * src/machines/delivery-policy.ts, the pass's sleep from the daemon machine's `nextTickDeadline`.
- * What is modelled here is only the mechanics the drain pass (src/adapters/delivery/drain-pass.ts) performs
- * with them: claim due rows oldest due first, send, settle, loop while work is due.
+ * What is modelled here is only the mechanics the drain pass performs with them: claim due rows
+ * oldest due first (src/adapters/delivery/drain-pass.ts), send and split a failed batch
+ * (drain-send.ts), settle (drain-settle.ts), loop while work is due.
  *
  * Simplifications: answers come back at once (a pass takes no simulated time), every row is an
  * `observation` (the hook's kind, batched up to OBSERVATION_BATCH_MAX per POST), the token is good.

@@ -1,6 +1,6 @@
 /**
  * Errors that cross module boundaries. Every error the CLI can show carries a stable `code`;
- * the CLI maps codes to exit codes in one place (`exitCodeFor`), so adapters never pick exit codes.
+ * the CLI maps codes to exit codes in one place (cli/exit-codes.ts), so adapters never pick exit codes.
  */
 
 export type ErrorCode =
@@ -42,10 +42,6 @@ export class DiffloreError extends Error {
     this.code = code;
     this.hint = options.hint;
   }
-}
-
-export function exitCodeFor(code: ErrorCode): number {
-  return code === 'usage' || code === 'invalid_input' ? 2 : 1;
 }
 
 /** A message for anything thrown, without a stack: what the CLI prints on stderr. */

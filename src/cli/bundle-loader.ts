@@ -18,9 +18,9 @@ import { errnoCode } from '../errors.js';
 
 /** The entries scripts/build-entries.mjs bundles, named after the dist/ module each stands in for. */
 export type BundledEntry =
-  | 'cli/enqueue-fast'
-  | 'cli/hook-fast'
-  | 'cli/daemon-stop-fast'
+  | 'cli/run-enqueue'
+  | 'cli/run-hook'
+  | 'cli/run-stop'
   | 'cli/daemon-launch'
   | 'runtime/daemon-runtime';
 
@@ -82,7 +82,8 @@ export async function loadEntry<T>(name: BundledEntry, unbundled: () => Promise<
 /**
  * For the build (scripts/build-entries.mjs, in a node run with the entry's flags): compiles the
  * bundle, runs its top level (module bodies, no I/O) so that what every run compiles is cached too,
- * and returns V8's code cache for it.
+ * and returns V8's code cache for it. The build imports it from dist/ by URL, where knip cannot follow.
+ * @public
  */
 export function makeCodeCache(name: BundledEntry): Buffer {
   const { script: file } = bundleFiles(name);

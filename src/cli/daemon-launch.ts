@@ -1,17 +1,21 @@
 /**
- * What `daemon start` (and `daemon restart` after its stop) does: spawn `daemon run` detached (its
- * own session, stdio to logs/daemon.log) and wait until its machine reports `serving`, or say why it
- * did not. Clipanion-free, so main.ts's fast path can run it.
+ * What `daemon start` (and `daemon restart` after its stop) does: spawn `daemon run` detached
+ * (adapters/lifecycle/daemon-spawn.ts) and wait until its machine reports `serving`, or say why it
+ * did not. Loaded only by those two commands.
  */
+import type { ChildProcess } from 'node:child_process';
+import { closeSync, constants, fstatSync, readSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { ensureHome, type HomePaths, resolveHome } from '../adapters/home/home.js';
+import { openHomeFile } from '../adapters/home/home-files.js';
+import { daemonRunTarget, READY_FD, spawnDaemon } from '../adapters/lifecycle/daemon-spawn.js';
+import { type LivenessResult, probeLiveness } from '../adapters/lifecycle/liveness.js';
+import { readState } from '../adapters/lifecycle/recorder.js';
+import type { DaemonTag } from '../machines/daemon.js';
+import type { Writer } from './command-spec.js';
+import type { LaunchArgs } from './daemon-options.js';
 import { printable } from './daemon-text.js';
-import { DAEMON_NODE_FLAGS } from '../adapters/lifecycle/daemon-node-flags.js';
-
-export interface LaunchArgs {
-  /** --tick for the daemon; undefined: its defaults (the long idle heartbeat while commits wake it). */
-  readonly tick: string | undefined;
-  readonly batch: number;
-  readonly timeoutMs: number;
-}
+import { formatDuration } from './text.js';
 
 export type LaunchResult =
   | { readonly status: 'started'; readonly pid: number; readonly elapsedMs: number }
@@ -21,11 +25,7 @@ export type LaunchResult =
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The last warning or error the daemon `pid` wrote to its log (its own words for why it stopped). */
-async function lastComplaint(logPath: string, pid: number): Promise<string | null> {
-  const [{ closeSync, fstatSync, readSync, constants }, { openHomeFile }] = await Promise.all([
-    import('node:fs'),
-    import('../adapters/home/home-files.js'),
-  ]);
+function lastComplaint(logPath: string, pid: number): string | null {
   let fd: number | undefined;
   try {
     fd = openHomeFile(logPath, constants.O_RDONLY);
@@ -56,159 +56,151 @@ async function lastComplaint(logPath: string, pid: number): Promise<string | nul
 }
 
 /**
- * Starts a daemon for the home in `env` unless one runs, and waits until `timeoutMs` for it to reach
- * `serving`: told at once on the readiness pipe, with the state file polled (5 ms doubling to 50 ms)
- * as the fallback.
+ * A daemon already serving the home, if any. Only the liveness probe, not `daemon status` (which
+ * opens the database). One that holds the lifetime lock but is still claiming records its identity
+ * within milliseconds: it is waited for briefly, then reported as it is.
  */
-export async function launchDaemon(args: LaunchArgs, env: NodeJS.ProcessEnv): Promise<LaunchResult> {
-  // Only what starting needs: the liveness probe, not `daemon status` (which opens the database).
-  const [
-    { spawn },
-    fs,
-    { isAbsolute, resolve },
-    { ensureHome, resolveHome },
-    { readState },
-    { probeLiveness },
-    { stateLabel },
-    { cliEntryPath },
-    { READY_FD },
-  ] = await Promise.all([
-    import('node:child_process'),
-    import('node:fs'),
-    import('node:path'),
-    import('../adapters/home/home.js'),
-    import('../adapters/lifecycle/recorder.js'),
-    import('../adapters/lifecycle/liveness.js'),
-    import('./daemon-text.js'),
-    import('../adapters/integrations/service-unit.js'),
-    import('./daemon-fast.js'),
-  ]);
-  const paths = ensureHome(resolveHome(env));
-  const probe = (): import('../adapters/lifecycle/liveness.js').LivenessResult | null => {
+async function alreadyRunning(paths: HomePaths): Promise<LaunchResult | null> {
+  for (let attempt = 0; ; attempt += 1) {
+    let report: LivenessResult | null;
     try {
-      return probeLiveness(paths);
+      report = probeLiveness(paths);
     } catch {
       // Cannot tell (an unsafe file, say): try to start; the daemon's claim decides and says why.
-      return null;
+      report = null;
     }
-  };
-  const already = async (): Promise<LaunchResult | null> => {
-    for (let attempt = 0; ; attempt += 1) {
-      const report = probe();
-      if (report?.kind === 'running') return { status: 'alreadyRunning', pid: report.pid, verified: true };
-      if (report?.kind !== 'unverified' || !report.lockHeld) return null;
-      // A daemon holds the lifetime lock. One that is still claiming records its identity within
-      // milliseconds; wait briefly for it, then report it as it is.
-      if (attempt >= 10) return { status: 'alreadyRunning', pid: report.pid, verified: false };
-      await sleep(10);
-    }
-  };
-  const before = await already();
-  if (before !== null) return before;
-
-  const started = performance.now();
-  // The home-files rule: a link, FIFO or directory at logs/ or the log must not take the daemon's output.
-  const { openHomeAppend } = await import('../adapters/home/home-files.js');
-  const logFd = openHomeAppend(paths.daemonLog);
-  const childEnv: NodeJS.ProcessEnv = { ...env };
-  // The daemon runs from the data home (it must not pin the directory it was started from).
-  if (env.DIFFLORE_HOME !== undefined && !isAbsolute(env.DIFFLORE_HOME)) childEnv.DIFFLORE_HOME = resolve(paths.home);
-  // It says "serving" on a pipe at fd 3 the moment it serves (daemon-fast.ts), instead of us polling.
-  childEnv.DIFFLORE_READY_FD = String(READY_FD);
-  let child: import('node:child_process').ChildProcess;
-  try {
-    child = spawn(
-      process.execPath,
-      [
-        ...DAEMON_NODE_FLAGS,
-        cliEntryPath(),
-        'daemon',
-        'run',
-        ...(args.tick === undefined ? [] : ['--tick', args.tick]),
-        '--batch',
-        String(args.batch),
-      ],
-      {
-        cwd: resolve(paths.home),
-        env: childEnv,
-        detached: true,
-        stdio: ['ignore', logFd, logFd, 'pipe'],
-        windowsHide: true,
-      },
-    );
-  } finally {
-    fs.closeSync(logFd);
+    if (report?.kind === 'running') return { status: 'alreadyRunning', pid: report.pid, verified: true };
+    if (report?.kind !== 'unverified' || !report.lockHeld) return null;
+    if (attempt >= 10) return { status: 'alreadyRunning', pid: report.pid, verified: false };
+    await sleep(10);
   }
-  let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-  let spawnError: Error | null = null;
-  let serving = false;
-  // Whatever ends the wait early: the readiness line, the daemon's exit.
-  let nudge: () => void = () => {};
-  const nudged = new Promise<void>((resolve) => {
-    nudge = resolve;
-  });
-  const ready = child.stdio[READY_FD] as import('node:net').Socket | null | undefined;
-  ready?.on('data', (chunk: Buffer) => {
-    if (chunk.toString('utf8').includes('serving')) serving = true;
-    nudge();
-  });
-  ready?.on('error', () => {});
-  child.once('exit', (code, signal) => {
-    exited = { code, signal };
-    nudge();
-  });
-  child.once('error', (error) => {
-    spawnError = error;
-  });
-  const pid = child.pid ?? null;
-  const failed = (reason: string): LaunchResult => ({ status: 'failed', pid, reason, log: paths.daemonLog });
+}
+
+interface ChildExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** What the spawned daemon has said so far: the readiness line, its exit, a failed exec. */
+class ChildWatch {
+  serving = false;
+  exited: ChildExit | null = null;
+  spawnError: Error | null = null;
+  private readonly ready: Socket | null | undefined;
+  private nudge: () => void = () => {};
+  private nudged: Promise<void>;
+
+  constructor(private readonly child: ChildProcess) {
+    this.nudged = this.renew();
+    this.ready = child.stdio[READY_FD] as Socket | null | undefined;
+    this.ready?.on('data', (chunk: Buffer) => {
+      if (chunk.toString('utf8').includes('serving')) this.serving = true;
+      this.nudge();
+    });
+    this.ready?.on('error', () => {});
+    child.once('exit', (code, signal) => {
+      this.exited = { code, signal };
+      this.nudge();
+    });
+    child.once('error', (error) => {
+      this.spawnError = error;
+    });
+  }
+
+  private renew(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.nudge = resolve;
+    });
+  }
+
+  /** Waits `ms`, or less if the daemon says something or exits first. */
+  async pause(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([new Promise((resolve) => (timer = setTimeout(resolve, ms))), this.nudged]);
+    // A poll timer left armed would hold this process up to 50 ms after it has answered.
+    clearTimeout(timer);
+  }
+
+  /** Lets the daemon go its own way: no listener or pipe of ours keeps this process alive. */
+  release(): void {
+    this.ready?.destroy();
+    this.child.removeAllListeners('exit');
+    this.child.on('error', () => {});
+    this.child.unref();
+  }
+}
+
+/** True once the daemon `pid` serves: told on the pipe, or (fallback) written in the state file. */
+function isServing(watch: ChildWatch, paths: HomePaths, pid: number): boolean {
+  if (watch.serving) return true;
   try {
-    if (pid === null) {
+    // The state file stays the fallback (and the word of a daemon that could not use the pipe).
+    const read = readState(paths.stateFile);
+    const serving: DaemonTag = 'serving';
+    return read.kind === 'ok' && read.state.pid === pid && read.state.tags.includes(serving);
+  } catch {
+    return false;
+  }
+}
+
+/** Why a daemon that exited before serving did not start, or the daemon that won the race. */
+async function afterEarlyExit(paths: HomePaths, pid: number, end: ChildExit): Promise<LaunchResult> {
+  // Lost a race with another start (or a hook's autostart): that daemon runs, which is what was asked.
+  const other = await alreadyRunning(paths);
+  if (other !== null) return other;
+  const said = lastComplaint(paths.daemonLog, pid);
+  const failed = (reason: string): LaunchResult => ({ status: 'failed', pid, reason, log: paths.daemonLog });
+  // Exit 0 before serving means it yielded to an owner it could not verify (e.g. the Rust daemon): its reason says all.
+  if (end.signal === null && end.code === 0 && said !== null) return failed(said);
+  const how = end.signal === null ? `exited with code ${end.code}` : `was killed by ${end.signal}`;
+  return failed(`the daemon ${how} before it was serving${said === null ? '' : `: ${said}`}`);
+}
+
+/** Waits until the daemon `pid` serves, exits, or `timeoutMs` passes (state file polled 5 ms doubling to 50 ms). */
+async function awaitServing(
+  watch: ChildWatch,
+  paths: HomePaths,
+  pid: number,
+  { timeoutMs, started }: { readonly timeoutMs: number; readonly started: number },
+): Promise<LaunchResult> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 50)) {
+    if (isServing(watch, paths, pid)) {
+      return { status: 'started', pid, elapsedMs: Math.round(performance.now() - started) };
+    }
+    if (watch.exited !== null) return afterEarlyExit(paths, pid, watch.exited);
+    if (Date.now() > deadline) {
+      const reason =
+        `the daemon (pid ${pid}) did not report serving within ${formatDuration(timeoutMs)}; ` +
+        'it may still be claiming the data home (is another claimer holding daemon.pid.lock?)';
+      return { status: 'failed', pid, reason, log: paths.daemonLog };
+    }
+    await watch.pause(delay);
+  }
+}
+
+/**
+ * Starts a daemon for the home in `env` unless one runs, and waits until `timeoutMs` for it to reach
+ * `serving`: told at once on the readiness pipe, with the state file polled as the fallback.
+ */
+export async function launchDaemon(args: LaunchArgs, env: NodeJS.ProcessEnv): Promise<LaunchResult> {
+  const paths = ensureHome(resolveHome(env));
+  const before = await alreadyRunning(paths);
+  if (before !== null) return before;
+  const started = performance.now();
+  const runArgs = [...(args.tick === undefined ? [] : ['--tick', args.tick]), '--batch', String(args.batch)];
+  const child = spawnDaemon(paths, env, daemonRunTarget(runArgs), { readyPipe: true });
+  const watch = new ChildWatch(child);
+  try {
+    const pid = child.pid;
+    if (pid === undefined) {
       await sleep(0);
-      return failed(`could not run ${process.execPath}: ${(spawnError as Error | null)?.message ?? 'spawn failed'}`);
+      const reason = `could not run ${process.execPath}: ${watch.spawnError?.message ?? 'spawn failed'}`;
+      return { status: 'failed', pid: null, reason, log: paths.daemonLog };
     }
-    const deadline = Date.now() + args.timeoutMs;
-    let delay = 5;
-    for (;;) {
-      let value: string | null = null;
-      try {
-        // The state file stays the fallback (and the word of a daemon that could not use the pipe).
-        const read = serving ? null : readState(paths.stateFile);
-        if (read?.kind === 'ok' && read.state.pid === pid) value = stateLabel(read.state.value);
-      } catch {
-        value = null;
-      }
-      if (serving || value?.startsWith('serving')) {
-        return { status: 'started', pid, elapsedMs: Math.round(performance.now() - started) };
-      }
-      const end = exited as { code: number | null; signal: NodeJS.Signals | null } | null;
-      if (end !== null) {
-        // Lost a race with another start (or a hook's autostart): that daemon runs, which is what was asked.
-        const other = await already();
-        if (other !== null) return other;
-        const said = await lastComplaint(paths.daemonLog, pid);
-        // Exit 0 before serving means it yielded to an owner it could not verify (e.g. the Rust daemon): its reason says all.
-        if (end.signal === null && end.code === 0 && said !== null) return failed(said);
-        const how = end.signal === null ? `exited with code ${end.code}` : `was killed by ${end.signal}`;
-        return failed(`the daemon ${how} before it was serving${said === null ? '' : `: ${said}`}`);
-      }
-      if (Date.now() > deadline) {
-        return failed(
-          `the daemon (pid ${pid}) did not report serving within ${Math.round(args.timeoutMs / 1000)} s; ` +
-            'it may still be claiming the data home (is another claimer holding daemon.pid.lock?)',
-        );
-      }
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([new Promise((resolve) => (timer = setTimeout(resolve, delay))), nudged]);
-      // A poll timer left armed would hold this process up to 50 ms after it has answered.
-      clearTimeout(timer);
-      delay = Math.min(delay * 2, 50);
-    }
+    return await awaitServing(watch, paths, pid, { timeoutMs: args.timeoutMs, started });
   } finally {
-    ready?.destroy();
-    child.removeAllListeners('exit');
-    child.on('error', () => {});
-    child.unref();
+    watch.release();
   }
 }
 
@@ -216,8 +208,12 @@ export async function launchDaemon(args: LaunchArgs, env: NodeJS.ProcessEnv): Pr
 export function printLaunch(
   result: LaunchResult,
   json: boolean,
-  out: { print(line: string): void; warn(line: string): void },
+  io: { readonly stdout: Writer; readonly stderr: Writer },
 ): number {
+  const out = {
+    print: (line: string) => io.stdout.write(`${line}\n`),
+    warn: (line: string) => io.stderr.write(`${line}\n`),
+  };
   if (json) {
     out.print(JSON.stringify(result));
     return result.status === 'failed' ? 1 : 0;

@@ -5,7 +5,7 @@
  * never signals. Loads neither xstate nor the HTTP client.
  */
 import { existsSync } from 'node:fs';
-import type { StaleReason } from '../adapters/lifecycle/claim.js';
+import type { StaleReason } from '../machines/daemon.js';
 import {
   describeTokenSource,
   noTokenAdvice,

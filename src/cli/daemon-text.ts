@@ -4,7 +4,7 @@
  * bytes) so nothing read from a file can drive the terminal or forge a line (it lives in the import-free
  * text.ts). Light: no I/O, no other imports.
  */
-import type { TransitionRecord } from '../adapters/lifecycle/recorder.js';
+import type { TransitionRecord } from '../machines/types.js';
 import { printable } from './text.js';
 
 export { printable };

@@ -20,8 +20,7 @@ import type { InspectionEvent } from 'xstate';
 import { scrubValue, usableSecrets } from '../adapters/lifecycle/daemon-log.js';
 import { isLoopbackHost } from '../adapters/delivery/cloud-config.js';
 import { DiffloreError } from '../errors.js';
-
-export const DEFAULT_INSPECT_URL = 'ws://127.0.0.1:8080';
+import { DEFAULT_INSPECT_URL } from './daemon-options.js';
 
 /** How long a reconnect waits after the relay went away or refused us. */
 const RECONNECT_MS = 5_000;
@@ -175,26 +174,30 @@ export async function startInspector(options: InspectorOptions): Promise<DaemonI
       closed = true;
       if (reconnect !== undefined) clearTimeout(reconnect);
       reconnect = undefined;
-      const ws = adapter.ws;
-      if (ws === undefined || ws.readyState === CLOSED) return;
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(timer);
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          ws.terminate?.();
-          resolve();
-        }, CLOSE_FLUSH_MS);
-        timer.unref();
-        ws.once?.('close', done);
-        try {
-          if (ws.readyState === OPEN) ws.close();
-          else ws.terminate?.();
-        } catch {
-          ws.terminate?.();
-        }
-      });
+      await closeSocket(adapter.ws);
     },
   };
+}
+
+/** Closes the socket, cutting it after CLOSE_FLUSH_MS if the close handshake has not ended by then. */
+async function closeSocket(ws: Socket | undefined): Promise<void> {
+  if (ws === undefined || ws.readyState === CLOSED) return;
+  await new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      ws.terminate?.();
+      resolve();
+    }, CLOSE_FLUSH_MS);
+    timer.unref();
+    ws.once?.('close', done);
+    try {
+      if (ws.readyState === OPEN) ws.close();
+      else ws.terminate?.();
+    } catch {
+      ws.terminate?.();
+    }
+  });
 }

@@ -4,24 +4,35 @@
  * would print them on stdout with code 1). Colours only on a TTY and never under NO_COLOR.
  *
  * `difflore enqueue` and `difflore hook <agent>` run from hooks, where start-up time is the whole
- * cost, so their plain forms skip Clipanion and the command registry entirely (enqueue-fast.ts, hook-fast.ts); everything else, `enqueue
- * --help` and any unusual `enqueue` argument list included, goes through Clipanion. Clipanion and
- * the registry are therefore imported dynamically, after that check.
+ * cost, and `daemon stop` is timed against `node -e 0`: the fast router (router.ts) runs their plain
+ * forms from their specs without Clipanion and the command registry; everything else, `enqueue
+ * --help` and any unusual argument list included, goes through Clipanion. Clipanion and the registry
+ * are therefore imported dynamically, after that check.
+ *
+ * The only module that ends the process: exit codes come back from the commands (exit-codes.ts).
  */
-import { describeError } from '../errors.js';
-import { loadEntry } from './bundle-loader.js';
+import type { SpecCommandClass } from './clipanion-command.js';
+import { EXIT_USAGE, reportFailure } from './exit-codes.js';
 import { fdWriter } from './fd-writer.js';
+import { route, runRoute } from './router.js';
+
+/** How a command ended: its code, and whether its spec asks to end the process at once. */
+interface Outcome {
+  readonly code: number;
+  readonly exitAtOnce: boolean;
+}
 
 /**
  * Ends the process at once with `code` where that loses nothing, instead of letting Node wind the
- * event loop down and tear the heap apart (a few milliseconds with xstate loaded, against the stop
- * budget of 1.5 × `node -e 0`, DESIGN §9; no measurable gain for enqueue, which keeps its natural
- * exit). Only on Linux, where writes to stdout and stderr (files, pipes, TTYs) are synchronous;
- * elsewhere a pipe may still be draining, and the code is returned.
+ * event loop down and tear the heap apart: a few milliseconds with xstate loaded, against the stop
+ * budget of 1.5 × `node -e 0` (DESIGN §9), and a stopped daemon, whose lock, pid file and last record
+ * are released, must vanish while `daemon stop` polls for it. At once only on Linux, where writes to
+ * stdout and stderr (files, pipes, TTYs) are synchronous; elsewhere a pipe may still be draining, so
+ * the process ends by itself or, if some handle still holds the event loop, 2 s later.
  */
-function exitNow(code: number): number {
+function exitAtOnce(code: number): void {
   if (process.platform === 'linux') process.exit(code);
-  return code;
+  setTimeout(() => process.exit(code), 2_000).unref();
 }
 
 /**
@@ -57,33 +68,13 @@ function quietBrokenPipes(): void {
   }
 }
 
-async function main(argv: string[]): Promise<number> {
+async function main(argv: string[]): Promise<Outcome> {
   ignoreUserSignals();
-  if (argv[0] === 'enqueue') {
-    const { fastEnqueue } = await loadEntry('cli/enqueue-fast', () => import('./enqueue-fast.js'));
+  const routed = await route(argv);
+  if (routed !== undefined) {
     // No stdin stream and direct fd writes: creating process.stdin/stdout costs milliseconds.
-    const code = await fastEnqueue(argv.slice(1), { stdout: fdWriter(1), stderr: fdWriter(2) });
-    if (code !== undefined) return code;
-  }
-  if (argv[0] === 'hook' && argv[1] !== undefined && argv[1] !== 'install' && argv[1] !== 'uninstall') {
-    // `hook <agent>` runs on every tool call of the agent: same reason as enqueue.
-    const { fastHook } = await loadEntry('cli/hook-fast', () => import('./hook-fast.js'));
-    const code = await fastHook(argv.slice(1));
-    if (code !== undefined) return code;
-  }
-  if (argv[0] === 'daemon' && (argv[1] === 'run' || argv[1] === 'start' || argv[1] === 'stop')) {
-    // `daemon stop` is timed against `node -e 0` (DESIGN §9) and `daemon start` pays for itself and
-    // for the `daemon run` it spawns: their plain forms skip Clipanion too.
-    const { fastDaemon } = await import('./daemon-fast.js');
-    // `daemon stop` writes a line or two and exits at once (exitNow): plain fd writes, no streams.
-    if (argv[1] !== 'stop') quietBrokenPipes();
-    const io =
-      argv[1] === 'stop'
-        ? { stdout: fdWriter(1), stderr: fdWriter(2), env: process.env }
-        : { stdout: process.stdout, stderr: process.stderr, env: process.env };
-    const code = await fastDaemon(argv.slice(1), io);
-    // `daemon stop` is done once it has printed (its records are synced, its log closed).
-    if (code !== undefined) return argv[1] === 'stop' ? exitNow(code) : code;
+    const code = await runRoute(routed, { stdout: fdWriter(1), stderr: fdWriter(2), env: process.env });
+    return { code, exitAtOnce: routed.spec.exitAtOnce === true };
   }
   quietBrokenPipes();
   const [{ Builtins, Cli }, { loadCommands }, { VERSION }] = await Promise.all([
@@ -103,22 +94,19 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     process.stderr.write(cli.error(error, { colored: false }));
     process.stderr.write(`Run 'difflore --help' for the list of commands.\n`);
-    return 2;
+    return { code: EXIT_USAGE, exitAtOnce: false };
   }
-  try {
-    return await cli.run(command, context);
-  } catch (error) {
-    process.stderr.write(`difflore: ${describeError(error)}\n`);
-    return 1;
-  }
+  const spec = (command.constructor as Partial<SpecCommandClass>).spec;
+  const code = await cli.run(command, context);
+  return { code, exitAtOnce: spec?.exitAtOnce === true && !command.help };
 }
 
 main(process.argv.slice(2)).then(
-  (code) => {
+  ({ code, exitAtOnce: now }) => {
     process.exitCode = code;
+    if (now) exitAtOnce(code);
   },
   (error: unknown) => {
-    process.stderr.write(`difflore: ${describeError(error)}\n`);
-    process.exitCode = 1;
+    process.exitCode = reportFailure(error, process.stderr);
   },
 );

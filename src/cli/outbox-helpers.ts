@@ -12,14 +12,14 @@ import {
   type OutboxStatus,
   OutboxStore,
 } from '../adapters/outbox/outbox-store.js';
-import { usageError } from './base-command.js';
+import { KIND_NAME } from '../machines/contracts/kinds.js';
+import { usageError } from './exit-codes.js';
 import { AGE_UNITS, parseDuration } from './durations.js';
 import { printable } from './text.js';
 
 export { formatBytes, formatDuration, plural } from './text.js';
 
 export const STATUSES: readonly OutboxStatus[] = ['pending', 'processing', 'abandoned'];
-const KIND = /^[a-z][a-z0-9_]*$/;
 
 /**
  * Runs `fn` with a store on the home's `data.db`, closing it afterwards. When there is no database
@@ -50,7 +50,7 @@ export function checkStatus(value: string | undefined): OutboxStatus | undefined
 
 export function checkKind(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  if (!KIND.test(value)) {
+  if (!KIND_NAME.test(value)) {
     usageError(`--kind '${value}' is not a kind; a kind is lowercase letters, digits and _, e.g. observation`);
   }
   return value;

@@ -1,8 +1,10 @@
 /**
- * Every command the CLI knows. Command modules import only light code at the top and load heavy
- * modules (xstate, HTTP, inspector) inside `execute`, so listing them here costs little.
+ * Every command the CLI knows, as Clipanion classes built from their specs (command-spec.ts). Command
+ * modules import only light code at the top and load heavy modules (xstate, HTTP, inspector) when
+ * they run, so listing them here costs little.
  */
 import type { CommandClass } from 'clipanion';
+import { commandClass } from './clipanion-command.js';
 
 export async function loadCommands(): Promise<CommandClass[]> {
   const modules = await Promise.all([
@@ -36,5 +38,5 @@ export async function loadCommands(): Promise<CommandClass[]> {
     import('./commands/demo.js'),
     import('./commands/doctor.js'),
   ]);
-  return modules.map((m) => m.default);
+  return modules.map((m) => commandClass(m.default));
 }

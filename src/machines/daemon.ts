@@ -22,11 +22,13 @@
  *                      holds our pid. Also runs after a failed claim, which may have acquired some of these.
  * - `stopped`          final; output `{ exitCode, reason, detail, conflictPid }` (DAEMON_EXIT_CODES).
  *
- * Events: STOP (SIGTERM/SIGINT), WAKE (a row was committed), WATCHING (the wake watcher runs), RELOAD (SIGHUP), RESUME { at } (sent once
- * after restoring a persisted snapshot: XState does not restore `after` timers, so the tick is re-armed
- * from `tickDeadlineAt`). RELOAD means "configuration changed, try now": the token and URL are re-read
- * on every pass anyway, so RELOAD starts a pass at once with `resetBreaker: true`, letting a fixed token
- * or network be tried without waiting out an open breaker.
+ * Events: STOP (SIGTERM/SIGINT), WAKE (a row was committed), WATCHING (the wake watcher runs), RELOAD
+ * (SIGHUP). RELOAD means "configuration changed, try now": the token and URL are re-read on every pass
+ * anyway, so RELOAD starts a pass at once with `resetBreaker: true`, letting a fixed token or network be
+ * tried without waiting out an open breaker. A persisted snapshot (the state file's `snapshot`) is for
+ * reading, never restored: a daemon that died is followed by a new run that claims the home afresh.
+ *
+ * Tags (`DaemonTag`) name what code outside the machine may ask of a snapshot (`hasTag('serving')`).
  *
  * Effects the composition root provides (names are the contract; placeholders reject or do nothing):
  *   actors
@@ -47,31 +49,31 @@
  *   actions (effects only; context updates are internal assigns)
  *   - heartbeat:        on every tick; the adapter stamps the time (state file `heartbeatAtMs`).
  *   - recordPass:       params { summary: DrainSummary | null, error: string | null } after every pass.
- *   - reportDelivery:   params { previous, current } (delivery summaries) after every finished pass; the
- *                       summary itself is context (`delivery`), so it is journaled and replayed.
+ *   - reportDelivery:   params { previous, current, tokenSource } (delivery summaries, token sources) after
+ *                       every finished pass; both are context (`delivery`, `tokenSource`), so they are
+ *                       journaled and replayed.
  *   - log:              params { level, message } for what an operator should see in logs/daemon.log.
  *   delays
  *   - untilTick:        from context (tickDeadlineAt − clockMs); provide only to change the policy.
  *   - abortGrace:       context.abortGraceMs.
  *
- * The machine never reads the clock: adapters stamp times (DrainSummary.startedAt/finishedAt, RESUME.at)
- * and the machine keeps the latest one as `clockMs`. The delivery breaker and the delivery summary
- * (delivery-summary.ts) are context too: a pass gets the breaker as input and returns it, and the
- * summary follows from each pass's output, so both are journaled and replayed with the transitions.
+ * The machine never reads the clock: adapters stamp times (DrainSummary.startedAt/finishedAt)
+ * and the machine keeps the latest one as `clockMs`. The delivery breaker, the delivery summary
+ * (delivery-summary.ts) and the token source are context too: a pass gets the breaker as input and
+ * returns it with the source of its token, and the summary follows from each pass's output, so all
+ * three are journaled and replayed with the transitions.
  * Sleep = min(idle bound, nextDueAt − now), never below `minSleepMs`; after a failed pass, a full idle
  * bound. The idle bound is `tickMs` until the wake watcher says WATCHING, then `idleMs` (the heartbeat):
  * with commits waking us and `nextDueAt` naming the next retry or lease expiry, an idle daemon has
  * nothing to look at in between.
  */
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
+import { DEFAULT_BATCH_SIZE } from './defaults.js';
 import { type BreakerState, CLOSED_BREAKER } from './delivery-policy.js';
 import { type DeliveryOutcome, type DeliverySummary, INITIAL_DELIVERY, nextDelivery } from './delivery-summary.js';
 import { errorMessage, type LogParams, type ProcessIdentity } from './types.js';
 
 export type { LogParams } from './types.js';
-
-/** Stored next to persisted daemon snapshots; bump when context or states change incompatibly. */
-export const DAEMON_VERSION = 1;
 
 /** How often `reclaimStale` may find yet another stale pid file before the daemon gives up. */
 export const MAX_RECLAIMS = 3;
@@ -95,18 +97,27 @@ export interface DaemonInput {
 
 export const DAEMON_DEFAULTS: Required<Omit<DaemonInput, 'idleMs'>> = {
   tickMs: 5_000,
-  batchSize: 64,
+  batchSize: DEFAULT_BATCH_SIZE,
   minSleepMs: 10,
   abortGraceMs: 5_000,
 };
 
-/** Why `claim` judged the pid file stale (DESIGN §4). */
+/**
+ * Why `claim` judged the pid file stale (DESIGN §4). `invalidPid`: empty, unparseable or pid ≤ 1;
+ * `dead`: no such process; `zombie`: exited but not reaped; `identityMismatch`: the pid now belongs to
+ * another process than the recorded identity (or to us), or the machine rebooted since.
+ */
 export type StaleReason = 'dead' | 'zombie' | 'identityMismatch' | 'invalidPid';
 
 export type ClaimResult =
   | { readonly kind: 'claimed'; readonly identity: ProcessIdentity }
-  /** A live owner holds the home. `verified` is false for a Rust daemon or any owner without identity. */
+  /**
+   * A live owner holds the home. `pid` is null when a daemon holds the lifetime lock but no pid file
+   * or identity names it; `verified`: its identity matches the recorded one (false for a Rust daemon
+   * or any owner without identity).
+   */
   | { readonly kind: 'conflict'; readonly pid: number | null; readonly verified: boolean }
+  /** `pid` is null when the pid file is garbage (unparseable). */
   | { readonly kind: 'stale'; readonly pid: number | null; readonly reason: StaleReason };
 
 export interface ReclaimInput {
@@ -149,7 +160,16 @@ export interface DrainSummary {
   readonly rowsWaiting: boolean;
   /** The API base the pass used (not journaled: replay leaves it as it was). */
   readonly cloudUrl?: string | null;
+  /** Where the pass found its token (`env`, `file`, `rust-login:…`), never the token; null or absent: none. */
+  readonly tokenSource?: string | null;
 }
+
+/**
+ * What code outside the machine may ask of a daemon snapshot (`snapshot.hasTag(…)`), rather than
+ * comparing state names: `claiming` (claiming or reclaimingStale), `serving` (the home is ours and the
+ * daemon serves it), `idle` (serving, between passes), `draining` (serving, a pass runs), `stopping`.
+ */
+export type DaemonTag = 'claiming' | 'serving' | 'idle' | 'draining' | 'stopping';
 
 export type DaemonExitReason = 'stopped' | 'conflict' | 'fatal';
 
@@ -184,8 +204,7 @@ export type DaemonEvent =
   | { readonly type: 'WAKE' }
   /** The wake watcher runs: commits wake us, so the idle sleep may be the long heartbeat (idleMs). */
   | { readonly type: 'WATCHING' }
-  | { readonly type: 'RELOAD' }
-  | { readonly type: 'RESUME'; readonly at: number };
+  | { readonly type: 'RELOAD' };
 
 export interface DaemonContext {
   readonly tickMs: number;
@@ -209,7 +228,7 @@ export interface DaemonContext {
   resetBreaker: boolean;
   /** The latest wall-clock reading an adapter or event handed us (epoch ms); null before the first. */
   clockMs: number | null;
-  /** When the idle tick fires (epoch ms); kept so a restored snapshot can re-arm it. */
+  /** When the idle tick fires (epoch ms). */
   tickDeadlineAt: number | null;
   passes: number;
   lastPass: DrainSummary | null;
@@ -219,6 +238,8 @@ export interface DaemonContext {
   breaker: BreakerState;
   /** Is data getting out, and if not why (delivery-summary.ts); updated after every pass. */
   delivery: DeliverySummary;
+  /** Where the last pass that had a token found it; null until one had. */
+  tokenSource: string | null;
 }
 
 export interface RecordPassParams {
@@ -226,10 +247,19 @@ export interface RecordPassParams {
   readonly error: string | null;
 }
 
-/** Params of `reportDelivery`: the summary before and after a pass, for the adapter to log a change. */
+/**
+ * Params of `reportDelivery`: the summary and the token source before and after a pass, for the
+ * adapter to log a change.
+ */
 export interface DeliveryChange {
   readonly previous: DeliverySummary;
   readonly current: DeliverySummary;
+  readonly tokenSource: { readonly previous: string | null; readonly current: string | null };
+}
+
+/** The token source after a pass: a pass that found no token leaves the last one known. */
+function tokenSourceAfter(context: Pick<DaemonContext, 'tokenSource'>, summary: DrainSummary): string | null {
+  return summary.tokenSource ?? context.tokenSource;
 }
 
 /** The longest idle sleep: the heartbeat while commits wake us, the tick where nothing watches. */
@@ -280,6 +310,7 @@ export function initialDaemonContext(input: DaemonInput | undefined): DaemonCont
     outcome: null,
     breaker: CLOSED_BREAKER,
     delivery: INITIAL_DELIVERY,
+    tokenSource: null,
   };
 }
 
@@ -355,6 +386,7 @@ const notePassDone = [
     params: ({ context, event }: { context: DaemonContext; event: { output: DrainSummary } }) => ({
       previous: context.delivery,
       current: nextDelivery(context.delivery, event.output),
+      tokenSource: { previous: context.tokenSource, current: tokenSourceAfter(context, event.output) },
     }),
   },
   { type: 'notePass', params: passSummary },
@@ -377,6 +409,7 @@ export const machine = setup({
     events: DaemonEvent;
     input: DaemonInput | undefined;
     output: DaemonOutput;
+    tags: DaemonTag;
   },
   actors: {
     claim: fromPromise<ClaimResult, void>(notProvided('claim')),
@@ -457,6 +490,7 @@ export const machine = setup({
       }),
       breaker: summary.breaker,
       delivery: nextDelivery(context.delivery, summary),
+      tokenSource: tokenSourceAfter(context, summary),
     })),
     /** A failed pass carries no time; sleep a full tick from the last reading we have. */
     notePassFailure: assign(({ context }, params: { error: unknown }) => ({
@@ -464,7 +498,6 @@ export const machine = setup({
       lastError: errorMessage(params.error),
       tickDeadlineAt: context.clockMs === null ? null : context.clockMs + idleBoundMs(context),
     })),
-    syncClock: assign((_, params: { at: number }) => ({ clockMs: params.at })),
   },
   guards: {
     claimed: (_, { result }: ClaimParams) => result.kind === 'claimed',
@@ -490,6 +523,7 @@ export const machine = setup({
   states: {
     claiming: {
       description: 'Create daemon.pid under the claim lock, take the lifetime lock, open the DB.',
+      tags: 'claiming',
       invoke: {
         id: 'claim',
         src: 'claim',
@@ -515,6 +549,7 @@ export const machine = setup({
 
     reclaimingStale: {
       description: 'Remove the stale daemon.pid under the claim lock and claim again; two racers, one winner.',
+      tags: 'claiming',
       invoke: {
         id: 'reclaimStale',
         src: 'reclaimStale',
@@ -551,6 +586,7 @@ export const machine = setup({
 
     serving: {
       description: 'We own the data home. Rows committed by anyone wake us; the tick is the fallback.',
+      tags: 'serving',
       invoke: { id: 'wakeWatcher', src: 'wakeWatcher' },
       initial: 'draining',
       on: {
@@ -566,6 +602,7 @@ export const machine = setup({
       states: {
         running: {
           description: 'Idle until the tick, a WAKE or a RELOAD.',
+          tags: 'idle',
           after: {
             untilTick: {
               target: 'draining',
@@ -581,16 +618,11 @@ export const machine = setup({
                 { type: 'log', params: { level: 'info', message: 'reload: draining now with the breaker reset' } },
               ],
             },
-            // After a restore: re-arm the tick from the deadline kept in context.
-            RESUME: {
-              target: 'running',
-              reenter: true,
-              actions: { type: 'syncClock', params: ({ event }) => ({ at: event.at }) },
-            },
           },
         },
         draining: {
           description: 'One drain pass; it keeps going while rows are eligible.',
+          tags: 'draining',
           invoke: {
             id: 'drainPass',
             src: 'drainPass',
@@ -643,14 +675,13 @@ export const machine = setup({
 
     stopping: {
       description: 'Give leases back, then close the DB, release the lifetime lock and our pid file.',
+      tags: 'stopping',
       initial: 'releasing',
       states: {
         abortingPass: {
           description: 'Wait for the aborted pass to return its leases; the DB must stay open until then.',
           invoke: { id: 'awaitAbortedPass', src: 'awaitAbortedPass', onDone: 'releasing', onError: 'releasing' },
           after: { abortGrace: 'releasing' },
-          // A restored snapshot has no pass in flight in this process.
-          on: { RESUME: 'releasing' },
         },
         releasing: {
           invoke: {
@@ -679,12 +710,10 @@ export const machine = setup({
 
 export type DaemonMachine = typeof machine;
 
-/** Everything `.provide()` accepts for this machine: the type of the effect implementations. */
-export type DaemonImplementations = Parameters<DaemonMachine['provide']>[0];
-
 /**
  * The daemon's effects as plain functions, for a composition root (or a test) that would rather not
- * write XState actor logic. `provideDaemon(ports)` wires them in with `.provide()`.
+ * write XState actor logic. `provideDaemon(ports)` wires them in with `.provide()`; the composition
+ * root (runtime/daemon-runtime.ts `DaemonRuntime`) implements them.
  */
 export interface DaemonPorts {
   claim(): Promise<ClaimResult>;

@@ -18,7 +18,6 @@ import type { MachineName } from './types.js';
 
 export const EXPORT_FORMATS = ['mermaid', 'dot', 'json', 'studio'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
-export const MACHINE_NAMES: readonly MachineName[] = ['daemon', 'stop'];
 
 interface Exportable {
   readonly machine: AnyStateMachine;

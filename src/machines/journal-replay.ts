@@ -1,7 +1,8 @@
 /**
  * Event sourcing, the pure half: what the Recorder keeps of each event (`sanitizeEvent`) and the replay
  * that `difflore daemon log --verify` runs (`replayJournal`): feed the recorded events through the real
- * machine, with inert effects and a clock that never advances, and check every recorded state.
+ * machine with XState's pure `transition()` (no effect runs, no timer is armed) and check every recorded
+ * state.
  *
  * Recorder contract (the adapter that writes daemon-journal.jsonl); `transitionRecorder` implements it:
  * - Create the actor with `inspect` and record every `@xstate.snapshot` of the root actor
@@ -18,31 +19,18 @@
  * - `xstate.done.actor.*`: `output` — kind, pid, verified, reason (claim/reclaimStale/probe/signal
  *   guards), identity {pid, bootId, startTime}, alive and at (checkAlive guards, deadlines), the pass
  *   counters, nextDueAt, startedAt, finishedAt (tick deadline), the delivery facts outcome, errorCode and
- *   rowsWaiting, and the breaker {state, consecutiveFailures, openUntil, opens} (never the refused token's
- *   fingerprint). Not `lastError` (free text).
+ *   rowsWaiting, the pass's tokenSource (where the token came from, never the token), and the breaker
+ *   {state, consecutiveFailures, openUntil, opens} (never the refused token's fingerprint). Not
+ *   `lastError` (free text).
  * - A daemon record also carries `delivery` (`deliveryRecord` of the context) on the start record and
  *   whenever the transition changed it; replay checks it, so the delivery summary is event-sourced too.
  * - `xstate.error.actor.*`: `error.code` when it is an identifier (e.g. `db_unavailable`), not the message.
- * - `xstate.after.*`, WAKE, RELOAD: the type only. STOP: `signal` (SIGTERM…). RESUME: `at`.
+ * - `xstate.after.*`, WAKE, RELOAD: the type only. STOP: `signal` (SIGTERM…).
  * Strings survive only when they look like identifiers (letters, digits, `_ . : -`, ≤ 64 chars).
  */
-import { type AnyStateMachine, createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
-import {
-  type ClaimResult,
-  machine as daemonMachine,
-  type DrainPassInput,
-  type DrainSummary,
-  type ReclaimInput,
-  type ReleaseInput,
-} from './daemon.js';
-import {
-  type AliveCheck,
-  type PidInput,
-  type ProbeResult,
-  type SignalInput,
-  type SignalResult,
-  machine as stopMachine,
-} from './stop.js';
+import { type AnyMachineSnapshot, type AnyStateMachine, type EventObject, initialTransition, transition } from 'xstate';
+import { machine as daemonMachine } from './daemon.js';
+import { machine as stopMachine } from './stop.js';
 import { deliveryRecord } from './delivery-summary.js';
 import { type MachineName, type StateValue, stateName } from './types.js';
 
@@ -67,37 +55,13 @@ export type ReplayResult =
       readonly reason: string;
     };
 
-/** A promise actor that never settles: replay delivers its recorded done/error event instead. */
-function unsettled<TOutput, TInput>() {
-  return fromPromise<TOutput, TInput>(() => new Promise<TOutput>(() => {}));
-}
-
 /**
- * The machine with every effect made inert: invoked actors never settle (their recorded done/error
- * events are replayed instead) and actions do nothing.
+ * Replay uses XState's pure `transition()`: no actor runs, so no effect is invoked and no timer is
+ * armed. The machines' effects are never executed (they are only returned, and dropped), invoked
+ * actors' done/error events come from the journal, and delayed events happen only when the journal
+ * says they did.
  */
-function inertMachine(name: MachineName): AnyStateMachine {
-  if (name === 'daemon') {
-    return daemonMachine.provide({
-      actors: {
-        claim: unsettled<ClaimResult, void>(),
-        reclaimStale: unsettled<ClaimResult, ReclaimInput>(),
-        wakeWatcher: fromCallback<{ readonly type: 'WAKE' }, void>(() => () => {}),
-        drainPass: unsettled<DrainSummary, DrainPassInput>(),
-        awaitAbortedPass: unsettled<void, void>(),
-        release: unsettled<void, ReleaseInput>(),
-      },
-    });
-  }
-  return stopMachine.provide({
-    actors: {
-      probe: unsettled<ProbeResult, void>(),
-      cleanStale: unsettled<void, PidInput>(),
-      signal: unsettled<SignalResult, SignalInput>(),
-      checkAlive: unsettled<AliveCheck, { readonly pid: number }>(),
-    },
-  });
-}
+const MACHINES: Readonly<Record<MachineName, AnyStateMachine>> = { daemon: daemonMachine, stop: stopMachine };
 
 /**
  * A journal line as replay reads it: `TransitionRecord`, or anything shaped like it (a recorder may
@@ -114,8 +78,8 @@ export interface JournalEntry {
 }
 
 /** The replayed daemon's delivery summary in its journaled form, as JSON with sorted keys. */
-function replayedDelivery(actor: { getSnapshot(): { context: unknown } }): string {
-  const context = actor.getSnapshot().context as { delivery?: Parameters<typeof deliveryRecord>[0] };
+function replayedDelivery(snapshot: AnyMachineSnapshot): string {
+  const context = snapshot.context as { delivery?: Parameters<typeof deliveryRecord>[0] };
   return context.delivery === undefined ? 'null' : canonical(deliveryRecord(context.delivery));
 }
 
@@ -129,17 +93,6 @@ function canonical(value: unknown): string {
         .map((k) => [k, record[k]]),
     ),
   );
-}
-
-/** Null when the record carries no delivery summary or the replayed one matches it; else the mismatch. */
-function deliveryMismatch(
-  record: JournalEntry,
-  actor: { getSnapshot(): { context: unknown } },
-): { expected: string; actual: string } | null {
-  if (typeof record.delivery !== 'object' || record.delivery === null) return null;
-  const expected = canonical(record.delivery);
-  const actual = replayedDelivery(actor);
-  return expected === actual ? null : { expected, actual };
 }
 
 /** A recorded state as a dotted name, whether it was stored as a name or as a state value. */
@@ -164,61 +117,78 @@ function splitRuns(records: readonly JournalEntry[]): JournalEntry[][] {
   return runs;
 }
 
-function currentState(actor: { getSnapshot(): { value: unknown } }): string {
-  return stateName(actor.getSnapshot().value as StateValue);
+function currentState(snapshot: AnyMachineSnapshot): string {
+  return stateName(snapshot.value as StateValue);
+}
+
+type Mismatch = Extract<ReplayResult, { readonly ok: false }>;
+
+function mismatch(seq: number, expected: string | null, snapshot: AnyMachineSnapshot, reason: string): Mismatch {
+  return { ok: false, seq, expected: expected ?? '(unreadable)', actual: currentState(snapshot), reason };
+}
+
+/** Null when the record carries no delivery summary or the replayed one matches it; else the mismatch. */
+function deliveryMismatch(record: JournalEntry, snapshot: AnyMachineSnapshot): Mismatch | null {
+  if (typeof record.delivery !== 'object' || record.delivery === null) return null;
+  const expected = canonical(record.delivery);
+  const actual = replayedDelivery(snapshot);
+  if (expected === actual) return null;
+  const reason = `the delivery summary differs: recorded ${expected}, replayed ${actual}`;
+  return { ok: false, seq: record.seq, expected, actual, reason };
+}
+
+/** One recorded transition from `snapshot`: the next snapshot, or why the record is not reproduced. */
+function replayRecord(
+  machine: AnyStateMachine,
+  snapshot: AnyMachineSnapshot,
+  record: JournalEntry,
+): { readonly snapshot: AnyMachineSnapshot } | Mismatch {
+  const from = recordedState(record.from);
+  if (from !== null && from !== currentState(snapshot)) {
+    return mismatch(record.seq, from, snapshot, 'the recorded from-state differs: a transition is missing before it');
+  }
+  const [next] = transition(machine, snapshot, record.event as EventObject);
+  const to = recordedState(record.to);
+  if (to !== currentState(next)) return mismatch(record.seq, to, next, `${record.event.type} led elsewhere`);
+  return deliveryMismatch(record, next) ?? { snapshot: next };
+}
+
+/** Replays one run from its start record; its final state, or the first record it does not reproduce. */
+function replayRun(machine: AnyStateMachine, start: JournalEntry, rest: readonly JournalEntry[]): string | Mismatch {
+  const input = 'input' in start.event ? start.event.input : undefined;
+  let [snapshot] = initialTransition(machine, input);
+  const startState = recordedState(start.to);
+  if (startState !== currentState(snapshot)) return mismatch(start.seq, startState, snapshot, 'initial state differs');
+  const startDiffers = deliveryMismatch(start, snapshot);
+  if (startDiffers !== null) return startDiffers;
+  for (const record of rest) {
+    const step = replayRecord(machine, snapshot, record);
+    if ('ok' in step) return step;
+    snapshot = step.snapshot;
+  }
+  return currentState(snapshot);
 }
 
 /**
  * Replays the journal of one machine and reports the first record the machine does not reproduce.
- * Records of other machines are ignored; each run (one process's life) is replayed from a fresh actor.
+ * Records of other machines are ignored; each run (one process's life) is replayed from the machine's
+ * initial state with the run's recorded input.
  */
 export function replayJournal(machineName: MachineName, transitions: readonly JournalEntry[]): ReplayResult {
   const runs = splitRuns(transitions.filter((t) => t.machine === machineName));
+  const machine = MACHINES[machineName];
   let replayed = 0;
   let skippedRuns = 0;
   let finalState: string | null = null;
-
-  for (const run of runs) {
-    const [start, ...rest] = run;
+  for (const [start, ...rest] of runs) {
     if (start === undefined || start.event.type !== 'xstate.init') {
       skippedRuns += 1;
       continue;
     }
-    const input = 'input' in start.event ? start.event.input : undefined;
-    // A clock that is never advanced: delayed events happen only when the journal says they did.
-    const actor = createActor(inertMachine(machineName), { input, clock: new SimulatedClock() });
-    actor.start();
-    replayed += 1;
-    const mismatch = (seq: number, expected: string | null, reason: string): ReplayResult => {
-      const actual = currentState(actor);
-      actor.stop();
-      return { ok: false, seq, expected: expected ?? '(unreadable)', actual, reason };
-    };
-    const startState = recordedState(start.to);
-    if (startState !== currentState(actor)) return mismatch(start.seq, startState, 'initial state differs');
-    const deliveryDiffers = (record: JournalEntry): ReplayResult | null => {
-      const differs = deliveryMismatch(record, actor);
-      if (differs === null) return null;
-      actor.stop();
-      const reason = `the delivery summary differs: recorded ${differs.expected}, replayed ${differs.actual}`;
-      return { ok: false, seq: record.seq, expected: differs.expected, actual: differs.actual, reason };
-    };
-    const startDiffers = deliveryDiffers(start);
-    if (startDiffers !== null) return startDiffers;
-    for (const record of rest) {
-      const from = recordedState(record.from);
-      if (from !== null && from !== currentState(actor)) {
-        return mismatch(record.seq, from, 'the recorded from-state differs: a transition is missing before it');
-      }
-      actor.send(record.event);
-      replayed += 1;
-      const to = recordedState(record.to);
-      if (to !== currentState(actor)) return mismatch(record.seq, to, `${record.event.type} led elsewhere`);
-      const differs = deliveryDiffers(record);
-      if (differs !== null) return differs;
-    }
-    finalState = currentState(actor);
-    actor.stop();
+    const ended = replayRun(machine, start, rest);
+    if (typeof ended !== 'string') return ended;
+    replayed += 1 + rest.length;
+    finalState = ended;
   }
   return { ok: true, finalState, runs: runs.length, replayed, skippedRuns };
 }

@@ -14,8 +14,8 @@
  * Polling starts fast and backs off (pollStartMs doubling to pollMaxMs), never sleeping past the
  * deadline; it is the fallback. Where the lifetime lock can be waited on (`awaitExit`), the daemon's
  * death itself ends the wait: a check follows at once, and if the process is still on its way out
- * the polls restart from HINT_POLL_MS. Deadlines are kept in context; after
- * restoring a snapshot, send RESUME { at } to check again immediately (XState does not restore timers).
+ * the polls restart from HINT_POLL_MS. Deadlines are kept in context. The machine takes no outside
+ * events: it runs on its effects' results alone.
  *
  * Effects the composition root provides (names are the contract):
  *   actors
@@ -37,9 +37,6 @@
  */
 import { and, assign, fromPromise, setup, stateIn } from 'xstate';
 import { errorMessage, type LogParams } from './types.js';
-
-/** Stored next to persisted stop-protocol snapshots; bump when context or states change incompatibly. */
-export const STOP_VERSION = 1;
 
 export interface StopInput {
   /** How long the daemon may take to exit after SIGTERM. */
@@ -160,8 +157,6 @@ export interface StopContext {
   outcome: StopOutcome | null;
 }
 
-export type StopEvent = { readonly type: 'RESUME'; readonly at: number };
-
 export function initialStopContext(input: StopInput | undefined): StopContext {
   const config = { ...STOP_DEFAULTS, ...input };
   return {
@@ -210,7 +205,6 @@ type CheckParams = { readonly check: AliveCheck };
 const stopSetup = setup({
   types: {} as {
     context: StopContext;
-    events: StopEvent;
     input: StopInput | undefined;
     output: StopOutput;
   },
@@ -247,7 +241,6 @@ const stopSetup = setup({
       ),
     })),
     noteCheck: assign(({ context }, { check }: CheckParams) => ({ clockMs: check.at, polls: context.polls + 1 })),
-    syncClock: assign((_, params: { at: number }) => ({ clockMs: params.at })),
     /** The lock was let go: poll from HINT_POLL_MS again should the process still be on its way out. */
     noteExitHint: assign({ pollDelayMs: HINT_POLL_MS }),
     conclude: assign((_, params: { outcome: StopOutcome }) => ({ outcome: params.outcome })),
@@ -275,12 +268,9 @@ const stopSetup = setup({
 /** Any effect that rejects ends the run as `failed`, its error kept as the detail. */
 const failOnError = { target: '#stop.failed', actions: { type: 'noteFailure', params: failure } } as const;
 
-/** Sleep one backoff step (see `nextPoll`); a RESUME after a restore checks at once. */
+/** Sleep one backoff step (see `nextPoll`). */
 const waitingForNextPoll = stopSetup.createStateConfig({
   after: { nextPoll: 'checking' },
-  on: {
-    RESUME: { target: 'checking', actions: { type: 'syncClock', params: ({ event }) => ({ at: event.at }) } },
-  },
 });
 
 const exitHint = ({ event }: { event: { output: ExitHint } }) => ({ hint: event.output });
@@ -504,9 +494,6 @@ export const machine = stopSetup.createMachine({
 });
 
 export type StopMachine = typeof machine;
-
-/** Everything `.provide()` accepts for this machine: the type of the effect implementations. */
-export type StopImplementations = Parameters<StopMachine['provide']>[0];
 
 /** The stop protocol's effects as plain functions; `provideStop(ports)` wires them in. */
 export interface StopPorts {

@@ -4,7 +4,7 @@
  * records (`transitionRecorder`). Apart from journal-replay.ts so that recording a run does not load
  * the machines' definitions for replay (`daemon stop` imports only the stop machine).
  */
-import type { InspectionEvent } from 'xstate';
+import type { AnyMachineSnapshot, InspectionEvent } from 'xstate';
 import {
   type RecordedEvent,
   type RecordedObject,
@@ -47,6 +47,7 @@ const OUTPUT_FIELDS = [
   'outcome',
   'errorCode',
   'rowsWaiting',
+  'tokenSource',
 ] as const;
 
 const IDENTITY_FIELDS = ['pid', 'bootId', 'startTime'] as const;
@@ -100,8 +101,14 @@ export function sanitizeEvent(event: unknown): RecordedEvent {
     return Object.keys(error).length > 0 ? { type, error } : { type };
   }
   if (type === 'STOP') return { type, ...pick(raw, ['signal']) };
-  if (type === 'RESUME') return { type, ...pick(raw, ['at']) };
   return { type };
+}
+
+/** The snapshots a recorded transition went between, for a sink that asks `hasTag` of them. */
+export interface RecordedStep {
+  /** Undefined for the start record. */
+  readonly previous: AnyMachineSnapshot | undefined;
+  readonly current: AnyMachineSnapshot;
 }
 
 /**
@@ -122,9 +129,9 @@ export function transitionRecorder(
      */
     readonly delivery?: (context: unknown) => RecordedObject | null;
   },
-  sink: (transition: TransitionRecord) => void,
+  sink: (transition: TransitionRecord, step: RecordedStep) => void,
 ): (inspection: InspectionEvent) => void {
-  let previous: { readonly value: unknown } | undefined;
+  let previous: AnyMachineSnapshot | undefined;
   let seq = (options.firstSeq ?? 1) - 1;
   let lastDelivery: string | null = null;
   const deliveryOf = (snapshot: { readonly context?: unknown }): RecordedObject | null => {
@@ -139,22 +146,26 @@ export function transitionRecorder(
     if (inspection.type !== '@xstate.snapshot') return;
     // Children (invoked effects) have their own snapshots; only the machine's are journaled.
     if (inspection.rootId !== inspection.actorRef.sessionId) return;
-    const snapshot = inspection.snapshot as { readonly value?: unknown; readonly context?: unknown };
+    const snapshot = inspection.snapshot as AnyMachineSnapshot;
     // The same object means the event changed nothing, not even context.
     if (snapshot === previous || snapshot.value === undefined) return;
+    const step = { previous, current: snapshot };
     const from = previous === undefined ? null : stateName(previous.value as StateValue);
-    previous = snapshot as { readonly value: unknown };
+    previous = snapshot;
     seq += 1;
     const delivery = deliveryOf(snapshot);
-    sink({
-      machine,
-      seq,
-      atMs: options.now(),
-      pid: options.pid,
-      from,
-      event: sanitizeEvent(inspection.event),
-      to: stateName(snapshot.value as StateValue),
-      ...(delivery === null ? {} : { delivery }),
-    });
+    sink(
+      {
+        machine,
+        seq,
+        atMs: options.now(),
+        pid: options.pid,
+        from,
+        event: sanitizeEvent(inspection.event),
+        to: stateName(snapshot.value as StateValue),
+        ...(delivery === null ? {} : { delivery }),
+      },
+      step,
+    );
   };
 }

@@ -8,13 +8,16 @@
 export type MachineName = 'daemon' | 'stop';
 
 /**
- * Who a process is (DESIGN §4). `bootId` and `startTime` are null when they cannot be read
- * (not Linux, or a record written by the Rust binary, which stores a bare pid).
+ * Who a process is (DESIGN §4): `(bootId, pid, startTime)`, so a reused pid is never taken for the
+ * daemon that once had it. `bootId` and `startTime` are null when they cannot be read (a platform
+ * without them, or a record written by the Rust binary, which stores a bare pid); then the identity
+ * can never be verified, only the pid compared. Read and compared by adapters/lifecycle/process-identity.ts.
  */
 export interface ProcessIdentity {
   readonly pid: number;
+  /** Changes on every boot. */
   readonly bootId: string | null;
-  /** Field 22 of /proc/<pid>/stat (clock ticks since boot), or `ps -o lstart=` on macOS. */
+  /** Opaque start time: field 22 of /proc/<pid>/stat (clock ticks since boot), or `ps` lstart text on macOS. */
   readonly startTime: string | null;
 }
 
@@ -67,6 +70,7 @@ export function stateName(value: StateValue): string {
   return rest === '' ? key : `${key}.${rest}`;
 }
 
+/** The levels of logs/daemon.log (adapters/lifecycle/daemon-log.ts) and of every machine's `log` action. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 /** Params of every machine's `log` action: what an operator should see in logs/daemon.log. */

@@ -242,16 +242,23 @@ export function mergeFaults(current: CloudFaults, patch: Partial<CloudFaults>): 
   return next;
 }
 
-export async function startReferenceCloud(options: ReferenceCloudOptions = {}): Promise<ReferenceCloud> {
-  const host = options.host ?? '127.0.0.1';
-  const random = options.random ?? Math.random;
-  let faults = mergeFaults(NO_FAULTS, options.faults ?? {});
-  const recorded: RecordedRequest[] = [];
-  const auth = createAuth(options);
+/** The `received` table: what the cloud stored, one row per request (or batch item) it took. */
+interface ReceivedStore {
+  /** Stores new batch items, keyed by content; returns how many were new. */
+  storeItems(kind: string, path: string, items: readonly unknown[], now: number): number;
+  /** The first answer given to a single request's Idempotency-Key, if it came before. */
+  answered(key: string): { status: number; response: string } | undefined;
+  storeOne(key: string, kind: string, path: string, body: unknown, answer: string, now: number): void;
+  /** Rows per kind (a restarted cloud counts what its file already holds). */
+  countsByKind(): Record<string, number>;
+  received(kind?: string): { kind: string; key: string; body: unknown }[];
+  close(): void;
+}
 
+function openReceivedStore(data: string | undefined): ReceivedStore {
   const Database = require('better-sqlite3') as typeof BetterSqlite3;
-  const db = new Database(options.data ?? ':memory:');
-  if (options.data) {
+  const db = new Database(data ?? ':memory:');
+  if (data) {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
   }
@@ -271,16 +278,6 @@ export async function startReferenceCloud(options: ReferenceCloudOptions = {}): 
   const lookup = db.prepare('SELECT status, response FROM received WHERE key = ?');
   const listAll = db.prepare('SELECT kind, key, body FROM received ORDER BY seq');
   const listKind = db.prepare('SELECT kind, key, body FROM received WHERE kind = ? ORDER BY seq');
-
-  const stats: CloudStats = { requests: 0, received: {}, deduped: 0, byStatus: {} };
-  for (const row of db.prepare('SELECT kind, COUNT(*) AS n FROM received GROUP BY kind').all() as {
-    kind: string;
-    n: number;
-  }[]) {
-    stats.received[row.kind] = row.n;
-  }
-
-  /** Stores new items, counting duplicates. Returns how many were new. */
   const storeItems = db.transaction((kind: string, path: string, items: readonly unknown[], now: number) => {
     let fresh = 0;
     for (const item of items) {
@@ -290,127 +287,206 @@ export async function startReferenceCloud(options: ReferenceCloudOptions = {}): 
     }
     return fresh;
   });
-
-  const countStatus = (status: number | 'dropped'): void => {
-    const key = String(status);
-    stats.byStatus[key] = (stats.byStatus[key] ?? 0) + 1;
+  return {
+    storeItems: (kind, path, items, now) => storeItems(kind, path, items, now),
+    answered: (key) => lookup.get(key) as { status: number; response: string } | undefined,
+    storeOne(key, kind, path, body, answer, now) {
+      insert.run(key, kind, path, canonicalJson(body), 200, answer, now);
+    },
+    countsByKind() {
+      const counts: Record<string, number> = {};
+      const rows = db.prepare('SELECT kind, COUNT(*) AS n FROM received GROUP BY kind').all() as {
+        kind: string;
+        n: number;
+      }[];
+      for (const row of rows) counts[row.kind] = row.n;
+      return counts;
+    },
+    received(kind) {
+      const rows = (kind === undefined ? listAll.all() : listKind.all(kind)) as {
+        kind: string;
+        key: string;
+        body: string;
+      }[];
+      return rows.map((r) => ({ kind: r.kind, key: r.key, body: JSON.parse(r.body) as unknown }));
+    },
+    close: () => db.close(),
   };
+}
 
-  const reply = (res: http.ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void => {
-    const text = typeof body === 'string' ? body : JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...extra });
-    res.end(text);
-  };
+/** What the handlers share: the live fault set, the counters, the store and the auth state. */
+interface CloudState {
+  readonly random: () => number;
+  readonly recordRequests: boolean;
+  faults: CloudFaults;
+  readonly recorded: RecordedRequest[];
+  readonly stats: CloudStats;
+  readonly store: ReceivedStore;
+  readonly auth: CloudAuth;
+}
 
-  const handleControl = (req: http.IncomingMessage, res: http.ServerResponse, path: string, raw: string): void => {
-    const [status, body] = control(req.method ?? '', path, req.url ?? '/', raw);
-    reply(res, status, body);
-  };
+/** A status, a body (a string is sent as it is) and extra headers. */
+type Answer = readonly [status: number, body: unknown, headers?: Record<string, string>];
 
-  const control = (method: string, path: string, url: string, raw: string): [number, unknown] => {
-    if (path === '/__stats' && method === 'GET') return [200, stats];
-    if (path === '/__faults' && method === 'GET') return [200, faults];
-    if (path === '/__faults' && method === 'POST') {
+function countStatus(stats: CloudStats, status: number | 'dropped'): void {
+  const key = String(status);
+  stats.byStatus[key] = (stats.byStatus[key] ?? 0) + 1;
+}
+
+function reply(res: http.ServerResponse, [status, body, headers = {}]: Answer): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+// ── the control endpoints (`/__*`): inspection and fault injection, never counted as requests ──
+
+type ControlHandler = (state: CloudState, raw: string, url: string) => Answer;
+
+const CONTROL: ReadonlyMap<string, ControlHandler> = new Map<string, ControlHandler>([
+  ['GET /__stats', (s) => [200, s.stats]],
+  ['GET /__faults', (s) => [200, s.faults]],
+  [
+    'POST /__faults',
+    (s, raw) => {
       try {
-        faults = mergeFaults(faults, JSON.parse(raw || '{}') as Partial<CloudFaults>);
-        return [200, faults];
+        s.faults = mergeFaults(s.faults, JSON.parse(raw || '{}') as Partial<CloudFaults>);
+        return [200, s.faults];
       } catch (error) {
         return [400, { error: 'invalid_faults', detail: (error as Error).message }];
       }
-    }
-    if (path === '/__requests' && method === 'GET') return [200, recorded];
-    if (path === '/__authorizations' && method === 'GET') return [200, auth.seen()];
-    if (path === '/__auth' && method === 'GET') return [200, auth.stats()];
-    if (path === '/__auth' && method === 'POST') return auth.control(raw);
-    if (path === '/__received' && method === 'GET') {
-      const kind = new URL(url, 'http://x').searchParams.get('kind');
-      return [200, cloud.received(kind ?? undefined)];
-    }
-    return [404, { error: 'not_found' }];
-  };
+    },
+  ],
+  ['GET /__requests', (s) => [200, s.recorded]],
+  ['GET /__authorizations', (s) => [200, s.auth.seen()]],
+  ['GET /__auth', (s) => [200, s.auth.stats()]],
+  ['POST /__auth', (s, raw) => s.auth.control(raw)],
+  [
+    'GET /__received',
+    (s, _raw, url) => [200, s.store.received(new URL(url, 'http://x').searchParams.get('kind') ?? undefined)],
+  ],
+]);
 
-  const handleRoute = async (req: http.IncomingMessage, res: http.ServerResponse, path: string, raw: string) => {
-    stats.requests++;
-    if (options.recordRequests) {
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
-      recorded.push({ method: req.method ?? '', path, headers, body: raw });
-    }
-    const f = faults;
-    if (f.latencyMs > 0) await new Promise((r) => setTimeout(r, f.latencyMs));
-    const send = (status: number, body: unknown, extra: Record<string, string> = {}): void => {
-      countStatus(status);
-      reply(res, status, body, extra);
-    };
-    auth.saw(req.headers.authorization);
-    if (path === '/token/refresh' && req.method === 'POST') {
-      const [status, body] = auth.refresh(raw);
-      return send(status, body);
-    }
-    if (!auth.accepts(req.headers.authorization)) return send(401, { error: 'unauthorized' });
-    const retryAfter: Record<string, string> = f.retryAfter === null ? {} : { 'retry-after': f.retryAfter };
-    if (f.poison !== null && raw.includes(f.poison)) {
-      return send(f.poisonStatus, { error: 'poison', detail: 'this payload always fails' });
-    }
-    if (f.failRate > 0 ? random() < f.failRate : f.status !== null) {
-      return send(f.status ?? 503, { error: 'injected_failure' }, retryAfter);
-    }
-    const endpoint = ENDPOINTS.find((e) => e.pattern.test(path));
-    if (!endpoint) return send(404, { error: 'not_found', path });
-    const id = endpoint.pattern.exec(path)?.[1];
-    if (id !== undefined && !escapedPathId(id)) {
-      return send(400, { error: 'invalid_path', detail: `the id '${id}' is not escaped as escape_path_id does` });
-    }
-    if (req.method !== 'POST') return send(405, { error: 'method_not_allowed' });
-    if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
-      return send(415, { error: 'unsupported_media_type' });
-    }
-    const key = req.headers['idempotency-key'];
-    if (typeof key !== 'string' || key.trim() === '') return send(400, { error: 'missing_idempotency_key' });
-    // Read as serde does, so `1.0` in an integer field is caught.
-    const parsed = parseJson(raw);
-    if (!parsed.ok) return send(400, { error: 'invalid_json', detail: parsed.reason });
-    const problem = endpoint.check(parsed.value, '');
-    const body = plainJson(parsed.value);
-    if (problem !== null) {
-      return send(400, {
-        error: problem.startsWith('invalid_batch') ? 'invalid_batch' : 'invalid_body',
-        detail: problem,
-      });
-    }
+function answerControl(state: CloudState, req: http.IncomingMessage, path: string, raw: string): Answer {
+  const handler = CONTROL.get(`${req.method ?? ''} ${path}`);
+  return handler ? handler(state, raw, req.url ?? '/') : [404, { error: 'not_found' }];
+}
 
-    let status = 200;
-    let answer: unknown;
-    const now = Date.now();
-    if (endpoint.batch) {
-      const items = body as unknown[];
-      const fresh = storeItems(endpoint.kind, path, items, now);
-      stats.received[endpoint.kind] = (stats.received[endpoint.kind] ?? 0) + fresh;
-      stats.deduped += items.length - fresh;
-      answer = { received: fresh, deduped: items.length - fresh };
-    } else {
-      const seen = lookup.get(key) as { status: number; response: string } | undefined;
-      if (seen) {
-        // The same key again: answer as the first time, and store nothing.
-        stats.deduped++;
-        status = seen.status;
-        answer = seen.response;
-      } else {
-        answer = JSON.stringify(endpoint.answer(body as Json, key));
-        insert.run(key, endpoint.kind, path, canonicalJson(body), status, answer as string, now);
-        stats.received[endpoint.kind] = (stats.received[endpoint.kind] ?? 0) + 1;
-      }
-    }
-    if (f.dropRate > 0 && random() < f.dropRate) {
-      countStatus('dropped');
-      req.socket.destroy();
-      return;
-    }
-    if (f.garbage2xxRate > 0 && random() < f.garbage2xxRate) return send(200, '<html>not json');
-    send(status, answer);
-  };
+// ── the API routes ──────────────────────────────────────────────────────────────────────────────
 
-  const server = http.createServer((req, res) => {
+async function handleRoute(
+  state: CloudState,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  path: string,
+  raw: string,
+): Promise<void> {
+  state.stats.requests++;
+  if (state.recordRequests) {
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
+    state.recorded.push({ method: req.method ?? '', path, headers, body: raw });
+  }
+  // The fault set as the request arrived: a change while it waits applies to the next one.
+  const faults = state.faults;
+  if (faults.latencyMs > 0) await new Promise((r) => setTimeout(r, faults.latencyMs));
+  const answer = answerRoute(state, faults, req, path, raw);
+  if (answer === 'drop') {
+    countStatus(state.stats, 'dropped');
+    req.socket.destroy();
+    return;
+  }
+  countStatus(state.stats, answer[0]);
+  reply(res, answer);
+}
+
+/** The answer to an API request, or 'drop' for a connection to cut after storing. */
+function answerRoute(
+  state: CloudState,
+  f: CloudFaults,
+  req: http.IncomingMessage,
+  path: string,
+  raw: string,
+): Answer | 'drop' {
+  state.auth.saw(req.headers.authorization);
+  if (path === '/token/refresh' && req.method === 'POST') return state.auth.refresh(raw);
+  if (!state.auth.accepts(req.headers.authorization)) return [401, { error: 'unauthorized' }];
+  if (f.poison !== null && raw.includes(f.poison)) {
+    return [f.poisonStatus, { error: 'poison', detail: 'this payload always fails' }];
+  }
+  if (f.failRate > 0 ? state.random() < f.failRate : f.status !== null) {
+    return [
+      f.status ?? 503,
+      { error: 'injected_failure' },
+      f.retryAfter === null ? {} : { 'retry-after': f.retryAfter },
+    ];
+  }
+  const admitted = admit(req, path, raw);
+  if (!('endpoint' in admitted)) return admitted;
+  const answer = store(state, admitted, path);
+  if (f.dropRate > 0 && state.random() < f.dropRate) return 'drop';
+  if (f.garbage2xxRate > 0 && state.random() < f.garbage2xxRate) return [200, '<html>not json'];
+  return answer;
+}
+
+interface Admitted {
+  readonly endpoint: Endpoint;
+  readonly key: string;
+  readonly body: unknown;
+}
+
+/** The request's endpoint, Idempotency-Key and body when all are as the Rust binary sends them; else the 4xx. */
+function admit(req: http.IncomingMessage, path: string, raw: string): Admitted | Answer {
+  const endpoint = ENDPOINTS.find((e) => e.pattern.test(path));
+  if (!endpoint) return [404, { error: 'not_found', path }];
+  const id = endpoint.pattern.exec(path)?.[1];
+  if (id !== undefined && !escapedPathId(id)) {
+    return [400, { error: 'invalid_path', detail: `the id '${id}' is not escaped as escape_path_id does` }];
+  }
+  if (req.method !== 'POST') return [405, { error: 'method_not_allowed' }];
+  if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
+    return [415, { error: 'unsupported_media_type' }];
+  }
+  const key = req.headers['idempotency-key'];
+  if (typeof key !== 'string' || key.trim() === '') return [400, { error: 'missing_idempotency_key' }];
+  // Read as serde does, so `1.0` in an integer field is caught.
+  const parsed = parseJson(raw);
+  if (!parsed.ok) return [400, { error: 'invalid_json', detail: parsed.reason }];
+  const problem = endpoint.check(parsed.value, '');
+  if (problem !== null) {
+    return [400, { error: problem.startsWith('invalid_batch') ? 'invalid_batch' : 'invalid_body', detail: problem }];
+  }
+  return { endpoint, key, body: plainJson(parsed.value) };
+}
+
+/** Stores what is new (batch items by content, single requests by Idempotency-Key) and says so. */
+function store(state: CloudState, { endpoint, key, body }: Admitted, path: string): Answer {
+  const { stats } = state;
+  const now = Date.now();
+  if (endpoint.batch) {
+    const items = body as unknown[];
+    const fresh = state.store.storeItems(endpoint.kind, path, items, now);
+    stats.received[endpoint.kind] = (stats.received[endpoint.kind] ?? 0) + fresh;
+    stats.deduped += items.length - fresh;
+    return [200, { received: fresh, deduped: items.length - fresh }];
+  }
+  const seen = state.store.answered(key);
+  if (seen) {
+    // The same key again: answer as the first time, and store nothing.
+    stats.deduped++;
+    return [seen.status, seen.response];
+  }
+  const answer = JSON.stringify(endpoint.answer(body as Json, key));
+  state.store.storeOne(key, endpoint.kind, path, body, answer, now);
+  stats.received[endpoint.kind] = (stats.received[endpoint.kind] ?? 0) + 1;
+  return [200, answer];
+}
+
+// ── the server ──────────────────────────────────────────────────────────────────────────────────
+
+/** Reads a request's body (keeping at most MAX_BODY_BYTES) and hands it on with its path. */
+function onRequest(state: CloudState): http.RequestListener {
+  return (req, res) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let tooLarge = false;
@@ -426,66 +502,75 @@ export async function startReferenceCloud(options: ReferenceCloudOptions = {}): 
       // Accept the production base path too, so DIFFLORE_CLOUD_URL may end in /api or not.
       if (path.startsWith('/api/')) path = path.slice(4);
       const raw = Buffer.concat(chunks).toString('utf8');
-      if (path.startsWith('/__')) {
-        handleControl(req, res, path, raw);
-        return;
-      }
+      if (path.startsWith('/__')) return reply(res, answerControl(state, req, path, raw));
       if (tooLarge) {
-        stats.requests++;
-        countStatus(413);
-        reply(res, 413, { error: 'payload_too_large' });
-        return;
+        state.stats.requests++;
+        countStatus(state.stats, 413);
+        return reply(res, [413, { error: 'payload_too_large' }]);
       }
-      handleRoute(req, res, path, raw).catch((error: unknown) => {
-        countStatus(500);
-        if (!res.headersSent) reply(res, 500, { error: 'internal', detail: String(error) });
+      handleRoute(state, req, res, path, raw).catch((error: unknown) => {
+        countStatus(state.stats, 500);
+        if (!res.headersSent) reply(res, [500, { error: 'internal', detail: String(error) }]);
       });
     });
+  };
+}
+
+function listen(server: http.Server, host: string, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      reject(new DiffloreError('io', `cannot listen on ${host}:${port}: ${error.message}`, { cause: error }));
+    });
+    server.listen(port, host, () => resolve());
   });
+}
+
+export async function startReferenceCloud(options: ReferenceCloudOptions = {}): Promise<ReferenceCloud> {
+  const host = options.host ?? '127.0.0.1';
+  const store = openReceivedStore(options.data);
+  const state: CloudState = {
+    random: options.random ?? Math.random,
+    recordRequests: options.recordRequests === true,
+    faults: mergeFaults(NO_FAULTS, options.faults ?? {}),
+    recorded: [],
+    stats: { requests: 0, received: store.countsByKind(), deduped: 0, byStatus: {} },
+    store,
+    auth: createAuth(options),
+  };
+  const server = http.createServer(onRequest(state));
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => {
-      db.close();
-      reject(
-        new DiffloreError('io', `cannot listen on ${host}:${options.port ?? 0}: ${error.message}`, { cause: error }),
-      );
-    });
-    server.listen(options.port ?? 0, host, () => resolve());
-  });
+  try {
+    await listen(server, host, options.port ?? 0);
+  } catch (error) {
+    store.close();
+    throw error;
+  }
   const address = server.address() as AddressInfo;
   const shownHost =
     address.family === 'IPv6' || address.address.includes(':') ? `[${address.address}]` : address.address;
 
   let closing: Promise<void> | null = null;
-  const cloud: ReferenceCloud = {
+  return {
     url: `http://${shownHost}:${address.port}`,
     host: address.address,
     port: address.port,
-    stats: () => structuredClone(stats),
-    faults: () => faults,
+    stats: () => structuredClone(state.stats),
+    faults: () => state.faults,
     setFaults(patch) {
-      faults = mergeFaults(faults, patch);
-      return faults;
+      state.faults = mergeFaults(state.faults, patch);
+      return state.faults;
     },
-    requests: () => recorded.slice(),
-    authorizations: () => auth.seen(),
-    authStats: () => auth.stats(),
-    rotateToken: () => auth.rotate(),
-    currentLogin: () => auth.login(),
-    received(kind) {
-      const rows = (kind === undefined ? listAll.all() : listKind.all(kind)) as {
-        kind: string;
-        key: string;
-        body: string;
-      }[];
-      return rows.map((r) => ({ kind: r.kind, key: r.key, body: JSON.parse(r.body) as unknown }));
-    },
+    requests: () => state.recorded.slice(),
+    authorizations: () => state.auth.seen(),
+    authStats: () => state.auth.stats(),
+    rotateToken: () => state.auth.rotate(),
+    currentLogin: () => state.auth.login(),
+    received: (kind) => store.received(kind),
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => {
-          db.close();
+          store.close();
           resolve();
         });
         server.closeAllConnections();
@@ -493,7 +578,6 @@ export async function startReferenceCloud(options: ReferenceCloudOptions = {}): 
       return closing;
     },
   };
-  return cloud;
 }
 
 // ── authentication: access tokens, rotation, expiry and /token/refresh ──────────────────────────
@@ -553,6 +637,8 @@ function refreshTokenOf(raw: string): string | [number, unknown] {
   }
   return given;
 }
+
+type CloudAuth = ReturnType<typeof createAuth>;
 
 function createAuth(options: ReferenceCloudOptions) {
   let current = options.token ?? null;

@@ -9,7 +9,8 @@
  * the home's one rule (never through a link, never blocking); a half-written last line waits.
  */
 import { closeSync, constants, fstatSync, readSync } from 'node:fs';
-import { asTransitions, type TransitionRecord } from '../adapters/lifecycle/recorder.js';
+import { asTransitions } from '../adapters/lifecycle/recorder.js';
+import type { TransitionRecord } from '../machines/types.js';
 import { openHomeFile } from '../adapters/home/home-files.js';
 
 /** More than this per poll waits for the next poll: a burst is delivered in slices, never lost. */

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runAgentHook } from '../../src/cli/hook-fast.js';
+import { runAgentHook } from '../../src/cli/run-hook.js';
 import { cleanEnv, makeTempHome } from '../helpers/index.js';
 
 const cleanups: (() => void)[] = [];

@@ -9,11 +9,10 @@ import {
   parsePid,
   readPidFile,
   removeGarbagePidFile,
-  removePidFile,
   removePidFileIfHolds,
 } from '../../src/adapters/lifecycle/pid-file.js';
 import { makeTempHome } from '../helpers/index.js';
-import { killAllChildren, startAdapterChild } from './fixtures/child.js';
+import { killAllChildren } from './fixtures/child.js';
 
 let paths: HomePaths;
 let cleanup: () => void;
@@ -142,16 +141,5 @@ describe('removing the pid file', () => {
     expect(removeGarbagePidFile(paths.pidFile).kind).toBe('notOurs');
     writeFileSync(paths.pidFile, 'junk');
     expect(removeGarbagePidFile(paths.pidFile)).toEqual({ kind: 'removed' });
-  });
-
-  it('removePidFile takes the claim lock, and throws conflict while someone keeps it', async () => {
-    writeFileSync(paths.pidFile, '5678');
-    const holder = startAdapterChild(['hold-lock', paths.claimLock, 'exclusive']);
-    await holder.next((m) => m.event === 'locked', 'claim lock held');
-    await expect(removePidFile(paths, 5678, { claimLockTimeoutMs: 0 })).rejects.toMatchObject({ code: 'conflict' });
-    expect(existsSync(paths.pidFile)).toBe(true);
-    const removing = removePidFile(paths, 5678, { claimLockTimeoutMs: 30_000 });
-    holder.send('release');
-    expect(await removing).toEqual({ kind: 'removed' });
   });
 });

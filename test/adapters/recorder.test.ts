@@ -10,10 +10,10 @@ import {
   readRecordedIdentity,
   readState,
   recordClaim,
-  sanitizeEvent,
+  scrubEvent,
   stateLockPath,
-  type TransitionInput,
 } from '../../src/adapters/lifecycle/recorder.js';
+import type { TransitionRecord } from '../../src/machines/types.js';
 import { makeTempHome, waitFor } from '../helpers/index.js';
 import { killAllChildren, startAdapterChild } from './fixtures/child.js';
 
@@ -31,7 +31,7 @@ afterEach(async () => {
   cleanup();
 });
 
-function transition(seq: number, extra: Partial<TransitionInput> = {}): TransitionInput {
+function transition(seq: number, extra: Partial<TransitionRecord> = {}): TransitionRecord {
   return {
     machine: 'daemon',
     seq,
@@ -155,6 +155,7 @@ describe('recorder', () => {
     const recorder = createRecorder(paths, { role: 'daemon', fsync: false, secrets: () => [token] });
     recorder.record(
       transition(0, {
+        // Whatever reaches the recorder, raw objects included, is scrubbed.
         event: {
           type: 'xstate.error.actor.drain',
           error: new Error(`401 from cloud with Authorization: Bearer ${token}`),
@@ -162,7 +163,7 @@ describe('recorder', () => {
           headers: { authorization: `Bearer ${token}` },
           payload: { secretRow: 'private body' },
           note: `the token is ${token}`,
-        },
+        } as unknown as TransitionRecord['event'],
       }),
       { snapshot: { context: { lastError: `bad token ${token}`, cloudToken: token, tokenPresent: true } } },
     );
@@ -180,14 +181,14 @@ describe('recorder', () => {
     expect(state.state.snapshot).toMatchObject({ context: { tokenPresent: true, cloudToken: '[redacted]' } });
   });
 
-  it('sanitizeEvent keeps the type and bounds what it keeps', () => {
-    expect(sanitizeEvent({ type: 'WAKE' })).toEqual({ type: 'WAKE' });
-    expect(sanitizeEvent('nonsense')).toEqual({ type: 'unknown' });
-    expect(sanitizeEvent({ type: 'X', body: 'b', big: 'y'.repeat(5000) })).toMatchObject({
+  it('scrubEvent keeps the type and bounds what it keeps', () => {
+    expect(scrubEvent({ type: 'WAKE' })).toEqual({ type: 'WAKE' });
+    expect(scrubEvent('nonsense')).toEqual({ type: 'unknown' });
+    expect(scrubEvent({ type: 'X', body: 'b', big: 'y'.repeat(5000) })).toMatchObject({
       type: 'X',
       body: '[omitted]',
     });
-    const big = sanitizeEvent({ type: 'X', big: 'y'.repeat(5000) }).big as string;
+    const big = scrubEvent({ type: 'X', big: 'y'.repeat(5000) }).big as string;
     expect(big.length).toBeLessThan(600);
   });
 

@@ -19,7 +19,7 @@ import { homePaths } from '../../src/adapters/home/home.js';
 import { probeLiveness } from '../../src/adapters/lifecycle/liveness.js';
 import { readPidFile } from '../../src/adapters/lifecycle/pid-file.js';
 import { readState } from '../../src/adapters/lifecycle/recorder.js';
-import { fastEnqueue } from '../../src/cli/enqueue-fast.js';
+import { route, runRoute } from '../../src/cli/router.js';
 import { CLI, type CliResult, waitFor } from '../helpers/index.js';
 import {
   countByKind,
@@ -329,7 +329,9 @@ describe('fault suite: garbage files', () => {
       for (const payload of payloads) {
         let out = '';
         let err = '';
-        const code = await fastEnqueue(['mcp_query', '-'], {
+        const routed = await route(['enqueue', 'mcp_query', '-']);
+        if (routed === undefined) throw new Error('the fast router should take enqueue mcp_query -');
+        const code = await runRoute(routed, {
           stdin: Readable.from([payload]),
           stdout: { write: (t: string) => (out += t) },
           stderr: { write: (t: string) => (err += t) },

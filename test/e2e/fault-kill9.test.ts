@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/adapters/outbox/db.js';
 import { DEFAULT_LEASE_MS, leaseOwnerFor } from '../../src/adapters/outbox/outbox-store.js';
-import type { ProcessIdentity } from '../../src/adapters/lifecycle/process-identity.js';
+import type { ProcessIdentity } from '../../src/machines/types.js';
 import { readJournal } from '../../src/adapters/lifecycle/recorder.js';
 import {
   compareReceived,

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/adapters/outbox/db.js';
+import { type Database, openDatabase } from '../../src/adapters/outbox/db.js';
 import { ensureHome, homePaths } from '../../src/adapters/home/home.js';
 import { OutboxStore } from '../../src/adapters/outbox/outbox-store.js';
 import { spillRow } from '../../src/adapters/outbox/spill.js';
@@ -44,10 +44,10 @@ function rows(): { id: number; kind: string; payload_json: string; status: strin
   }
 }
 
-function withStore<T>(fn: (store: OutboxStore) => T): T {
+function withStore<T>(fn: (store: OutboxStore, db: Database) => T): T {
   const db = openDatabase(ensureHome(temp.home).db);
   try {
-    return fn(new OutboxStore(db));
+    return fn(new OutboxStore(db), db);
   } finally {
     db.close();
   }
@@ -214,10 +214,15 @@ describe('difflore enqueue', () => {
       new Set([
         'cli/main.js',
         'errors.js',
-        // the loader of the enqueue bundle, and the bundle (scripts/build-entries.mjs) with, inside it:
+        // the fast router, the enqueue spec it reads the command line with, and the command itself,
+        // from its bundle (scripts/build-entries.mjs) through the bundle loader
+        'cli/router.js',
+        'cli/command-spec.js',
+        'cli/exit-codes.js',
+        'cli/commands/enqueue.js',
         'cli/bundle-loader.js',
-        'entries/cli/enqueue-fast.cjs',
-        'cli/enqueue-fast.js',
+        'entries/cli/run-enqueue.cjs',
+        'cli/run-enqueue.js',
         'cli/fd-writer.js',
         'adapters/outbox/enqueue-core.js',
         'adapters/outbox/db.js',
@@ -378,7 +383,7 @@ describe('difflore outbox list', () => {
 describe('difflore outbox retry and purge', () => {
   const day = 86_400_000;
   function abandonRows(): void {
-    withStore((store) => {
+    withStore((store, db) => {
       const now = Date.now();
       for (const [kind, age] of [
         ['observation', 40 * day],
@@ -389,7 +394,7 @@ describe('difflore outbox retry and purge', () => {
         const claim = store.claim(1, { kind });
         store.abandon(id, claim, 'HTTP 500');
         // abandoned `age` ago
-        store.db.prepare('UPDATE cloud_outbox SET abandoned_at = ? WHERE id = ?').run(now - age, id);
+        db.prepare('UPDATE cloud_outbox SET abandoned_at = ? WHERE id = ?').run(now - age, id);
       }
       store.enqueue('observation', '{"still":"pending"}');
     });

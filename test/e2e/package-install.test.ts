@@ -57,7 +57,13 @@ beforeAll(async () => {
   expect(files).toContain('dist/view/elk.cjs');
   expect(files).toContain('dist/view/client.js');
   // The hot entries' bundles and code caches (scripts/build-entries.mjs), which the CLI loads.
-  for (const entry of ['cli/enqueue-fast', 'cli/hook-fast', 'cli/daemon-stop-fast', 'runtime/daemon-runtime']) {
+  for (const entry of [
+    'cli/run-enqueue',
+    'cli/run-hook',
+    'cli/run-stop',
+    'cli/daemon-launch',
+    'runtime/daemon-runtime',
+  ]) {
     expect(files).toContain(`dist/entries/${entry}.cjs`);
     expect(files).toContain(`dist/entries/${entry}.cache`);
   }

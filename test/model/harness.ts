@@ -148,7 +148,7 @@ export interface ModelPath {
   readonly states: readonly string[];
 }
 
-interface MachineSpec {
+export interface MachineSpec {
   readonly name: MachineName;
   readonly machine: AnyStateMachine;
   readonly inputs: readonly object[];
@@ -158,12 +158,12 @@ interface MachineSpec {
   abstractContext(snapshot: AnyMachineSnapshot): unknown;
 }
 
-function stateOf(snapshot: AnyMachineSnapshot): string {
+export function stateOf(snapshot: AnyMachineSnapshot): string {
   return stateName(snapshot.value as StateValue);
 }
 
 /** What distinguishes events of one type: the result kind, or a check's alive/timing. */
-function eventSignature(event: ModelEvent): string {
+export function eventSignature(event: ModelEvent): string {
   const output = event.output;
   if (typeof output === 'object' && output !== null) {
     const o = output as Record<string, unknown>;
@@ -180,7 +180,7 @@ function shortEvent(event: ModelEvent): string {
     .replace(/^xstate\.after\.(\w+)\..*/, 'after $1');
 }
 
-function generate(spec: MachineSpec): ModelPath[] {
+export function generate(spec: MachineSpec): ModelPath[] {
   const paths: ModelPath[] = [];
   for (const input of spec.inputs) {
     const found = getShortestPaths(spec.machine, {
@@ -370,7 +370,7 @@ export function summaryAt(finishedAt: number, extra: Partial<DrainSummary> = {})
   };
 }
 
-const daemonSpec: MachineSpec = {
+export const daemonSpec: MachineSpec = {
   name: 'daemon',
   machine: daemonMachine,
   inputs: [{ tickMs: 5_000, batchSize: 16, minSleepMs: 10, abortGraceMs: 2_000 }],
@@ -386,7 +386,6 @@ const daemonSpec: MachineSpec = {
       { type: 'STOP', signal: 'SIGTERM' },
       { type: 'WAKE' },
       { type: 'RELOAD' },
-      { type: 'RESUME', at: now },
       ...claims('claim'),
       ...claims('reclaimStale'),
       { type: 'xstate.done.actor.drainPass', output: summaryAt(now) },
@@ -561,7 +560,7 @@ function isTick(event: ModelEvent): boolean {
 const TARGET_PID = 777;
 const SIGNAL_AT = { SIGTERM: 10_000, SIGKILL: 20_000 } as const;
 
-const stopSpec: MachineSpec = {
+export const stopSpec: MachineSpec = {
   name: 'stop',
   machine: stopMachine,
   inputs: [
@@ -590,7 +589,6 @@ const stopSpec: MachineSpec = {
       { alive: true, at: deadline },
     ];
     return [
-      { type: 'RESUME', at: Math.max(0, deadline - 1) },
       ...probes.map((output) => ({ type: 'xstate.done.actor.probe', output })),
       { type: 'xstate.error.actor.probe', error: failure },
       { type: 'xstate.done.actor.cleanStale', output: undefined },
@@ -599,10 +597,12 @@ const stopSpec: MachineSpec = {
       { type: 'xstate.error.actor.signal', error: failure },
       ...checks.map((output) => ({ type: 'xstate.done.actor.checkAlive', output })),
       { type: 'xstate.error.actor.checkAlive', error: failure },
-      { type: 'xstate.done.actor.awaitExit', output: { kind: 'released' } },
-      { type: 'xstate.done.actor.awaitExit', output: { kind: 'unwatchable' } },
+      // Before the exit hints: where paths tie, a poll that fired reaches a check with the wait for the
+      // exit still running (an exit hint first would have ended that wait).
       { type: 'xstate.after.nextPoll.stop.polling.waiting' },
       { type: 'xstate.after.nextPoll.stop.killing.waiting' },
+      { type: 'xstate.done.actor.awaitExit', output: { kind: 'released' } },
+      { type: 'xstate.done.actor.awaitExit', output: { kind: 'unwatchable' } },
     ];
   },
   abstractContext: (snapshot) => {

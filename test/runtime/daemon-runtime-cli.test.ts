@@ -1,41 +1,33 @@
 /**
- * The daemon CLI's pure pieces: the fast path's argument grammar (what it takes, and what it leaves
+ * The daemon CLI's pure pieces: the fast router's argument grammar (what it takes, and what it leaves
  * to Clipanion), tick/batch parsing, the journal's human lines, and the status report read from a
  * temp home without a daemon (LSB codes, stale and garbage pid files, token hints).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { homePaths } from '../../src/adapters/home/home.js';
-import { parseBatch, parseFast, parseTick } from '../../src/cli/daemon-fast.js';
+import { parsePlain } from '../../src/cli/command-spec.js';
+import daemonRun from '../../src/cli/commands/daemon-run.js';
+import daemonStop from '../../src/cli/commands/daemon-stop.js';
+import { parseBatch, parseTick } from '../../src/cli/daemon-options.js';
 import { daemonStatus, formatStatus, readBacklog, STATUS_EXIT_CODES } from '../../src/cli/daemon-status.js';
 import { eventText, formatRecord, printable, stateLabel } from '../../src/cli/daemon-text.js';
 import { makeTempHome } from '../helpers/index.js';
 
-const stopGrammar = { values: ['--grace', '--kill-timeout'], flags: ['--force', '--json'] };
-const runGrammar = { values: ['--tick', '--batch'], flags: [], optionalValue: '--inspect' };
-
-describe('the fast path grammar', () => {
-  it('takes plain option lists in both spellings', () => {
-    expect(parseFast([], stopGrammar)).toEqual(new Map());
-    expect(parseFast(['--grace', '3s', '--kill-timeout=1s', '--force', '--json'], stopGrammar)).toEqual(
-      new Map([
-        ['--grace', '3s'],
-        ['--kill-timeout', '1s'],
-        ['--force', 'true'],
-        ['--json', 'true'],
-      ]),
-    );
-    expect(parseFast(['--inspect'], runGrammar)?.get('--inspect')).toBe('');
-    expect(parseFast(['--inspect', 'ws://127.0.0.1:9000'], runGrammar)?.get('--inspect')).toBe('ws://127.0.0.1:9000');
-    expect(parseFast(['--inspect=ws://127.0.0.1:1', '--tick', '1s'], runGrammar)?.get('--inspect')).toBe(
-      'ws://127.0.0.1:1',
-    );
-    expect(parseFast(['--inspect', '--tick', '1s'], runGrammar)).toEqual(
-      new Map([
-        ['--inspect', ''],
-        ['--tick', '1s'],
-      ]),
-    );
+describe('the fast router grammar', () => {
+  it('takes plain option lists in both spellings, defaults filled in', () => {
+    expect(parsePlain(daemonStop, [])).toEqual({ grace: '10s', killTimeout: '5s', force: false, json: false });
+    expect(parsePlain(daemonStop, ['--grace', '3s', '--kill-timeout=1s', '--force', '--json'])).toEqual({
+      grace: '3s',
+      killTimeout: '1s',
+      force: true,
+      json: true,
+    });
+    expect(parsePlain(daemonRun, ['--inspect'])?.inspect).toBe('');
+    expect(parsePlain(daemonRun, [])?.inspect).toBeNull();
+    expect(parsePlain(daemonRun, ['--inspect', 'ws://127.0.0.1:9000'])?.inspect).toBe('ws://127.0.0.1:9000');
+    expect(parsePlain(daemonRun, ['--inspect=ws://127.0.0.1:1', '--tick', '1s'])?.inspect).toBe('ws://127.0.0.1:1');
+    expect(parsePlain(daemonRun, ['--inspect', '--tick', '1s'])).toEqual({ inspect: '', tick: '1s', batch: '64' });
   });
 
   it('leaves everything else to Clipanion', () => {
@@ -49,7 +41,7 @@ describe('the fast path grammar', () => {
       ['--json=1'],
       ['--unknown'],
     ]) {
-      expect(parseFast(args, stopGrammar), args.join(' ')).toBeUndefined();
+      expect(parsePlain(daemonStop, args), args.join(' ')).toBeUndefined();
     }
   });
 

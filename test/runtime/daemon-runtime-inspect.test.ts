@@ -6,7 +6,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { assign, createActor, createMachine } from 'xstate';
-import { checkInspectUrl, DEFAULT_INSPECT_URL, scrubFrame, startInspector } from '../../src/cli/inspect.js';
+import { DEFAULT_INSPECT_URL } from '../../src/cli/daemon-options.js';
+import { checkInspectUrl, scrubFrame, startInspector } from '../../src/cli/inspect.js';
 import { waitFor } from '../helpers/index.js';
 import { type Relay, startRelay, stopRelay, type WsServer } from '../helpers/ws-relay.js';
 

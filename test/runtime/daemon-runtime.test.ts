@@ -10,10 +10,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/adapters/outbox/db.js';
 import { homePaths } from '../../src/adapters/home/home.js';
 import { leaseOwnerFor, OutboxStore } from '../../src/adapters/outbox/outbox-store.js';
-import { identityOf, type ProcessIdentity } from '../../src/adapters/lifecycle/process-identity.js';
+import { identityOf } from '../../src/adapters/lifecycle/process-identity.js';
+import type { ProcessIdentity, TransitionRecord } from '../../src/machines/types.js';
 import { createRecorder, readJournal, readState, recordClaim } from '../../src/adapters/lifecycle/recorder.js';
 import { type ReferenceCloud, startReferenceCloud } from '../../src/reference-cloud/server.js';
-import { runDaemon, runStop } from '../../src/runtime/daemon-runtime.js';
+import { runDaemon } from '../../src/runtime/daemon-runtime.js';
+import { runStop } from '../../src/runtime/stop-runtime.js';
 import { makeTempHome, waitFor } from '../helpers/index.js';
 import { deadPid } from '../adapters/fixtures/child.js';
 
@@ -32,7 +34,7 @@ afterEach(async () => {
   temp.cleanup();
 });
 
-const transition = (seq: number, pid: number) => ({
+const transition = (seq: number, pid: number): TransitionRecord => ({
   machine: 'daemon',
   seq,
   atMs: 1_000 + seq,

@@ -40,7 +40,9 @@ describe('the layering rules in biome.json', () => {
       'src/observation/agents/probe.ts',
       "import { hash } from 'node:crypto';",
     ],
-    ['the hook fast path importing xstate', 'src/cli/hook-fast.ts', "import { createActor } from 'xstate';"],
+    ['the hook command importing xstate', 'src/cli/run-hook.ts', "import { createActor } from 'xstate';"],
+    ['the fast router importing the inspector', 'src/cli/router.ts', "import { inspect } from '@statelyai/inspect';"],
+    ['a fast command spec importing HTTP', 'src/cli/commands/enqueue.ts', "import { request } from 'node:https';"],
     [
       'enqueue importing the HTTP client',
       'src/adapters/outbox/enqueue-core.ts',

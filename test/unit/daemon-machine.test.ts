@@ -2,7 +2,7 @@
  * The daemon machine's promises, one by one, against fake effects: no lost wake-ups, STOP aborts a
  * pass and waits for its leases, restored snapshots re-arm the tick, claims end as DESIGN §3.1 says.
  */
-import { createActor, type SnapshotFrom } from 'xstate';
+import { createActor } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import {
   type ClaimResult,
@@ -75,8 +75,10 @@ function rig(
     },
     heartbeat: () => log.push('heartbeat'),
     recordPass: (p) => log.push(`recordPass ${p.summary ? p.summary.attempted : `error ${p.error}`}`),
-    reportDelivery: ({ previous, current }) => {
+    reportDelivery: ({ previous, current, tokenSource }) => {
       if (previous.state !== current.state) log.push(`delivery ${previous.state} -> ${current.state}`);
+      if (tokenSource.previous !== tokenSource.current)
+        log.push(`token ${tokenSource.previous} -> ${tokenSource.current}`);
     },
     log: () => {},
   };
@@ -108,6 +110,44 @@ function rig(
 }
 
 describe('daemon machine', () => {
+  it('keeps the token source as context: reported when it changes, kept through a pass that found no token', async () => {
+    const r = rig();
+    await r.serve();
+    r.passes[0]?.done.resolve(summaryAt(1_000, { tokenSource: 'env' }));
+    await flush();
+    expect(r.actor.getSnapshot().context.tokenSource).toBe('env');
+    r.wake();
+    await flush();
+    r.passes[1]?.done.resolve(summaryAt(1_100, { tokenSource: null }));
+    await flush();
+    expect(r.actor.getSnapshot().context.tokenSource).toBe('env');
+    r.wake();
+    await flush();
+    r.passes[2]?.done.resolve(summaryAt(1_200, { tokenSource: 'rust-login:keyring' }));
+    await flush();
+    expect(r.actor.getSnapshot().context.tokenSource).toBe('rust-login:keyring');
+    expect(r.log.filter((line) => line.startsWith('token'))).toEqual([
+      'token null -> env',
+      'token env -> rust-login:keyring',
+    ]);
+  });
+
+  it('tags its states, so code outside asks hasTag instead of comparing names', async () => {
+    const r = rig();
+    r.actor.start();
+    expect([...r.actor.getSnapshot().tags]).toEqual(['claiming']);
+    r.claims[0]?.resolve(CLAIMED);
+    await flush();
+    expect([...r.actor.getSnapshot().tags].sort()).toEqual(['draining', 'serving']);
+    r.passes[0]?.done.resolve(summaryAt(1_000));
+    await flush();
+    expect([...r.actor.getSnapshot().tags].sort()).toEqual(['idle', 'serving']);
+    r.actor.send({ type: 'STOP' });
+    await flush();
+    expect(r.actor.getSnapshot().hasTag('stopping')).toBe(true);
+    expect(r.actor.getSnapshot().hasTag('serving')).toBe(false);
+  });
+
   it('claims, then drains once at start before idling until the tick', async () => {
     const r = rig();
     await r.serve();
@@ -207,66 +247,6 @@ describe('daemon machine', () => {
     expect(r.state()).toBe('stopping.releasing');
     expect(r.clock.armed()).toEqual([]);
     expect(r.log).not.toContain('awaitAbortedPass');
-  });
-
-  it('re-arms the tick of a restored snapshot from the deadline kept in context', async () => {
-    const r = rig();
-    await r.serve();
-    r.passes[0]?.done.resolve(summaryAt(1_000));
-    await flush();
-    const persisted = r.actor.getPersistedSnapshot() as SnapshotFrom<typeof machine>;
-    expect(persisted.context.tickDeadlineAt).toBe(6_000);
-    r.actor.stop();
-
-    const clock = new ManualClock();
-    let passes = 0;
-    const restored = createActor(
-      provideDaemon({
-        claim: () => Promise.resolve(CLAIMED),
-        reclaimStale: () => Promise.resolve(CLAIMED),
-        drainPass: () => {
-          passes += 1;
-          return new Promise<DrainSummary>(() => {});
-        },
-        awaitAbortedPass: () => Promise.resolve(),
-        release: () => Promise.resolve(),
-        watchWakes: () => () => {},
-        heartbeat: () => {},
-        reportDelivery: () => {},
-        recordPass: () => {},
-        log: () => {},
-      }),
-      { input: {}, snapshot: persisted, clock },
-    );
-    restored.start();
-    // XState does not restore pending `after` timers: nothing is armed until RESUME.
-    expect(clock.armed()).toEqual([]);
-    restored.send({ type: 'RESUME', at: 4_500 });
-    expect(clock.armed()).toEqual([1_500]);
-    clock.fireOnly();
-    await flush();
-    expect(stateName(restored.getSnapshot().value as StateValue)).toBe('serving.draining');
-    expect(passes).toBe(1);
-    restored.stop();
-  });
-
-  it('a restored snapshot whose deadline has passed drains at once', () => {
-    const clock = new ManualClock();
-    const resumed = createActor(machine, {
-      snapshot: machine.resolveState({
-        value: { serving: 'running' },
-        context: { ...initialDaemonContext(undefined), clockMs: 1_000, tickDeadlineAt: 6_000 },
-      }),
-      input: {},
-      clock,
-    });
-    resumed.start();
-    resumed.send({ type: 'RESUME', at: 9_000 });
-    expect(resumed.getSnapshot().context.clockMs).toBe(9_000);
-    expect(clock.armed()).toEqual([0]);
-    clock.fireOnly();
-    expect(stateName(resumed.getSnapshot().value as StateValue)).toBe('serving.draining');
-    resumed.stop();
   });
 
   it('sleeps until the next due row when that comes before the tick, never less than minSleepMs', async () => {

@@ -10,7 +10,7 @@ import { type ModelEvent, type ModelPath, runDaemonPath, runStopPath, stopPaths,
 
 const CLAIMED = { kind: 'claimed', identity: { pid: 4242, bootId: 'boot', startTime: '1' } };
 
-/** A scripted run: claim, a pass woken mid-way, idle, tick, RESUME, wake, STOP mid-pass, cleanup. */
+/** A scripted run: claim, a pass woken mid-way, idle, tick, wake, STOP mid-pass, cleanup. */
 async function recordedDaemonRun(): Promise<TransitionRecord[]> {
   const script: [ModelEvent, string][] = [
     [{ type: 'xstate.done.actor.claim', output: CLAIMED }, 'serving.draining'],
@@ -31,7 +31,6 @@ async function recordedDaemonRun(): Promise<TransitionRecord[]> {
     [{ type: 'xstate.done.actor.drainPass', output: summaryAt(1_020) }, 'serving.running'],
     [{ type: 'xstate.after.untilTick.daemon.serving.running' }, 'serving.draining'],
     [{ type: 'xstate.done.actor.drainPass', output: summaryAt(6_030, { nextDueAt: 7_000 }) }, 'serving.running'],
-    [{ type: 'RESUME', at: 6_500 }, 'serving.running'],
     [{ type: 'WAKE' }, 'serving.draining'],
     [{ type: 'STOP', signal: 'SIGTERM' }, 'stopping.abortingPass'],
     [{ type: 'xstate.done.actor.awaitAbortedPass', output: undefined }, 'stopping.releasing'],
@@ -101,12 +100,24 @@ describe('sanitizeEvent', () => {
     });
   });
 
-  it('keeps STOP signal and RESUME time, nothing else of plain events', () => {
+  it('keeps where a pass found its token (an identifier), never anything token-shaped beyond it', () => {
+    expect(
+      sanitizeEvent({ type: 'xstate.done.actor.drainPass', output: { tokenSource: 'rust-login:keyring' } } as {
+        type: string;
+      }),
+    ).toEqual({ type: 'xstate.done.actor.drainPass', output: { tokenSource: 'rust-login:keyring' } });
+    expect(
+      sanitizeEvent({ type: 'xstate.done.actor.drainPass', output: { tokenSource: 'Bearer abc def' } } as {
+        type: string;
+      }),
+    ).toEqual({ type: 'xstate.done.actor.drainPass', output: {} });
+  });
+
+  it('keeps STOP signal, nothing else of plain events', () => {
     expect(sanitizeEvent({ type: 'STOP', signal: 'SIGTERM', note: 'hi there' } as { type: string })).toEqual({
       type: 'STOP',
       signal: 'SIGTERM',
     });
-    expect(sanitizeEvent({ type: 'RESUME', at: 5 } as { type: string })).toEqual({ type: 'RESUME', at: 5 });
     expect(sanitizeEvent({ type: 'WAKE', path: '/home/x' } as { type: string })).toEqual({ type: 'WAKE' });
   });
 });

@@ -2,7 +2,7 @@
  * The stop protocol's promises against fake effects: never signal a stranger, poll fast then back off,
  * escalate to SIGKILL after the grace period and confirm death, exit codes as DESIGN §8.
  */
-import { createActor, type SnapshotFrom } from 'xstate';
+import { createActor } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import {
   type AliveCheck,
@@ -245,31 +245,6 @@ describe('stop machine', () => {
       exitCode: 3,
       detail: 'daemon.pid is a symlink',
     });
-  });
-
-  it('after a restore, RESUME checks at once instead of waiting for a timer that is gone', async () => {
-    const r = rig(RUNNING, { diesAt: null });
-    r.actor.start();
-    await flush();
-    expect(r.state()).toBe('polling.waiting');
-    const persisted = r.actor.getPersistedSnapshot() as SnapshotFrom<typeof machine>;
-    r.actor.stop();
-    const clock = new ManualClock();
-    const restored = createActor(
-      provideStop({
-        probe: () => Promise.resolve(RUNNING),
-        cleanStale: () => Promise.resolve(),
-        signal: () => Promise.resolve({ kind: 'esrch' }),
-        checkAlive: () => Promise.resolve({ alive: false, at: 10_500 }),
-        log: () => {},
-      }),
-      { input: { graceMs: 1_000, killTimeoutMs: 500, force: false }, snapshot: persisted, clock },
-    );
-    restored.start();
-    expect(clock.armed()).toEqual([]);
-    restored.send({ type: 'RESUME', at: 10_500 });
-    await flush();
-    expect(restored.getSnapshot().output).toMatchObject({ outcome: 'terminated' });
   });
 
   it('maps outcomes to exit codes: 0 when nothing runs at the end, 2 would not die, 3 refused or failed', () => {

@@ -253,8 +253,3 @@ function fromReply(reply: KeyringReply): KeyringRead {
 function firstLine(text: string): string {
   return (text.split('\n')[0] ?? text).slice(0, 200);
 }
-
-/** Forgets what the keyring said (tests). */
-export function forgetKeyring(): void {
-  cached = null;
-}

@@ -1,53 +1,38 @@
 /**
  * One drain pass: what the daemon's `draining` state invokes and `difflore outbox drain` runs once.
- * Owns the order of work (spill replay → expired leases → claim/deliver/settle while rows are due),
- * concurrency (bounded requests in flight, several claims overlapping), cancellation, and applying
- * the policy's verdicts to the store. Every decision comes from src/machines/delivery-policy.ts.
+ * Owns the order of work (spill replay → expired leases → claim and deliver while rows are due),
+ * concurrency (several claims overlapping), cancellation and the pass's summary. Each claim goes
+ * through the pipeline: classify its rows (drain-classify.ts) → plan the requests (drain-plan.ts) →
+ * send them, splitting failed batches (drain-send.ts, with the pass's token in drain-auth.ts) →
+ * settle every outcome in one transaction (drain-settle.ts, OutboxStore.settle). The pass's shared
+ * bookkeeping is drain-ledger.ts; every decision comes from src/machines/delivery-policy.ts.
  */
-import type { PolicyConfig, Verdict } from '../../machines/delivery-policy.js';
 import {
-  type AttemptResult,
   type BreakerState,
   CLOSED_BREAKER,
   DEFAULT_POLICY,
-  breakerAfterAttempt,
+  type PolicyConfig,
   breakerBeginProbe,
-  breakerGate,
-  judgeAttempt,
   passNextDueAt,
   probeRowLimit,
-  retryAt,
-  splitFailedBatch,
-  tokenMayBeTried,
 } from '../../machines/delivery-policy.js';
-import { type DeliveryObservation, observeAttempt } from '../../machines/delivery-summary.js';
-import { type CloudClient, type TransportResult, createCloudClient } from './cloud-client.js';
-import { refreshFailureFor, rememberRefreshFailure } from '../auth/login-memory.js';
-import { refreshLogin } from '../auth/login-refresh.js';
-import {
-  noTokenAdvice,
-  type OpenRustLogin,
-  resolveCloudToken,
-  resolveCloudUrl,
-  type TokenSource,
-  tokenFingerprint,
-} from './cloud-config.js';
-import { stringifyJson } from '../../machines/contracts/index.js';
-import {
-  OBSERVATION_BATCH_MAX,
-  type Route,
-  batchIdempotencyKey,
-  idempotencyKey,
-  routeFor,
-  shapeRow,
-} from './cloud-routes.js';
-import { databaseError } from '../outbox/db.js';
+import type { DeliveryObservation } from '../../machines/delivery-summary.js';
+import { type CloudClient, createCloudClient } from './cloud-client.js';
+import { type TokenResult, type TokenSource, resolveCloudToken, resolveCloudUrl } from './cloud-config.js';
+import { OBSERVATION_BATCH_MAX, routeFor } from './cloud-routes.js';
+import { PassAuth, authWait } from './drain-auth.js';
+import { type ClassifyContext, type Sendable, classifyRow, isSendable } from './drain-classify.js';
+import { PassLedger } from './drain-ledger.js';
+import { planRequests } from './drain-plan.js';
+import { RequestSender } from './drain-send.js';
+import { type Outcome, settlePlan } from './drain-settle.js';
 import { writeDrainState } from './drain-state.js';
+import { DEFAULT_BATCH_SIZE } from '../../machines/defaults.js';
+import { databaseError } from '../outbox/db.js';
 import type { HomePaths } from '../home/home.js';
-import type { ClaimedRow, Lease, OutboxStore } from '../outbox/outbox-store.js';
+import type { Claim, ClaimedRow, Lease, OutboxStore } from '../outbox/outbox-store.js';
 import { type ReplayReport, replaySpill } from '../outbox/spill.js';
 
-export const DEFAULT_BATCH_SIZE = 64;
 export const DEFAULT_MAX_IN_FLIGHT = 8;
 /** Claims delivered at the same time: overlapping them hides each batch's slowest request. */
 const CLAIM_WORKERS = 4;
@@ -104,7 +89,11 @@ export interface DrainPassOptions {
 
 export type StopReason = 'idle' | 'limit' | 'auth' | 'breaker' | 'cancelled';
 
-export interface DrainSummary {
+/**
+ * What one pass reports, richer than the daemon machine's `DrainSummary` (machines/daemon.ts), which
+ * the composition root derives from it: `outbox drain` prints this one whole.
+ */
+export interface DrainPassReport {
   attempted: number;
   confirmed: number;
   retried: number;
@@ -141,71 +130,29 @@ export interface DrainSummary {
   tokenRefreshed: 'server' | 'shared' | null;
 }
 
-interface Work {
-  readonly row: ClaimedRow;
-  /** The row's Idempotency-Key; for batch rows computed only if the row ends up sent alone. */
-  key: string | null;
-  /** The request path (a batch uses its route's). */
-  readonly path: string;
-  /** The body as sent, exactly as Rust would (one element of the array, for a batch row). */
-  readonly text: string;
-}
-
-type Settlement =
-  | { readonly kind: 'confirm'; readonly row: ClaimedRow }
-  | { readonly kind: 'retry'; readonly row: ClaimedRow; readonly error: string; readonly at: number }
-  | { readonly kind: 'abandon'; readonly row: ClaimedRow; readonly error: string }
-  | { readonly kind: 'release'; readonly row: ClaimedRow; readonly note?: string };
-
 /** Runs one pass. Throws only when it cannot run: a bad URL (`config`) or an unusable database. */
-export async function runDrainPass(options: DrainPassOptions): Promise<DrainSummary> {
-  const { store, paths, signal, onProgress } = options;
+export async function runDrainPass(options: DrainPassOptions): Promise<DrainPassReport> {
+  const { store, paths, onProgress } = options;
   const env = options.env ?? process.env;
   const now = options.now ?? Date.now;
-  const random = options.random ?? Math.random;
   const config: PolicyConfig = { ...DEFAULT_POLICY, ...options.policy };
-  const batchSize = Math.max(1, Math.floor(options.batchSize ?? DEFAULT_BATCH_SIZE));
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
   const cloudUrl = resolveCloudUrl(env);
-
-  let breaker = options.breaker ?? CLOSED_BREAKER;
-  const totals = { attempted: 0, confirmed: 0, retried: 0, abandoned: 0 };
-  let releasedTotal = 0;
-  let lastError: string | null = null;
-  let authProblem: string | null = null;
-  let observed: DeliveryObservation | null = null;
-  /** Set when the pass must stop sending (auth refused, cancelled); claimed rows are then released. */
-  let stop: StopReason | null = null;
-  /** Set when the row limit is used up: no more claims, but claimed rows are still delivered. */
-  let limitReached = false;
-  let tokenRefreshed: DrainSummary['tokenRefreshed'] = null;
-  const refreshFailedProblem = (refusal: string, failure: string): string =>
-    `the cloud refused the token (${refusal}) and refreshing the Rust login failed (${failure}); rows wait without spending tries: ${noTokenAdvice(paths)}`;
+  const ledger = new PassLedger(options.breaker ?? CLOSED_BREAKER, onProgress, options.signal);
 
   const spill = runSpillReplay(options, env);
   if (spill && onProgress && spill.attempted > 0) onProgress({ type: 'spill', report: spill });
   dbCall(store, () => store.returnExpiredLeases());
 
   const token = await resolveCloudToken(paths, env);
-  const tokenSource = token.kind === 'token' ? token.source : null;
-  if (token.kind !== 'token') {
-    authProblem =
-      token.kind === 'none' ? `no cloud token: ${noTokenAdvice(paths)}; rows wait until then` : token.message;
-    observed = { outcome: 'waiting-for-token', errorCode: token.kind === 'none' ? 'no_token' : 'token_unusable' };
-  } else if (!tokenMayBeTried(breaker, token.fingerprint, now())) {
-    const failed = refreshFailureFor(token.fingerprint);
-    authProblem =
-      failed === null
-        ? `the cloud refused this token (401/403); delivery waits until the token changes: ${noTokenAdvice(paths)}`
-        : refreshFailedProblem('401 Unauthorized', failed);
-    observed = { outcome: 'auth-rejected', errorCode: 'token_refused' };
+  const ending: PassEnding = { options, ledger, config, now, spill, cloudUrl, token };
+  const wait = authWait(paths, token, ledger.breaker, now());
+  if (wait !== null) {
+    ledger.observed = wait.observed;
+    ledger.waitForAuth(wait.problem);
+    return finishPass(ending, 'auth', null);
   }
-  if (authProblem !== null) {
-    lastError = authProblem;
-    onProgress?.({ type: 'waiting_for_auth', reason: authProblem });
-    return finish('auth');
-  }
-  if (token.kind !== 'token') return finish('auth'); // narrowed above; keeps the type checker honest
+  if (token.kind !== 'token') return finishPass(ending, 'auth', null); // narrowed above; keeps the type checker honest
 
   if (onProgress) {
     const waiting = options.countWaiting
@@ -217,370 +164,213 @@ export async function runDrainPass(options: DrainPassOptions): Promise<DrainSumm
     onProgress({ type: 'start', waiting });
   }
 
-  const client = options.client ?? sharedClient(cloudUrl, token.token, options.timeoutMs);
-  const secrets = [token.token, ...(token.login?.refreshToken ? [token.login.refreshToken] : [])];
-  /** The token requests go out with: the Rust login's, replaced when a 401 makes us refresh it. */
-  const auth: { token: string; login: OpenRustLogin | undefined; refreshFailure: string | null } = {
-    token: token.token,
-    login: token.login,
-    refreshFailure: null,
-  };
+  const auth = new PassAuth(paths, cloudUrl, token.token, token.login);
+  const random = options.random ?? Math.random;
+  const sender = new RequestSender({
+    client: options.client ?? sharedClient(cloudUrl, token.token, options.timeoutMs),
+    auth,
+    ledger,
+    signal: options.signal,
+    maxInFlight: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+    config,
+    random,
+    now,
+  });
+  const classify: ClassifyContext = { secrets: auth.secrets, now, config, random };
+  return finishPass(ending, await new ClaimLoop(options, ledger, sender, classify, limit).run(), auth);
+}
 
-  /** A token to resend with after `used` got a 401: a refreshed Rust login, or null (no login, refresh failed). */
-  const replacementFor = async (used: string): Promise<string | null> => {
-    if (auth.token !== used) return auth.token; // another request of this pass already refreshed
-    if (auth.login === undefined || auth.refreshFailure !== null) return null;
-    const outcome = await refreshLogin(paths.home, cloudUrl, { ...auth.login, token: used });
-    if (outcome.kind === 'failed') {
-      auth.refreshFailure = outcome.reason;
-      rememberRefreshFailure(tokenFingerprint(used), outcome.reason);
-      return null;
+/**
+ * Claims and delivers until nothing is due, the row limit is used up, the breaker shuts, the token
+ * is refused or the pass is cancelled. While the breaker is closed several claimers overlap; a
+ * half-open breaker gets its one probe request.
+ */
+class ClaimLoop {
+  readonly #store: OutboxStore;
+  readonly #ledger: PassLedger;
+  readonly #sender: RequestSender;
+  readonly #classify: ClassifyContext;
+  readonly #limit: number;
+  readonly #batchSize: number;
+  readonly #claimers: number;
+  readonly #signal: AbortSignal | undefined;
+  readonly #now: () => number;
+  /** Rows claimed so far (a probe's first row handed back again is not counted). */
+  #claimed = 0;
+  /** The row limit is used up: no more claims, but claimed rows are still delivered. */
+  #limitReached = false;
+
+  constructor(
+    options: DrainPassOptions,
+    ledger: PassLedger,
+    sender: RequestSender,
+    classify: ClassifyContext,
+    limit: number,
+  ) {
+    this.#store = options.store;
+    this.#ledger = ledger;
+    this.#sender = sender;
+    this.#classify = classify;
+    this.#limit = limit;
+    this.#batchSize = Math.max(1, Math.floor(options.batchSize ?? DEFAULT_BATCH_SIZE));
+    this.#claimers = Math.max(1, options.claimConcurrency ?? CLAIM_WORKERS);
+    this.#signal = options.signal;
+    this.#now = options.now ?? Date.now;
+  }
+
+  async run(): Promise<StopReason> {
+    const ledger = this.#ledger;
+    while (ledger.stop === null) ledger.stop = await this.#round();
+    return this.#signal?.aborted ? 'cancelled' : ledger.stop;
+  }
+
+  /** One round: a probe, or claimers until the breaker trips or nothing is due; a reason to stop, or null. */
+  async #round(): Promise<StopReason | null> {
+    const ledger = this.#ledger;
+    if (this.#signal?.aborted) return 'cancelled';
+    const gate = ledger.gate(this.#now());
+    if (gate === 'none') return 'breaker';
+    if (this.#limitReached || this.#remaining() <= 0) return 'limit';
+    if (gate === 'probe') {
+      ledger.setBreaker(breakerBeginProbe(ledger.breaker, this.#now()));
+      const probe = this.#claimProbe();
+      if (probe.rows.length === 0) return 'idle';
+      await this.#deliver(probe);
+      return ledger.stop;
     }
-    secrets.push(outcome.token, ...(outcome.refreshToken === null ? [] : [outcome.refreshToken]));
-    if (auth.token === used) {
-      auth.token = outcome.token;
-      auth.login = { ...auth.login, token: outcome.token, refreshToken: outcome.refreshToken };
-      tokenRefreshed = outcome.by;
+    await Promise.all(Array.from({ length: this.#claimers }, () => this.#claimer()));
+    if (ledger.stop !== null || this.#signal?.aborted) return ledger.stop;
+    if (ledger.gate(this.#now()) !== 'all') return null;
+    // Rows retried during the pass may already be due again (jitter can be near zero).
+    const next = dbCall(this.#store, () => this.#store.nextDueAt());
+    return next === null || next > this.#now() ? 'idle' : null;
+  }
+
+  /** One claimer: claim a batch, deliver it, repeat while the breaker is closed and rows are due. */
+  async #claimer(): Promise<void> {
+    while (!this.#ledger.stopped() && this.#ledger.gate(this.#now()) === 'all') {
+      const n = Math.min(this.#batchSize, this.#remaining());
+      if (n <= 0) {
+        this.#limitReached = true;
+        return;
+      }
+      const claim = this.#claim(n);
+      if (claim.rows.length === 0) return;
+      await this.#deliver(claim);
     }
-    return auth.token;
-  };
+  }
 
-  /** Sends with the pass's token; a 401 to a Rust login refreshes it (one refresh for all) and resends once. */
-  const postAuthorized = async (
-    post: (bearer: string) => Promise<TransportResult>,
-  ): Promise<{ result: TransportResult; bearer: string }> => {
-    const used = auth.token;
-    const first = await post(used);
-    if (first.type !== 'response' || first.status !== 401) return { result: first, bearer: used };
-    const next = await replacementFor(used);
-    if (next === null || signal?.aborted) return { result: first, bearer: used };
-    return { result: await post(next), bearer: next };
-  };
-  const slots = new Semaphore(options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
-  let claimedTotal = 0;
+  #remaining(): number {
+    return this.#limit - this.#claimed;
+  }
 
-  const setBreaker = (next: BreakerState): void => {
-    if (next === breaker) return;
-    const changed = next.state !== breaker.state;
-    breaker = next;
-    if (changed) onProgress?.({ type: 'breaker', breaker });
-  };
-  const stopped = (): boolean => stop !== null || signal?.aborted === true;
-  const remaining = (): number => limit - claimedTotal;
-
-  const claim = (n: number, kind?: string) => {
-    const c = dbCall(store, () => store.claim(n, kind === undefined ? {} : { kind }));
-    claimedTotal += c.rows.length;
-    return c;
-  };
+  #claim(n: number, kind?: string): Claim {
+    const store = this.#store;
+    const claim = dbCall(store, () => store.claim(n, kind === undefined ? {} : { kind }));
+    this.#claimed += claim.rows.length;
+    return claim;
+  }
 
   /**
    * The half-open probe is one request: the oldest due row, and when its kind is batched, as many due
    * rows of that kind as the request carries (the policy's probeRowLimit). A fleet coming back from
    * an outage then costs the cloud one request per daemon, not a probe and then a batch.
    */
-  const claimProbe = () => {
-    const head = claim(1);
+  #claimProbe(): Claim {
+    const head = this.#claim(1);
     const first = head.rows[0];
     if (first === undefined || routeFor(first.kind)?.mode !== 'batch') return head;
-    const limit = Math.min(probeRowLimit(OBSERVATION_BATCH_MAX), remaining() + 1);
+    const limit = Math.min(probeRowLimit(OBSERVATION_BATCH_MAX), this.#remaining() + 1);
     if (limit <= 1) return head;
-    dbCall(store, () => store.release([first.id], head));
-    claimedTotal -= 1;
-    return claim(limit, first.kind);
-  };
+    dbCall(this.#store, () => this.#store.release([first.id], head));
+    this.#claimed -= 1;
+    return this.#claim(limit, first.kind);
+  }
 
-  /** Sends one request for `items` (one row, or a batch) and settles them, splitting a failed batch. */
-  const send = async (route: Route, items: readonly Work[], out: Settlement[]): Promise<void> => {
-    const release = (note?: string): void => {
-      for (const w of items)
-        out.push(note === undefined ? { kind: 'release', row: w.row } : { kind: 'release', row: w.row, note });
-    };
-    await slots.acquire();
-    let result: TransportResult;
-    let bearer = auth.token;
-    try {
-      if (stopped() || breakerGate(breaker, now()).pass === 'none') {
-        release();
-        return;
-      }
-      const batched = route.mode === 'batch';
-      const first = items[0] as Work;
-      const path = batched ? route.route : first.path;
-      // Serialised per row in `prepare`, where a failure settles that row alone.
-      const body = batched ? `[${items.map((w) => w.text).join(',')}]` : first.text;
-      if (items.length === 1 && first.key === null) {
-        first.key = idempotencyKey(route.kind, first.row.payloadJson);
-      }
-      const key =
-        items.length === 1 && first.key !== null
-          ? first.key
-          : batchIdempotencyKey(
-              route.kind,
-              items.map((w) => w.row.payloadJson),
-            );
-      ({ result, bearer } = await postAuthorized((t) =>
-        client.post({ path, body, idempotencyKey: key, token: t }, signal),
-      ));
-    } finally {
-      slots.release();
-    }
-    if (result.type === 'aborted') {
-      release();
-      return;
-    }
-    const attempt: AttemptResult =
-      result.type === 'response' && result.status >= 200 && result.status < 300
-        ? { ...result, success: route.judge(result.body) }
-        : result;
-    const at = now();
-    const verdict = judgeAttempt(attempt, { label: route.label, secrets, now: at, config });
-    setBreaker(
-      breakerAfterAttempt(breaker, attempt, verdict, {
-        now: at,
-        tokenFingerprint: tokenFingerprint(bearer),
-        config,
-        random,
-      }),
-    );
-    observed = observeAttempt(attempt, verdict) ?? observed;
+  /** One claim through the pipeline: classify → plan → send → settle in one transaction. */
+  async #deliver(claim: Claim): Promise<void> {
+    this.#ledger.totals.attempted += claim.rows.length;
+    const out: Outcome[] = [];
+    const sendable = this.#classifyRows(claim.rows, out);
+    await Promise.all(planRequests(sendable).map((request) => this.#sender.send(request, out)));
+    this.#settle(claim, out);
+  }
 
-    if (verdict.action === 'confirm') {
-      for (const w of items) out.push({ kind: 'confirm', row: w.row });
-      return;
-    }
-    lastError = verdict.error;
-    if (verdict.action === 'auth') {
-      stop = 'auth';
-      authProblem =
-        auth.refreshFailure === null
-          ? `the cloud refused the token: ${verdict.error}; delivery waits until the token changes: ${noTokenAdvice(paths)}`
-          : refreshFailedProblem(verdict.error, auth.refreshFailure);
-      // The pass's last error is what the user must do, as when a pass starts already waiting for auth.
-      lastError = authProblem;
-      onProgress?.({ type: 'waiting_for_auth', reason: authProblem });
-      release(verdict.error);
-      return;
-    }
-    // A failed batch may hold one bad row among good ones: split it and resend the halves (no try
-    // spent) until the bad row stands alone, so it alone takes the retry or the abandonment. An
-    // open breaker ends the search: in an outage every half fails too.
-    const middle = stopped() ? null : splitFailedBatch(items.length, breaker, now());
-    if (middle !== null) {
-      await Promise.all([send(route, items.slice(0, middle), out), send(route, items.slice(middle), out)]);
-      return;
-    }
-    for (const w of items) out.push(settleFailure(verdict, w.row, at));
-  };
-
-  const settleFailure = (verdict: Verdict, row: ClaimedRow, at: number): Settlement => {
-    if (verdict.action === 'retry') {
-      return {
-        kind: 'retry',
-        row,
-        error: verdict.error,
-        at: retryAt(at, row.retryCount + 1, verdict.retryAfterMs, random, config),
-      };
-    }
-    if (verdict.action === 'abandon') return { kind: 'abandon', row, error: verdict.error };
-    return { kind: 'confirm', row };
-  };
-
-  /** What a claimed row becomes before sending: a request to make, or already settled. */
-  type Prepared = Settlement | { readonly route: Route; readonly work: Work };
-
-  /**
-   * Reads one row by its kind's payload contract and serialises the body Rust would send; may
-   * throw, and the caller settles the row alone then.
-   */
-  const prepare = (row: ClaimedRow): Prepared => {
-    const route = routeFor(row.kind);
-    // A kind a newer version knows (claims leave such rows alone; this covers a race): hand it back
-    // untouched, neither sent nor abandoned.
-    if (route === undefined) return { kind: 'release', row };
-    if (route.mode === 'skip') return { kind: 'confirm', row };
-    // A row Rust could never parse is abandoned at once with the reason (Rust spends 8 tries on it).
-    const shaped = shapeRow(route, row.payloadJson);
-    if (!shaped.ok) {
-      const at = now();
-      return settleFailure(
-        judgeAttempt({ type: 'invalid', reason: shaped.reason }, { label: route.label, secrets, now: at, config }),
-        row,
-        at,
-      );
-    }
-    const text = stringifyJson(shaped.body);
-    const key = route.mode === 'batch' ? null : idempotencyKey(row.kind, row.payloadJson);
-    return { route, work: { row, key, path: shaped.path, text } };
-  };
-
-  /** Delivers one claimed batch and applies every outcome in one transaction. */
-  const deliver = async (lease: Lease, rows: readonly ClaimedRow[]): Promise<void> => {
-    const out: Settlement[] = [];
-    const batches = new Map<Route, Work[]>();
-    const singles: [Route, Work][] = [];
+  #classifyRows(rows: readonly ClaimedRow[], out: Outcome[]): Sendable[] {
+    const sendable: Sendable[] = [];
     for (const row of rows) {
-      // One row's failure to parse, shape, serialise or hash (a payload nested deeper than the stack,
-      // say) settles that row alone, with the reason; the rest of the batch and the pass go on.
-      let prepared: Prepared;
-      try {
-        prepared = prepare(row);
-      } catch (error) {
-        const at = now();
-        const reason = `${row.kind}: cannot prepare the request (${(error as Error).message ?? String(error)})`;
-        prepared = settleFailure(
-          judgeAttempt({ type: 'invalid', reason }, { label: row.kind, secrets, now: at, config }),
-          row,
-          at,
-        );
-      }
-      if ('kind' in prepared) out.push(prepared);
-      else if (prepared.route.mode === 'batch') {
-        const list = batches.get(prepared.route) ?? [];
-        list.push(prepared.work);
-        batches.set(prepared.route, list);
-      } else singles.push([prepared.route, prepared.work]);
+      const classified = classifyRow(row, this.#classify);
+      if (isSendable(classified)) sendable.push(classified);
+      else out.push(classified);
     }
-    const requests: Promise<void>[] = [];
-    for (const [route, list] of batches) {
-      for (let i = 0; i < list.length; i += OBSERVATION_BATCH_MAX) {
-        requests.push(send(route, list.slice(i, i + OBSERVATION_BATCH_MAX), out));
-      }
-    }
-    for (const [route, work] of singles) requests.push(send(route, [work], out));
-    await Promise.all(requests);
-    applySettlements(lease, out);
-  };
-
-  const applySettlements = (lease: Lease, out: readonly Settlement[]): void => {
-    const released: number[] = [];
-    let note: string | undefined;
-    dbCall(store, () =>
-      store.db.transaction(() => {
-        for (const s of out) {
-          switch (s.kind) {
-            case 'confirm':
-              if (store.confirm(s.row.id, lease)) totals.confirmed++;
-              break;
-            case 'retry': {
-              const outcome = store.fail(s.row.id, lease, s.error, s.at);
-              if (outcome.kind === 'abandoned') totals.abandoned++;
-              else if (outcome.kind === 'retrying') totals.retried++;
-              break;
-            }
-            case 'abandon':
-              if (store.abandon(s.row.id, lease, s.error)) totals.abandoned++;
-              break;
-            case 'release':
-              released.push(s.row.id);
-              note ??= s.note;
-              break;
-          }
-        }
-        if (released.length > 0) store.release(released, lease, note === undefined ? {} : { note });
-      })(),
-    );
-    // A released row was claimed but not tried: it does not count as attempted.
-    totals.attempted -= released.length;
-    releasedTotal += released.length;
-    onProgress?.({ type: 'progress', ...totals });
-  };
-
-  /** One claimer: claim a batch, deliver it, repeat while the breaker is closed and rows are due. */
-  const worker = async (): Promise<void> => {
-    while (!stopped() && breakerGate(breaker, now()).pass === 'all') {
-      const n = Math.min(batchSize, remaining());
-      if (n <= 0) {
-        limitReached = true;
-        return;
-      }
-      const claimed = claim(n);
-      if (claimed.rows.length === 0) return;
-      totals.attempted += claimed.rows.length;
-      await deliver(claimed, claimed.rows);
-    }
-  };
-
-  while (stop === null) {
-    if (signal?.aborted) {
-      stop = 'cancelled';
-      break;
-    }
-    const gate = breakerGate(breaker, now());
-    if (gate.pass === 'none') {
-      stop = 'breaker';
-      break;
-    }
-    if (limitReached || remaining() <= 0) {
-      stop = 'limit';
-      break;
-    }
-    if (gate.pass === 'probe') {
-      setBreaker(breakerBeginProbe(breaker, now()));
-      const probe = claimProbe();
-      if (probe.rows.length === 0) {
-        stop = 'idle';
-        break;
-      }
-      totals.attempted += probe.rows.length;
-      await deliver(probe, probe.rows);
-      continue;
-    }
-    await Promise.all(Array.from({ length: Math.max(1, options.claimConcurrency ?? CLAIM_WORKERS) }, worker));
-    if (stop !== null || signal?.aborted) continue;
-    if (breakerGate(breaker, now()).pass !== 'all') continue;
-    // Rows retried during the pass may already be due again (jitter can be near zero).
-    const next = dbCall(store, () => store.nextDueAt());
-    if (next === null || next > now()) stop = 'idle';
+    return sendable;
   }
-  if (signal?.aborted) stop = 'cancelled';
-  return finish(stop);
 
-  function finish(reason: StopReason): DrainSummary {
-    const dueAt = dbCall(store, () => store.nextDueAt());
-    const rowsWaiting = dueAt !== null;
-    const nextDueAt = passNextDueAt(dueAt, breaker, authProblem !== null, config);
-    const at = now();
-    const summary: DrainSummary = {
-      ...totals,
-      released: releasedTotal,
-      waitingForAuth: authProblem !== null,
-      cancelled: reason === 'cancelled',
-      nextDueAt,
-      breaker,
-      lastError,
-      stoppedBecause: reason,
-      authProblem,
-      spill,
-      cloudUrl,
-      observed,
-      rowsWaiting,
-      tokenSource,
-      tokenRefreshed,
-    };
-    // As in Rust: a pass without a token writes no drain state; a pass with one always does, with
-    // `lastDrainAtMs` an integer (Rust's doctor reads the file as unreadable otherwise).
-    // A token we cannot use (too short, a file others can read, a login we cannot decrypt) is still
-    // a login as far as Rust is concerned, so only "no token at all" skips the file.
-    if (token.kind === 'none') return summary;
-    writeDrainState(paths, {
-      version: 1,
-      updatedAtMs: at,
-      lastDrainAtMs: at,
-      attempted: Math.max(0, totals.attempted),
-      confirmed: Math.max(0, totals.confirmed),
-      lastError,
-      retried: totals.retried,
-      abandoned: totals.abandoned,
-      waitingForAuth: summary.waitingForAuth,
-      cancelled: summary.cancelled,
-      nextDueAt,
-      breaker,
-      tokenSource,
-      writer: 'difflore-daemon-ts',
-    });
-    return summary;
+  #settle(lease: Lease, out: readonly Outcome[]): void {
+    const plan = settlePlan(out);
+    const counts = dbCall(this.#store, () => this.#store.settle(lease, plan));
+    this.#ledger.settled(counts, plan.release.length);
   }
+}
+
+/** What ends a pass: its summary and, with a token, the drain state file. */
+interface PassEnding {
+  readonly options: DrainPassOptions;
+  readonly ledger: PassLedger;
+  readonly config: PolicyConfig;
+  readonly now: () => number;
+  readonly spill: ReplayReport | null;
+  readonly cloudUrl: string;
+  readonly token: TokenResult;
+}
+
+/** The pass's summary; `auth` is null when the pass never had a token to send with. */
+function finishPass(ending: PassEnding, reason: StopReason, auth: PassAuth | null): DrainPassReport {
+  const { options, ledger, token } = ending;
+  const dueAt = dbCall(options.store, () => options.store.nextDueAt());
+  const waitingForAuth = ledger.authProblem !== null;
+  const nextDueAt = passNextDueAt(dueAt, ledger.breaker, waitingForAuth, ending.config);
+  const at = ending.now();
+  const tokenSource = token.kind === 'token' ? token.source : null;
+  const summary: DrainPassReport = {
+    ...ledger.totals,
+    released: ledger.released,
+    waitingForAuth,
+    cancelled: reason === 'cancelled',
+    nextDueAt,
+    breaker: ledger.breaker,
+    lastError: ledger.lastError,
+    stoppedBecause: reason,
+    authProblem: ledger.authProblem,
+    spill: ending.spill,
+    cloudUrl: ending.cloudUrl,
+    observed: ledger.observed,
+    rowsWaiting: dueAt !== null,
+    tokenSource,
+    tokenRefreshed: auth?.refreshed ?? null,
+  };
+  // As in Rust: a pass without a token writes no drain state; a pass with one always does, with
+  // `lastDrainAtMs` an integer (Rust's doctor reads the file as unreadable otherwise).
+  // A token we cannot use (too short, a file others can read, a login we cannot decrypt) is still
+  // a login as far as Rust is concerned, so only "no token at all" skips the file.
+  if (token.kind === 'none') return summary;
+  writeDrainState(options.paths, {
+    version: 1,
+    updatedAtMs: at,
+    lastDrainAtMs: at,
+    attempted: Math.max(0, summary.attempted),
+    confirmed: Math.max(0, summary.confirmed),
+    lastError: summary.lastError,
+    retried: summary.retried,
+    abandoned: summary.abandoned,
+    waitingForAuth,
+    cancelled: summary.cancelled,
+    nextDueAt,
+    breaker: summary.breaker,
+    tokenSource,
+    writer: 'difflore-daemon-ts',
+  });
+  return summary;
 }
 
 function runSpillReplay(options: DrainPassOptions, env: NodeJS.ProcessEnv): ReplayReport | null {
@@ -596,28 +386,7 @@ function dbCall<T>(store: OutboxStore, fn: () => T): T {
   try {
     return fn();
   } catch (error) {
-    throw databaseError(store.db.name, error);
-  }
-}
-
-/** A counting semaphore: at most `size` holders at once, waiters served in order. */
-class Semaphore {
-  #free: number;
-  readonly #waiters: (() => void)[] = [];
-  constructor(size: number) {
-    this.#free = Math.max(1, Math.floor(size));
-  }
-  acquire(): Promise<void> {
-    if (this.#free > 0) {
-      this.#free--;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.#waiters.push(resolve));
-  }
-  release(): void {
-    const next = this.#waiters.shift();
-    if (next) next();
-    else this.#free++;
+    throw databaseError(store.file, error);
   }
 }
 

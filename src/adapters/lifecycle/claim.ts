@@ -25,38 +25,21 @@ import {
   removeGarbagePidFile,
   removePidFileIfHolds,
 } from './pid-file.js';
-import { isAlive, mayBeDifflore, type ProcessIdentity, sameProcess, selfIdentity } from './process-identity.js';
+import type { ClaimResult } from '../../machines/daemon.js';
+import type { ProcessIdentity } from '../../machines/types.js';
+import { isAlive, mayBeDifflore, sameProcess, selfIdentity } from './process-identity.js';
 import { readRecordedIdentity, recordClaim } from './recorder.js';
 
 export type ClaimPaths = Pick<HomePaths, 'pidFile' | 'claimLock' | 'lifetimeLock' | 'stateFile'>;
 
-/**
- * Why a pid file is stale (names as in src/machines/daemon.ts). `invalidPid`: empty, unparseable or
- * pid ≤ 1; `dead`: no such process; `zombie`: exited but not reaped; `identityMismatch`: the pid now
- * belongs to another process than the recorded identity (or to us), or the machine rebooted since.
- */
-export type StaleReason = 'dead' | 'zombie' | 'identityMismatch' | 'invalidPid';
+/** A stale pid file as the machine's `stale` claim result, plus the garbage text (first 64 bytes) for messages. */
+export type StaleFinding = Extract<ClaimResult, { readonly kind: 'stale' }> & { readonly text?: string };
 
-export interface StaleFinding {
-  readonly kind: 'stale';
-  /** `null` when the pid file is garbage (unparseable). */
-  readonly pid: number | null;
-  readonly reason: StaleReason;
-  /** The garbage text (first 64 bytes), for messages. */
-  readonly text?: string;
-}
+/** A live owner, as the machine's `conflict` claim result. */
+export type ConflictFinding = Extract<ClaimResult, { readonly kind: 'conflict' }>;
 
-export interface ConflictFinding {
-  readonly kind: 'conflict';
-  /** The owner's pid; `null` if a daemon holds the lifetime lock but no pid file or identity names it. */
-  readonly pid: number | null;
-  /** The owner's identity matches the one recorded in the state file (it is provably our daemon). */
-  readonly verified: boolean;
-}
-
-export interface Claimed {
-  readonly kind: 'claimed';
-  readonly identity: ProcessIdentity;
+/** The machine's `claimed` result plus what only the composition root needs. */
+export interface Claimed extends Extract<ClaimResult, { readonly kind: 'claimed' }> {
   /**
    * The daemon recorded before us, when it is proven gone (dead, zombie, its pid reused, or the
    * machine rebooted since): whatever it still held in the outbox is nobody's now. `null` when no
@@ -67,7 +50,8 @@ export interface Claimed {
   readonly lifetime: LockHandle;
 }
 
-export type ClaimResult = Claimed | ConflictFinding | StaleFinding;
+/** What `claim` and `reclaimStale` find: the machine's `ClaimResult`, with the adapter's extras. */
+export type ClaimFinding = Claimed | ConflictFinding | StaleFinding;
 
 export interface ClaimOptions {
   /** How long to wait for the claim lock before throwing `conflict`. Default 10 s. */
@@ -187,31 +171,46 @@ function finishClaim(
 }
 
 /**
- * Claims the daemon for this process. `claimed` keeps the lifetime lock; `conflict` and `stale`
- * hold nothing. Throws `conflict` if the claim lock stays busy, `unsafe_file` for a symlinked
- * pid/lock/state file, `io` for other failures.
+ * Under the claim lock, with the lifetime lock taken (a live daemon holding it is the answer), runs
+ * `attempt`. The lifetime lock is kept only with a `claimed` answer: the daemon holds it for its life.
  */
-export async function claim(paths: ClaimPaths, options: ClaimOptions = {}): Promise<ClaimResult> {
-  const { readRecorded, recordIdentity } = defaults(paths, options);
+function withLifetimeLock(
+  paths: ClaimPaths,
+  options: ClaimOptions,
+  readRecorded: () => ProcessIdentity | null,
+  attempt: (lifetime: LockHandle) => ClaimFinding,
+): Promise<ClaimFinding> {
   return underClaimLock(paths, options, async () => {
     const lifetime = await takeLifetimeLock(paths.lifetimeLock);
     if (lifetime.kind === 'heldByDaemon') return liveOwner(paths, readRecorded());
     let keep = false;
     try {
-      if (createPidFile(paths.pidFile, process.pid).kind === 'exists') {
-        const judged = judgeExisting(readPidFile(paths.pidFile), readRecorded());
-        // `null`: it vanished between create and read (an unlocked Rust delete); judge it next time.
-        if (judged !== null) return judged;
-        if (createPidFile(paths.pidFile, process.pid).kind === 'exists') {
-          return { kind: 'conflict', pid: null, verified: false } satisfies ConflictFinding;
-        }
-      }
-      const claimed = finishClaim(paths, lifetime.handle, recordIdentity, readRecorded());
-      keep = true;
-      return claimed;
+      const found = attempt(lifetime.handle);
+      keep = found.kind === 'claimed';
+      return found;
     } finally {
       if (!keep) unlock(lifetime.handle);
     }
+  });
+}
+
+/**
+ * Claims the daemon for this process. `claimed` keeps the lifetime lock; `conflict` and `stale`
+ * hold nothing. Throws `conflict` if the claim lock stays busy, `unsafe_file` for a symlinked
+ * pid/lock/state file, `io` for other failures.
+ */
+export async function claim(paths: ClaimPaths, options: ClaimOptions = {}): Promise<ClaimFinding> {
+  const { readRecorded, recordIdentity } = defaults(paths, options);
+  return withLifetimeLock(paths, options, readRecorded, (lifetime) => {
+    if (createPidFile(paths.pidFile, process.pid).kind === 'exists') {
+      const judged = judgeExisting(readPidFile(paths.pidFile), readRecorded());
+      // `null`: it vanished between create and read (an unlocked Rust delete); judge it next time.
+      if (judged !== null) return judged;
+      if (createPidFile(paths.pidFile, process.pid).kind === 'exists') {
+        return { kind: 'conflict', pid: null, verified: false } satisfies ConflictFinding;
+      }
+    }
+    return finishClaim(paths, lifetime, recordIdentity, readRecorded());
   });
 }
 
@@ -232,31 +231,22 @@ export async function reclaimStale(
   paths: ClaimPaths,
   stale: StaleTarget,
   options: ClaimOptions = {},
-): Promise<ClaimResult> {
+): Promise<ClaimFinding> {
   const { readRecorded, recordIdentity } = defaults(paths, options);
-  return underClaimLock(paths, options, async () => {
-    const lifetime = await takeLifetimeLock(paths.lifetimeLock);
-    if (lifetime.kind === 'heldByDaemon') return liveOwner(paths, readRecorded());
-    let keep = false;
-    try {
-      const found = readPidFile(paths.pidFile);
-      const recorded = readRecorded();
-      const judged = judgeExisting(found, recorded);
-      if (judged !== null) {
-        if (judged.kind === 'conflict' || !sameFinding(judged, stale)) return judged;
-        // Remove exactly what we judged: the stale pid, or the garbage file.
-        if (found.kind === 'pid') removePidFileIfHolds(paths.pidFile, found.pid);
-        else removeGarbagePidFile(paths.pidFile);
-      }
-      if (createPidFile(paths.pidFile, process.pid).kind === 'exists') {
-        return { kind: 'conflict', pid: null, verified: false } satisfies ConflictFinding;
-      }
-      const claimed = finishClaim(paths, lifetime.handle, recordIdentity, recorded);
-      keep = true;
-      return claimed;
-    } finally {
-      if (!keep) unlock(lifetime.handle);
+  return withLifetimeLock(paths, options, readRecorded, (lifetime) => {
+    const found = readPidFile(paths.pidFile);
+    const recorded = readRecorded();
+    const judged = judgeExisting(found, recorded);
+    if (judged !== null) {
+      if (judged.kind === 'conflict' || !sameFinding(judged, stale)) return judged;
+      // Remove exactly what we judged: the stale pid, or the garbage file.
+      if (found.kind === 'pid') removePidFileIfHolds(paths.pidFile, found.pid);
+      else removeGarbagePidFile(paths.pidFile);
     }
+    if (createPidFile(paths.pidFile, process.pid).kind === 'exists') {
+      return { kind: 'conflict', pid: null, verified: false } satisfies ConflictFinding;
+    }
+    return finishClaim(paths, lifetime, recordIdentity, recorded);
   });
 }
 

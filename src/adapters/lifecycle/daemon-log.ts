@@ -9,9 +9,8 @@ import { closeSync, constants, fstatSync, lstatSync, mkdirSync, renameSync, type
 import { dirname } from 'node:path';
 import { errnoCode } from '../../errors.js';
 import { replaceSecrets, scrubbableSecrets } from '../../machines/secrets.js';
+import type { LogLevel } from '../../machines/types.js';
 import { checkHomeEntry, ensureHomeDir, openHomeFile } from '../home/home-files.js';
-
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export type LogFields = Readonly<Record<string, unknown>>;
 

@@ -177,8 +177,3 @@ export function unlock(handle: LockHandle): void {
     closeSync(handle.fd);
   }
 }
-
-/** Whether `unlock` has been called on this handle. */
-export function isReleased(handle: LockHandle): boolean {
-  return released.has(handle);
-}

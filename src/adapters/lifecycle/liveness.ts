@@ -20,11 +20,12 @@
  * | held          | anything else                   | —                              | unverified  |
  * Only `running` may be signalled; `unverified` needs the user's `--force`, `stale` never is.
  */
-import type { StaleReason } from './claim.js';
+import type { StaleReason } from '../../machines/daemon.js';
 import { probeLock } from './flock.js';
 import type { HomePaths } from '../home/home.js';
 import { readPidFile } from './pid-file.js';
-import { isAlive, mayBeDifflore, type ProcessIdentity, sameProcess } from './process-identity.js';
+import type { ProcessIdentity } from '../../machines/types.js';
+import { isAlive, mayBeDifflore, sameProcess } from './process-identity.js';
 import { readRecordedIdentity } from './recorder.js';
 
 export type LivenessResult =

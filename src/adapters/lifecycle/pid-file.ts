@@ -8,7 +8,6 @@ import { closeSync, constants, fsyncSync, linkSync, openSync, readSync, unlinkSy
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { DiffloreError, errnoCode } from '../../errors.js';
-import { lock, unlock } from './flock.js';
 import { fsyncDirectory } from '../home/fsync-dir.js';
 import { openHomeFile } from '../home/home-files.js';
 
@@ -185,29 +184,6 @@ function unlinkPidFile(path: string): PidFileRemove {
   }
   fsyncDirectory(dirname(path));
   return { kind: 'removed' };
-}
-
-export interface RemoveOptions {
-  /** How long to wait for the claim lock; the Rust binary holds it only while claiming. Default 10 s. */
-  readonly claimLockTimeoutMs?: number;
-}
-
-/**
- * Takes the claim lock and removes the pid file if it still names `pid` (the daemon on its way
- * out, or a stopper cleaning up after a verified exit). Throws `conflict` if the claim lock stays busy.
- */
-export async function removePidFile(
-  paths: { readonly pidFile: string; readonly claimLock: string },
-  pid: number,
-  options: RemoveOptions = {},
-): Promise<PidFileRemove> {
-  const claimLock = await lock(paths.claimLock, { timeoutMs: options.claimLockTimeoutMs ?? 10_000 });
-  if (claimLock.kind === 'busy') throw claimLockBusy(paths.claimLock);
-  try {
-    return removePidFileIfHolds(paths.pidFile, pid);
-  } finally {
-    unlock(claimLock.handle);
-  }
 }
 
 /** The error for a claim lock that nobody lets go of (a hung or stopped claimer). */

@@ -13,17 +13,7 @@ import type * as ChildProcess from 'node:child_process';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { errnoCode } from '../../errors.js';
-
-export interface ProcessIdentity {
-  readonly pid: number;
-  /** Changes on every boot; `null` where the platform has none we can read. */
-  readonly bootId: string | null;
-  /**
-   * Opaque start time: clock ticks since boot (Linux) or `ps` lstart text (macOS); `null` where the
-   * platform gives none (then the identity can never be verified, only the pid compared).
-   */
-  readonly startTime: string | null;
-}
+import type { ProcessIdentity } from '../../machines/types.js';
 
 export type IdentityResult =
   | { readonly kind: 'alive'; readonly identity: ProcessIdentity }

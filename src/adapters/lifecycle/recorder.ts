@@ -18,7 +18,8 @@ import { DiffloreError } from '../../errors.js';
 import { scrubValue, usableSecrets } from './daemon-log.js';
 import { lockSync, unlock } from './flock.js';
 import { checkHomeEntry, openHomeFile, readHomeFile } from '../home/home-files.js';
-import { asProcessIdentity, type ProcessIdentity } from './process-identity.js';
+import type { ProcessIdentity, RecordedEvent, RecordedObject, TransitionRecord } from '../../machines/types.js';
+import { asProcessIdentity } from './process-identity.js';
 import { fsyncDirectory } from '../home/fsync-dir.js';
 
 export const STATE_VERSION = 1;
@@ -41,30 +42,6 @@ export interface RustStateFields {
 
 export type RustFieldsPatch = Partial<Omit<RustStateFields, 'version'>>;
 
-/** An event as recorded: its type plus sanitized fields (no token, no payload bodies). */
-export interface SanitizedEvent {
-  readonly type: string;
-  readonly [key: string]: unknown;
-}
-
-/** One transition as the machines report it; `event` is sanitized by the recorder. */
-export interface TransitionInput {
-  readonly machine: string;
-  readonly seq: number;
-  readonly atMs: number;
-  readonly pid: number;
-  readonly from: unknown;
-  readonly event: unknown;
-  readonly to: unknown;
-  /** The daemon's delivery summary in its journaled form, when the transition changed it. */
-  readonly delivery?: unknown;
-}
-
-export interface TransitionRecord extends Omit<TransitionInput, 'event' | 'delivery'> {
-  readonly event: SanitizedEvent;
-  readonly delivery?: Readonly<Record<string, unknown>>;
-}
-
 /** The last run of the stop protocol (`daemon stop`), written by the stopper. */
 export interface StopRunRecord {
   readonly pid: number;
@@ -80,6 +57,11 @@ export interface DaemonStateFile extends RustStateFields {
   readonly updatedAtMs: number;
   /** The daemon machine's state value after its last transition. */
   readonly value: unknown;
+  /**
+   * The daemon machine's tags after its last transition (machines/daemon.ts `DaemonTag`): another
+   * process asks `tags.includes('serving')`, never what a state is called.
+   */
+  readonly tags: readonly string[];
   readonly seq: number | null;
   /** `actor.getPersistedSnapshot()` after the last transition, secrets scrubbed. */
   readonly snapshot: unknown;
@@ -136,7 +118,7 @@ export interface Recorder {
    * or restarted from scratch) proves who owns the home again after one transition.
    */
   record(
-    transition: TransitionInput,
+    transition: TransitionRecord,
     extra?: {
       snapshot?: unknown;
       fields?: RustFieldsPatch;
@@ -144,6 +126,8 @@ export interface Recorder {
       identity?: ProcessIdentity;
       /** The delivery summary after the transition (daemon role): the state file's `delivery` section. */
       delivery?: DeliverySummary;
+      /** The machine's tags after the transition (daemon role). */
+      tags?: readonly string[];
     },
   ): RecordOutcome;
   /** Updates Rust fields (heartbeat, last pass) without a transition. Daemon role only. */
@@ -153,7 +137,7 @@ export interface Recorder {
    * in turn — one journal line each, `lastStop` as after the last — in one journal append and one
    * state-file rewrite under one lock, so a stopper's run costs one durable write, not one per poll.
    */
-  recordAll(transitions: readonly TransitionInput[]): RecordOutcome;
+  recordAll(transitions: readonly TransitionRecord[]): RecordOutcome;
 }
 
 const MAX_STATE_BYTES = 16 * 1024 * 1024;
@@ -220,6 +204,7 @@ export function emptyState(nowMs: number): DaemonStateFile {
     format: STATE_FORMAT,
     updatedAtMs: nowMs,
     value: null,
+    tags: [],
     seq: null,
     snapshot: null,
     transitions: [],
@@ -256,6 +241,7 @@ export function parseState(text: string): StateRead {
     format: typeof v.format === 'string' ? v.format : '',
     updatedAtMs: num(v.updatedAtMs, 0),
     value: v.value ?? null,
+    tags: Array.isArray(v.tags) ? v.tags.filter((tag): tag is string => typeof tag === 'string') : [],
     seq: numOrNull(v.seq),
     snapshot: v.snapshot ?? null,
     transitions: asTransitions(v.transitions),
@@ -403,11 +389,15 @@ export function recordClaim(
   );
 }
 
-/** A sanitized copy of a machine event: `type` kept, secrets and payload bodies removed. */
-export function sanitizeEvent(event: unknown, secrets: readonly string[] = []): SanitizedEvent {
+/**
+ * A recorded event with every current secret scrubbed, payload bodies dropped and sizes bounded: the
+ * recorder's second line of defence behind the machines' `sanitizeEvent` (transition-record.ts), which
+ * chose the fields but cannot know the token. `type` is always kept.
+ */
+export function scrubEvent(event: unknown, secrets: readonly string[] = []): RecordedEvent {
   const clean = scrubValue(event, secrets, { dropBodies: true, maxStringChars: 500, maxDepth: 4 });
   if (typeof clean === 'object' && clean !== null && !Array.isArray(clean)) {
-    const obj = clean as Record<string, unknown>;
+    const obj = clean as RecordedObject;
     return { ...obj, type: typeof obj.type === 'string' ? obj.type : 'unknown' };
   }
   return { type: 'unknown' };
@@ -443,118 +433,158 @@ function endsWithNewline(fd: number, size: number): boolean {
   return readSync(fd, last, 0, 1, size - 1) === 1 && last[0] === 0x0a;
 }
 
-/** Creates the recorder for one process's machine (the daemon or a stopper). */
-export function createRecorder(
-  paths: { readonly stateFile: string; readonly journal: string },
-  options: RecorderOptions,
-): Recorder {
-  const now = options.now ?? Date.now;
-  const kept = Math.max(1, options.transitionsKept ?? DEFAULT_TRANSITIONS_KEPT);
-  const journalMaxBytes = Math.max(1024, options.journalMaxBytes ?? DEFAULT_JOURNAL_MAX_BYTES);
-  const fsync = options.fsync ?? true;
-  const secrets = (): string[] => usableSecrets(options.secrets?.() ?? []);
-  const writeOptions = { lockTimeoutMs: options.lockTimeoutMs, fsync, now };
+/** What `record` writes beside the transition (see `Recorder.record`). */
+type RecordExtra = NonNullable<Parameters<Recorder['record']>[1]>;
 
-  const sanitized = (transition: TransitionInput, known: readonly string[]): TransitionRecord => {
-    const delivery = scrubValue(transition.delivery ?? null, known, { dropBodies: false });
-    return {
-      machine: transition.machine,
-      seq: transition.seq,
-      atMs: transition.atMs,
-      pid: transition.pid,
-      from: scrubValue(transition.from ?? null, known, { dropBodies: false }) ?? null,
-      event: sanitizeEvent(transition.event, known),
-      to: scrubValue(transition.to ?? null, known, { dropBodies: false }) ?? null,
-      ...(typeof delivery === 'object' && delivery !== null && !Array.isArray(delivery)
-        ? { delivery: delivery as Record<string, unknown> }
-        : {}),
-    };
-  };
+/** The recorder of one process's machine: the journal and the state file under the state lock. */
+class FileRecorder implements Recorder {
+  readonly statePath: string;
+  readonly journalPath: string;
+  readonly #options: RecorderOptions;
+  readonly #now: () => number;
+  /** How many transitions the state file keeps. */
+  readonly #kept: number;
+  readonly #journalMaxBytes: number;
+  readonly #fsync: boolean;
+  readonly #writeOptions: StateWriteOptions & { now: () => number };
 
-  /** `lastStop` after `entry` (stop role): the run `entry` belongs to, with `entry` appended. */
-  const withStopEntry = (previous: StopRunRecord | null, entry: TransitionRecord): StopRunRecord => {
-    const sameRun = previous !== null && previous.pid === entry.pid && entry.seq > previous.seq;
-    const transitions = sameRun ? [...previous.transitions, entry] : [entry];
-    return {
-      pid: entry.pid,
-      startedAtMs: sameRun ? previous.startedAtMs : entry.atMs,
-      updatedAtMs: now(),
-      value: entry.to,
-      seq: entry.seq,
-      transitions: transitions.slice(-kept),
-    };
-  };
+  constructor(paths: { readonly stateFile: string; readonly journal: string }, options: RecorderOptions) {
+    this.statePath = paths.stateFile;
+    this.journalPath = paths.journal;
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.#kept = Math.max(1, options.transitionsKept ?? DEFAULT_TRANSITIONS_KEPT);
+    this.#journalMaxBytes = Math.max(1024, options.journalMaxBytes ?? DEFAULT_JOURNAL_MAX_BYTES);
+    this.#fsync = options.fsync ?? true;
+    this.#writeOptions = { lockTimeoutMs: options.lockTimeoutMs, fsync: this.#fsync, now: this.#now };
+  }
 
-  const record: Recorder['record'] = (transition, extra = {}) => {
-    const known = secrets();
-    const entry = sanitized(transition, known);
-    return withStateLock(paths.stateFile, writeOptions, () => {
+  record(transition: TransitionRecord, extra: RecordExtra = {}): RecordOutcome {
+    const known = this.#secrets();
+    const entry = scrubRecord(transition, known);
+    return withStateLock(this.statePath, this.#writeOptions, () => {
       // Journal first: a state file that is ahead of its journal could not be replayed.
-      appendJournal(paths.journal, `${JSON.stringify(entry)}\n`, journalMaxBytes, fsync);
-      if (extra.onlyIfPid !== undefined && options.role === 'daemon') {
-        const read = readState(paths.stateFile);
+      appendJournal(this.journalPath, `${JSON.stringify(entry)}\n`, this.#journalMaxBytes, this.#fsync);
+      if (extra.onlyIfPid !== undefined && this.#options.role === 'daemon') {
+        const read = readState(this.statePath);
         if (read.kind === 'ok' && read.state.pid !== extra.onlyIfPid) {
           return { kind: 'recorded', replacedGarbage: false, journalOnly: true };
         }
       }
       return updateStateLocked(
-        paths.stateFile,
-        (current) => {
-          if (options.role === 'stop') return { ...current, lastStop: withStopEntry(current.lastStop, entry) };
-          const snapshot =
-            extra.snapshot === undefined
-              ? current.snapshot
-              : scrubValue(extra.snapshot, known, {
-                  dropBodies: false,
-                  maxDepth: 64,
-                  maxStringChars: 100_000,
-                  maxArrayItems: 10_000,
-                });
-          return {
-            ...current,
-            ...(extra.fields ?? {}),
-            ...(extra.identity === undefined ? {} : { identity: extra.identity }),
-            ...(extra.delivery === undefined
-              ? {}
-              : { delivery: reviveDelivery(scrubValue(extra.delivery, known, { dropBodies: false })) }),
-            value: entry.to,
-            seq: entry.seq,
-            snapshot: snapshot ?? null,
-            transitions: [...current.transitions, entry].slice(-kept),
-          };
-        },
-        writeOptions,
+        this.statePath,
+        (current) =>
+          this.#options.role === 'stop'
+            ? { ...current, lastStop: this.#withStopEntry(current.lastStop, entry) }
+            : this.#daemonState(current, entry, extra, known),
+        this.#writeOptions,
       );
     });
-  };
+  }
 
-  const update: Recorder['update'] = (fields) => {
-    if (options.role !== 'daemon') {
+  update(fields: RustFieldsPatch): RecordOutcome {
+    if (this.#options.role !== 'daemon') {
       throw new DiffloreError('internal', 'only the daemon recorder updates the daemon fields');
     }
-    return updateState(paths.stateFile, (current) => ({ ...current, ...fields }), writeOptions);
-  };
+    return updateState(this.statePath, (current) => ({ ...current, ...fields }), this.#writeOptions);
+  }
 
-  const recordAll: Recorder['recordAll'] = (transitions) => {
-    if (options.role !== 'stop') {
+  recordAll(transitions: readonly TransitionRecord[]): RecordOutcome {
+    if (this.#options.role !== 'stop') {
       throw new DiffloreError('internal', 'only the stop recorder records transitions in batches');
     }
     if (transitions.length === 0) return { kind: 'recorded', replacedGarbage: false };
-    const known = secrets();
-    const entries = transitions.map((transition) => sanitized(transition, known));
-    return withStateLock(paths.stateFile, writeOptions, () => {
+    const known = this.#secrets();
+    const entries = transitions.map((transition) => scrubRecord(transition, known));
+    return withStateLock(this.statePath, this.#writeOptions, () => {
       // Journal first, as in `record`: a state file ahead of its journal could not be replayed.
       const lines = entries.map((entry) => `${JSON.stringify(entry)}\n`).join('');
-      appendJournal(paths.journal, lines, journalMaxBytes, fsync);
+      appendJournal(this.journalPath, lines, this.#journalMaxBytes, this.#fsync);
       return updateStateLocked(
-        paths.stateFile,
-        (current) => ({ ...current, lastStop: entries.reduce(withStopEntry, current.lastStop) }),
-        writeOptions,
+        this.statePath,
+        (current) => ({
+          ...current,
+          lastStop: entries.reduce((run, e) => this.#withStopEntry(run, e), current.lastStop),
+        }),
+        this.#writeOptions,
       );
     });
-  };
+  }
 
-  return { statePath: paths.stateFile, journalPath: paths.journal, record, update, recordAll };
+  #secrets(): string[] {
+    return usableSecrets(this.#options.secrets?.() ?? []);
+  }
+
+  /** The daemon's sections after `entry` (daemon role): Rust fields, identity, delivery, snapshot, transitions. */
+  #daemonState(
+    current: DaemonStateFile,
+    entry: TransitionRecord,
+    extra: RecordExtra,
+    known: readonly string[],
+  ): DaemonStateFile {
+    const snapshot =
+      extra.snapshot === undefined
+        ? current.snapshot
+        : scrubValue(extra.snapshot, known, {
+            dropBodies: false,
+            maxDepth: 64,
+            maxStringChars: 100_000,
+            maxArrayItems: 10_000,
+          });
+    return {
+      ...current,
+      ...(extra.fields ?? {}),
+      ...(extra.identity === undefined ? {} : { identity: extra.identity }),
+      ...(extra.delivery === undefined
+        ? {}
+        : { delivery: reviveDelivery(scrubValue(extra.delivery, known, { dropBodies: false })) }),
+      value: entry.to,
+      tags: extra.tags ?? current.tags,
+      seq: entry.seq,
+      snapshot: snapshot ?? null,
+      transitions: [...current.transitions, entry].slice(-this.#kept),
+    };
+  }
+
+  /** `lastStop` after `entry` (stop role): the run `entry` belongs to, with `entry` appended. */
+  #withStopEntry(previous: StopRunRecord | null, entry: TransitionRecord): StopRunRecord {
+    const sameRun = previous !== null && previous.pid === entry.pid && entry.seq > previous.seq;
+    const transitions = sameRun ? [...previous.transitions, entry] : [entry];
+    return {
+      pid: entry.pid,
+      startedAtMs: sameRun ? previous.startedAtMs : entry.atMs,
+      updatedAtMs: this.#now(),
+      value: entry.to,
+      seq: entry.seq,
+      transitions: transitions.slice(-this.#kept),
+    };
+  }
+}
+
+/** A transition record with every current secret scrubbed from its states, event and delivery summary. */
+function scrubRecord(transition: TransitionRecord, known: readonly string[]): TransitionRecord {
+  const scrub = (value: unknown): unknown => scrubValue(value, known, { dropBodies: false });
+  const delivery = scrub(transition.delivery ?? null);
+  return {
+    machine: transition.machine,
+    seq: transition.seq,
+    atMs: transition.atMs,
+    pid: transition.pid,
+    from: (scrub(transition.from ?? null) as string | null) ?? null,
+    event: scrubEvent(transition.event, known),
+    to: scrub(transition.to) as string,
+    ...(typeof delivery === 'object' && delivery !== null && !Array.isArray(delivery)
+      ? { delivery: delivery as RecordedObject }
+      : {}),
+  };
+}
+
+/** Creates the recorder for one process's machine (the daemon or a stopper). */
+export function createRecorder(
+  paths: { readonly stateFile: string; readonly journal: string },
+  options: RecorderOptions,
+): Recorder {
+  return new FileRecorder(paths, options);
 }
 
 export interface JournalRead {

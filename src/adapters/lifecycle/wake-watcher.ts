@@ -43,6 +43,26 @@ export type StopWatching = () => void;
 
 const DEFAULT_DELAYS: readonly number[] = [2, 20, 100];
 
+/**
+ * Whether another connection has committed since the last call (`PRAGMA data_version` changed). The
+ * first reading is taken now; a failed reading is reported and counts as no commit.
+ */
+function commitCheck(db: Database, report: (error: unknown) => void): () => boolean {
+  const readVersion = (): number => db.pragma('data_version', { simple: true }) as number;
+  let lastVersion = readVersion();
+  return () => {
+    try {
+      const version = readVersion();
+      const changed = version !== lastVersion;
+      lastVersion = version;
+      return changed;
+    } catch (error) {
+      report(error);
+      return false;
+    }
+  };
+}
+
 export function watchCommits(options: WakeWatcherOptions): StopWatching {
   const dir = dirname(options.dbPath);
   const base = basename(options.dbPath);
@@ -54,8 +74,7 @@ export function watchCommits(options: WakeWatcherOptions): StopWatching {
 
   const ownsConnection = options.connection === undefined;
   const db = options.connection ?? openDatabase(options.dbPath);
-  const readVersion = (): number => db.pragma('data_version', { simple: true }) as number;
-  let lastVersion = readVersion();
+  const committed = commitCheck(db, report);
 
   let timer: NodeJS.Timeout | undefined;
   let step = 0;
@@ -71,14 +90,7 @@ export function watchCommits(options: WakeWatcherOptions): StopWatching {
   function fire(): void {
     timer = undefined;
     if (stopped) return;
-    let changed = false;
-    try {
-      const version = readVersion();
-      changed = version !== lastVersion;
-      lastVersion = version;
-    } catch (error) {
-      report(error);
-    }
+    const changed = committed();
     options.onCheck?.(changed);
     if (changed) {
       try {

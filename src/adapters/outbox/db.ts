@@ -60,12 +60,13 @@ export interface InsertConnection {
 }
 
 // The slice of better-sqlite3's native addon that `openForInsert` uses (lib/database.js, v12).
-interface NativeStatement {
+// Typed by the row the statement's SQL returns, as better-sqlite3's own `prepare<P, R>()` is.
+interface NativeStatement<Row = unknown> {
   run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
-  get(...params: unknown[]): unknown;
+  get(...params: unknown[]): Row | undefined;
 }
 interface NativeDatabase {
-  prepare(sql: string, owner: object, pragmaMode: boolean): NativeStatement;
+  prepare<Row = unknown>(sql: string, owner: object, pragmaMode: boolean): NativeStatement<Row>;
   close(): void;
 }
 interface NativeAddon {
@@ -181,7 +182,7 @@ export function openForInsert(path: string, options: { busyTimeoutMs?: number } 
       native.prepare('PRAGMA synchronous = NORMAL', owner, true).get();
       native.prepare('PRAGMA foreign_keys = ON', owner, true).get();
       native.prepare(`PRAGMA ${PRODUCER_CHECKPOINT_PRAGMA}`, owner, true).get();
-      const row = native.prepare(SCHEMA_VERSION_SQL, owner, false).get() as { value: string } | undefined;
+      const row = native.prepare<{ value: string }>(SCHEMA_VERSION_SQL, owner, false).get();
       if (row !== undefined && Number(row.value) >= SCHEMA_VERSION) {
         const insert = native.prepare(INSERT_SQL, owner, false);
         const busyOff = native.prepare('PRAGMA busy_timeout = 0', owner, true);
@@ -354,7 +355,7 @@ const INSERT_SQL =
  * prepares exactly one statement and loads one module less; OutboxStore uses the same SQL.
  */
 export function insertRow(db: Database, kind: string, payloadJson: string, createdAt: number): number {
-  return Number(db.prepare(INSERT_SQL).run(kind, payloadJson, createdAt).lastInsertRowid);
+  return Number(db.prepare<[string, string, number]>(INSERT_SQL).run(kind, payloadJson, createdAt).lastInsertRowid);
 }
 
 export { INSERT_SQL };
@@ -381,7 +382,10 @@ function migrate(db: Database, creating: boolean): void {
       CREATE TABLE IF NOT EXISTS difflore_ts_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     `);
     const columns = new Set(
-      (db.prepare('PRAGMA table_info(cloud_outbox)').all() as { name: string }[]).map((c) => c.name),
+      db
+        .prepare<[], { name: string }>('PRAGMA table_info(cloud_outbox)')
+        .all()
+        .map((c) => c.name),
     );
     // Additive, nullable columns only (DESIGN §5.1). NULL means "as the Rust binary would treat it".
     const additions: [string, string][] = [
@@ -407,7 +411,7 @@ function migrate(db: Database, creating: boolean): void {
 
 function currentSchemaVersion(db: Database): number | undefined {
   try {
-    const row = db.prepare(SCHEMA_VERSION_SQL).get() as { value: string } | undefined;
+    const row = db.prepare<[], { value: string }>(SCHEMA_VERSION_SQL).get();
     return row ? Number(row.value) : undefined;
   } catch {
     return undefined; // no meta table yet: a fresh or Rust-only database

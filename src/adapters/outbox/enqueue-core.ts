@@ -7,7 +7,7 @@
  * loads lazily. It must never import xstate, HTTP code, the inspector, Clipanion or the spill.
  */
 import { DiffloreError } from '../../errors.js';
-import { isKnownKind, type KnownKind } from '../../machines/contracts/kinds.js';
+import { isKnownKind, KIND_NAME, type KnownKind } from '../../machines/contracts/kinds.js';
 import { parseJson } from '../../machines/contracts/json.js';
 import type { KindContract } from '../../machines/contracts/types.js';
 import { openForInsert } from './db.js';
@@ -23,7 +23,6 @@ export const MAX_KIND_CHARS = 64;
  * and the spill is what it is for. The daemon's own connections keep SQLite's 5000 ms (DESIGN §5.1).
  */
 export const HOOK_BUSY_TIMEOUT_MS = 250;
-const KIND = /^[a-z][a-z0-9_]*$/;
 
 /**
  * Each kind's contract module, loaded on first use: a hook queues one kind, and loading only its
@@ -77,7 +76,7 @@ export function validateEnqueueInput(kind: string, payloadJson: string): void {
 
 /** The kind rule alone, so a caller can reject a bad kind before it reads a payload from stdin. */
 export function validateKind(kind: string): void {
-  if (!KIND.test(kind)) {
+  if (!KIND_NAME.test(kind)) {
     throw new DiffloreError(
       'invalid_input',
       `invalid kind "${printable(kind, 80)}": a kind starts with a lowercase letter and has only a-z, 0-9 and _`,

@@ -13,11 +13,8 @@ export {
   type EnqueueOptions,
   HOOK_BUSY_TIMEOUT_MS,
   loadContract,
-  MAX_KIND_CHARS,
   MAX_PAYLOAD_BYTES,
-  tryInsert,
   validateEnqueueInput,
-  validateKind,
 } from './enqueue-core.js';
 
 export type EnqueueResult =

@@ -10,7 +10,7 @@
  * at once instead of leaving them to the lease timeout. Deciding that an owner is dead is the caller's
  * business; this module only matches the prefix.
  */
-import type { ProcessIdentity } from '../lifecycle/process-identity.js';
+import type { ProcessIdentity } from '../../machines/types.js';
 import { DiffloreError } from '../../errors.js';
 import { KNOWN_KINDS } from '../../machines/contracts/index.js';
 import { type Database, INSERT_SQL, insertRow, withShortLockWaits } from './db.js';
@@ -64,6 +64,28 @@ export type FailOutcome =
   | { kind: 'retrying'; tries: number }
   | { kind: 'abandoned'; tries: number }
   | { kind: 'lease_lost' };
+
+/** Every outcome of one delivered claim, for `settle` to apply together. */
+export interface SettlePlan {
+  /** Delivered (or duplicates): deleted. */
+  readonly confirm: readonly number[];
+  /** Failed: one try spent, due again at `at` (unix ms), or abandoned when it was the last try. */
+  readonly retry: readonly { readonly id: number; readonly error: string; readonly at: number }[];
+  /** Refused for good (a payload Rust could never send, a definite no): abandoned with the reason. */
+  readonly abandon: readonly { readonly id: number; readonly error: string }[];
+  /** Claimed but not tried (cancelled, token refused, breaker opened): back to pending, no try spent. */
+  readonly release: readonly number[];
+  /** Replaces last_error of the released rows when not null. */
+  readonly releaseNote: string | null;
+}
+
+/** What `settle` did; a row whose lease was lost (someone re-claimed it) counts nowhere. */
+export interface SettleCounts {
+  readonly confirmed: number;
+  readonly retried: number;
+  readonly abandoned: number;
+  readonly released: number;
+}
 
 export interface KindCount {
   readonly kind: string;
@@ -127,16 +149,153 @@ function checkOwner(owner: string): string {
   return owner;
 }
 
+/** The store's SQL, one statement per entry (prepared once per connection in prepareStatements). */
+const SQL = {
+  expireLeases: `UPDATE cloud_outbox SET status = 'pending', claimed_at = NULL, lease_id = NULL
+          WHERE status = 'processing' AND claimed_at IS NOT NULL AND claimed_at < ?`,
+  // Anything to claim at all? Read without the write lock (see claim).
+  claimable: `SELECT 1 AS yes
+          WHERE EXISTS (SELECT 1 FROM cloud_outbox
+                         WHERE status = 'pending' AND ${DUE_AT} <= @now AND ${SENDABLE}
+                           AND (@kind IS NULL OR kind = @kind))
+             OR EXISTS (SELECT 1 FROM cloud_outbox
+                         WHERE status = 'processing' AND claimed_at IS NOT NULL AND claimed_at < @staleBefore)`,
+  selectDue: `SELECT id, kind, payload_json AS payloadJson, retry_count AS retryCount, created_at AS createdAt
+           FROM cloud_outbox
+          WHERE status = 'pending' AND ${DUE_AT} <= @now AND ${SENDABLE} AND (@kind IS NULL OR kind = @kind)
+          ORDER BY ${DUE_AT}, id LIMIT @limit`,
+  // `+status`: look the ids up by rowid. Without it SQLite walks every pending row of the status
+  // index and filters them by the id list, so each claim cost O(pending): draining a 1M-row
+  // backlog ran at ~1,800 rows/s instead of the ~15,000 of a 100k one.
+  markClaimed: `UPDATE cloud_outbox SET status = 'processing', claimed_at = @now, lease_id = @lease
+          WHERE id IN (SELECT value FROM json_each(@ids)) AND +status = 'pending'`,
+  confirm: `DELETE FROM cloud_outbox WHERE id = ? AND lease_id = ? AND claimed_at = ? AND status = 'processing'`,
+  confirmMany: `DELETE FROM cloud_outbox
+          WHERE id IN (SELECT value FROM json_each(@ids)) AND lease_id = @lease AND claimed_at = @claimedAt
+            AND status = 'processing'`,
+  fail: `UPDATE cloud_outbox
+            SET retry_count = retry_count + 1,
+                status = CASE WHEN retry_count + 1 >= ${MAX_TRIES} THEN 'abandoned' ELSE 'pending' END,
+                abandoned_at = CASE WHEN retry_count + 1 >= ${MAX_TRIES} THEN @now ELSE NULL END,
+                next_attempt_at = @retryAt, last_error = @error, claimed_at = NULL, lease_id = NULL
+          WHERE id = @id AND lease_id = @lease AND claimed_at = @claimedAt AND status = 'processing'
+          RETURNING status, retry_count AS tries`,
+  // substr, not LIKE: an owner may contain '%' or '_' (a macOS start time has neither, but the
+  // owner is the caller's text). `status` is indexed; only rows in flight are looked at.
+  releaseOwner: `UPDATE cloud_outbox SET status = 'pending', claimed_at = NULL, lease_id = NULL
+          WHERE status = 'processing' AND lease_id IS NOT NULL
+            AND substr(lease_id, 1, length(@prefix)) = @prefix`,
+  release: `UPDATE cloud_outbox SET status = 'pending', claimed_at = NULL, lease_id = NULL,
+                next_attempt_at = @notBefore, last_error = COALESCE(@error, last_error)
+          WHERE id = @id AND lease_id = @lease AND claimed_at = @claimedAt AND status = 'processing'`,
+  abandon: `UPDATE cloud_outbox SET status = 'abandoned', abandoned_at = @now, last_error = @error,
+                claimed_at = NULL, lease_id = NULL, next_attempt_at = NULL
+          WHERE id = @id AND lease_id = @lease AND claimed_at = @claimedAt AND status = 'processing'`,
+  countsByStatus: 'SELECT status, COUNT(*) AS n FROM cloud_outbox GROUP BY status',
+  pendingByKind: `SELECT kind, COUNT(*) AS count FROM cloud_outbox WHERE status = 'pending' AND ${SENDABLE}
+          GROUP BY kind ORDER BY kind`,
+  oldestPending: `SELECT MIN(created_at) AS oldest FROM cloud_outbox WHERE status = 'pending' AND ${SENDABLE}`,
+  oldestLease: `SELECT MIN(claimed_at) AS at FROM cloud_outbox WHERE status = 'processing' AND claimed_at IS NOT NULL`,
+  nextDue: `SELECT ${DUE_AT} AS due FROM cloud_outbox WHERE status = 'pending' AND ${SENDABLE}
+          ORDER BY ${DUE_AT}, id LIMIT 1`,
+  awaitingApproval: `SELECT COUNT(*) AS n FROM cloud_outbox WHERE status = 'pending' AND ${AWAITING_APPROVAL_SQL}`,
+  unknownKinds: `SELECT kind, COUNT(*) AS count FROM cloud_outbox WHERE status = 'pending' AND ${UNKNOWN_KIND_SQL}
+          GROUP BY kind ORDER BY kind`,
+  list: `SELECT id, kind, payload_json AS payloadJson, status, retry_count AS retryCount, created_at AS createdAt,
+                claimed_at AS claimedAt, next_attempt_at AS nextAttemptAt, abandoned_at AS abandonedAt,
+                last_error AS lastError
+           FROM cloud_outbox
+          WHERE (@status IS NULL OR status = @status) AND (@kind IS NULL OR kind = @kind)
+          ORDER BY id LIMIT @limit`,
+  abandonedByKind: `SELECT kind, COUNT(*) AS count FROM cloud_outbox
+          WHERE status = 'abandoned' AND (@kind IS NULL OR kind = @kind) AND ${ABANDONED_AT} < @before
+          GROUP BY kind ORDER BY kind`,
+  retryAbandoned: `UPDATE cloud_outbox SET status = 'pending', retry_count = 0, last_error = NULL, claimed_at = NULL,
+                lease_id = NULL, next_attempt_at = NULL, abandoned_at = NULL
+          WHERE status = 'abandoned' AND (@kind IS NULL OR kind = @kind) AND ${ABANDONED_AT} < @before`,
+  purgeAbandoned: `DELETE FROM cloud_outbox
+          WHERE status = 'abandoned' AND (@kind IS NULL OR kind = @kind) AND ${ABANDONED_AT} < @before`,
+} as const;
+
+/** Lease columns every lease-checked statement binds. */
+interface LeaseParams {
+  readonly id: number;
+  readonly lease: string;
+  readonly claimedAt: number;
+}
+
+interface BulkParams {
+  readonly kind: string | null;
+  readonly before: number;
+}
+
+/** Every statement the store runs, prepared once per connection and typed by its parameters and rows. */
+function prepareStatements(db: Database) {
+  return {
+    insert: db.prepare<[string, string, number]>(INSERT_SQL),
+    expireLeases: db.prepare<[number]>(SQL.expireLeases),
+    claimable: db.prepare<{ now: number; kind: string | null; staleBefore: number }, { yes: 1 }>(SQL.claimable),
+    selectDue: db.prepare<{ now: number; kind: string | null; limit: number }, ClaimedRow>(SQL.selectDue),
+    markClaimed: db.prepare<{ ids: string; now: number; lease: string }>(SQL.markClaimed),
+    confirm: db.prepare<[number, string, number]>(SQL.confirm),
+    confirmMany: db.prepare<{ ids: string; lease: string; claimedAt: number }>(SQL.confirmMany),
+    fail: db.prepare<LeaseParams & { now: number; retryAt: number | null; error: string }, FailedRow>(SQL.fail),
+    releaseOwner: db.prepare<{ prefix: string }>(SQL.releaseOwner),
+    release: db.prepare<LeaseParams & { notBefore: number | null; error: string | null }>(SQL.release),
+    abandon: db.prepare<LeaseParams & { now: number; error: string }>(SQL.abandon),
+    countsByStatus: db.prepare<[], { status: string; n: number }>(SQL.countsByStatus),
+    pendingByKind: db.prepare<[], KindCount>(SQL.pendingByKind),
+    oldestPending: db.prepare<[], { oldest: number | null }>(SQL.oldestPending),
+    oldestLease: db.prepare<[], { at: number | null }>(SQL.oldestLease),
+    nextDue: db.prepare<[], { due: number }>(SQL.nextDue),
+    awaitingApproval: db.prepare<[], { n: number }>(SQL.awaitingApproval),
+    unknownKinds: db.prepare<[], KindCount>(SQL.unknownKinds),
+    list: db.prepare<{ status: string | null; kind: string | null; limit: number }, OutboxRow>(SQL.list),
+    abandonedByKind: db.prepare<BulkParams, KindCount>(SQL.abandonedByKind),
+    retryAbandoned: db.prepare<BulkParams>(SQL.retryAbandoned),
+    purgeAbandoned: db.prepare<BulkParams>(SQL.purgeAbandoned),
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+type BulkStatement = Statements['retryAbandoned' | 'purgeAbandoned'];
+
+interface ClaimArgs {
+  readonly now: number;
+  readonly kind: string | null;
+  readonly limit: number;
+  readonly staleBefore: number;
+  readonly leaseId: string;
+}
+
+/** A row to insert; `createdAt` defaults to now. */
+interface NewRow {
+  readonly kind: string;
+  readonly payloadJson: string;
+  readonly createdAt?: number;
+}
+
+interface FailedRow {
+  readonly status: string;
+  readonly tries: number;
+}
+
 export class OutboxStore {
   readonly #db: Database;
   readonly #now: () => number;
   readonly #leaseMs: number;
   /** `<owner>/` when leases name their owner; '' when they are anonymous. */
   readonly #leasePrefix: string;
-  readonly #stmts;
+  readonly #stmts: Statements;
   /** The connection's busy_timeout, which enqueue honours with its own finer lock waits. */
   readonly #busyTimeoutMs: number;
   readonly #setBusyTimeout: (ms: number) => void;
+  // Transaction functions, built once: better-sqlite3 wraps each call in BEGIN … COMMIT.
+  readonly #claimTx: (args: ClaimArgs) => ClaimedRow[];
+  readonly #settleTx: (lease: Lease, plan: SettlePlan, now: number) => SettleCounts;
+  readonly #enqueueManyTx: (rows: readonly NewRow[], now: number) => number[];
+  readonly #releaseTx: (ids: readonly number[], lease: Lease, notBefore: number | null, note: string | null) => number;
+  readonly #bulkTx: (statement: BulkStatement, params: BulkParams, dryRun: boolean) => BulkResult;
 
   constructor(db: Database, options: { now?: () => number; leaseMs?: number; leaseOwner?: string } = {}) {
     this.#db = db;
@@ -147,117 +306,27 @@ export class OutboxStore {
     const busyOff = db.prepare('PRAGMA busy_timeout = 0');
     const busyOn = db.prepare(`PRAGMA busy_timeout = ${this.#busyTimeoutMs}`);
     this.#setBusyTimeout = (ms) => (ms === 0 ? busyOff : busyOn).get();
-    this.#stmts = {
-      insert: db.prepare(INSERT_SQL),
-      expireLeases: db.prepare(
-        `UPDATE cloud_outbox SET status = 'pending', claimed_at = NULL, lease_id = NULL
-          WHERE status = 'processing' AND claimed_at IS NOT NULL AND claimed_at < ?`,
-      ),
-      // Anything to claim at all? Read without the write lock (see claim).
-      claimable: db.prepare(
-        `SELECT 1 AS yes
-          WHERE EXISTS (SELECT 1 FROM cloud_outbox
-                         WHERE status = 'pending' AND ${DUE_AT} <= @now AND ${SENDABLE}
-                           AND (@kind IS NULL OR kind = @kind))
-             OR EXISTS (SELECT 1 FROM cloud_outbox
-                         WHERE status = 'processing' AND claimed_at IS NOT NULL AND claimed_at < @staleBefore)`,
-      ),
-      selectDue: db.prepare(
-        `SELECT id, kind, payload_json AS payloadJson, retry_count AS retryCount, created_at AS createdAt
-           FROM cloud_outbox
-          WHERE status = 'pending' AND ${DUE_AT} <= @now AND ${SENDABLE} AND (@kind IS NULL OR kind = @kind)
-          ORDER BY ${DUE_AT}, id LIMIT @limit`,
-      ),
-      // `+status`: look the ids up by rowid. Without it SQLite walks every pending row of the status
-      // index and filters them by the id list, so each claim cost O(pending): draining a 1M-row
-      // backlog ran at ~1,800 rows/s instead of the ~15,000 of a 100k one.
-      markClaimed: db.prepare(
-        `UPDATE cloud_outbox SET status = 'processing', claimed_at = @now, lease_id = @lease
-          WHERE id IN (SELECT value FROM json_each(@ids)) AND +status = 'pending'`,
-      ),
-      confirm: db.prepare(
-        `DELETE FROM cloud_outbox WHERE id = ? AND lease_id = ? AND claimed_at = ? AND status = 'processing'`,
-      ),
-      confirmMany: db.prepare(
-        `DELETE FROM cloud_outbox
-          WHERE id IN (SELECT value FROM json_each(@ids)) AND lease_id = @lease AND claimed_at = @claimedAt
-            AND status = 'processing'`,
-      ),
-      fail: db.prepare(
-        `UPDATE cloud_outbox
-            SET retry_count = retry_count + 1,
-                status = CASE WHEN retry_count + 1 >= ${MAX_TRIES} THEN 'abandoned' ELSE 'pending' END,
-                abandoned_at = CASE WHEN retry_count + 1 >= ${MAX_TRIES} THEN @now ELSE NULL END,
-                next_attempt_at = @retryAt, last_error = @error, claimed_at = NULL, lease_id = NULL
-          WHERE id = @id AND lease_id = @lease AND claimed_at = @claimedAt AND status = 'processing'
-          RETURNING status, retry_count AS tries`,
-      ),
-      // substr, not LIKE: an owner may contain '%' or '_' (a macOS start time has neither, but the
-      // owner is the caller's text). `status` is indexed; only rows in flight are looked at.
-      releaseOwner: db.prepare(
-        `UPDATE cloud_outbox SET status = 'pending', claimed_at = NULL, lease_id = NULL
-          WHERE status = 'processing' AND lease_id IS NOT NULL
-            AND substr(lease_id, 1, length(@prefix)) = @prefix`,
-      ),
-      release: db.prepare(
-        `UPDATE cloud_outbox SET status = 'pending', claimed_at = NULL, lease_id = NULL,
-                next_attempt_at = @notBefore, last_error = COALESCE(@error, last_error)
-          WHERE id = @id AND lease_id = @lease AND claimed_at = @claimedAt AND status = 'processing'`,
-      ),
-      abandon: db.prepare(
-        `UPDATE cloud_outbox SET status = 'abandoned', abandoned_at = @now, last_error = @error,
-                claimed_at = NULL, lease_id = NULL, next_attempt_at = NULL
-          WHERE id = @id AND lease_id = @lease AND claimed_at = @claimedAt AND status = 'processing'`,
-      ),
-      countsByStatus: db.prepare('SELECT status, COUNT(*) AS n FROM cloud_outbox GROUP BY status'),
-      pendingByKind: db.prepare(
-        `SELECT kind, COUNT(*) AS count FROM cloud_outbox WHERE status = 'pending' AND ${SENDABLE}
-          GROUP BY kind ORDER BY kind`,
-      ),
-      oldestPending: db.prepare(
-        `SELECT MIN(created_at) AS oldest FROM cloud_outbox WHERE status = 'pending' AND ${SENDABLE}`,
-      ),
-      oldestLease: db.prepare(
-        `SELECT MIN(claimed_at) AS at FROM cloud_outbox WHERE status = 'processing' AND claimed_at IS NOT NULL`,
-      ),
-      nextDue: db.prepare(
-        `SELECT ${DUE_AT} AS due FROM cloud_outbox WHERE status = 'pending' AND ${SENDABLE}
-          ORDER BY ${DUE_AT}, id LIMIT 1`,
-      ),
-      awaitingApproval: db.prepare(
-        `SELECT COUNT(*) AS n FROM cloud_outbox WHERE status = 'pending' AND ${AWAITING_APPROVAL_SQL}`,
-      ),
-      unknownKinds: db.prepare(
-        `SELECT kind, COUNT(*) AS count FROM cloud_outbox WHERE status = 'pending' AND ${UNKNOWN_KIND_SQL}
-          GROUP BY kind ORDER BY kind`,
-      ),
-      list: db.prepare(
-        `SELECT id, kind, payload_json AS payloadJson, status, retry_count AS retryCount, created_at AS createdAt,
-                claimed_at AS claimedAt, next_attempt_at AS nextAttemptAt, abandoned_at AS abandonedAt,
-                last_error AS lastError
-           FROM cloud_outbox
-          WHERE (@status IS NULL OR status = @status) AND (@kind IS NULL OR kind = @kind)
-          ORDER BY id LIMIT @limit`,
-      ),
-      abandonedByKind: db.prepare(
-        `SELECT kind, COUNT(*) AS count FROM cloud_outbox
-          WHERE status = 'abandoned' AND (@kind IS NULL OR kind = @kind) AND ${ABANDONED_AT} < @before
-          GROUP BY kind ORDER BY kind`,
-      ),
-      retryAbandoned: db.prepare(
-        `UPDATE cloud_outbox SET status = 'pending', retry_count = 0, last_error = NULL, claimed_at = NULL,
-                lease_id = NULL, next_attempt_at = NULL, abandoned_at = NULL
-          WHERE status = 'abandoned' AND (@kind IS NULL OR kind = @kind) AND ${ABANDONED_AT} < @before`,
-      ),
-      purgeAbandoned: db.prepare(
-        `DELETE FROM cloud_outbox
-          WHERE status = 'abandoned' AND (@kind IS NULL OR kind = @kind) AND ${ABANDONED_AT} < @before`,
-      ),
-    };
+    this.#stmts = prepareStatements(db);
+    const claimTx = db.transaction((args: ClaimArgs) => this.#claimDue(args));
+    this.#claimTx = (args) => claimTx.immediate(args);
+    const settleTx = db.transaction((lease: Lease, plan: SettlePlan, now: number) =>
+      this.#applySettlement(lease, plan, now),
+    );
+    this.#settleTx = (lease, plan, now) => settleTx.immediate(lease, plan, now);
+    this.#enqueueManyTx = db.transaction((rows: readonly NewRow[], now: number) => this.#enqueueRows(rows, now));
+    this.#releaseTx = db.transaction(
+      (ids: readonly number[], lease: Lease, notBefore: number | null, note: string | null) =>
+        this.#releaseRows(ids, lease, notBefore, note),
+    );
+    const bulkTx = db.transaction((statement: BulkStatement, params: BulkParams, dryRun: boolean) =>
+      this.#countAndApply(statement, params, dryRun),
+    );
+    this.#bulkTx = (statement, params, dryRun) => bulkTx.immediate(statement, params, dryRun);
   }
 
-  get db(): Database {
-    return this.#db;
+  /** The database file, for error messages. */
+  get file(): string {
+    return this.#db.name;
   }
 
   /** Inserts one pending row. Waits for the write lock in fine steps (see withShortLockWaits). */
@@ -270,11 +339,8 @@ export class OutboxStore {
   }
 
   /** Many rows in one transaction (benchmarks, spill replay, tests). */
-  enqueueMany(rows: readonly { kind: string; payloadJson: string; createdAt?: number }[]): number[] {
-    const now = this.#now();
-    return this.#db.transaction(() =>
-      rows.map((r) => Number(this.#stmts.insert.run(r.kind, r.payloadJson, r.createdAt ?? now).lastInsertRowid)),
-    )();
+  enqueueMany(rows: readonly NewRow[]): number[] {
+    return this.#enqueueManyTx(rows, this.#now());
   }
 
   /**
@@ -293,16 +359,7 @@ export class OutboxStore {
     if (limit <= 0 || this.#stmts.claimable.get({ now, kind, staleBefore }) === undefined) {
       return { leaseId, claimedAt: now, rows: [] };
     }
-    const rows = this.#db
-      .transaction(() => {
-        this.#stmts.expireLeases.run(staleBefore);
-        const due = this.#stmts.selectDue.all({ now, kind, limit }) as ClaimedRow[];
-        if (due.length > 0) {
-          this.#stmts.markClaimed.run({ ids: JSON.stringify(due.map((r) => r.id)), now, lease: leaseId });
-        }
-        return due;
-      })
-      .immediate();
+    const rows = this.#claimTx({ now, kind, limit, staleBefore, leaseId });
     return { leaseId, claimedAt: now, rows };
   }
 
@@ -330,7 +387,7 @@ export class OutboxStore {
       now: this.#now(),
       retryAt,
       error: truncateError(error),
-    }) as { status: string; tries: number } | undefined;
+    });
     if (!row) return { kind: 'lease_lost' };
     return row.status === 'abandoned'
       ? { kind: 'abandoned', tries: row.tries }
@@ -342,28 +399,24 @@ export class OutboxStore {
    * token). `notBefore` defers them; `note` replaces last_error when given.
    */
   release(ids: readonly number[], lease: Lease, options: { notBefore?: number | null; note?: string } = {}): number {
-    const params = {
-      lease: lease.leaseId,
-      claimedAt: lease.claimedAt,
-      notBefore: options.notBefore ?? null,
-      error: options.note === undefined ? null : truncateError(options.note),
-    };
-    return this.#db.transaction(() =>
-      ids.reduce((n, id) => n + this.#stmts.release.run({ ...params, id }).changes, 0),
-    )();
+    return this.#releaseTx(ids, lease, options.notBefore ?? null, options.note ?? null);
   }
 
   /** Gives up on a row at once (permanent failure), keeping the reason. */
   abandon(id: number, lease: Lease, reason: string): boolean {
-    return (
-      this.#stmts.abandon.run({
-        id,
-        lease: lease.leaseId,
-        claimedAt: lease.claimedAt,
-        now: this.#now(),
-        error: truncateError(reason),
-      }).changes === 1
-    );
+    return this.#abandon(id, lease, reason, this.#now());
+  }
+
+  /**
+   * Applies every outcome of one delivered claim in one immediate transaction: delivered rows
+   * deleted in one statement, failed ones given their next try (or abandoned on their last),
+   * rejected ones abandoned, unsent ones handed back. Rows whose lease was lost are left alone and
+   * not counted.
+   */
+  settle(lease: Lease, plan: SettlePlan): SettleCounts {
+    const empty = plan.confirm.length + plan.retry.length + plan.abandon.length + plan.release.length === 0;
+    if (empty) return { confirmed: 0, retried: 0, abandoned: 0, released: 0 };
+    return this.#settleTx(lease, plan, this.#now());
   }
 
   /**
@@ -382,7 +435,7 @@ export class OutboxStore {
 
   counts(): StatusCounts {
     const counts = { pending: 0, processing: 0, abandoned: 0 };
-    for (const row of this.#stmts.countsByStatus.all() as { status: string; n: number }[]) {
+    for (const row of this.#stmts.countsByStatus.all()) {
       if (row.status === 'pending' || row.status === 'processing' || row.status === 'abandoned') {
         counts[row.status] = row.n;
       }
@@ -392,32 +445,31 @@ export class OutboxStore {
 
   /** Pending rows that a drainer may send, by kind (unapproved candidates left out, as in Rust). */
   pendingByKind(): KindCount[] {
-    return this.#stmts.pendingByKind.all() as KindCount[];
+    return this.#stmts.pendingByKind.all();
   }
 
   /** Pending mined candidates that wait for a human's approval and will not be sent until then. */
   awaitingApproval(): number {
-    return (this.#stmts.awaitingApproval.get() as { n: number }).n;
+    return this.#stmts.awaitingApproval.get()?.n ?? 0;
   }
 
   /** Pending rows of kinds this version does not know, by kind: a newer version will send them. */
   unknownKinds(): KindCount[] {
-    return this.#stmts.unknownKinds.all() as KindCount[];
+    return this.#stmts.unknownKinds.all();
   }
 
   oldestPendingCreatedAt(): number | null {
-    return (this.#stmts.oldestPending.get() as { oldest: number | null }).oldest;
+    return this.#stmts.oldestPending.get()?.oldest ?? null;
   }
 
   /** When the next sendable pending row falls due (unix ms), or null if there is none. */
   nextDueAt(): number | null {
-    const row = this.#stmts.nextDue.get() as { due: number } | undefined;
-    return row ? row.due : null;
+    return this.#stmts.nextDue.get()?.due ?? null;
   }
 
   /** When the oldest lease on a row in flight expires (unix ms), making it claimable again; null if none. */
   nextLeaseExpiryAt(): number | null {
-    const at = (this.#stmts.oldestLease.get() as { at: number | null }).at;
+    const at = this.#stmts.oldestLease.get()?.at ?? null;
     return at === null ? null : at + this.#leaseMs;
   }
 
@@ -426,7 +478,7 @@ export class OutboxStore {
       status: filter.status ?? null,
       kind: filter.kind ?? null,
       limit: filter.limit ?? 50,
-    }) as OutboxRow[];
+    });
   }
 
   /** Abandoned rows back to pending with tries reset. */
@@ -439,16 +491,59 @@ export class OutboxStore {
     return this.#bulk(this.#stmts.purgeAbandoned, filter);
   }
 
-  #bulk(statement: { run(params: object): { changes: number } }, filter: BulkFilter): BulkResult {
+  #claimDue(args: ClaimArgs): ClaimedRow[] {
+    this.#stmts.expireLeases.run(args.staleBefore);
+    const due = this.#stmts.selectDue.all(args);
+    if (due.length > 0) {
+      this.#stmts.markClaimed.run({ ids: JSON.stringify(due.map((r) => r.id)), now: args.now, lease: args.leaseId });
+    }
+    return due;
+  }
+
+  #enqueueRows(rows: readonly NewRow[], now: number): number[] {
+    return rows.map((r) => Number(this.#stmts.insert.run(r.kind, r.payloadJson, r.createdAt ?? now).lastInsertRowid));
+  }
+
+  #releaseRows(ids: readonly number[], lease: Lease, notBefore: number | null, note: string | null): number {
+    const params = {
+      lease: lease.leaseId,
+      claimedAt: lease.claimedAt,
+      notBefore,
+      error: note === null ? null : truncateError(note),
+    };
+    let released = 0;
+    for (const id of ids) released += this.#stmts.release.run({ ...params, id }).changes;
+    return released;
+  }
+
+  #abandon(id: number, lease: Lease, reason: string, now: number): boolean {
+    const params = { id, lease: lease.leaseId, claimedAt: lease.claimedAt, now, error: truncateError(reason) };
+    return this.#stmts.abandon.run(params).changes === 1;
+  }
+
+  #applySettlement(lease: Lease, plan: SettlePlan, now: number): SettleCounts {
+    const confirmed = this.confirmMany(plan.confirm, lease);
+    let retried = 0;
+    let abandoned = 0;
+    for (const r of plan.retry) {
+      const outcome = this.fail(r.id, lease, r.error, r.at);
+      if (outcome.kind === 'abandoned') abandoned++;
+      else if (outcome.kind === 'retrying') retried++;
+    }
+    for (const a of plan.abandon) if (this.#abandon(a.id, lease, a.error, now)) abandoned++;
+    const released = this.#releaseRows(plan.release, lease, null, plan.releaseNote);
+    return { confirmed, retried, abandoned, released };
+  }
+
+  #bulk(statement: BulkStatement, filter: BulkFilter): BulkResult {
     const params = { kind: filter.kind ?? null, before: filter.before ?? Number.MAX_SAFE_INTEGER };
-    const dryRun = filter.dryRun ?? false;
-    return this.#db
-      .transaction(() => {
-        const byKind = this.#stmts.abandonedByKind.all(params) as KindCount[];
-        const counted = byKind.reduce((n, k) => n + k.count, 0);
-        const total = dryRun || counted === 0 ? counted : statement.run(params).changes;
-        return { total, byKind, dryRun };
-      })
-      .immediate();
+    return this.#bulkTx(statement, params, filter.dryRun ?? false);
+  }
+
+  #countAndApply(statement: BulkStatement, params: BulkParams, dryRun: boolean): BulkResult {
+    const byKind = this.#stmts.abandonedByKind.all(params);
+    const counted = byKind.reduce((n, k) => n + k.count, 0);
+    const total = dryRun || counted === 0 ? counted : statement.run(params).changes;
+    return { total, byKind, dryRun };
   }
 }

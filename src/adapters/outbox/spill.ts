@@ -21,6 +21,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type WriteFileAtomic from 'write-file-atomic';
 import { DiffloreError, errnoCode } from '../../errors.js';
+import { KIND_NAME } from '../../machines/contracts/kinds.js';
 import type { HomePaths } from '../home/home.js';
 import { checkHomeEntry, ensureHomeDir, readHomeFile } from '../home/home-files.js';
 import type { OutboxStore } from './outbox-store.js';
@@ -35,7 +36,6 @@ const MAX_REASON_CHARS = 2048;
 const STALE_CLAIM_MS = 10 * 60_000;
 const CLAIM_MARK = '.replaying-';
 const SPILL_NAME = /^(\d+)-(\d+)-(\d+)\.json$/;
-const KIND = /^[a-z][a-z0-9_]*$/;
 
 export interface SpillRecord {
   readonly version: number;
@@ -283,7 +283,7 @@ export function parseRecord(text: string): SpillRecord | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
   const r = value as Record<string, unknown>;
   if (r.version !== SPILL_RECORD_VERSION) return null;
-  if (typeof r.kind !== 'string' || !KIND.test(r.kind)) return null;
+  if (typeof r.kind !== 'string' || !KIND_NAME.test(r.kind)) return null;
   if (typeof r.payloadJson !== 'string' || r.payloadJson.trim() === '') return null;
   if (typeof r.createdAtMs !== 'number' || !Number.isSafeInteger(r.createdAtMs) || r.createdAtMs < 0) return null;
   if (r.lastError !== undefined && r.lastError !== null && typeof r.lastError !== 'string') return null;

@@ -1,18 +1,16 @@
 /**
  * `difflore cloud serve`: runs the reference cloud in the foreground until SIGTERM or SIGINT.
  */
-import { Command, Option } from 'clipanion';
-import * as t from 'typanion';
-import { isTcpPort } from '../port-option.js';
-import { BaseCommand } from '../base-command.js';
+import { defineCommand, output, value } from '../command-spec.js';
+import { optional, parseNumber, parsePort } from '../option-numbers.js';
 import { nextStopSignal } from '../stop-signals.js';
 
-const rate = t.cascade(t.isNumber(), [t.isInInclusiveRange(0, 1)]);
-const httpStatus = t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(100, 599)]);
+const rate = (option: string) => (text: string) => parseNumber(option, text, { whole: false, min: 0, max: 1 });
+const atLeastZero = (option: string) => (text: string) => parseNumber(option, text, { whole: false, min: 0 });
 
-export default class CloudServeCommand extends BaseCommand {
-  static override paths = [['cloud', 'serve']];
-  static override usage = Command.Usage({
+export default defineCommand({
+  paths: [['cloud', 'serve']],
+  usage: {
     category: 'Cloud',
     description: 'Run the reference cloud: a local stand-in for the difflore API, with fault injection.',
     details: `
@@ -48,129 +46,117 @@ export default class CloudServeCommand extends BaseCommand {
         'DIFFLORE_MASTER_KEY=$(openssl rand -hex 32) $0 cloud serve --login-home /tmp/home --token-ttl-ms 60000',
       ],
     ],
-  });
-
-  host = Option.String('--host', '127.0.0.1', { description: 'Address to bind' });
-  port = Option.String('--port', {
-    description: 'Port (0 = any free port)',
-    validator: isTcpPort,
-  });
-  data = Option.String('--data', { description: 'SQLite file for received rows (default: in memory)' });
-  token = Option.String('--token', { description: 'Answer 401 to requests without this bearer token' });
-  refreshToken = Option.String('--refresh-token', {
-    description: 'A refresh token POST /token/refresh accepts (64-256 characters; rotated on use)',
-  });
-  tokenTtlMs = Option.String('--token-ttl-ms', {
-    description: 'Access tokens expire this long after being issued, ms',
-    validator: t.cascade(t.isNumber(), [t.isAtLeast(0)]),
-  });
-  loginHome = Option.String('--login-home', {
-    description: 'Write a Rust login (cloud-auth.db) for this cloud into this data home',
-  });
-  masterKey = Option.String('--master-key', {
-    description: 'The 64-hex-digit key --login-home seals with (default: DIFFLORE_MASTER_KEY)',
-  });
-  failRate = Option.String('--fail-rate', { description: 'Fraction of requests that fail (0..1)', validator: rate });
-  status = Option.String('--status', {
-    description: 'Status of injected failures; alone, every request gets it',
-    validator: httpStatus,
-  });
-  latencyMs = Option.String('--latency-ms', {
-    description: 'Delay before each answer, ms',
-    validator: t.cascade(t.isNumber(), [t.isAtLeast(0)]),
-  });
-  retryAfter = Option.String('--retry-after', { description: 'Retry-After header on injected failures' });
-  dropRate = Option.String('--drop-rate', {
-    description: 'Fraction of requests processed, then cut off without an answer',
-    validator: rate,
-  });
-  garbage2xxRate = Option.String('--garbage-2xx-rate', {
-    description: 'Fraction of requests processed, then answered 200 with a non-JSON body',
-    validator: rate,
-  });
-
-  protected async run(): Promise<number> {
+  },
+  options: {
+    host: value('--host', 'Address to bind', '127.0.0.1'),
+    port: value('--port', 'Port (0 = any free port)'),
+    data: value('--data', 'SQLite file for received rows (default: in memory)'),
+    token: value('--token', 'Answer 401 to requests without this bearer token'),
+    refreshToken: value(
+      '--refresh-token',
+      'A refresh token POST /token/refresh accepts (64-256 characters; rotated on use)',
+    ),
+    tokenTtlMs: value('--token-ttl-ms', 'Access tokens expire this long after being issued, ms'),
+    loginHome: value('--login-home', 'Write a Rust login (cloud-auth.db) for this cloud into this data home'),
+    masterKey: value('--master-key', 'The 64-hex-digit key --login-home seals with (default: DIFFLORE_MASTER_KEY)'),
+    failRate: value('--fail-rate', 'Fraction of requests that fail (0..1)'),
+    status: value('--status', 'Status of injected failures; alone, every request gets it'),
+    latencyMs: value('--latency-ms', 'Delay before each answer, ms'),
+    retryAfter: value('--retry-after', 'Retry-After header on injected failures'),
+    dropRate: value('--drop-rate', 'Fraction of requests processed, then cut off without an answer'),
+    garbage2xxRate: value(
+      '--garbage-2xx-rate',
+      'Fraction of requests processed, then answered 200 with a non-JSON body',
+    ),
+  },
+  parse: (raw) => ({
+    ...raw,
+    port: optional(raw.port, parsePort),
+    tokenTtlMs: optional(raw.tokenTtlMs, atLeastZero('--token-ttl-ms')),
+    failRate: optional(raw.failRate, rate('--fail-rate')),
+    status: optional(raw.status, (text) => parseNumber('--status', text, { whole: true, min: 100, max: 599 })),
+    latencyMs: optional(raw.latencyMs, atLeastZero('--latency-ms')),
+    dropRate: optional(raw.dropRate, rate('--drop-rate')),
+    garbage2xxRate: optional(raw.garbage2xxRate, rate('--garbage-2xx-rate')),
+  }),
+  async run(args, io) {
+    const out = output(io);
     const { startReferenceCloud } = await import('../../reference-cloud/server.js');
     const { isLoopbackHost } = await import('../../adapters/delivery/cloud-config.js');
-    const key = this.loginHome === undefined ? null : await this.loginKey();
+    const key = args.loginHome === undefined ? null : await loginKey(args.masterKey, io.env);
     const { randomBytes } = await import('node:crypto');
     const generated = (bytes: number, prefix: string): string => `${prefix}${randomBytes(bytes).toString('hex')}`;
-    const token = this.token ?? (this.loginHome === undefined ? null : generated(12, 'tok_'));
-    const refreshToken = this.refreshToken ?? (this.loginHome === undefined ? null : generated(32, ''));
+    const token = args.token ?? (args.loginHome === undefined ? null : generated(12, 'tok_'));
+    const refreshToken = args.refreshToken ?? (args.loginHome === undefined ? null : generated(32, ''));
     const cloud = await startReferenceCloud({
-      host: this.host,
-      port: this.port ?? 0,
-      ...(this.data === undefined ? {} : { data: this.data }),
+      host: args.host,
+      port: args.port ?? 0,
+      ...(args.data === undefined ? {} : { data: args.data }),
       token,
       refreshToken,
-      ...(this.tokenTtlMs === undefined ? {} : { tokenTtlMs: this.tokenTtlMs }),
+      ...(args.tokenTtlMs === undefined ? {} : { tokenTtlMs: args.tokenTtlMs }),
       faults: {
-        ...(this.failRate === undefined ? {} : { failRate: this.failRate }),
-        ...(this.status === undefined ? {} : { status: this.status }),
-        ...(this.latencyMs === undefined ? {} : { latencyMs: this.latencyMs }),
-        ...(this.retryAfter === undefined ? {} : { retryAfter: this.retryAfter }),
-        ...(this.dropRate === undefined ? {} : { dropRate: this.dropRate }),
-        ...(this.garbage2xxRate === undefined ? {} : { garbage2xxRate: this.garbage2xxRate }),
+        ...(args.failRate === undefined ? {} : { failRate: args.failRate }),
+        ...(args.status === undefined ? {} : { status: args.status }),
+        ...(args.latencyMs === undefined ? {} : { latencyMs: args.latencyMs }),
+        ...(args.retryAfter === undefined ? {} : { retryAfter: args.retryAfter }),
+        ...(args.dropRate === undefined ? {} : { dropRate: args.dropRate }),
+        ...(args.garbage2xxRate === undefined ? {} : { garbage2xxRate: args.garbage2xxRate }),
       },
     });
     // Handlers before the listening line: whoever reads it may signal at once.
     const stopped = nextStopSignal();
-    this.print(`listening on ${cloud.url}`);
-    if (this.loginHome !== undefined && key !== null) {
+    out.print(`listening on ${cloud.url}`);
+    if (args.loginHome !== undefined && key !== null) {
       try {
-        this.print(await this.writeLogin(this.loginHome, key, cloud.url, token as string, refreshToken));
+        out.print(await writeLogin(args.loginHome, key, cloud.url, token as string, refreshToken));
       } catch (error) {
         await cloud.close();
         throw error;
       }
     }
     if (cloud.host === '0.0.0.0' || cloud.host === '::') {
-      this.warn('warning: serving on every interface; this is a test double without TLS');
+      out.warn('warning: serving on every interface; this is a test double without TLS');
     } else if (!isLoopbackHost(cloud.host)) {
-      this.warn(`warning: serving on ${cloud.host}, which is not a loopback address`);
+      out.warn(`warning: serving on ${cloud.host}, which is not a loopback address`);
     }
     const signal = await stopped;
     await cloud.close();
-    this.warn(`stopped on ${signal}: ${JSON.stringify(cloud.stats())}`);
+    out.warn(`stopped on ${signal}: ${JSON.stringify(cloud.stats())}`);
     return 0;
-  }
+  },
+});
 
-  /** The key for --login-home: --master-key, else DIFFLORE_MASTER_KEY; 64 hex digits either way. */
-  private async loginKey(): Promise<Buffer> {
-    const { masterKeyFromHex } = await import('../../adapters/auth/login-crypto.js');
-    const env = this.context.env as NodeJS.ProcessEnv;
-    const text = (this.masterKey ?? env.DIFFLORE_MASTER_KEY ?? '').trim();
-    const key = masterKeyFromHex(text);
-    if (key === null) {
-      const { DiffloreError } = await import('../../errors.js');
-      throw new DiffloreError(
-        'usage',
-        '--login-home needs a 64-hex-digit key in --master-key or DIFFLORE_MASTER_KEY.',
-        {
-          hint: 'e.g. DIFFLORE_MASTER_KEY=$(openssl rand -hex 32)',
-        },
-      );
-    }
-    return key;
+/** The key for --login-home: --master-key, else DIFFLORE_MASTER_KEY; 64 hex digits either way. */
+async function loginKey(masterKey: string | undefined, env: NodeJS.ProcessEnv): Promise<Buffer> {
+  const { masterKeyFromHex } = await import('../../adapters/auth/login-crypto.js');
+  const text = (masterKey ?? env.DIFFLORE_MASTER_KEY ?? '').trim();
+  const key = masterKeyFromHex(text);
+  if (key === null) {
+    const { DiffloreError } = await import('../../errors.js');
+    throw new DiffloreError('usage', '--login-home needs a 64-hex-digit key in --master-key or DIFFLORE_MASTER_KEY.', {
+      hint: 'e.g. DIFFLORE_MASTER_KEY=$(openssl rand -hex 32)',
+    });
   }
+  return key;
+}
 
-  private async writeLogin(
-    home: string,
-    key: Buffer,
-    url: string,
-    token: string,
-    refresh: string | null,
-  ): Promise<string> {
-    const [{ mkdirSync }, { apiOrigin }, { createLoginDatabase, loginDbPath, saveLoginTokens }] = await Promise.all([
-      import('node:fs'),
-      import('../../adapters/auth/login-crypto.js'),
-      import('../../adapters/auth/rust-login.js'),
-    ]);
-    mkdirSync(home, { recursive: true, mode: 0o700 });
-    const path = loginDbPath(home);
-    const origin = apiOrigin(url);
-    createLoginDatabase(path);
-    saveLoginTokens(path, key, origin, token, refresh);
-    return `login written to ${path} for ${origin}`;
-  }
+async function writeLogin(
+  home: string,
+  key: Buffer,
+  url: string,
+  token: string,
+  refresh: string | null,
+): Promise<string> {
+  const [{ mkdirSync }, { apiOrigin }, { createLoginDatabase, loginDbPath, saveLoginTokens }] = await Promise.all([
+    import('node:fs'),
+    import('../../adapters/auth/login-crypto.js'),
+    import('../../adapters/auth/rust-login.js'),
+  ]);
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  const path = loginDbPath(home);
+  const origin = apiOrigin(url);
+  createLoginDatabase(path);
+  saveLoginTokens(path, key, origin, token, refresh);
+  return `login written to ${path} for ${origin}`;
 }

@@ -5,7 +5,6 @@
  */
 import { closeSync, constants, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { Command, Option } from 'clipanion';
 import { homePaths, resolveHome } from '../../adapters/home/home.js';
 import {
   defaultManager,
@@ -18,12 +17,12 @@ import {
   serviceSpec,
 } from '../../adapters/integrations/service-unit.js';
 import { DiffloreError, errnoCode } from '../../errors.js';
-import { BaseCommand, usageError } from '../base-command.js';
+import { usageError } from '../exit-codes.js';
+import { defineCommand, flag, output } from '../command-spec.js';
 
-export default class DaemonInstallCommand extends BaseCommand {
-  static override paths = [['daemon', 'install']];
-
-  static override usage = Command.Usage({
+export default defineCommand({
+  paths: [['daemon', 'install']],
+  usage: {
     category: 'Daemon',
     description: 'Run the daemon as a user service (systemd or launchd)',
     details: `
@@ -40,20 +39,23 @@ export default class DaemonInstallCommand extends BaseCommand {
       ['Install for this platform', '$0 daemon install'],
       ['Preview the systemd unit', '$0 daemon install --systemd --print'],
     ],
-  });
+  },
+  options: {
+    systemd: flag('--systemd', 'Write a systemd user unit'),
+    launchd: flag('--launchd', 'Write a launchd agent plist'),
+    printOnly: flag('--print', 'Print the file; write nothing'),
+  },
 
-  systemd = Option.Boolean('--systemd', false, { description: 'Write a systemd user unit' });
-  launchd = Option.Boolean('--launchd', false, { description: 'Write a launchd agent plist' });
-  printOnly = Option.Boolean('--print', false, { description: 'Print the file; write nothing' });
-
-  protected async run(): Promise<number> {
+  parse: (raw) => raw,
+  async run(args, io) {
+    const out = output(io);
     const env = process.env;
-    const manager = chooseManager(this.systemd, this.launchd);
+    const manager = chooseManager(args.systemd, args.launchd);
     const logPath = resolve(homePaths(resolveHome(env)).daemonLog);
     const spec = serviceSpec(env, logPath);
     const text = renderServiceFile(manager, spec);
-    if (this.printOnly) {
-      this.context.stdout.write(text);
+    if (args.printOnly) {
+      io.stdout.write(text);
       return 0;
     }
     const path = serviceFilePath(manager, env);
@@ -64,18 +66,18 @@ export default class DaemonInstallCommand extends BaseCommand {
       });
     }
     if (existing === text) {
-      this.print(`${path} is already installed and up to date.`);
+      out.print(`${path} is already installed and up to date.`);
     } else {
       const warning = ephemeralEntryWarning(spec.entryPath);
-      if (warning) this.warn(warning);
+      if (warning) out.warn(warning);
       writeFileAtomically(path, text);
-      this.print(`${existing === undefined ? 'Wrote' : 'Updated'} ${path}`);
+      out.print(`${existing === undefined ? 'Wrote' : 'Updated'} ${path}`);
     }
-    this.print('To enable it now and at every login, run:');
-    this.print(`  ${enableCommand(manager, path)}`);
+    out.print('To enable it now and at every login, run:');
+    out.print(`  ${enableCommand(manager, path)}`);
     return 0;
-  }
-}
+  },
+});
 
 export function chooseManager(systemd: boolean, launchd: boolean): ServiceManager {
   if (systemd && launchd) usageError('--systemd and --launchd are exclusive; pick one.');

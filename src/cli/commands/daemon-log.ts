@@ -3,16 +3,16 @@
  * people or scripts, followed live with `--follow`, or replayed through the machines with `--verify`
  * (DESIGN §3.3: replaying the journal reproduces the recorded states).
  */
-import { Command, Option } from 'clipanion';
-import * as t from 'typanion';
-import type { TransitionRecord } from '../../adapters/lifecycle/recorder.js';
-import { BaseCommand, usageError } from '../base-command.js';
+import type { TransitionRecord } from '../../machines/types.js';
+import { usageError } from '../exit-codes.js';
+import { type CommandIo, defineCommand, flag, value } from '../command-spec.js';
 import { journalPrinter, printable, stateLabel } from '../daemon-text.js';
+import { parseNumber } from '../option-numbers.js';
 import { nextStopSignal } from '../stop-signals.js';
 
-export default class DaemonLogCommand extends BaseCommand {
-  static override paths = [['daemon', 'log']];
-  static override usage = Command.Usage({
+export default defineCommand({
+  paths: [['daemon', 'log']],
+  usage: {
     category: 'Daemon',
     description: 'Show the journal of state-machine transitions',
     details: `
@@ -35,35 +35,62 @@ export default class DaemonLogCommand extends BaseCommand {
       ['Check that the journal replays', '$0 daemon log --verify'],
       ['Everything, for a script', '$0 daemon log --limit 0 --json'],
     ],
-  });
+  },
+  options: {
+    limit: value('--limit', 'Entries to print, newest last (0 = all)', '50'),
+    follow: flag('-f,--follow', 'Keep printing new entries'),
+    json: flag('--json', 'Print the records as JSON lines'),
+    verify: flag('--verify', 'Replay the journal through the machines'),
+  },
+  parse: (raw) => ({ ...raw, limit: parseNumber('--limit', raw.limit, { whole: true, min: 0 }) }),
+  run: (args, io) => new JournalView(args, io).run(),
+});
 
-  limit = Option.String('--limit', '50', {
-    description: 'Entries to print, newest last (0 = all)',
-    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isAtLeast(0)]),
-  });
-  follow = Option.Boolean('-f,--follow', false, { description: 'Keep printing new entries' });
-  json = Option.Boolean('--json', false, { description: 'Print the records as JSON lines' });
-  verify = Option.Boolean('--verify', false, { description: 'Replay the journal through the machines' });
+interface LogArgs {
+  readonly limit: number;
+  readonly follow: boolean;
+  readonly json: boolean;
+  readonly verify: boolean;
+}
 
-  protected async run(): Promise<number> {
-    if (this.verify && this.follow) usageError('--verify and --follow cannot be combined');
+/** One run of `daemon log`: the records it prints, and the delivery state each process last showed. */
+class JournalView {
+  constructor(
+    private readonly args: LogArgs,
+    private readonly io: CommandIo,
+  ) {}
+
+  private print(line = ''): void {
+    this.io.stdout.write(`${line}\n`);
+  }
+
+  private printJson(value: unknown): void {
+    this.io.stdout.write(`${JSON.stringify(value)}\n`);
+  }
+
+  private warn(line: string): void {
+    this.io.stderr.write(`${line}\n`);
+  }
+
+  async run(): Promise<number> {
+    if (this.args.verify && this.args.follow) usageError('--verify and --follow cannot be combined');
     const [{ homePaths, resolveHome }, { readJournal, readState }] = await Promise.all([
       import('../../adapters/home/home.js'),
       import('../../adapters/lifecycle/recorder.js'),
     ]);
-    const paths = homePaths(resolveHome(this.context.env as NodeJS.ProcessEnv));
+    const paths = homePaths(resolveHome(this.io.env));
     const journal = readJournal(paths.journal);
     for (const bad of journal.bad.slice(0, 5)) {
       this.warn(printable(`difflore: skipped line ${bad.line} of ${bad.file}: ${bad.error}`));
     }
     if (journal.bad.length > 5) this.warn(`difflore: skipped ${journal.bad.length - 5} more unreadable lines`);
 
-    if (this.verify) {
+    if (this.args.verify) {
       // A line that does not parse (a write torn by a crash or a full disk) is a record lost: the
       // journal cannot prove what happened there, so it does not verify.
       if (journal.bad.length > 0) {
         const text = `journal not verified: ${journal.bad.length} unreadable lines (first: line ${journal.bad[0]?.line} of ${journal.bad[0]?.file})`;
-        if (this.json) this.printJson({ ok: false, unreadableLines: journal.bad.length, reason: text });
+        if (this.args.json) this.printJson({ ok: false, unreadableLines: journal.bad.length, reason: text });
         else this.warn(`difflore: ${printable(text)}`);
         return 1;
       }
@@ -71,14 +98,15 @@ export default class DaemonLogCommand extends BaseCommand {
       return this.verifyJournal(journal.entries, state.kind === 'ok' ? state.state : null);
     }
 
-    const shown = this.limit === 0 ? journal.entries : journal.entries.slice(-this.limit);
-    if (shown.length === 0 && !this.json && !this.follow) this.print(`(no transitions recorded in ${paths.journal})`);
-    const print = this.json ? (record: TransitionRecord) => this.print(JSON.stringify(record)) : this.printer();
+    const shown = this.args.limit === 0 ? journal.entries : journal.entries.slice(-this.args.limit);
+    if (shown.length === 0 && !this.args.json && !this.args.follow)
+      this.print(`(no transitions recorded in ${paths.journal})`);
+    const print = this.args.json ? (record: TransitionRecord) => this.print(JSON.stringify(record)) : this.printer();
     // Records before the shown ones still tell which delivery state the first shown change left.
-    if (!this.json)
+    if (!this.args.json)
       for (const record of journal.entries.slice(0, journal.entries.length - shown.length)) this.seen(record);
     for (const record of shown) print(record);
-    if (this.follow) await this.followJournal(paths.journal, print);
+    if (this.args.follow) await this.followJournal(paths.journal, print);
     return 0;
   }
 
@@ -107,7 +135,7 @@ export default class DaemonLogCommand extends BaseCommand {
       const result = replayJournal(machine, list);
       if (!result.ok) {
         const text = `journal mismatch: ${machine} pid ${first.pid}, record #${result.seq}: recorded ${result.expected}, replay reached ${result.actual} (${result.reason})`;
-        if (this.json) this.printJson({ ...result, machine, pid: first.pid });
+        if (this.args.json) this.printJson({ ...result, machine, pid: first.pid });
         else this.warn(`difflore: ${printable(text)}`);
         return 1;
       }
@@ -125,7 +153,7 @@ export default class DaemonLogCommand extends BaseCommand {
           ? 'none of them is a record of the daemon or stop machine'
           : `none of its ${skipped} runs has a readable start: the \`xstate.init\` records are missing, rotated out or damaged`;
       const text = `journal not verified: it holds ${entries.length} records, but nothing could be replayed (${why})`;
-      if (this.json)
+      if (this.args.json)
         this.printJson({ ok: false, transitions: 0, records: entries.length, skippedRuns: skipped, reason: text });
       else this.warn(`difflore: ${printable(text)}`);
       return 1;
@@ -136,7 +164,7 @@ export default class DaemonLogCommand extends BaseCommand {
       const replayedTo = finals.get(state.pid) ?? null;
       if (replayedTo !== null && recorded !== replayedTo) {
         const text = `the state file says pid ${state.pid} is in ${recorded}, but its journal replays to ${replayedTo}`;
-        if (this.json)
+        if (this.args.json)
           this.printJson({ ok: false, pid: state.pid, expected: recorded, actual: replayedTo, reason: text });
         else this.warn(`difflore: ${printable(text)}`);
         return 1;
@@ -149,7 +177,7 @@ export default class DaemonLogCommand extends BaseCommand {
       skippedRuns: skipped,
       stateFile: state !== null && finals.has(state.pid) ? stateLabelOrEmpty(state.value) : null,
     };
-    if (this.json) this.printJson(summary);
+    if (this.args.json) this.printJson(summary);
     else {
       this.print(`journal verified: ${replayed} transitions in ${runs} runs replay to their recorded states`);
       if (summary.stateFile !== null)

@@ -1,16 +1,22 @@
 /**
  * `difflore daemon restart`: `daemon stop`, then `daemon start` — only if the stop left nothing running.
  */
-import { Command, Option } from 'clipanion';
-import { BaseCommand } from '../base-command.js';
-import { DEFAULT_GRACE, DEFAULT_KILL_TIMEOUT, parseStopDurations, runStopCommand } from '../daemon-stop-fast.js';
-import { parseDuration, TIMEOUT_UNITS } from '../durations.js';
-import { launchDaemon, printLaunch } from '../daemon-launch.js';
-import { batchValidator, parseTick } from './daemon-run.js';
+import { defineCommand } from '../command-spec.js';
+import {
+  batchOption,
+  forceOption,
+  graceOption,
+  jsonOption,
+  killTimeoutOption,
+  parseLaunchArgs,
+  parseStopDurations,
+  tickOption,
+  timeoutOption,
+} from '../daemon-options.js';
 
-export default class DaemonRestartCommand extends BaseCommand {
-  static override paths = [['daemon', 'restart']];
-  static override usage = Command.Usage({
+export default defineCommand({
+  paths: [['daemon', 'restart']],
+  usage: {
     category: 'Daemon',
     description: 'Stop the daemon (if it runs), then start it again',
     details: `
@@ -22,33 +28,31 @@ export default class DaemonRestartCommand extends BaseCommand {
       ['Restart the daemon', '$0 daemon restart'],
       ['Restart with a shorter tick', '$0 daemon restart --tick 1s'],
     ],
-  });
-
-  grace = Option.String('--grace', DEFAULT_GRACE, { description: 'Time allowed after SIGTERM' });
-  killTimeout = Option.String('--kill-timeout', DEFAULT_KILL_TIMEOUT, { description: 'Time allowed after SIGKILL' });
-  force = Option.Boolean('--force', false, { description: 'Signal a live process even if its identity is unverified' });
-  tick = Option.String('--tick', {
-    description:
-      'Drain at least this often when idle (default: a 60 s heartbeat, since commits wake the daemon; 5 s where they cannot)',
-  });
-  batch = Option.String('--batch', '64', { description: 'Rows claimed per batch (1-1000)', validator: batchValidator });
-  timeout = Option.String('--timeout', '10s', { description: 'How long to wait for the new daemon to be serving' });
-  json = Option.Boolean('--json', false, { description: 'Print one JSON object per step' });
-
-  protected async run(): Promise<number> {
-    const durations = parseStopDurations(this.grace, this.killTimeout);
-    if (this.tick !== undefined) parseTick(this.tick);
-    const timeoutMs = parseDuration('--timeout', this.timeout, TIMEOUT_UNITS);
-    const env = this.context.env as NodeJS.ProcessEnv;
-    const stopped = await runStopCommand(
-      { ...durations, force: this.force, json: this.json },
-      { stdout: this.context.stdout, stderr: this.context.stderr, env },
-    );
+  },
+  options: {
+    grace: graceOption,
+    killTimeout: killTimeoutOption,
+    force: forceOption,
+    tick: tickOption,
+    batch: batchOption,
+    timeout: { ...timeoutOption, description: 'How long to wait for the new daemon to be serving' },
+    json: { ...jsonOption, description: 'Print one JSON object per step' },
+  },
+  parse: (raw) => ({
+    stop: { ...parseStopDurations(raw.grace, raw.killTimeout), force: raw.force, json: raw.json },
+    launch: parseLaunchArgs(raw),
+    json: raw.json,
+  }),
+  async run(args, io) {
+    const [{ runStopCommand }, { launchDaemon, printLaunch }] = await Promise.all([
+      import('../run-stop.js'),
+      import('../daemon-launch.js'),
+    ]);
+    const stopped = await runStopCommand(args.stop, io);
     if (stopped !== 0) {
-      this.warn('difflore: not starting a new daemon because the old one was not stopped');
+      io.stderr.write('difflore: not starting a new daemon because the old one was not stopped\n');
       return stopped;
     }
-    const result = await launchDaemon({ tick: this.tick, batch: this.batch, timeoutMs }, env);
-    return printLaunch(result, this.json, { print: (l) => this.print(l), warn: (l) => this.warn(l) });
-  }
-}
+    return printLaunch(await launchDaemon(args.launch, io.env), args.json, io);
+  },
+});

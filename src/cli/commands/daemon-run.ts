@@ -1,20 +1,14 @@
 /**
  * `difflore daemon run`: the daemon in the foreground — what `daemon start` spawns, what the systemd
  * unit and the launchd agent run, and what a developer runs to watch it. The work is in
- * daemon-fast.ts (which main.ts also runs without Clipanion) and the composition root.
+ * run-foreground.ts and the composition root.
  */
-import { Command, Option } from 'clipanion';
-import * as t from 'typanion';
-import { BaseCommand, usageError } from '../base-command.js';
-import { idleBounds, parseTick, runForeground } from '../daemon-fast.js';
+import { defineCommand, optionalValue } from '../command-spec.js';
+import { batchOption, DEFAULT_INSPECT_URL, idleBounds, parseBatch, tickOption } from '../daemon-options.js';
 
-export { parseTick };
-
-export const batchValidator = t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(1, 1000)]);
-
-export default class DaemonRunCommand extends BaseCommand {
-  static override paths = [['daemon', 'run']];
-  static override usage = Command.Usage({
+export default defineCommand({
+  paths: [['daemon', 'run']],
+  usage: {
     category: 'Daemon',
     description: 'Run the daemon in the foreground',
     details: `
@@ -42,34 +36,16 @@ export default class DaemonRunCommand extends BaseCommand {
       ['Watch it in the Stately inspector', '$0 daemon run --inspect'],
       ['Inspector relay on another port', '$0 daemon run --inspect ws://127.0.0.1:9090'],
     ],
-  });
-
-  tick = Option.String('--tick', {
-    description:
-      'Drain at least this often when idle (e.g. 5s, 500ms) (default: a 60 s heartbeat, since commits wake the daemon; 5 s where they cannot)',
-  });
-  batch = Option.String('--batch', '64', { description: 'Rows claimed per batch (1-1000)', validator: batchValidator });
-  inspect = Option.String('--inspect', false, {
-    tolerateBoolean: true,
-    description: `Stream to a Stately inspector relay (default ${'ws://127.0.0.1:8080'})`,
-  });
-  /** `--inspect ws://…` with a space: Clipanion hands the URL over as a positional. */
-  inspectTarget = Option.String({ required: false, name: 'inspect-url' });
-
-  protected async run(): Promise<number> {
-    const bounds = idleBounds(this.tick);
-    let inspect: string | null = null;
-    if (this.inspectTarget !== undefined) {
-      if (this.inspect !== true) usageError(`unexpected argument '${this.inspectTarget}'`);
-      inspect = this.inspectTarget;
-    } else if (typeof this.inspect === 'string') {
-      inspect = this.inspect;
-    } else if (this.inspect === true) {
-      inspect = '';
-    }
-    return runForeground(
-      { ...bounds, batchSize: this.batch, inspect },
-      { stdout: this.context.stdout, stderr: this.context.stderr, env: this.context.env as NodeJS.ProcessEnv },
-    );
-  }
-}
+  },
+  options: {
+    tick: tickOption,
+    batch: batchOption,
+    inspect: optionalValue('--inspect', `Stream to a Stately inspector relay (default ${DEFAULT_INSPECT_URL})`),
+  },
+  exitAtOnce: true,
+  parse: (raw) => ({ ...idleBounds(raw.tick), batchSize: parseBatch(raw.batch), inspect: raw.inspect }),
+  async run(args, io) {
+    const { runForeground } = await import('../run-foreground.js');
+    return runForeground(args, io);
+  },
+});

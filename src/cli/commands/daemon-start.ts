@@ -1,17 +1,14 @@
 /**
  * `difflore daemon start`: spawns `daemon run` in the background and waits until it serves. The work
- * is in daemon-launch.ts (shared with `daemon restart` and main.ts's fast path); this class gives it
- * its help and parses the argument lists the fast path leaves to Clipanion.
+ * is in daemon-launch.ts (shared with `daemon restart`).
  */
-import { Command, Option } from 'clipanion';
-import { BaseCommand } from '../base-command.js';
-import { parseDuration, TIMEOUT_UNITS } from '../durations.js';
-import { launchDaemon, printLaunch } from '../daemon-launch.js';
-import { batchValidator, parseTick } from './daemon-run.js';
+import { defineCommand } from '../command-spec.js';
+import { batchOption, jsonOption, parseLaunchArgs, tickOption, timeoutOption } from '../daemon-options.js';
+import { loadEntry } from '../bundle-loader.js';
 
-export default class DaemonStartCommand extends BaseCommand {
-  static override paths = [['daemon', 'start']];
-  static override usage = Command.Usage({
+export default defineCommand({
+  paths: [['daemon', 'start']],
+  usage: {
     category: 'Daemon',
     description: 'Start the daemon in the background',
     details: `
@@ -28,23 +25,11 @@ export default class DaemonStartCommand extends BaseCommand {
       ['Drain at least every second', '$0 daemon start --tick 1s'],
       ['For scripts', '$0 daemon start --json'],
     ],
-  });
-
-  tick = Option.String('--tick', {
-    description:
-      'Drain at least this often when idle (e.g. 5s, 500ms) (default: a 60 s heartbeat, since commits wake the daemon; 5 s where they cannot)',
-  });
-  batch = Option.String('--batch', '64', { description: 'Rows claimed per batch (1-1000)', validator: batchValidator });
-  timeout = Option.String('--timeout', '10s', { description: 'How long to wait for the daemon to be serving' });
-  json = Option.Boolean('--json', false, { description: 'Print the result as one JSON object' });
-
-  protected async run(): Promise<number> {
-    if (this.tick !== undefined) parseTick(this.tick);
-    const timeoutMs = parseDuration('--timeout', this.timeout, TIMEOUT_UNITS);
-    const result = await launchDaemon(
-      { tick: this.tick, batch: this.batch, timeoutMs },
-      this.context.env as NodeJS.ProcessEnv,
-    );
-    return printLaunch(result, this.json, { print: (l) => this.print(l), warn: (l) => this.warn(l) });
-  }
-}
+  },
+  options: { tick: tickOption, batch: batchOption, timeout: timeoutOption, json: jsonOption },
+  parse: (raw) => ({ launch: parseLaunchArgs(raw), json: raw.json }),
+  async run(args, io) {
+    const { launchDaemon, printLaunch } = await loadEntry('cli/daemon-launch', () => import('../daemon-launch.js'));
+    return printLaunch(await launchDaemon(args.launch, io.env), args.json, io);
+  },
+});

@@ -2,12 +2,11 @@
  * `difflore daemon status`: is the daemon running, and how is it doing. Exit codes follow LSB init
  * scripts, so `difflore daemon status >/dev/null && …` works in shell scripts.
  */
-import { Command, Option } from 'clipanion';
-import { BaseCommand } from '../base-command.js';
+import { defineCommand, flag, output } from '../command-spec.js';
 
-export default class DaemonStatusCommand extends BaseCommand {
-  static override paths = [['daemon', 'status']];
-  static override usage = Command.Usage({
+export default defineCommand({
+  paths: [['daemon', 'status']],
+  usage: {
     category: 'Daemon',
     description: 'Show whether the daemon runs and what it is doing',
     details: `
@@ -36,25 +35,28 @@ export default class DaemonStatusCommand extends BaseCommand {
       ['In a script', '$0 daemon status --json | jq .status'],
       ['Is it running?', '$0 daemon status >/dev/null && echo running'],
     ],
-  });
+  },
+  options: {
+    json: flag('--json', 'Print one JSON object'),
+  },
 
-  json = Option.Boolean('--json', false, { description: 'Print one JSON object' });
-
-  protected async run(): Promise<number> {
+  parse: (raw) => raw,
+  async run(args, io) {
+    const out = output(io);
     const [{ homePaths, resolveHome }, { daemonStatus, formatStatus, readBacklog }, { resolveCloudToken }] =
       await Promise.all([
         import('../../adapters/home/home.js'),
         import('../daemon-status.js'),
         import('../../adapters/delivery/cloud-config.js'),
       ]);
-    const env = this.context.env as NodeJS.ProcessEnv;
+    const env = io.env;
     const now = Date.now();
     const paths = homePaths(resolveHome(env));
     // Looked up first: the Rust login's key may come from the OS keyring, which answers asynchronously.
     const token = await resolveCloudToken(paths, env);
     const report = daemonStatus(paths, { env, now, backlog: readBacklog, token });
-    if (this.json) this.printJson(report);
-    else for (const line of formatStatus(report, now)) this.print(line);
+    if (args.json) out.printJson(report);
+    else for (const line of formatStatus(report, now)) out.print(line);
     return report.exitCode;
-  }
-}
+  },
+});

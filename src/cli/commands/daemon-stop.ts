@@ -1,15 +1,15 @@
 /**
- * `difflore daemon stop`: runs the stop protocol (DESIGN §3.2). The work is in daemon-stop-fast.ts,
- * which main.ts also runs without Clipanion; this class gives it its help and parses the argument
- * lists the fast path leaves to Clipanion.
+ * `difflore daemon stop`: runs the stop protocol (DESIGN §3.2). Timed against `node -e 0` (DESIGN
+ * §9), so the fast router runs its plain command lines without Clipanion; the work is in run-stop.ts.
  */
-import { Command, Option } from 'clipanion';
-import { BaseCommand } from '../base-command.js';
-import { DEFAULT_GRACE, DEFAULT_KILL_TIMEOUT, parseStopDurations, runStopCommand } from '../daemon-stop-fast.js';
+import { defineCommand } from '../command-spec.js';
+import { forceOption, graceOption, jsonOption, killTimeoutOption, parseStopDurations } from '../daemon-options.js';
+import { EXIT_STOP_FAILED } from '../exit-codes.js';
+import { loadEntry } from '../bundle-loader.js';
 
-export default class DaemonStopCommand extends BaseCommand {
-  static override paths = [['daemon', 'stop']];
-  static override usage = Command.Usage({
+export default defineCommand({
+  paths: [['daemon', 'stop']],
+  usage: {
     category: 'Daemon',
     description: 'Stop the daemon',
     details: `
@@ -31,20 +31,18 @@ export default class DaemonStopCommand extends BaseCommand {
       ['Stop a daemon whose identity cannot be verified', '$0 daemon stop --force'],
       ['For scripts', '$0 daemon stop --json'],
     ],
-  });
-
-  grace = Option.String('--grace', DEFAULT_GRACE, { description: 'Time allowed after SIGTERM (e.g. 10s, 500ms)' });
-  killTimeout = Option.String('--kill-timeout', DEFAULT_KILL_TIMEOUT, {
-    description: 'Time allowed for the process to vanish after SIGKILL',
-  });
-  force = Option.Boolean('--force', false, { description: 'Signal a live process even if its identity is unverified' });
-  json = Option.Boolean('--json', false, { description: 'Print the outcome as one JSON object' });
-
-  protected async run(): Promise<number> {
-    const durations = parseStopDurations(this.grace, this.killTimeout);
-    return runStopCommand(
-      { ...durations, force: this.force, json: this.json },
-      { stdout: this.context.stdout, stderr: this.context.stderr, env: this.context.env as NodeJS.ProcessEnv },
-    );
-  }
-}
+  },
+  options: {
+    grace: graceOption,
+    killTimeout: killTimeoutOption,
+    force: forceOption,
+    json: { ...jsonOption, description: 'Print the outcome as one JSON object' },
+  },
+  failureCode: EXIT_STOP_FAILED,
+  exitAtOnce: true,
+  parse: (raw) => ({ ...parseStopDurations(raw.grace, raw.killTimeout), force: raw.force, json: raw.json }),
+  async run(args, io) {
+    const { runStopCommand } = await loadEntry('cli/run-stop', () => import('../run-stop.js'));
+    return runStopCommand(args, io);
+  },
+});

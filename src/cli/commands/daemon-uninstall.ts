@@ -4,7 +4,6 @@
  */
 import { lstatSync, readlinkSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { Command, Option } from 'clipanion';
 import {
   disableCommand,
   isManagedServiceFile,
@@ -12,13 +11,12 @@ import {
   serviceFilePath,
 } from '../../adapters/integrations/service-unit.js';
 import { DiffloreError } from '../../errors.js';
-import { BaseCommand } from '../base-command.js';
 import { chooseManager, readIfExists } from './daemon-install.js';
+import { defineCommand, flag, output } from '../command-spec.js';
 
-export default class DaemonUninstallCommand extends BaseCommand {
-  static override paths = [['daemon', 'uninstall']];
-
-  static override usage = Command.Usage({
+export default defineCommand({
+  paths: [['daemon', 'uninstall']],
+  usage: {
     category: 'Daemon',
     description: 'Remove the user service written by `daemon install`',
     details: `
@@ -30,18 +28,21 @@ export default class DaemonUninstallCommand extends BaseCommand {
       ['Uninstall for this platform', '$0 daemon uninstall'],
       ['Uninstall the launchd agent', '$0 daemon uninstall --launchd'],
     ],
-  });
+  },
+  options: {
+    systemd: flag('--systemd', 'Remove the systemd user unit'),
+    launchd: flag('--launchd', 'Remove the launchd agent plist'),
+  },
 
-  systemd = Option.Boolean('--systemd', false, { description: 'Remove the systemd user unit' });
-  launchd = Option.Boolean('--launchd', false, { description: 'Remove the launchd agent plist' });
-
-  protected async run(): Promise<number> {
+  parse: (raw) => raw,
+  async run(args, io) {
+    const out = output(io);
     const env = process.env;
-    const manager = chooseManager(this.systemd, this.launchd);
+    const manager = chooseManager(args.systemd, args.launchd);
     const path = serviceFilePath(manager, env);
     const existing = readIfExists(path);
     if (existing === undefined) {
-      this.print(`No ${path}; nothing to remove.`);
+      out.print(`No ${path}; nothing to remove.`);
       return 0;
     }
     if (!isManagedServiceFile(existing)) {
@@ -57,12 +58,12 @@ export default class DaemonUninstallCommand extends BaseCommand {
     } catch (error) {
       throw new DiffloreError('io', `cannot remove ${path}: ${(error as Error).message}`, { cause: error });
     }
-    this.print(`Removed ${path}`);
-    this.print('To stop the service that is still loaded, run:');
-    this.print(`  ${disableCommand(manager)}`);
+    out.print(`Removed ${path}`);
+    out.print('To stop the service that is still loaded, run:');
+    out.print(`  ${disableCommand(manager)}`);
     return 0;
-  }
-}
+  },
+});
 
 function removeWantsLink(unitPath: string): void {
   const link = join(dirname(unitPath), 'default.target.wants', SYSTEMD_UNIT_NAME);

@@ -3,14 +3,13 @@
  * key in the URL, offline (DESIGN §7). Everything it needs loads inside `run` (src/view/), so listing
  * the command costs the CLI nothing.
  */
-import { Command, Option } from 'clipanion';
-import { isTcpPort } from '../port-option.js';
-import { BaseCommand } from '../base-command.js';
 import { nextStopSignal } from '../stop-signals.js';
+import { parsePort } from '../option-numbers.js';
+import { defineCommand, flag, output, value } from '../command-spec.js';
 
-export default class DaemonViewCommand extends BaseCommand {
-  static override paths = [['daemon', 'view']];
-  static override usage = Command.Usage({
+export default defineCommand({
+  paths: [['daemon', 'view']],
+  usage: {
     category: 'Inspection',
     description: 'Serve a live page of the daemon and stop machines on 127.0.0.1',
     details: `
@@ -28,36 +27,34 @@ export default class DaemonViewCommand extends BaseCommand {
       ['Open the view in a browser', '$0 daemon view'],
       ['Serve on a fixed port and only print the URL', '$0 daemon view --port 7777 --no-open'],
     ],
-  });
+  },
+  options: {
+    port: value('--port', 'Port on 127.0.0.1 (default: a free one)', '0'),
+    sampleEvery: value('--sample-every', 'How often the backlog is counted from data.db (e.g. 5s, 500ms)', '5s'),
+    noOpen: flag('--no-open', 'Print the URL without opening a browser'),
+  },
 
-  port = Option.String('--port', '0', {
-    description: 'Port on 127.0.0.1 (default: a free one)',
-    validator: isTcpPort,
-  });
-  sampleEvery = Option.String('--sample-every', '5s', {
-    description: 'How often the backlog is counted from data.db (e.g. 5s, 500ms)',
-  });
-  noOpen = Option.Boolean('--no-open', false, { description: 'Print the URL without opening a browser' });
-
-  protected async run(): Promise<number> {
-    const env = this.context.env as NodeJS.ProcessEnv;
+  parse: (raw) => ({ ...raw, port: parsePort(raw.port) }),
+  async run(args, io) {
+    const out = output(io);
+    const env = io.env;
     const [{ homePaths, resolveHome }, { parseDuration, TIMEOUT_UNITS }, { startView }] = await Promise.all([
       import('../../adapters/home/home.js'),
       import('../durations.js'),
       import('../../view/index.js'),
     ]);
-    const backlogSampleMs = Math.max(100, parseDuration('--sample-every', this.sampleEvery, TIMEOUT_UNITS));
+    const backlogSampleMs = Math.max(100, parseDuration('--sample-every', args.sampleEvery, TIMEOUT_UNITS));
     const paths = homePaths(resolveHome(env));
-    const view = await startView(paths, { env, port: this.port, backlogSampleMs });
+    const view = await startView(paths, { env, port: args.port, backlogSampleMs });
     // Handlers before the URL line: whoever reads it may signal at once.
     const stopped = nextStopSignal();
-    this.print(`view at ${view.url}`);
-    if (!this.noOpen) {
+    out.print(`view at ${view.url}`);
+    if (!args.noOpen) {
       const { openBrowser } = await import('../open-browser.js');
-      await openBrowser(view.url, env, (why) => this.warn(`difflore: ${why}; open the URL above`));
+      await openBrowser(view.url, env, (why) => out.warn(`difflore: ${why}; open the URL above`));
     }
     await stopped;
     await view.close();
     return 0;
-  }
-}
+  },
+});

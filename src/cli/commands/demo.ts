@@ -2,16 +2,14 @@
  * `difflore demo [--rows N] [--home DIR] [--keep]`: the product's main job in one command, on a
  * temporary home and a local reference cloud. The orchestration loads inside `run`.
  */
-import { Command, Option } from 'clipanion';
-import * as t from 'typanion';
-import { BaseCommand } from '../base-command.js';
+import { parseNumber } from '../option-numbers.js';
+import { defineCommand, flag, value } from '../command-spec.js';
 
 const DEADLINE_MS = 60_000;
 
-export default class DemoCommand extends BaseCommand {
-  static override paths = [['demo']];
-
-  static override usage = Command.Usage({
+export default defineCommand({
+  paths: [['demo']],
+  usage: {
     category: 'Getting started',
     description: 'Watch the daemon deliver a queue of rows to a local cloud, failures included',
     details: `
@@ -36,28 +34,28 @@ export default class DemoCommand extends BaseCommand {
       ['A smaller run', '$0 demo --rows 200'],
       ['Keep the data home to look around afterwards', '$0 demo --keep'],
     ],
-  });
+  },
+  options: {
+    rows: value('--rows', 'Rows to queue (10 to 200000, default 2000)', '2000'),
+    home: value('--home', 'Use this data home instead of a temporary one'),
+    keep: flag('--keep', 'Keep the temporary data home at the end'),
+  },
 
-  rows = Option.String('--rows', '2000', {
-    description: 'Rows to queue (10 to 200000, default 2000)',
-    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(10, 200_000)]),
-  });
-  home = Option.String('--home', { description: 'Use this data home instead of a temporary one' });
-  keep = Option.Boolean('--keep', false, { description: 'Keep the temporary data home at the end' });
-
-  protected async run(): Promise<number> {
+  parse: (raw) => ({ ...raw, rows: parseNumber('--rows', raw.rows, { whole: true, min: 10, max: 200_000 }) }),
+  async run(args, io) {
     const { runDemo } = await import('../demo/run.js');
-    const env = this.context.env as NodeJS.ProcessEnv;
-    const out = this.context.stdout as NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+    const env = io.env;
+    // Not a fast command: Clipanion runs it, and its context streams are real streams.
+    const out = io.stdout as NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
     const tty = out.isTTY === true;
     return runDemo(
       {
-        rows: Number(this.rows),
-        keep: this.keep,
+        rows: args.rows,
+        keep: args.keep,
         deadlineMs: DEADLINE_MS,
-        ...(this.home === undefined ? {} : { home: this.home }),
+        ...(args.home === undefined ? {} : { home: args.home }),
       },
-      { out, err: this.context.stderr, env, tty, colour: tty && !env.NO_COLOR },
+      { out, err: io.stderr as NodeJS.WritableStream, env, tty, colour: tty && !env.NO_COLOR },
     );
-  }
-}
+  },
+});

@@ -2,13 +2,11 @@
  * `difflore doctor [--json]`: one screen of health for the data home, each problem with its fix.
  * The checks load inside `run`, so listing this command costs the CLI nothing.
  */
-import { Command, Option } from 'clipanion';
-import { BaseCommand } from '../base-command.js';
+import { defineCommand, flag, output, value } from '../command-spec.js';
 
-export default class DoctorCommand extends BaseCommand {
-  static override paths = [['doctor']];
-
-  static override usage = Command.Usage({
+export default defineCommand({
+  paths: [['doctor']],
+  usage: {
     category: 'Inspection',
     description: 'Check the daemon, the outbox and the data home, and say how to fix what is wrong',
     details: `
@@ -41,15 +39,16 @@ export default class DoctorCommand extends BaseCommand {
       ['Fail as soon as delivery is blocked (scripts, CI)', '$0 doctor --grace 1s'],
       ['List the problems from a script', '$0 doctor --json | jq \'.checks[] | select(.status != "ok")\''],
     ],
-  });
+  },
+  options: {
+    json: flag('--json', 'Print one JSON object'),
+    grace: value('--grace', 'How long delivery may be blocked before the delivery check fails (e.g. 60s, 5m)', '60s'),
+  },
 
-  json = Option.Boolean('--json', false, { description: 'Print one JSON object' });
-  grace = Option.String('--grace', '60s', {
-    description: 'How long delivery may be blocked before the delivery check fails (e.g. 60s, 5m)',
-  });
-
-  protected async run(): Promise<number> {
-    const env = this.context.env as NodeJS.ProcessEnv;
+  parse: (raw) => raw,
+  async run(args, io) {
+    const out = output(io);
+    const env = io.env;
     const [
       { homePaths, resolveHome },
       { resolveCloudToken },
@@ -65,19 +64,20 @@ export default class DoctorCommand extends BaseCommand {
       import('../doctor/report.js'),
       import('../durations.js'),
     ]);
-    const graceMs = parseDuration('--grace', this.grace, TIMEOUT_UNITS);
+    const graceMs = parseDuration('--grace', args.grace, TIMEOUT_UNITS);
     const home = resolveHome(env);
     // Looked up first: the Rust login's key may come from the OS keyring, which answers asynchronously.
     const token = await resolveCloudToken(homePaths(home), env);
     const { agentHooksCheck } = await import('../doctor/agents.js');
     const checks = runChecks(gatherFacts(home, env, Date.now(), token, graceMs));
     const report = buildReport(home, [...checks, await agentHooksCheck(env, process.cwd())]);
-    if (this.json) {
-      this.printJson(report);
+    if (args.json) {
+      out.printJson(report);
     } else {
-      const out = this.context.stdout as NodeJS.WritableStream & { isTTY?: boolean };
-      this.context.stdout.write(renderText(report, { colour: out.isTTY === true && !env.NO_COLOR }));
+      // Not a fast command: Clipanion runs it, and its context streams are real streams.
+      const tty = (io.stdout as NodeJS.WritableStream & { isTTY?: boolean }).isTTY === true;
+      io.stdout.write(renderText(report, { colour: tty && !env.NO_COLOR }));
     }
     return report.healthy ? 0 : 1;
-  }
-}
+  },
+});

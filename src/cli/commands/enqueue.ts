@@ -1,16 +1,13 @@
 /**
- * `difflore enqueue <kind> [payload]`: queue one row for the daemon. The work is in enqueue-fast.ts,
- * which main.ts also runs without Clipanion; this class gives it its help, and parses the argument
- * lists the fast path leaves to Clipanion.
+ * `difflore enqueue <kind> [payload]`: queue one row for the daemon. The fast router runs its plain
+ * command lines without Clipanion (hooks call it, start-up is its cost); the work is in run-enqueue.ts.
  */
-import { Command, Option } from 'clipanion';
-import { BaseCommand } from '../base-command.js';
-import { runEnqueue } from '../enqueue-fast.js';
+import { defineCommand, flag, positional } from '../command-spec.js';
+import { loadEntry } from '../bundle-loader.js';
 
-export default class EnqueueCommand extends BaseCommand {
-  static override paths = [['enqueue']];
-
-  static override usage = Command.Usage({
+export default defineCommand({
+  paths: [['enqueue']],
+  usage: {
     category: 'Outbox',
     description: 'Queue one row for the daemon to deliver to the cloud',
     details: `
@@ -39,13 +36,15 @@ export default class EnqueueCommand extends BaseCommand {
       ['Read the payload from stdin', `jq -c . event.json | $0 enqueue trajectory -`],
       ['Print the result as JSON', `$0 enqueue review_metrics '{"review_id":"r1","req":{"inputTokens":1200}}' --json`],
     ],
-  });
-
-  kind = Option.String({ name: 'kind' });
-  payload = Option.String({ name: 'payload', required: false });
-  json = Option.Boolean('--json', false, { description: 'Print the result as one JSON object' });
-
-  protected async run(): Promise<number> {
-    return runEnqueue({ kind: this.kind, payload: this.payload, json: this.json }, this.context);
-  }
-}
+  },
+  options: {
+    kind: positional('kind', true),
+    payload: positional('payload', false),
+    json: flag('--json', 'Print the result as one JSON object'),
+  },
+  parse: (raw) => raw,
+  async run(args, io) {
+    const { runEnqueue } = await loadEntry('cli/run-enqueue', () => import('../run-enqueue.js'));
+    return runEnqueue(args, io);
+  },
+});

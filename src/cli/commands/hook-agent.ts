@@ -1,18 +1,15 @@
 /**
- * `difflore hook <agent>`: the command an agent runs on every hook event. The work lives in
- * hook-fast.ts, which main.ts can also run without Clipanion; this class gives it help text and a
- * place in the CLI. One path per agent name and Rust alias, from the agent table.
+ * `difflore hook <agent>`: the command an agent runs on every hook event. The fast router runs it
+ * without Clipanion (start-up is nearly its whole cost); the work is in run-hook.ts. One path per
+ * agent name and Rust alias, from the agent table.
  */
-import { Command } from 'clipanion';
-import { MAX_EVENT_BYTES } from '../../adapters/integrations/claude-code-hook.js';
 import { AGENT_HOOKS } from '../../observation/agents/index.js';
-import { BaseCommand } from '../base-command.js';
-import { readStream, runAgentHook } from '../hook-fast.js';
+import { defineCommand } from '../command-spec.js';
+import { loadEntry } from '../bundle-loader.js';
 
-export default class HookAgentCommand extends BaseCommand {
-  static override paths = AGENT_HOOKS.flatMap((row) => row.names.map((name) => ['hook', name]));
-
-  static override usage = Command.Usage({
+export default defineCommand({
+  paths: AGENT_HOOKS.flatMap((row) => row.names.map((name) => ['hook', name])),
+  usage: {
     category: 'Hooks',
     description: 'Record an agent edit as an observation (run by the agent, not by you)',
     details: `
@@ -37,14 +34,20 @@ export default class HookAgentCommand extends BaseCommand {
         `echo '{"hook_event_name":"PostToolUse","tool_name":"Write","tool_input":{"file_path":"/tmp/a.txt","content":"hi"}}' | $0 hook claude-code`,
       ],
     ],
-  });
-
-  protected async run(): Promise<number> {
-    const name = this.path[1] ?? 'claude-code';
-    return runAgentHook(name, {
-      readStdin: () => readStream(this.context.stdin, MAX_EVENT_BYTES),
-      stdout: this.context.stdout,
-      env: process.env,
+  },
+  options: {},
+  parse: () => ({}),
+  async run(_args, io, path) {
+    const [{ MAX_EVENT_BYTES }, { readStream, runAgentHook }] = await Promise.all([
+      import('../../adapters/integrations/claude-code-hook.js'),
+      loadEntry('cli/run-hook', () => import('../run-hook.js')),
+    ]);
+    const stdin = io.stdin;
+    return runAgentHook(path[1] ?? 'claude-code', {
+      // Under Clipanion, its stdin stream; on the fast path, fd 0 read directly (run-hook.ts).
+      ...(stdin === undefined ? {} : { readStdin: () => readStream(stdin, MAX_EVENT_BYTES) }),
+      stdout: io.stdout,
+      env: io.env,
     });
-  }
-}
+  },
+});

@@ -4,7 +4,6 @@
  * agents share agent-install.ts, driven by the spec in their adapter file.
  */
 import { resolve } from 'node:path';
-import { Command, Option } from 'clipanion';
 import { cliEntryPath, ephemeralEntryWarning } from '../../adapters/integrations/service-unit.js';
 import {
   addClaudeCodeHook,
@@ -19,7 +18,8 @@ import {
 } from '../../adapters/integrations/settings-merge.js';
 import { AGENT_HOOKS, type AgentRow, findAgent } from '../../observation/agents/index.js';
 import { type InstallOptions, installAgentHook } from '../agent-install.js';
-import { BaseCommand, usageError } from '../base-command.js';
+import { usageError } from '../exit-codes.js';
+import { type CommandIo, defineCommand, flag, output, positional, value } from '../command-spec.js';
 
 const AGENTS = AGENT_HOOKS.map((row) => row.names[0]).join(', ');
 
@@ -30,33 +30,38 @@ export function agentRow(name: string): AgentRow {
   return row;
 }
 
-/** The options `hook install` and `hook uninstall` share, and the agent installer's view of them. */
-export abstract class HookConfigCommand extends BaseCommand {
-  project = Option.String('--project', { description: 'Project directory (Claude Code, Cursor)' });
-  user = Option.Boolean('--user', false, { description: 'Claude Code: change ~/.claude/settings.json instead' });
-  dryRun = Option.Boolean('--dry-run', false, { description: 'Print the change as a diff without writing anything' });
-  printOnly = Option.Boolean('--print', false, {
-    description: 'Print the whole file as it would be written; write nothing',
-  });
+/** The options `hook install` and `hook uninstall` share. */
+export const hookConfigOptions = {
+  project: value('--project', 'Project directory (Claude Code, Cursor)'),
+  user: flag('--user', 'Claude Code: change ~/.claude/settings.json instead'),
+  dryRun: flag('--dry-run', 'Print the change as a diff without writing anything'),
+  printOnly: flag('--print', 'Print the whole file as it would be written; write nothing'),
+};
 
-  protected installOptions(): InstallOptions {
-    return {
-      project: this.project,
-      user: this.user,
-      dryRun: this.dryRun,
-      print: this.printOnly,
-      cwd: process.cwd(),
-      env: process.env,
-      out: (line) => this.print(line),
-      raw: (text) => this.context.stdout.write(text),
-    };
-  }
+export interface HookConfigArgs {
+  readonly project: string | undefined;
+  readonly user: boolean;
+  readonly dryRun: boolean;
+  readonly printOnly: boolean;
 }
 
-export default class HookInstallCommand extends HookConfigCommand {
-  static override paths = [['hook', 'install']];
+/** The agent installer's view of the shared options. */
+export function installOptions(args: HookConfigArgs, io: CommandIo): InstallOptions {
+  return {
+    project: args.project,
+    user: args.user,
+    dryRun: args.dryRun,
+    print: args.printOnly,
+    cwd: process.cwd(),
+    env: io.env,
+    out: (line) => output(io).print(line),
+    raw: (text) => io.stdout.write(text),
+  };
+}
 
-  static override usage = Command.Usage({
+export default defineCommand({
+  paths: [['hook', 'install']],
+  usage: {
     category: 'Hooks',
     description: 'Make a coding agent record its edits into the outbox',
     details: `
@@ -84,48 +89,46 @@ export default class HookInstallCommand extends HookConfigCommand {
       ['Show the file as it would be written', '$0 hook install gemini-cli --print'],
       ['Show what would change', '$0 hook install cursor --project ~/src/app --dry-run'],
     ],
-  });
+  },
+  options: { ...hookConfigOptions, agent: positional('agent', true) },
+  parse: (raw) => raw,
+  async run(args, io) {
+    const row = agentRow(args.agent);
+    if (row.names[0] !== 'claude-code') return installAgentHook(row, installOptions(args, io));
+    return installClaudeCode(args, io);
+  },
+});
 
-  agent = Option.String({ name: 'agent' });
-
-  protected async run(): Promise<number> {
-    const row = agentRow(this.agent);
-    if (row.names[0] !== 'claude-code') {
-      return installAgentHook(row, this.installOptions());
-    }
-    return this.installClaudeCode();
-  }
-
-  private installClaudeCode(): number {
-    const env = process.env;
-    const path = resolveSettingsPath({ project: this.project, user: this.user, cwd: process.cwd(), env });
-    const file = readSettingsFile(path);
-    const current = parseSettings(file.text, path);
-    const home = env.DIFFLORE_HOME !== undefined && env.DIFFLORE_HOME !== '' ? resolve(env.DIFFLORE_HOME) : undefined;
-    const entry = cliEntryPath();
-    const spec = claudeCodeHookSpec(process.execPath, entry, home);
-    const merged = addClaudeCodeHook(current, spec, path);
-    const after = renderSettings(merged.settings, detectIndent(file.text));
-    if (this.printOnly) {
-      this.context.stdout.write(merged.changed ? after : (file.text ?? after));
-      return 0;
-    }
-    if (!merged.changed) {
-      this.print(`The difflore hook is already installed in ${path}; nothing changed.`);
-      return 0;
-    }
-    if (this.dryRun) {
-      this.context.stdout.write(lineDiff(file.text ?? '', after, file.text === undefined ? '/dev/null' : path, path));
-      this.print(`(dry run: ${path} not written)`);
-      return 0;
-    }
-    const { backup } = writeSettingsFile(file, after, Date.now());
-    const warning = ephemeralEntryWarning(entry);
-    if (warning) this.warn(warning);
-    this.print(`Installed the difflore hook in ${path}`);
-    this.print(`  PostToolUse ${spec.matcher} → ${spec.command}`);
-    if (backup) this.print(`  previous file saved as ${backup}`);
-    this.print('Claude Code picks it up in new sessions (or after /hooks in a running one).');
+function installClaudeCode(args: HookConfigArgs, io: CommandIo): number {
+  const out = output(io);
+  const env = io.env;
+  const path = resolveSettingsPath({ project: args.project, user: args.user, cwd: process.cwd(), env });
+  const file = readSettingsFile(path);
+  const current = parseSettings(file.text, path);
+  const home = env.DIFFLORE_HOME !== undefined && env.DIFFLORE_HOME !== '' ? resolve(env.DIFFLORE_HOME) : undefined;
+  const entry = cliEntryPath();
+  const spec = claudeCodeHookSpec(process.execPath, entry, home);
+  const merged = addClaudeCodeHook(current, spec, path);
+  const after = renderSettings(merged.settings, detectIndent(file.text));
+  if (args.printOnly) {
+    io.stdout.write(merged.changed ? after : (file.text ?? after));
     return 0;
   }
+  if (!merged.changed) {
+    out.print(`The difflore hook is already installed in ${path}; nothing changed.`);
+    return 0;
+  }
+  if (args.dryRun) {
+    io.stdout.write(lineDiff(file.text ?? '', after, file.text === undefined ? '/dev/null' : path, path));
+    out.print(`(dry run: ${path} not written)`);
+    return 0;
+  }
+  const { backup } = writeSettingsFile(file, after, Date.now());
+  const warning = ephemeralEntryWarning(entry);
+  if (warning) out.warn(warning);
+  out.print(`Installed the difflore hook in ${path}`);
+  out.print(`  PostToolUse ${spec.matcher} → ${spec.command}`);
+  if (backup) out.print(`  previous file saved as ${backup}`);
+  out.print('Claude Code picks it up in new sessions (or after /hooks in a running one).');
+  return 0;
 }

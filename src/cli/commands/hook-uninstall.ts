@@ -2,7 +2,6 @@
  * `difflore hook uninstall [agent]`: removes the entries `hook install` added from the agent's config
  * and nothing else (Claude Code when no agent is named, as before the other agents arrived).
  */
-import { Command, Option } from 'clipanion';
 import {
   detectIndent,
   lineDiff,
@@ -14,12 +13,12 @@ import {
   writeSettingsFile,
 } from '../../adapters/integrations/settings-merge.js';
 import { uninstallAgentHook } from '../agent-install.js';
-import { agentRow, HookConfigCommand } from './hook-install.js';
+import { type CommandIo, defineCommand, output, positional } from '../command-spec.js';
+import { agentRow, type HookConfigArgs, hookConfigOptions, installOptions } from './hook-install.js';
 
-export default class HookUninstallCommand extends HookConfigCommand {
-  static override paths = [['hook', 'uninstall']];
-
-  static override usage = Command.Usage({
+export default defineCommand({
+  paths: [['hook', 'uninstall']],
+  usage: {
     category: 'Hooks',
     description: 'Stop a coding agent from recording its edits',
     details: `
@@ -35,44 +34,42 @@ export default class HookUninstallCommand extends HookConfigCommand {
       ['Uninstall the Codex hook', '$0 hook uninstall codex'],
       ['Show what would change', '$0 hook uninstall windsurf --dry-run'],
     ],
-  });
+  },
+  options: { ...hookConfigOptions, agent: positional('agent', false) },
+  parse: (raw) => raw,
+  async run(args, io) {
+    const row = agentRow(args.agent ?? 'claude-code');
+    if (row.names[0] !== 'claude-code') return uninstallAgentHook(row, installOptions(args, io));
+    return uninstallClaudeCode(args, io);
+  },
+});
 
-  agent = Option.String({ name: 'agent', required: false });
-
-  protected async run(): Promise<number> {
-    const row = agentRow(this.agent ?? 'claude-code');
-    if (row.names[0] !== 'claude-code') {
-      return uninstallAgentHook(row, this.installOptions());
-    }
-    return this.uninstallClaudeCode();
-  }
-
-  private uninstallClaudeCode(): number {
-    const path = resolveSettingsPath({ project: this.project, user: this.user, cwd: process.cwd(), env: process.env });
-    const file = readSettingsFile(path);
-    if (file.text === undefined) {
-      this.print(`No ${path}; nothing to remove.`);
-      return 0;
-    }
-    const result = removeClaudeCodeHook(parseSettings(file.text, path), path);
-    const after = result.changed ? renderSettings(result.settings, detectIndent(file.text)) : file.text;
-    if (this.printOnly) {
-      this.context.stdout.write(after);
-      return 0;
-    }
-    if (!result.changed) {
-      this.print(`No difflore hook in ${path}; nothing changed.`);
-      return 0;
-    }
-    if (this.dryRun) {
-      this.context.stdout.write(lineDiff(file.text, after, path, path));
-      this.print(`(dry run: ${path} not written)`);
-      return 0;
-    }
-    const { backup } = writeSettingsFile(file, after, Date.now());
-    const n = result.removed;
-    this.print(`Removed ${n} difflore hook entr${n === 1 ? 'y' : 'ies'} from ${path}`);
-    if (backup) this.print(`  previous file saved as ${backup}`);
+function uninstallClaudeCode(args: HookConfigArgs, io: CommandIo): number {
+  const out = output(io);
+  const path = resolveSettingsPath({ project: args.project, user: args.user, cwd: process.cwd(), env: io.env });
+  const file = readSettingsFile(path);
+  if (file.text === undefined) {
+    out.print(`No ${path}; nothing to remove.`);
     return 0;
   }
+  const result = removeClaudeCodeHook(parseSettings(file.text, path), path);
+  const after = result.changed ? renderSettings(result.settings, detectIndent(file.text)) : file.text;
+  if (args.printOnly) {
+    io.stdout.write(after);
+    return 0;
+  }
+  if (!result.changed) {
+    out.print(`No difflore hook in ${path}; nothing changed.`);
+    return 0;
+  }
+  if (args.dryRun) {
+    io.stdout.write(lineDiff(file.text, after, path, path));
+    out.print(`(dry run: ${path} not written)`);
+    return 0;
+  }
+  const { backup } = writeSettingsFile(file, after, Date.now());
+  const n = result.removed;
+  out.print(`Removed ${n} difflore hook entr${n === 1 ? 'y' : 'ies'} from ${path}`);
+  if (backup) out.print(`  previous file saved as ${backup}`);
+  return 0;
 }

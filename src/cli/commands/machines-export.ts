@@ -2,8 +2,8 @@
  * `difflore machines export [daemon|stop] --format mermaid|dot|json|studio`: the statecharts, offline.
  * xstate and the machines are imported inside `run`, so listing this command costs the CLI nothing.
  */
-import { Command, Option } from 'clipanion';
-import { BaseCommand, usageError } from '../base-command.js';
+import { usageError } from '../exit-codes.js';
+import { defineCommand, positional, value } from '../command-spec.js';
 
 const MACHINES = ['daemon', 'stop'] as const;
 const FORMATS = ['mermaid', 'dot', 'json', 'studio', 'svg'] as const;
@@ -12,10 +12,9 @@ function isOneOf<T extends string>(values: readonly T[], value: string): value i
   return (values as readonly string[]).includes(value);
 }
 
-export default class MachinesExportCommand extends BaseCommand {
-  static override paths = [['machines', 'export']];
-
-  static override usage = Command.Usage({
+export default defineCommand({
+  paths: [['machines', 'export']],
+  usage: {
     category: 'Inspection',
     description: 'Print a statechart as Mermaid, Graphviz DOT, JSON, Stately Studio code or SVG',
     details: `
@@ -35,29 +34,28 @@ export default class MachinesExportCommand extends BaseCommand {
       ['Draw the daemon lifecycle without Graphviz', '$0 machines export daemon --format svg > daemon.svg'],
       ['Open the daemon machine in Stately Studio', '$0 machines export daemon --format studio > daemon.ts'],
     ],
-  });
+  },
+  options: {
+    machine: positional('daemon|stop', false),
+    format: value('--format', 'One of mermaid, dot, json, studio, svg (default: mermaid)', 'mermaid'),
+  },
 
-  machine = Option.String({ required: false, name: 'daemon|stop' });
-
-  format = Option.String('--format', 'mermaid', {
-    description: 'One of mermaid, dot, json, studio, svg (default: mermaid)',
-  });
-
-  protected async run(): Promise<number> {
-    const machine = this.machine ?? 'daemon';
+  parse: (raw) => raw,
+  async run(args, io) {
+    const machine = args.machine ?? 'daemon';
     if (!isOneOf(MACHINES, machine)) {
       usageError(`unknown machine '${machine}'`, `choose one of: ${MACHINES.join(', ')}`);
     }
-    if (!isOneOf(FORMATS, this.format)) {
-      usageError(`unknown format '${this.format}'`, `choose one of: ${FORMATS.join(', ')}`);
+    if (!isOneOf(FORMATS, args.format)) {
+      usageError(`unknown format '${args.format}'`, `choose one of: ${FORMATS.join(', ')}`);
     }
-    if (this.format === 'svg') {
+    if (args.format === 'svg') {
       const { machineSvg } = await import('../../view/svg.js');
-      this.context.stdout.write(await machineSvg(machine));
+      io.stdout.write(await machineSvg(machine));
       return 0;
     }
     const { exportMachine } = await import('../../machines/export.js');
-    this.context.stdout.write(exportMachine(machine, this.format));
+    io.stdout.write(exportMachine(machine, args.format));
     return 0;
-  }
-}
+  },
+});

@@ -2,17 +2,17 @@
  * `difflore outbox drain`: one foreground drain pass until nothing is due (or --limit rows), with a
  * progress bar on a TTY and the summary as text or JSON. The HTTP client and the pass load lazily.
  */
-import { Command, Option } from 'clipanion';
-import * as t from 'typanion';
 import type { describeTokenSource as Describe } from '../../adapters/delivery/cloud-config.js';
-import type { DrainProgress, DrainSummary } from '../../adapters/delivery/drain-pass.js';
+import type { DrainProgress, DrainPassReport } from '../../adapters/delivery/drain-pass.js';
 import type { HomePaths } from '../../adapters/home/home.js';
-import { BaseCommand } from '../base-command.js';
 import { ProgressReporter } from '../drain-progress.js';
+import { formatDuration } from '../text.js';
+import { optional, parseNumber } from '../option-numbers.js';
+import { defineCommand, flag, output, value } from '../command-spec.js';
 
-export default class OutboxDrainCommand extends BaseCommand {
-  static override paths = [['outbox', 'drain']];
-  static override usage = Command.Usage({
+export default defineCommand({
+  paths: [['outbox', 'drain']],
+  usage: {
     category: 'Outbox',
     description: 'Deliver queued rows to the cloud now, in the foreground.',
     details: `
@@ -34,16 +34,19 @@ export default class OutboxDrainCommand extends BaseCommand {
       ['Send at most 100 rows and print the summary as JSON', '$0 outbox drain --limit 100 --json'],
       ['Drain to a local reference cloud', 'DIFFLORE_CLOUD_URL=http://127.0.0.1:8787 $0 outbox drain'],
     ],
-  });
+  },
+  options: {
+    limit: value('--limit', 'Attempt at most this many rows'),
+    json: flag('--json', 'Print the summary as one JSON object'),
+  },
 
-  limit = Option.String('--limit', {
-    description: 'Attempt at most this many rows',
-    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isAtLeast(1)]),
-  });
-  json = Option.Boolean('--json', false, { description: 'Print the summary as one JSON object' });
-
-  protected async run(): Promise<number> {
-    const env = this.context.env as NodeJS.ProcessEnv;
+  parse: (raw) => ({
+    ...raw,
+    limit: optional(raw.limit, (text) => parseNumber('--limit', text, { whole: true, min: 1 })),
+  }),
+  async run(args, io) {
+    const out = output(io);
+    const env = io.env;
     const [
       { ensureHome, resolveHome },
       { openDatabase },
@@ -65,18 +68,19 @@ export default class OutboxDrainCommand extends BaseCommand {
     const onSignal = (): void => controller.abort();
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
-    const progress = this.json ? undefined : new ProgressReporter(this.context.stderr);
+    // Not a fast command: Clipanion runs it, and its context streams are real streams.
+    const progress = args.json ? undefined : new ProgressReporter(io.stderr as NodeJS.WritableStream);
     // Leases that name this process, as the daemon's do. Nobody hands them back early (only a daemon
     // that claims the home releases its dead predecessor's); it keeps the lease ids telling.
     const owner = leaseOwnerFor(selfIdentity());
-    let summary: DrainSummary;
+    let summary: DrainPassReport;
     try {
       summary = await runDrainPass({
         store: new OutboxStore(db, owner === null ? {} : { leaseOwner: owner }),
         paths,
         env,
         signal: controller.signal,
-        ...(this.limit === undefined ? {} : { limit: this.limit }),
+        ...(args.limit === undefined ? {} : { limit: args.limit }),
         ...(progress ? { onProgress: (e: DrainProgress) => progress.on(e), countWaiting: true } : {}),
       });
     } finally {
@@ -86,42 +90,41 @@ export default class OutboxDrainCommand extends BaseCommand {
       closeSharedCloudClient();
       db.close();
     }
-    if (this.json) this.printJson(summary);
-    else this.printSummary(summary, paths, describeTokenSource);
+    if (args.json) out.printJson(summary);
+    else printSummary(out, summary, paths, describeTokenSource);
     return summary.waitingForAuth ? 1 : 0;
-  }
+  },
+});
 
-  private printSummary(s: DrainSummary, paths: HomePaths, describeTokenSource: DescribeSource): void {
-    this.print(
-      `${s.cancelled ? 'cancelled' : 'drained'}: attempted ${s.attempted}, confirmed ${s.confirmed}, retried ${s.retried}, abandoned ${s.abandoned}`,
-    );
-    if (s.spill && s.spill.replayed + s.spill.quarantined > 0) {
-      this.print(`spill: replayed ${s.spill.replayed}, quarantined ${s.spill.quarantined}`);
-    }
-    if (s.tokenSource !== null) this.print(`token from: ${describeTokenSource(s.tokenSource, paths)}`);
-    if (s.tokenRefreshed !== null) {
-      this.print(
-        s.tokenRefreshed === 'server'
-          ? 'the cloud refused the token: refreshed the Rust login and wrote it back to cloud-auth.db'
-          : 'the cloud refused the token: another process had refreshed the Rust login; using its token',
-      );
-    }
-    if (s.authProblem) this.print(`waiting for a token: ${s.authProblem}`);
-    if (s.breaker.state === 'open' && s.breaker.openUntil !== null) {
-      this.print(`the cloud is failing: paused until ${new Date(s.breaker.openUntil).toISOString()}`);
-    }
-    if (s.nextDueAt !== null) {
-      const wait = s.nextDueAt - Date.now();
-      this.print(wait > 0 ? `next row due in ${formatWait(wait)}` : 'more rows are due');
-    }
-    if (s.lastError && !s.authProblem) this.print(`last error: ${s.lastError}`);
+function printSummary(
+  out: ReturnType<typeof output>,
+  s: DrainPassReport,
+  paths: HomePaths,
+  describeTokenSource: DescribeSource,
+): void {
+  out.print(
+    `${s.cancelled ? 'cancelled' : 'drained'}: attempted ${s.attempted}, confirmed ${s.confirmed}, retried ${s.retried}, abandoned ${s.abandoned}`,
+  );
+  if (s.spill && s.spill.replayed + s.spill.quarantined > 0) {
+    out.print(`spill: replayed ${s.spill.replayed}, quarantined ${s.spill.quarantined}`);
   }
+  if (s.tokenSource !== null) out.print(`token from: ${describeTokenSource(s.tokenSource, paths)}`);
+  if (s.tokenRefreshed !== null) {
+    out.print(
+      s.tokenRefreshed === 'server'
+        ? 'the cloud refused the token: refreshed the Rust login and wrote it back to cloud-auth.db'
+        : 'the cloud refused the token: another process had refreshed the Rust login; using its token',
+    );
+  }
+  if (s.authProblem) out.print(`waiting for a token: ${s.authProblem}`);
+  if (s.breaker.state === 'open' && s.breaker.openUntil !== null) {
+    out.print(`the cloud is failing: paused until ${new Date(s.breaker.openUntil).toISOString()}`);
+  }
+  if (s.nextDueAt !== null) {
+    const wait = s.nextDueAt - Date.now();
+    out.print(wait > 0 ? `next row due in ${formatDuration(wait)}` : 'more rows are due');
+  }
+  if (s.lastError && !s.authProblem) out.print(`last error: ${s.lastError}`);
 }
 
 type DescribeSource = typeof Describe;
-
-function formatWait(ms: number): string {
-  if (ms < 1000) return `${ms} ms`;
-  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
-  return `${Math.round(ms / 60_000)} min`;
-}

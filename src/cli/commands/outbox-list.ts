@@ -1,17 +1,15 @@
 /**
  * `difflore outbox list`: the rows themselves, oldest first, filtered by status and kind.
  */
-import { Command, Option } from 'clipanion';
 import type { OutboxRow } from '../../adapters/outbox/outbox-store.js';
-import { BaseCommand } from '../base-command.js';
 import { checkKind, checkLimit, checkStatus, formatDuration, oneLine, STATUSES, withStore } from '../outbox-helpers.js';
+import { defineCommand, flag, output, value } from '../command-spec.js';
 
 const DEFAULT_LIMIT = 50;
 
-export default class OutboxListCommand extends BaseCommand {
-  static override paths = [['outbox', 'list']];
-
-  static override usage = Command.Usage({
+export default defineCommand({
+  paths: [['outbox', 'list']],
+  usage: {
     category: 'Outbox',
     description: 'List outbox rows',
     details: `
@@ -30,38 +28,41 @@ export default class OutboxListCommand extends BaseCommand {
         '$0 outbox list --status pending --kind observation --limit 10 --json',
       ],
     ],
-  });
+  },
+  options: {
+    status: value('--status', `Only rows with this status (${STATUSES.join(', ')})`),
+    kind: value('--kind', 'Only rows of this kind'),
+    limit: value('--limit', `At most this many rows (default ${DEFAULT_LIMIT})`),
+    json: flag('--json', 'Print a JSON array'),
+  },
 
-  status = Option.String('--status', { description: `Only rows with this status (${STATUSES.join(', ')})` });
-  kind = Option.String('--kind', { description: 'Only rows of this kind' });
-  limit = Option.String('--limit', { description: `At most this many rows (default ${DEFAULT_LIMIT})` });
-  json = Option.Boolean('--json', false, { description: 'Print a JSON array' });
-
-  protected async run(): Promise<number> {
-    const status = checkStatus(this.status);
-    const kind = checkKind(this.kind);
-    const limit = checkLimit(this.limit, DEFAULT_LIMIT);
-    const rows = withStore(this.context.env, (store) => {
+  parse: (raw) => raw,
+  async run(args, io) {
+    const out = output(io);
+    const status = checkStatus(args.status);
+    const kind = checkKind(args.kind);
+    const limit = checkLimit(args.limit, DEFAULT_LIMIT);
+    const rows = withStore(io.env, (store) => {
       if (store === null) return [];
       const filter: { status?: string; kind?: string; limit: number } = { limit };
       if (status !== undefined) filter.status = status;
       if (kind !== undefined) filter.kind = kind;
       return store.list(filter);
     });
-    if (this.json) {
-      this.printJson(rows);
+    if (args.json) {
+      out.printJson(rows);
       return 0;
     }
     if (rows.length === 0) {
       const what = [status, kind].filter((x) => x !== undefined).join(' ');
-      this.print(`No ${what ? `${what} ` : ''}rows in the outbox.`);
+      out.print(`No ${what ? `${what} ` : ''}rows in the outbox.`);
       return 0;
     }
-    for (const line of table(rows, Date.now())) this.print(line);
-    if (rows.length === limit) this.print(`(showing the first ${limit}; use --limit to see more)`);
+    for (const line of table(rows, Date.now())) out.print(line);
+    if (rows.length === limit) out.print(`(showing the first ${limit}; use --limit to see more)`);
     return 0;
-  }
-}
+  },
+});
 
 /** When the daemon tries the row next, as the claim sees it (due at next_attempt_at, else at once). */
 function nextTry(row: OutboxRow, now: number): string {

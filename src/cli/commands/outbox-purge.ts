@@ -1,14 +1,13 @@
 /**
  * `difflore outbox purge --status abandoned`: delete rows the daemon gave up on.
  */
-import { Command, Option } from 'clipanion';
-import { BaseCommand, usageError } from '../base-command.js';
+import { usageError } from '../exit-codes.js';
 import { formatByKind, onAbandonedRows, plural } from '../outbox-helpers.js';
+import { defineCommand, flag, output, value } from '../command-spec.js';
 
-export default class OutboxPurgeCommand extends BaseCommand {
-  static override paths = [['outbox', 'purge']];
-
-  static override usage = Command.Usage({
+export default defineCommand({
+  paths: [['outbox', 'purge']],
+  usage: {
     category: 'Outbox',
     description: 'Delete abandoned rows',
     details: `
@@ -23,39 +22,40 @@ export default class OutboxPurgeCommand extends BaseCommand {
       ['See what would be deleted', '$0 outbox purge --status abandoned --dry-run'],
       ['Delete rows abandoned more than 30 days ago', '$0 outbox purge --status abandoned --older-than 30d'],
     ],
-  });
+  },
+  options: {
+    status: value('--status', 'Which rows to delete; only `abandoned` is accepted'),
+    kind: value('--kind', 'Only rows of this kind'),
+    olderThan: value('--older-than', 'Only rows abandoned at least this long ago (<n>d|h|m)'),
+    dryRun: flag('--dry-run', 'Show what would be deleted; delete nothing'),
+    json: flag('--json', 'Print the result as one JSON object'),
+  },
 
-  status = Option.String('--status', { description: 'Which rows to delete; only `abandoned` is accepted' });
-  kind = Option.String('--kind', { description: 'Only rows of this kind' });
-  olderThan = Option.String('--older-than', { description: 'Only rows abandoned at least this long ago (<n>d|h|m)' });
-  dryRun = Option.Boolean('--dry-run', false, { description: 'Show what would be deleted; delete nothing' });
-  json = Option.Boolean('--json', false, { description: 'Print the result as one JSON object' });
-
-  protected async run(): Promise<number> {
-    if (this.status === undefined) {
+  parse: (raw) => raw,
+  async run(args, io) {
+    const out = output(io);
+    if (args.status === undefined) {
       usageError('outbox purge needs --status abandoned', 'only abandoned rows can be purged');
     }
-    if (this.status !== 'abandoned') {
+    if (args.status !== 'abandoned') {
       usageError(
-        `--status '${this.status}' cannot be purged; only abandoned rows can (--status abandoned)`,
+        `--status '${args.status}' cannot be purged; only abandoned rows can (--status abandoned)`,
         'pending and processing rows are still being delivered',
       );
     }
-    const { result, json, scope } = onAbandonedRows(this.context.env, this, (store, filter) =>
-      store.purgeAbandoned(filter),
-    );
-    if (this.json) {
-      this.printJson(json);
+    const { result, json, scope } = onAbandonedRows(io.env, args, (store, filter) => store.purgeAbandoned(filter));
+    if (args.json) {
+      out.printJson(json);
       return 0;
     }
     if (result.total === 0) {
-      this.print(`No ${scope ? `matching abandoned rows (${scope})` : 'abandoned rows'}; nothing to delete.`);
+      out.print(`No ${scope ? `matching abandoned rows (${scope})` : 'abandoned rows'}; nothing to delete.`);
     } else if (result.dryRun) {
-      this.print(`Would delete ${plural(result.total, 'abandoned row')}: ${formatByKind(result.byKind)}.`);
-      this.print('Nothing deleted (--dry-run). Run again without --dry-run to do it.');
+      out.print(`Would delete ${plural(result.total, 'abandoned row')}: ${formatByKind(result.byKind)}.`);
+      out.print('Nothing deleted (--dry-run). Run again without --dry-run to do it.');
     } else {
-      this.print(`Deleted ${plural(result.total, 'abandoned row')}: ${formatByKind(result.byKind)}.`);
+      out.print(`Deleted ${plural(result.total, 'abandoned row')}: ${formatByKind(result.byKind)}.`);
     }
     return 0;
-  }
-}
+  },
+});

@@ -1,14 +1,12 @@
 /**
  * `difflore outbox retry`: give abandoned rows another 8 tries.
  */
-import { Command, Option } from 'clipanion';
-import { BaseCommand } from '../base-command.js';
 import { formatByKind, onAbandonedRows, plural } from '../outbox-helpers.js';
+import { defineCommand, flag, output, value } from '../command-spec.js';
 
-export default class OutboxRetryCommand extends BaseCommand {
-  static override paths = [['outbox', 'retry']];
-
-  static override usage = Command.Usage({
+export default defineCommand({
+  paths: [['outbox', 'retry']],
+  usage: {
     category: 'Outbox',
     description: 'Return abandoned rows to the queue',
     details: `
@@ -24,31 +22,32 @@ export default class OutboxRetryCommand extends BaseCommand {
       ['Retry every abandoned observation', '$0 outbox retry --kind observation'],
       ['Retry rows abandoned more than a day ago', '$0 outbox retry --older-than 1d'],
     ],
-  });
+  },
+  options: {
+    kind: value('--kind', 'Only rows of this kind'),
+    olderThan: value('--older-than', 'Only rows abandoned at least this long ago (<n>d|h|m)'),
+    dryRun: flag('--dry-run', 'Show what would change; change nothing'),
+    json: flag('--json', 'Print the result as one JSON object'),
+  },
 
-  kind = Option.String('--kind', { description: 'Only rows of this kind' });
-  olderThan = Option.String('--older-than', { description: 'Only rows abandoned at least this long ago (<n>d|h|m)' });
-  dryRun = Option.Boolean('--dry-run', false, { description: 'Show what would change; change nothing' });
-  json = Option.Boolean('--json', false, { description: 'Print the result as one JSON object' });
-
-  protected async run(): Promise<number> {
-    const { result, json, scope } = onAbandonedRows(this.context.env, this, (store, filter) =>
-      store.retryAbandoned(filter),
-    );
-    if (this.json) {
-      this.printJson(json);
+  parse: (raw) => raw,
+  async run(args, io) {
+    const out = output(io);
+    const { result, json, scope } = onAbandonedRows(io.env, args, (store, filter) => store.retryAbandoned(filter));
+    if (args.json) {
+      out.printJson(json);
       return 0;
     }
     if (result.total === 0) {
-      this.print(`No ${scope ? `matching abandoned rows (${scope})` : 'abandoned rows'}; nothing to retry.`);
+      out.print(`No ${scope ? `matching abandoned rows (${scope})` : 'abandoned rows'}; nothing to retry.`);
     } else if (result.dryRun) {
-      this.print(`Would return ${plural(result.total, 'abandoned row')} to pending: ${formatByKind(result.byKind)}.`);
-      this.print('Nothing changed (--dry-run). Run again without --dry-run to do it.');
+      out.print(`Would return ${plural(result.total, 'abandoned row')} to pending: ${formatByKind(result.byKind)}.`);
+      out.print('Nothing changed (--dry-run). Run again without --dry-run to do it.');
     } else {
-      this.print(
+      out.print(
         `Returned ${plural(result.total, 'abandoned row')} to pending with tries reset: ${formatByKind(result.byKind)}.`,
       );
     }
     return 0;
-  }
-}
+  },
+});

@@ -1,12 +1,11 @@
 /**
  * `difflore outbox status`: what is queued, what is stuck, and what waits on disk as spill files.
  */
-import { Command, Option } from 'clipanion';
 import { type SpillStats, spillStats } from '../../adapters/outbox/spill.js';
-import { BaseCommand } from '../base-command.js';
 import { type DaemonStatusReport, type DeliveryReport, daemonStatus, readBacklog } from '../daemon-status.js';
 import { unknownKindNote } from '../doctor/checks.js';
 import { formatBytes, formatDuration, oneLine, plural, withStore } from '../outbox-helpers.js';
+import { defineCommand, flag, output } from '../command-spec.js';
 
 export interface OutboxStatusReport {
   readonly database: string;
@@ -35,10 +34,9 @@ function deliveryOf(report: DaemonStatusReport | null): Pick<OutboxStatusReport,
   return { delivery: report?.delivery ?? null, daemonRunning: report?.status === 'running' };
 }
 
-export default class OutboxStatusCommand extends BaseCommand {
-  static override paths = [['outbox', 'status']];
-
-  static override usage = Command.Usage({
+export default defineCommand({
+  paths: [['outbox', 'status']],
+  usage: {
     category: 'Outbox',
     description: 'Show what is queued for the cloud',
     details: `
@@ -60,13 +58,16 @@ export default class OutboxStatusCommand extends BaseCommand {
       ['Show the outbox', '$0 outbox status'],
       ['Read it from a script', '$0 outbox status --json | jq .pending'],
     ],
-  });
+  },
+  options: {
+    json: flag('--json', 'Print one JSON object'),
+  },
 
-  json = Option.Boolean('--json', false, { description: 'Print one JSON object' });
-
-  protected async run(): Promise<number> {
+  parse: (raw) => raw,
+  async run(args, io) {
+    const out = output(io);
     const now = Date.now();
-    const report = withStore(this.context.env, (store, paths): OutboxStatusReport => {
+    const report = withStore(io.env, (store, paths): OutboxStatusReport => {
       const counts = store?.counts() ?? { pending: 0, processing: 0, abandoned: 0 };
       const oldest = store?.oldestPendingCreatedAt() ?? null;
       const nextDue = store?.nextDueAt() ?? null;
@@ -80,19 +81,17 @@ export default class OutboxStatusCommand extends BaseCommand {
         oldestPendingAgeMs: oldest === null ? null : Math.max(0, now - oldest),
         nextDueInMs: nextDue === null ? null : Math.max(0, nextDue - now),
         spill: spillStats(paths),
-        ...deliveryOf(
-          store === null ? null : daemonStatus(paths, { env: this.context.env, now, backlog: readBacklog }),
-        ),
+        ...deliveryOf(store === null ? null : daemonStatus(paths, { env: io.env, now, backlog: readBacklog })),
       };
     });
-    if (this.json) {
-      this.printJson(report);
+    if (args.json) {
+      out.printJson(report);
       return 0;
     }
-    for (const line of describeStatus(report)) this.print(line);
+    for (const line of describeStatus(report)) out.print(line);
     return 0;
-  }
-}
+  },
+});
 
 function describeStatus(r: OutboxStatusReport): string[] {
   const lines: string[] = [];

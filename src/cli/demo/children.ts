@@ -11,6 +11,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
 import { cliEntryPath } from '../../adapters/integrations/service-unit.js';
+import { formatDuration } from '../text.js';
 
 export interface ChildResult {
   readonly code: number | null;
@@ -123,7 +124,7 @@ export function startCloud(args: readonly string[], env: NodeJS.ProcessEnv, time
       if (settled) return;
       settled = true;
       child.kill('SIGKILL');
-      reject(new Error(`the reference cloud did not say where it listens within ${timeoutMs / 1000} s`));
+      reject(new Error(`the reference cloud did not say where it listens within ${formatDuration(timeoutMs)}`));
     }, timeoutMs);
     child.stderr.setEncoding('utf8').on('data', (d: string) => {
       err += d;

@@ -2,6 +2,7 @@
  * The demo's live progress: a bar redrawn in place on a terminal, plain lines (at most one a
  * second) anywhere else, so logs and CI output stay readable. Colour only on a TTY without NO_COLOR.
  */
+import { formatDuration } from '../text.js';
 
 export interface ProgressFigures {
   /** Deliverable rows the outbox no longer holds (the cloud acknowledged them). */
@@ -14,13 +15,10 @@ export interface ProgressFigures {
   readonly rate: number | null;
 }
 
-type Out = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+/** A stream the demo writes to (stdout or stderr), with what a terminal tells about itself. */
+export type Out = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 
 const BAR_WIDTH = 28;
-
-export function formatSeconds(ms: number): string {
-  return `${(ms / 1000).toFixed(1)} s`;
-}
 
 export class ProgressView {
   readonly #out: Out;
@@ -73,7 +71,7 @@ export class ProgressView {
 
   #text(f: ProgressFigures): string {
     const rate = f.rate === null ? '… rows/s' : `${Math.round(f.rate)} rows/s`;
-    return `${f.acknowledged}/${f.total} acknowledged · ${rate} · ${f.retried} retried · ${formatSeconds(f.elapsedMs)}`;
+    return `${f.acknowledged}/${f.total} acknowledged · ${rate} · ${f.retried} retried · ${formatDuration(f.elapsedMs)}`;
   }
 
   #draw(): void {

@@ -21,7 +21,7 @@ import type { Database } from '../../adapters/outbox/db.js';
 import type { HomePaths } from '../../adapters/home/home.js';
 import type { CloudStats } from '../../reference-cloud/server.js';
 import { describeError } from '../../errors.js';
-import { plural } from '../outbox-helpers.js';
+import { formatDuration, plural } from '../text.js';
 import {
   type CloudChild,
   type ChildResult,
@@ -31,7 +31,7 @@ import {
   shown,
   startCloud,
 } from './children.js';
-import { formatSeconds, ProgressView } from './progress.js';
+import { type Out, ProgressView } from './progress.js';
 import { buildWorkload, type Workload } from './workload.js';
 
 export interface DemoOptions {
@@ -43,8 +43,6 @@ export interface DemoOptions {
   /** Give up after this long (ms), saying what was left. */
   readonly deadlineMs: number;
 }
-
-type Out = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 
 export interface DemoIO {
   readonly out: Out;
@@ -241,16 +239,61 @@ export async function runDemo(options: DemoOptions, io: DemoIO): Promise<number>
   return 1;
 }
 
-async function demo(run: Run): Promise<Outcome> {
-  const { io, options } = run;
+/** The adapters the demo uses, loaded when it runs (the CLI's other commands never pay for them). */
+interface DemoAdapters {
+  readonly ensureHome: typeof import('../../adapters/home/home.js').ensureHome;
+  readonly openDatabase: typeof import('../../adapters/outbox/db.js').openDatabase;
+  readonly OutboxStore: typeof import('../../adapters/outbox/outbox-store.js').OutboxStore;
+  readonly probeLiveness: typeof import('../../adapters/lifecycle/liveness.js').probeLiveness;
+}
+
+async function loadAdapters(): Promise<DemoAdapters> {
   const [{ ensureHome }, { openDatabase }, { OutboxStore }, { probeLiveness }] = await Promise.all([
     import('../../adapters/home/home.js'),
     import('../../adapters/outbox/db.js'),
     import('../../adapters/outbox/outbox-store.js'),
     import('../../adapters/lifecycle/liveness.js'),
   ]);
+  return { ensureHome, openDatabase, OutboxStore, probeLiveness };
+}
 
-  // 1. The data home.
+async function demo(run: Run): Promise<Outcome> {
+  const { options } = run;
+  const adapters = await loadAdapters();
+  const paths = prepareHome(run, adapters);
+  const workload = buildWorkload(options.rows, `poison-${randomBytes(6).toString('hex')}`, Date.now());
+  run.say(`difflore demo: ${options.rows} rows from a local outbox to a local cloud, through the daemon`);
+  run.say(
+    `  home    ${paths.home}${run.tempRoot === null ? '' : options.keep ? ' (temporary, kept at the end)' : ' (temporary, removed at the end)'}`,
+  );
+  const token = `demo_${randomBytes(18).toString('base64url')}`;
+  const childEnv = isolatedEnv(run.io.env);
+  const cloud = await startBurstingCloud(run, token, childEnv, workload);
+  queueWorkload(run, adapters, paths, workload);
+  run.daemonEnv = {
+    ...childEnv,
+    DIFFLORE_HOME: paths.home,
+    DIFFLORE_CLOUD_URL: cloud.url,
+    DIFFLORE_CLOUD_TOKEN: token,
+  };
+  await startDaemon(run, run.daemonEnv);
+
+  // 5. Watch until every deliverable row is acknowledged.
+  const watched = await watch(run, workload, paths, adapters.openDatabase, adapters.probeLiveness);
+  run.say();
+  run.say(
+    `All ${workload.deliverable} deliverable rows acknowledged in ${formatDuration(watched.deliveredInMs)} ` +
+      `(the poison row is abandoned, as it should be).`,
+  );
+  run.say();
+  await showDaemon(run, run.daemonEnv, paths.home);
+  await stopDaemon(run, run.daemonEnv);
+  return { workload, ...watched };
+}
+
+/** 1. The data home: --home (if nothing runs there and its outbox is empty), else a temporary one. */
+function prepareHome(run: Run, adapters: DemoAdapters): HomePaths {
+  const { options } = run;
   let home: string;
   if (options.home !== undefined) {
     home = resolve(options.home);
@@ -258,19 +301,19 @@ async function demo(run: Run): Promise<Outcome> {
     run.tempRoot = mkdtempSync(join(tmpdir(), 'difflore-demo-'));
     home = join(run.tempRoot, 'home');
   }
-  const paths = ensureHome(home);
+  const paths = adapters.ensureHome(home);
   run.paths = paths;
-  if (options.home !== undefined) refuseBusyHome(paths, openDatabase, probeLiveness);
-  const workload = buildWorkload(options.rows, `poison-${randomBytes(6).toString('hex')}`, Date.now());
+  if (options.home !== undefined) refuseBusyHome(paths, adapters.openDatabase, adapters.probeLiveness);
+  return paths;
+}
 
-  run.say(`difflore demo: ${options.rows} rows from a local outbox to a local cloud, through the daemon`);
-  run.say(
-    `  home    ${home}${run.tempRoot === null ? '' : options.keep ? ' (temporary, kept at the end)' : ' (temporary, removed at the end)'}`,
-  );
-
-  // 2. The reference cloud, with a token of its own and the burst armed.
-  const token = `demo_${randomBytes(18).toString('base64url')}`;
-  const childEnv = isolatedEnv(io.env);
+/** 2. The reference cloud, with a token of its own and the burst armed. */
+async function startBurstingCloud(
+  run: Run,
+  token: string,
+  childEnv: NodeJS.ProcessEnv,
+  workload: Workload,
+): Promise<CloudChild> {
   run.check();
   run.cloud = await startCloud(['--token', token], childEnv);
   const cloud = run.cloud;
@@ -285,12 +328,15 @@ async function demo(run: Run): Promise<Outcome> {
   run.say(`  cloud   ${cloud.url} (${shown(['cloud', 'serve'])}, pid ${cloud.pid})`);
   run.say(`          answers 503 + Retry-After: ${RETRY_AFTER_S} until the daemon has felt it, then recovers`);
   run.say(`          rejects one poison row with 400, for good`);
+  return cloud;
+}
 
-  // 3. The workload, as hooks would have queued it.
+/** 3. The workload, as hooks would have queued it. */
+function queueWorkload(run: Run, adapters: DemoAdapters, paths: HomePaths, workload: Workload): void {
   run.check();
-  const db = openDatabase(paths.db);
+  const db = adapters.openDatabase(paths.db);
   try {
-    new OutboxStore(db).enqueueMany(workload.rows);
+    new adapters.OutboxStore(db).enqueueMany(workload.rows);
   } finally {
     db.close();
   }
@@ -299,17 +345,13 @@ async function demo(run: Run): Promise<Outcome> {
     `          incl. 1 poison row, ${plural(workload.repeats, 'exact repeat')} (a hook that fired twice), ` +
       `${workload.localOnly} legacy fix_acceptance (confirmed without sending)`,
   );
+}
 
-  // 4. The daemon.
+/** 4. The daemon, through `daemon start`. */
+async function startDaemon(run: Run, env: NodeJS.ProcessEnv): Promise<void> {
   run.check();
-  run.daemonEnv = {
-    ...childEnv,
-    DIFFLORE_HOME: home,
-    DIFFLORE_CLOUD_URL: cloud.url,
-    DIFFLORE_CLOUD_TOKEN: token,
-  };
   run.daemonStartRan = true;
-  const started = await runCli(['daemon', 'start', '--json'], run.daemonEnv);
+  const started = await runCli(['daemon', 'start', '--json'], env);
   let daemonPid: number | null = null;
   try {
     const parsed = JSON.parse(started.stdout.trim().split('\n').at(-1) ?? '') as { status?: string; pid?: number };
@@ -320,22 +362,15 @@ async function demo(run: Run): Promise<Outcome> {
   if (started.code !== 0) throw new DemoFailure(childFailure(shown(['daemon', 'start']), started));
   run.say(`  daemon  started, pid ${daemonPid ?? '?'} (${shown(['daemon', 'start'])})`);
   run.say();
+}
 
-  // 5. Watch until every deliverable row is acknowledged.
-  const watched = await watch(run, workload, paths, openDatabase, probeLiveness);
-  run.say();
-  run.say(
-    `All ${workload.deliverable} deliverable rows acknowledged in ${formatSeconds(watched.deliveredInMs)} ` +
-      `(the poison row is abandoned, as it should be).`,
-  );
-  run.say();
-
-  // 6. What the daemon says about itself (three read-only commands, run side by side).
+/** 6. What the daemon says about itself (three read-only commands, run side by side). */
+async function showDaemon(run: Run, env: NodeJS.ProcessEnv, home: string): Promise<void> {
   run.check();
   const [status, log, diagram] = await Promise.all([
-    runCli(['daemon', 'status'], run.daemonEnv),
-    runCli(['daemon', 'log', '--limit', '10'], run.daemonEnv),
-    runCli(['machines', 'export', 'daemon', '--format', 'mermaid'], run.daemonEnv),
+    runCli(['daemon', 'status'], env),
+    runCli(['daemon', 'log', '--limit', '10'], env),
+    runCli(['machines', 'export', 'daemon', '--format', 'mermaid'], env),
   ]);
   run.say(`Daemon status (${shown(['daemon', 'status'])}):`);
   run.say(indent(status.stdout || status.stderr));
@@ -347,21 +382,22 @@ async function demo(run: Run): Promise<Outcome> {
   if (diagram.code === 0) {
     const file = join(home, 'daemon.mmd');
     writeFileSync(file, diagram.stdout, { mode: 0o600 });
-    const kept = run.tempRoot === null || options.keep;
+    const kept = run.tempRoot === null || run.options.keep;
     run.say(`State diagram: ${file}${kept ? '' : ' (removed with the home)'}; any time: ${exportCommand}`);
   } else {
     run.say(`State diagram: ${exportCommand} (${childFailure('export', diagram)})`);
   }
   run.say();
+}
 
-  // 7. Stop through the stop protocol, and show how it went.
+/** 7. Stop through the stop protocol, and show how it went. */
+async function stopDaemon(run: Run, env: NodeJS.ProcessEnv): Promise<void> {
   run.check();
-  const stopped = await runCli(['daemon', 'stop'], run.daemonEnv);
+  const stopped = await runCli(['daemon', 'stop'], env);
   run.daemonStopped = stopped.code === 0;
   run.say(`Stopping the daemon (${shown(['daemon', 'stop'])}):`);
   run.say(indent(stopped.stdout || stopped.stderr));
   if (stopped.code !== 0) throw new DemoFailure(childFailure(shown(['daemon', 'stop']), stopped));
-  return { workload, ...watched };
 }
 
 /** A --home the demo may use: no daemon running there and an empty outbox. */
@@ -529,7 +565,7 @@ function deadlineMessage(
   const left = rows.map((r) => `${r.status} ${r.n}`).join(', ') || 'nothing';
   const received = Object.values(stats.received).reduce((a, b) => a + b, 0);
   return (
-    `gave up after ${formatSeconds(run.options.deadlineMs)}: the outbox still holds ${left}; ` +
+    `gave up after ${formatDuration(run.options.deadlineMs)}: the outbox still holds ${left}; ` +
     `the cloud has ${received} of ${workload.expectedReceived} rows (answers so far: ${JSON.stringify(stats.byStatus)})`
   );
 }
@@ -587,6 +623,6 @@ function printSummary(run: Run, o: Outcome): void {
     `  retried    ${plural(o.retriedRows, 'row')} (${plural(o.failedRequests, 'request')} answered 503 during the burst)`,
   );
   run.say(`  abandoned  1, the poison row: ${o.abandonedReason ?? 'no reason recorded'}`);
-  run.say(`  time       ${formatSeconds(run.elapsed())} in all; delivery took ${formatSeconds(o.deliveredInMs)}`);
+  run.say(`  time       ${formatDuration(run.elapsed())} in all; delivery took ${formatDuration(o.deliveredInMs)}`);
   if (run.tempRoot !== null && !run.options.keep) run.say(`  cleaned    removed ${run.tempRoot}`);
 }

@@ -67,109 +67,110 @@ function hash(prefix: string, i: number): string {
   return `sha256:${prefix}${i.toString(16).padStart(12, '0')}`;
 }
 
-function payloadFor(kind: string, i: number, baseMs: number): unknown {
-  const session = `demo-session-${Math.floor(i / 50)}`;
-  const file = pick(FILES, i);
-  switch (kind) {
-    case 'observation':
-      return {
-        session_id: session,
-        ts_ms: baseMs + i,
-        obs_type: 'edit',
-        tool: pick(TOOLS, i),
-        file_path: file,
-        // Every Rust hook sends a scope object.
-        scope: { anchor_kind: 'file', anchor_key: file },
-        title: `Edited ${file} (#${i})`,
-        narrative: `The agent changed ${file} while working on demo task ${i % 17}.`,
-        diff_excerpt: `@@ -${i},2 +${i},3 @@\n-const limit = ${i};\n+const limit = ${i + 1};\n+// bumped by the demo`,
-        content_hash: hash('0b5e', i),
-      };
-    case 'mcp_query':
-      return {
-        file,
-        intent: `find rules for ${file} (query ${i})`,
-        rules_injected: i % 6,
-        strict_match_count: i % 3,
-        rule_titles: [`Prefer small functions (${i % 9})`],
-        rule_ids: [`rule_${i % 9}`],
-        client_label: 'difflore-demo',
-        repo_full_name: 'acme/widgets',
-      };
-    case 'accepted_edit':
-      return {
-        beforeCode: `let total = ${i};`,
-        afterCode: `const total = ${i};`,
-        filePath: file,
+/** Where and when row `i` happened: its session, file and time. */
+interface RowAt {
+  readonly i: number;
+  readonly session: string;
+  readonly file: string;
+  readonly ts: number;
+}
+
+/** One payload builder per kind, each shaped as the hooks and the Rust binary write that kind. */
+const PAYLOADS: Readonly<Record<string, (at: RowAt) => unknown>> = {
+  observation: ({ i, session, file, ts }) => ({
+    session_id: session,
+    ts_ms: ts,
+    obs_type: 'edit',
+    tool: pick(TOOLS, i),
+    file_path: file,
+    // Every Rust hook sends a scope object.
+    scope: { anchor_kind: 'file', anchor_key: file },
+    title: `Edited ${file} (#${i})`,
+    narrative: `The agent changed ${file} while working on demo task ${i % 17}.`,
+    diff_excerpt: `@@ -${i},2 +${i},3 @@\n-const limit = ${i};\n+const limit = ${i + 1};\n+// bumped by the demo`,
+    content_hash: hash('0b5e', i),
+  }),
+  mcp_query: ({ i, file }) => ({
+    file,
+    intent: `find rules for ${file} (query ${i})`,
+    rules_injected: i % 6,
+    strict_match_count: i % 3,
+    rule_titles: [`Prefer small functions (${i % 9})`],
+    rule_ids: [`rule_${i % 9}`],
+    client_label: 'difflore-demo',
+    repo_full_name: 'acme/widgets',
+  }),
+  accepted_edit: ({ i, file }) => ({
+    beforeCode: `let total = ${i};`,
+    afterCode: `const total = ${i};`,
+    filePath: file,
+    repoFullName: 'acme/widgets',
+    targetPrNumber: 100 + (i % 40),
+    language: 'typescript',
+    acceptanceSource: 'demo',
+    client: 'difflore-demo',
+    ruleIds: [`rule_${i % 9}`],
+  }),
+  review_metrics: ({ i }) => ({
+    review_id: `rev_demo_${i}`,
+    req: {
+      inputTokens: 1000 + i,
+      outputTokens: 200 + (i % 50),
+      estimatedCostUsd: 0.01,
+      durationMs: 900 + i,
+      perspectiveCount: 3,
+      pastVerdictsUsed: i % 4,
+    },
+  }),
+  session_mined_candidate: ({ i, session, ts }) => ({
+    session_id: session,
+    ts_ms: ts,
+    source_repo: 'acme/widgets',
+    title: `Candidate rule ${i}`,
+    body: `Always validate input ${i} at the boundary.`,
+    file_patterns: ['src/**/*.ts'],
+    gate_model: 'demo-gate',
+    gate_verdict: 'KEEP',
+    content_hash: hash('ca4d', i),
+    origin: 'session_mined',
+    requires_human_approval: true,
+    // Approved: unapproved candidates are never sent, and the demo expects every row to go.
+    localReview: { status: 'approved', reviewer: 'demo' },
+  }),
+  trajectory: ({ i, file }) => ({
+    pr_review_id: `pr_demo_${i}`,
+    steps: [
+      { step: 'read', file },
+      { step: 'comment', line: i % 120 },
+    ],
+  }),
+  imported_reviews: ({ i, file }) => ({
+    reviews: [
+      {
+        provider: 'github',
         repoFullName: 'acme/widgets',
-        targetPrNumber: 100 + (i % 40),
-        language: 'typescript',
-        acceptanceSource: 'demo',
-        client: 'difflore-demo',
-        ruleIds: [`rule_${i % 9}`],
-      };
-    case 'review_metrics':
-      return {
-        review_id: `rev_demo_${i}`,
-        req: {
-          inputTokens: 1000 + i,
-          outputTokens: 200 + (i % 50),
-          estimatedCostUsd: 0.01,
-          durationMs: 900 + i,
-          perspectiveCount: 3,
-          pastVerdictsUsed: i % 4,
-        },
-      };
-    case 'session_mined_candidate':
-      return {
-        session_id: session,
-        ts_ms: baseMs + i,
-        source_repo: 'acme/widgets',
-        title: `Candidate rule ${i}`,
-        body: `Always validate input ${i} at the boundary.`,
-        file_patterns: ['src/**/*.ts'],
-        gate_model: 'demo-gate',
-        gate_verdict: 'KEEP',
-        content_hash: hash('ca4d', i),
-        origin: 'session_mined',
-        requires_human_approval: true,
-        // Approved: unapproved candidates are never sent, and the demo expects every row to go.
-        localReview: { status: 'approved', reviewer: 'demo' },
-      };
-    case 'trajectory':
-      return {
-        pr_review_id: `pr_demo_${i}`,
-        steps: [
-          { step: 'read', file },
-          { step: 'comment', line: i % 120 },
-        ],
-      };
-    case 'imported_reviews':
-      return {
-        reviews: [
+        prNumber: 200 + (i % 50),
+        prTitle: `Imported PR ${i}`,
+        comments: [
           {
-            provider: 'github',
-            repoFullName: 'acme/widgets',
-            prNumber: 200 + (i % 50),
-            prTitle: `Imported PR ${i}`,
-            comments: [
-              {
-                eventType: 'pull_request_review_comment',
-                filePath: file,
-                lineNumber: 1 + (i % 80),
-                content: `Imported review comment ${i}`,
-                author: 'reviewer',
-                commentUrl: `https://example.invalid/acme/widgets/pull/${200 + (i % 50)}#c${i}`,
-              },
-            ],
+            eventType: 'pull_request_review_comment',
+            filePath: file,
+            lineNumber: 1 + (i % 80),
+            content: `Imported review comment ${i}`,
+            author: 'reviewer',
+            commentUrl: `https://example.invalid/acme/widgets/pull/${200 + (i % 50)}#c${i}`,
           },
         ],
-      };
-    case 'fix_acceptance':
-      return { fix_id: `fix_demo_${i}`, accepted: true };
-    default:
-      throw new Error(`no demo payload for kind ${kind}`);
-  }
+      },
+    ],
+  }),
+  fix_acceptance: ({ i }) => ({ fix_id: `fix_demo_${i}`, accepted: true }),
+};
+
+function payloadFor(kind: string, i: number, baseMs: number): unknown {
+  const build = PAYLOADS[kind];
+  if (build === undefined) throw new Error(`no demo payload for kind ${kind}`);
+  return build({ i, session: `demo-session-${Math.floor(i / 50)}`, file: pick(FILES, i), ts: baseMs + i });
 }
 
 /**

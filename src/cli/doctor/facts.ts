@@ -12,7 +12,7 @@ import {
   type TokenResult,
   type TokenSource,
 } from '../../adapters/delivery/cloud-config.js';
-import { checkWritable, openDatabase, SCHEMA_VERSION } from '../../adapters/outbox/db.js';
+import { checkWritable, type Database, openDatabase, SCHEMA_VERSION } from '../../adapters/outbox/db.js';
 import { AWAITING_APPROVAL_SQL, SENDABLE_SQL, UNKNOWN_KIND_SQL } from '../../adapters/outbox/outbox-store.js';
 import { type HomePaths, homePaths } from '../../adapters/home/home.js';
 import { type SpillStats, spillStats } from '../../adapters/outbox/spill.js';
@@ -249,113 +249,29 @@ function inspectFiles(paths: HomePaths): FileFact[] {
   return facts;
 }
 
+type OkDatabase = Extract<DatabaseFact, { kind: 'ok' }>;
+
 function inspectDatabase(paths: HomePaths, nowMs: number): DatabaseFact {
   try {
     lstatSync(paths.db);
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return { kind: 'missing' };
   }
-  let db: ReturnType<typeof openDatabase>;
-  try {
-    // Read-only: looking must not migrate, and a database only the Rust binary wrote stays as it is.
-    db = openDatabase(paths.db, { readonly: true, busyTimeoutMs: 2000 });
-    try {
-      // Readable is not enough: every producer and pass writes. A read-only data.db fails them all.
-      checkWritable(paths.db);
-    } catch (error) {
-      db.close();
-      throw error;
-    }
-  } catch (error) {
-    return {
-      kind: 'error',
-      message: error instanceof Error ? error.message : String(error),
-      hint: error instanceof DiffloreError ? (error.hint ?? null) : null,
-    };
-  }
+  const db = openToInspect(paths);
+  if (!('prepare' in db)) return db;
   try {
     const tables = new Set(
       (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map(
         (t) => t.name,
       ),
     );
-    let schemaVersion: number | null = null;
-    if (tables.has('difflore_ts_meta')) {
-      const row = db.prepare("SELECT value FROM difflore_ts_meta WHERE key = 'schema_version'").get() as
-        | { value: string }
-        | undefined;
-      schemaVersion = row === undefined ? null : Number(row.value);
-    }
     const base = {
       kind: 'ok' as const,
-      schemaVersion,
+      schemaVersion: tables.has('difflore_ts_meta') ? schemaVersionOf(db) : null,
       currentSchemaVersion: SCHEMA_VERSION,
       sharedWithRust: tables.has('_sqlx_migrations'),
     };
-    if (!tables.has('cloud_outbox')) {
-      return {
-        ...base,
-        pending: 0,
-        processing: 0,
-        abandoned: 0,
-        pendingByKind: {},
-        awaitingApproval: 0,
-        unknownKinds: {},
-        oldestPendingAtMs: null,
-        abandonedGroups: [],
-        abandonedRecently: 0,
-      };
-    }
-    const counts = { pending: 0, processing: 0, abandoned: 0 };
-    for (const row of db.prepare('SELECT status, COUNT(*) AS n FROM cloud_outbox GROUP BY status').all() as {
-      status: string;
-      n: number;
-    }[]) {
-      if (row.status === 'pending' || row.status === 'processing' || row.status === 'abandoned') {
-        counts[row.status] = row.n;
-      }
-    }
-    const pendingByKind = pendingCountsByKind(db, SENDABLE_SQL);
-    const awaitingApproval = (
-      db
-        .prepare(`SELECT COUNT(*) AS n FROM cloud_outbox WHERE status = 'pending' AND ${AWAITING_APPROVAL_SQL}`)
-        .get() as { n: number }
-    ).n;
-    const unknownKinds = pendingCountsByKind(db, UNKNOWN_KIND_SQL);
-    const oldest = (
-      db
-        .prepare(`SELECT MIN(created_at) AS oldest FROM cloud_outbox WHERE status = 'pending' AND ${SENDABLE_SQL}`)
-        .get() as { oldest: number | null }
-    ).oldest;
-    // Group in SQL by the first 120 characters (bounded work on a large table), then by prefix here.
-    const raw = db
-      .prepare(
-        `SELECT substr(last_error, 1, 120) AS e, kind, COUNT(*) AS n FROM cloud_outbox
-          WHERE status = 'abandoned' GROUP BY e, kind ORDER BY n DESC LIMIT 2000`,
-      )
-      .all() as { e: string | null; kind: string; n: number }[];
-    const groups = new Map<string, { count: number; kinds: Set<string> }>();
-    for (const row of raw) {
-      const reason = reasonPrefix(row.e);
-      const group = groups.get(reason) ?? { count: 0, kinds: new Set<string>() };
-      group.count += row.n;
-      group.kinds.add(row.kind);
-      groups.set(reason, group);
-    }
-    const abandonedGroups = [...groups.entries()]
-      .map(([reason, g]) => ({ reason, count: g.count, kinds: [...g.kinds].sort() }))
-      .sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason))
-      .slice(0, GROUPS_SHOWN);
-    return {
-      ...base,
-      ...counts,
-      pendingByKind,
-      awaitingApproval,
-      unknownKinds,
-      oldestPendingAtMs: oldest,
-      abandonedGroups,
-      abandonedRecently: counts.abandoned === 0 ? 0 : abandonedSince(db, nowMs - ABANDONED_RECENT_MS),
-    };
+    return { ...base, ...(tables.has('cloud_outbox') ? outboxFacts(db, nowMs) : EMPTY_OUTBOX) };
   } catch (error) {
     return { kind: 'error', message: `cannot read ${paths.db}: ${(error as Error).message}`, hint: null };
   } finally {
@@ -363,9 +279,108 @@ function inspectDatabase(paths: HomePaths, nowMs: number): DatabaseFact {
   }
 }
 
-/** Rows abandoned at or after `since`; 0 for a schema without `abandoned_at` (only Rust has written it). */
+/** The database opened read-only and found writable, or the error fact that says why not. */
+function openToInspect(paths: HomePaths): Database | DatabaseFact {
+  try {
+    // Read-only: looking must not migrate, and a database only the Rust binary wrote stays as it is.
+    const db = openDatabase(paths.db, { readonly: true, busyTimeoutMs: 2000 });
+    try {
+      // Readable is not enough: every producer and pass writes. A read-only data.db fails them all.
+      checkWritable(paths.db);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return db;
+  } catch (error) {
+    return {
+      kind: 'error',
+      message: error instanceof Error ? error.message : String(error),
+      hint: error instanceof DiffloreError ? (error.hint ?? null) : null,
+    };
+  }
+}
+
+function schemaVersionOf(db: Database): number | null {
+  const row = db.prepare("SELECT value FROM difflore_ts_meta WHERE key = 'schema_version'").get() as
+    | { value: string }
+    | undefined;
+  return row === undefined ? null : Number(row.value);
+}
+
+type OutboxFacts = Omit<OkDatabase, 'kind' | 'schemaVersion' | 'currentSchemaVersion' | 'sharedWithRust'>;
+
+/** A database without the outbox table (yet): nothing queued. */
+const EMPTY_OUTBOX: OutboxFacts = {
+  pending: 0,
+  processing: 0,
+  abandoned: 0,
+  pendingByKind: {},
+  awaitingApproval: 0,
+  unknownKinds: {},
+  oldestPendingAtMs: null,
+  abandonedGroups: [],
+  abandonedRecently: 0,
+};
+
+function outboxFacts(db: Database, nowMs: number): OutboxFacts {
+  const counts = { pending: 0, processing: 0, abandoned: 0 };
+  for (const row of db.prepare('SELECT status, COUNT(*) AS n FROM cloud_outbox GROUP BY status').all() as {
+    status: string;
+    n: number;
+  }[]) {
+    if (row.status === 'pending' || row.status === 'processing' || row.status === 'abandoned') {
+      counts[row.status] = row.n;
+    }
+  }
+  const pendingByKind = pendingCountsByKind(db, SENDABLE_SQL);
+  const awaitingApproval = (
+    db
+      .prepare(`SELECT COUNT(*) AS n FROM cloud_outbox WHERE status = 'pending' AND ${AWAITING_APPROVAL_SQL}`)
+      .get() as { n: number }
+  ).n;
+  const unknownKinds = pendingCountsByKind(db, UNKNOWN_KIND_SQL);
+  const oldest = (
+    db
+      .prepare(`SELECT MIN(created_at) AS oldest FROM cloud_outbox WHERE status = 'pending' AND ${SENDABLE_SQL}`)
+      .get() as { oldest: number | null }
+  ).oldest;
+  return {
+    ...counts,
+    pendingByKind,
+    awaitingApproval,
+    unknownKinds,
+    oldestPendingAtMs: oldest,
+    abandonedGroups: abandonedGroups(db),
+    abandonedRecently: counts.abandoned === 0 ? 0 : abandonedSince(db, nowMs - ABANDONED_RECENT_MS),
+  };
+}
+
+/** Abandoned rows grouped by the start of their error, largest groups first (at most GROUPS_SHOWN). */
+function abandonedGroups(db: Database): AbandonedGroup[] {
+  // Group in SQL by the first 120 characters (bounded work on a large table), then by prefix here.
+  const raw = db
+    .prepare(
+      `SELECT substr(last_error, 1, 120) AS e, kind, COUNT(*) AS n FROM cloud_outbox
+        WHERE status = 'abandoned' GROUP BY e, kind ORDER BY n DESC LIMIT 2000`,
+    )
+    .all() as { e: string | null; kind: string; n: number }[];
+  const groups = new Map<string, { count: number; kinds: Set<string> }>();
+  for (const row of raw) {
+    const reason = reasonPrefix(row.e);
+    const group = groups.get(reason) ?? { count: 0, kinds: new Set<string>() };
+    group.count += row.n;
+    group.kinds.add(row.kind);
+    groups.set(reason, group);
+  }
+  return [...groups.entries()]
+    .map(([reason, g]) => ({ reason, count: g.count, kinds: [...g.kinds].sort() }))
+    .sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason))
+    .slice(0, GROUPS_SHOWN);
+}
+
 /** How many pending rows of each kind `condition` (an SQL expression) selects, by kind. */
-function pendingCountsByKind(db: ReturnType<typeof openDatabase>, condition: string): Record<string, number> {
+function pendingCountsByKind(db: Database, condition: string): Record<string, number> {
   const counts: Record<string, number> = {};
   const rows = db
     .prepare(
@@ -377,7 +392,8 @@ function pendingCountsByKind(db: ReturnType<typeof openDatabase>, condition: str
   return counts;
 }
 
-function abandonedSince(db: ReturnType<typeof openDatabase>, since: number): number {
+/** Rows abandoned at or after `since`; 0 for a schema without `abandoned_at` (only Rust has written it). */
+function abandonedSince(db: Database, since: number): number {
   try {
     const row = db
       .prepare(`SELECT COUNT(*) AS n FROM cloud_outbox WHERE status = 'abandoned' AND abandoned_at >= ?`)

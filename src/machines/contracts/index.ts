@@ -16,9 +16,9 @@ import type { KindContract } from './types.js';
 
 export type { ContractResult, KindContract } from './types.js';
 export { escapePathId } from './serde.js';
-export { KNOWN_KINDS, isKnownKind, type KnownKind } from './kinds.js';
+export { KNOWN_KINDS } from './kinds.js';
 export { parseRow } from './row.js';
-export { JsonNumber, type JsonValue, parseJson, plainJson, stringifyJson } from './json.js';
+export { stringifyJson } from './json.js';
 
 export const CONTRACTS: readonly KindContract[] = [
   trajectory,

@@ -14,6 +14,9 @@ export const KNOWN_KINDS = [
   'session_mined_candidate',
 ] as const;
 
+/** What an outbox kind may be called (any kind, known or not): Rust's `[a-z][a-z0-9_]*`. */
+export const KIND_NAME = /^[a-z][a-z0-9_]*$/;
+
 export type KnownKind = (typeof KNOWN_KINDS)[number];
 
 export function isKnownKind(kind: string): kind is KnownKind {

@@ -56,7 +56,6 @@ export interface Field {
 export const STRING: FieldType = { type: 'string' };
 export const BOOL: FieldType = { type: 'bool' };
 export const F64: FieldType = { type: 'f64' };
-export const ANY: FieldType = { type: 'any' };
 export const int = (kind: IntType): FieldType => ({ type: 'int', int: kind });
 export const arrayOf = (of: FieldType): FieldType => ({ type: 'array', of });
 export const STRINGS: FieldType = arrayOf(STRING);

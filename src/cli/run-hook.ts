@@ -1,8 +1,8 @@
 /**
- * What `difflore hook <agent>` does, shared by the Clipanion command and by a fast path in main.ts
- * that runs it without loading Clipanion and the command registry (start-up is nearly the whole cost
- * of a hook). Imports only node builtins and light modules at load; the agent's adapter, SQLite and the
- * autostart load when an event needs them. Never xstate, HTTP code, the inspector or write-file-atomic.
+ * What `difflore hook <agent>` does (its spec is commands/hook-agent.ts, which the fast router runs
+ * without loading Clipanion and the command registry: start-up is nearly the whole cost of a hook).
+ * Imports only node builtins and light modules at load; the agent's adapter, SQLite and the autostart
+ * load when an event needs them. Never xstate, HTTP code, the inspector or write-file-atomic.
  *
  * As the Rust hook: it prints the agent's envelope (`{"continue":true}` for Claude Code) on stdout
  * whatever happens and always returns 0. What went wrong goes to `logs/hook.log` as JSON lines — never
@@ -47,17 +47,6 @@ export async function runAgentHook(name: string, io: HookIo = {}): Promise<0> {
   }
   printEnvelope(adapter?.noopOutput ?? '{"continue":true}', io.stdout);
   return 0;
-}
-
-/**
- * The fast path for main.ts: `hook <agent>` with no further arguments runs here; anything else
- * (`--help`, stray options, an unknown agent) returns undefined so Clipanion parses it and prints its
- * own help or error.
- */
-export async function fastHook(argsAfterHook: readonly string[]): Promise<number | undefined> {
-  const [name, ...rest] = argsAfterHook;
-  if (name === undefined || rest.length !== 0 || findAgent(name) === undefined) return undefined;
-  return runAgentHook(name);
 }
 
 function printEnvelope(line: string, out: HookIo['stdout']): void {

@@ -1,11 +1,12 @@
 /**
- * What `difflore enqueue` does, shared by the Clipanion command and by main.ts's fast path, which
- * runs it without loading Clipanion (~15–25 ms of a ~65 ms process). Owns reading the payload and
- * what the command prints. Imports only light modules; keep it that way.
+ * What `difflore enqueue` does (its spec is commands/enqueue.ts, which the fast router runs without
+ * loading Clipanion: ~15–25 ms of a ~65 ms process). Owns reading the payload and what the command
+ * prints. Imports only light modules; keep it that way.
  */
 import { loadContract, MAX_PAYLOAD_BYTES, tryInsert, validateKind } from '../adapters/outbox/enqueue-core.js';
 import type { EnqueueResult } from '../adapters/outbox/enqueue.js';
-import { DiffloreError, describeError, exitCodeFor } from '../errors.js';
+import { DiffloreError } from '../errors.js';
+import type { CommandIo } from './command-spec.js';
 import { readFdSync } from './fd-writer.js';
 
 export interface EnqueueArgs {
@@ -15,23 +16,15 @@ export interface EnqueueArgs {
   readonly json: boolean;
 }
 
-export interface EnqueueIo {
-  /** Where the payload comes from; absent means fd 0, read without building process.stdin. */
-  readonly stdin?: NodeJS.ReadableStream;
-  readonly stdout: { write(text: string): unknown };
-  readonly stderr: { write(text: string): unknown };
-  readonly env?: NodeJS.ProcessEnv;
-}
-
 /** Runs the command; input problems throw DiffloreError('invalid_input'), everything else returns a code. */
-export async function runEnqueue(args: EnqueueArgs, io: EnqueueIo): Promise<number> {
+export async function runEnqueue(args: EnqueueArgs, io: CommandIo): Promise<number> {
   validateKind(args.kind); // before waiting on stdin for a payload that could not be queued anyway
   await loadContract(args.kind);
   const raw = args.payload === undefined || args.payload === '-' ? await readStdin(io) : args.payload;
   // Surrounding whitespace (echo's newline) is not part of the JSON value; dropping it keeps the
   // stored text, and so the idempotency key, the same however the payload arrived.
   const payload = raw.trim();
-  const attempt = tryInsert(args.kind, payload, io.env === undefined ? {} : { env: io.env });
+  const attempt = tryInsert(args.kind, payload, { env: io.env });
   let result: EnqueueResult;
   if (attempt.kind === 'db_failed') {
     // Loaded only now: a healthy enqueue never pays for the spill module.
@@ -60,38 +53,10 @@ export async function runEnqueue(args: EnqueueArgs, io: EnqueueIo): Promise<numb
 }
 
 /**
- * The fast path: handles `enqueue` argument lists whose meaning is unambiguous (one or two
- * positionals, `-` as a positional, at most one `--json`) exactly as the Clipanion command would,
- * and returns undefined for anything else (`--help`, `--`, unknown options, wrong arity, a payload
- * starting with `-`) so Clipanion parses it and prints its own help or error.
- */
-export async function fastEnqueue(argsAfterEnqueue: readonly string[], io: EnqueueIo): Promise<number | undefined> {
-  const positionals: string[] = [];
-  let json = false;
-  for (const arg of argsAfterEnqueue) {
-    if (arg === '--json' && !json) json = true;
-    else if (arg === '-' || !arg.startsWith('-')) positionals.push(arg);
-    else return undefined;
-  }
-  if (positionals.length < 1 || positionals.length > 2) return undefined;
-  try {
-    return await runEnqueue({ kind: positionals[0] as string, payload: positionals[1], json }, io);
-  } catch (error) {
-    return reportError(error, io);
-  }
-}
-
-/** Prints an error the way BaseCommand does and returns its exit code. */
-export function reportError(error: unknown, io: EnqueueIo): number {
-  io.stderr.write(`difflore: ${describeError(error)}\n`);
-  return error instanceof DiffloreError ? exitCodeFor(error.code) : 1;
-}
-
-/**
  * Reads the whole of stdin, refusing more than the payload cap. Synchronous reads avoid building
  * process.stdin's stream machinery; a non-blocking stdin (EAGAIN) falls back to the stream.
  */
-async function readStdin(io: EnqueueIo): Promise<string> {
+async function readStdin(io: CommandIo): Promise<string> {
   const fd0 = io.stdin === undefined || io.stdin === process.stdin;
   // node:tty is imported only here: it pulls in node:net, which the usual (argument) path never needs.
   if (fd0 && (await import('node:tty')).isatty(0))

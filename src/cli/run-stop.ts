@@ -1,10 +1,11 @@
 /**
- * What `difflore daemon stop` does and prints, shared by the Clipanion command, `daemon restart` and
- * main.ts's fast path (daemon-fast.ts). Imports only light modules at the top; the stop machine and
- * its adapters load in `runStopCommand`.
+ * What `difflore daemon stop` does and prints, for its spec (commands/daemon-stop.ts) and `daemon
+ * restart`. Imports only light modules at the top; the stop machine and its adapters load in
+ * `runStopCommand`.
  */
+import type { CommandIo } from './command-spec.js';
 import { printable } from './daemon-text.js';
-import { parseDuration, TIMEOUT_UNITS } from './durations.js';
+import { formatDuration } from './text.js';
 
 export interface StopArgs {
   readonly graceMs: number;
@@ -13,29 +14,9 @@ export interface StopArgs {
   readonly json: boolean;
 }
 
-export interface StopIo {
-  readonly stdout: { write(text: string): unknown };
-  readonly stderr: { write(text: string): unknown };
-  readonly env: NodeJS.ProcessEnv;
-}
-
-export const DEFAULT_GRACE = '10s';
-export const DEFAULT_KILL_TIMEOUT = '5s';
-
-export function parseStopDurations(grace: string, killTimeout: string): { graceMs: number; killTimeoutMs: number } {
-  return {
-    graceMs: parseDuration('--grace', grace, TIMEOUT_UNITS),
-    killTimeoutMs: parseDuration('--kill-timeout', killTimeout, TIMEOUT_UNITS),
-  };
-}
-
-function seconds(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
-}
-
 /** Runs the stop protocol and prints its outcome; returns the exit code (DESIGN §8). */
-export async function runStopCommand(args: StopArgs, io: StopIo): Promise<number> {
-  const { runStop } = await import('../runtime/daemon-runtime.js');
+export async function runStopCommand(args: StopArgs, io: CommandIo): Promise<number> {
+  const { runStop } = await import('../runtime/stop-runtime.js');
   const started = performance.now();
   const { output } = await runStop({
     env: io.env,
@@ -68,11 +49,11 @@ export async function runStopCommand(args: StopArgs, io: StopIo): Promise<number
       io.stdout.write(`stopped ${target}\n`);
       break;
     case 'killed':
-      io.stdout.write(`killed ${target}: it did not exit within ${seconds(args.graceMs)} of SIGTERM\n`);
+      io.stdout.write(`killed ${target}: it did not exit within ${formatDuration(args.graceMs)} of SIGTERM\n`);
       break;
     case 'wouldNotDie':
       io.stderr.write(
-        `difflore: ${target} would not die: still alive ${seconds(args.killTimeoutMs)} after SIGKILL (stuck in the kernel?)\n`,
+        `difflore: ${target} would not die: still alive ${formatDuration(args.killTimeoutMs)} after SIGKILL (stuck in the kernel?)\n`,
       );
       break;
     case 'refused':

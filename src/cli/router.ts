@@ -1,0 +1,46 @@
+/**
+ * The fast router: runs the plain command lines of the commands whose start-up time is their whole
+ * cost — `enqueue` and `hook <agent>` (run by hooks on every event) and `daemon stop` (timed against
+ * `node -e 0`, DESIGN §9) — from their specs, without loading Clipanion and the command registry.
+ * Anything else, and any command line of theirs that is not plain (`--help`, unknown or repeated
+ * options, odd arity), is left to Clipanion, which builds the same commands from the same specs; a
+ * property test checks that both read every command line the router takes the same way.
+ */
+import type { CommandIo, CommandSpec, RawValues } from './command-spec.js';
+import { matchPath, parsePlain, runSpec } from './command-spec.js';
+
+type SpecModule = { readonly default: CommandSpec };
+
+/** The fast commands by first word: only the spec of the command typed is loaded. */
+const FAST: Readonly<Record<string, (second: string | undefined) => Promise<SpecModule> | undefined>> = {
+  enqueue: () => import('./commands/enqueue.js') as Promise<SpecModule>,
+  // `hook install|uninstall` are not paths of this spec: matchPath leaves them to Clipanion.
+  hook: () => import('./commands/hook-agent.js') as Promise<SpecModule>,
+  daemon: (second) => (second === 'stop' ? (import('./commands/daemon-stop.js') as Promise<SpecModule>) : undefined),
+};
+
+export interface Route {
+  readonly spec: CommandSpec;
+  readonly path: readonly string[];
+  readonly raw: RawValues<CommandSpec['options']>;
+}
+
+/** Where `argv` goes on the fast path, with its raw values; undefined: to Clipanion. */
+function routeWith(spec: CommandSpec, argv: readonly string[]): Route | undefined {
+  const path = matchPath(spec, argv);
+  if (path === undefined) return undefined;
+  const raw = parsePlain(spec, argv.slice(path.length));
+  return raw === undefined ? undefined : { spec, path, raw };
+}
+
+/** The route of `argv`, loading only the spec of the command typed; undefined: to Clipanion. */
+export async function route(argv: readonly string[]): Promise<Route | undefined> {
+  const load = Object.hasOwn(FAST, argv[0] ?? '') ? FAST[argv[0] as string]?.(argv[1]) : undefined;
+  if (load === undefined) return undefined;
+  return routeWith((await load).default, argv);
+}
+
+/** Runs a routed command line; returns its exit code. */
+export function runRoute(routed: Route, io: CommandIo): Promise<number> {
+  return runSpec(routed.spec, () => routed.raw, io, routed.path);
+}
