@@ -4,7 +4,7 @@
  * front), so the ratio should stay near 1. Each claimed batch is released untimed, keeping the
  * queue the same size for the next claim.
  */
-import { openDatabase } from '../src/adapters/outbox/db.js';
+import { type Database, openDatabase } from '../src/adapters/outbox/db.js';
 import { ensureHome } from '../src/adapters/home/home.js';
 import { OutboxStore } from '../src/adapters/outbox/outbox-store.js';
 import type { Figure } from './run.js';
@@ -12,18 +12,16 @@ import { median, percentile, round, tempHome } from './_util.js';
 
 const BATCH = 64;
 
-function fill(store: OutboxStore, rows: number, now: number): void {
+function fill(db: Database, rows: number, now: number): void {
   // One statement: a recursive CTE makes the million rows in about a second.
-  store.db
-    .prepare(
-      `WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < @rows)
+  db.prepare(
+    `WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < @rows)
        INSERT INTO cloud_outbox (kind, payload_json, status, retry_count, created_at)
        SELECT CASE i % 3 WHEN 0 THEN 'trajectory' ELSE 'observation' END,
               '{"tool":"Edit","path":"src/file' || i || '.ts","linesAdded":12}',
               'pending', 0, @now - @rows + i
          FROM seq`,
-    )
-    .run({ rows, now });
+  ).run({ rows, now });
 }
 
 function measure(rows: number, iterations: number): { median: number; p90: number } {
@@ -33,7 +31,7 @@ function measure(rows: number, iterations: number): { median: number; p90: numbe
     try {
       const now = Date.now();
       const store = new OutboxStore(db, { now: () => now });
-      fill(store, rows, now);
+      fill(db, rows, now);
       db.pragma('wal_checkpoint(TRUNCATE)');
       db.exec('ANALYZE');
       const samples: number[] = [];

@@ -4,7 +4,7 @@
  * bytes) so nothing read from a file can drive the terminal or forge a line (it lives in the import-free
  * text.ts). Light: no I/O, no other imports.
  */
-import type { TransitionRecord } from '../machines/types.js';
+import { storedStateName, type TransitionRecord } from '../machines/types.js';
 import { printable } from './text.js';
 
 export { printable };
@@ -16,15 +16,7 @@ function asRecord(value: unknown): Record<string, unknown> | null {
 }
 
 /** Dotted name of a stored state value (`{serving:'running'}` → `serving.running`). */
-export function stateLabel(value: unknown): string | null {
-  if (typeof value === 'string') return value;
-  const record = asRecord(value);
-  if (record === null) return null;
-  const [key, child] = Object.entries(record)[0] ?? [];
-  if (key === undefined) return null;
-  const rest = stateLabel(child);
-  return rest === null || rest === '' ? key : `${key}.${rest}`;
-}
+export const stateLabel = storedStateName;
 
 function stateText(value: unknown): string {
   if (value === null || value === undefined) return '∅';

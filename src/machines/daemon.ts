@@ -23,10 +23,12 @@
  * - `stopped`          final; output `{ exitCode, reason, detail, conflictPid }` (DAEMON_EXIT_CODES).
  *
  * Events: STOP (SIGTERM/SIGINT), WAKE (a row was committed), WATCHING (the wake watcher runs), RELOAD
- * (SIGHUP). A persisted snapshot (the state file's `snapshot`) is for reading, never restored: a daemon
- * that died is followed by a new run that claims the home afresh. RELOAD means "configuration changed, try now": the token and URL are re-read
- * on every pass anyway, so RELOAD starts a pass at once with `resetBreaker: true`, letting a fixed token
- * or network be tried without waiting out an open breaker.
+ * (SIGHUP). RELOAD means "configuration changed, try now": the token and URL are re-read on every pass
+ * anyway, so RELOAD starts a pass at once with `resetBreaker: true`, letting a fixed token or network be
+ * tried without waiting out an open breaker. A persisted snapshot (the state file's `snapshot`) is for
+ * reading, never restored: a daemon that died is followed by a new run that claims the home afresh.
+ *
+ * Tags (`DaemonTag`) name what code outside the machine may ask of a snapshot (`hasTag('serving')`).
  *
  * Effects the composition root provides (names are the contract; placeholders reject or do nothing):
  *   actors
@@ -56,9 +58,10 @@
  *   - abortGrace:       context.abortGraceMs.
  *
  * The machine never reads the clock: adapters stamp times (DrainSummary.startedAt/finishedAt)
- * and the machine keeps the latest one as `clockMs`. The delivery breaker and the delivery summary
- * (delivery-summary.ts) are context too: a pass gets the breaker as input and returns it, and the
- * summary follows from each pass's output, so both are journaled and replayed with the transitions.
+ * and the machine keeps the latest one as `clockMs`. The delivery breaker, the delivery summary
+ * (delivery-summary.ts) and the token source are context too: a pass gets the breaker as input and
+ * returns it with the source of its token, and the summary follows from each pass's output, so all
+ * three are journaled and replayed with the transitions.
  * Sleep = min(idle bound, nextDueAt − now), never below `minSleepMs`; after a failed pass, a full idle
  * bound. The idle bound is `tickMs` until the wake watcher says WATCHING, then `idleMs` (the heartbeat):
  * with commits waking us and `nextDueAt` naming the next retry or lease expiry, an idle daemon has

@@ -32,7 +32,7 @@ import { type AnyMachineSnapshot, type AnyStateMachine, type EventObject, initia
 import { machine as daemonMachine } from './daemon.js';
 import { machine as stopMachine } from './stop.js';
 import { deliveryRecord } from './delivery-summary.js';
-import { type MachineName, type StateValue, stateName } from './types.js';
+import { type MachineName, type StateValue, stateName, storedStateName } from './types.js';
 
 export { sanitizeEvent, transitionRecorder } from './transition-record.js';
 
@@ -95,13 +95,6 @@ function canonical(value: unknown): string {
   );
 }
 
-/** A recorded state as a dotted name, whether it was stored as a name or as a state value. */
-function recordedState(value: unknown): string | null {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'object' && value !== null) return stateName(value as StateValue);
-  return null;
-}
-
 /** Splits one machine's records into runs: a run starts at each `xstate.init` or a change of pid. */
 function splitRuns(records: readonly JournalEntry[]): JournalEntry[][] {
   const runs: JournalEntry[][] = [];
@@ -143,12 +136,12 @@ function replayRecord(
   snapshot: AnyMachineSnapshot,
   record: JournalEntry,
 ): { readonly snapshot: AnyMachineSnapshot } | Mismatch {
-  const from = recordedState(record.from);
+  const from = storedStateName(record.from);
   if (from !== null && from !== currentState(snapshot)) {
     return mismatch(record.seq, from, snapshot, 'the recorded from-state differs: a transition is missing before it');
   }
   const [next] = transition(machine, snapshot, record.event as EventObject);
-  const to = recordedState(record.to);
+  const to = storedStateName(record.to);
   if (to !== currentState(next)) return mismatch(record.seq, to, next, `${record.event.type} led elsewhere`);
   return deliveryMismatch(record, next) ?? { snapshot: next };
 }
@@ -157,7 +150,7 @@ function replayRecord(
 function replayRun(machine: AnyStateMachine, start: JournalEntry, rest: readonly JournalEntry[]): string | Mismatch {
   const input = 'input' in start.event ? start.event.input : undefined;
   let [snapshot] = initialTransition(machine, input);
-  const startState = recordedState(start.to);
+  const startState = storedStateName(start.to);
   if (startState !== currentState(snapshot)) return mismatch(start.seq, startState, snapshot, 'initial state differs');
   const startDiffers = deliveryMismatch(start, snapshot);
   if (startDiffers !== null) return startDiffers;

@@ -63,11 +63,20 @@ export type StateValue = string | { readonly [key: string]: StateValue };
  * The journal, the state file and `daemon status` all print states this way.
  */
 export function stateName(value: StateValue): string {
+  return storedStateName(value) ?? '';
+}
+
+/**
+ * `stateName` of a value read back from a file (the journal, the state file), which may be anything:
+ * null when it is no state value.
+ */
+export function storedStateName(value: unknown): string | null {
   if (typeof value === 'string') return value;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
   const [key, child] = Object.entries(value)[0] ?? [];
-  if (key === undefined || child === undefined) return '';
-  const rest = stateName(child);
-  return rest === '' ? key : `${key}.${rest}`;
+  if (key === undefined) return null;
+  const rest = storedStateName(child);
+  return rest === null || rest === '' ? key : `${key}.${rest}`;
 }
 
 /** The levels of logs/daemon.log (adapters/lifecycle/daemon-log.ts) and of every machine's `log` action. */

@@ -1,7 +1,8 @@
 /**
- * The pure steps of the drain pipeline on their own (classify → plan → settle plan): which rows are
- * sent, abandoned, confirmed or handed back; how sendable rows become requests and what goes on the
- * wire; what each failure becomes and the plan the store applies. No network, no database.
+ * The pure steps of the drain pipeline on their own (classify → plan → settle plan) and the ledger
+ * its steps share: which rows are sent, abandoned, confirmed or handed back; how sendable rows become
+ * requests and what goes on the wire; what each failure becomes and the plan the store applies; how
+ * the ledger counts and reports. No network, no database.
  */
 import { describe, expect, it } from 'vitest';
 import {
@@ -18,8 +19,10 @@ import {
 } from '../../src/adapters/delivery/drain-classify.js';
 import { planRequests, splitRequest, wireRequest } from '../../src/adapters/delivery/drain-plan.js';
 import { type Outcome, outcomeOfFailure, settlePlan } from '../../src/adapters/delivery/drain-settle.js';
+import { PassLedger } from '../../src/adapters/delivery/drain-ledger.js';
+import type { DrainProgress } from '../../src/adapters/delivery/drain-pass.js';
 import type { ClaimedRow } from '../../src/adapters/outbox/outbox-store.js';
-import { DEFAULT_POLICY, retryAt } from '../../src/machines/delivery-policy.js';
+import { CLOSED_BREAKER, DEFAULT_POLICY, retryAt } from '../../src/machines/delivery-policy.js';
 
 const NOW = 1_700_000_000_000;
 const SECRET = 'tok_pipeline_secret_0123456789';
@@ -224,5 +227,51 @@ describe('settle plan: what each outcome does to its row', () => {
 
   it('rows handed back without a note keep their last error', () => {
     expect(settlePlan([{ kind: 'release', row: rowOf('x', '{}') }]).releaseNote).toBeNull();
+  });
+});
+
+describe('the pass ledger: what the steps of one pass share', () => {
+  it('reports the breaker only when its state changes, and keeps the last error of a failure', () => {
+    const events: DrainProgress[] = [];
+    const ledger = new PassLedger(CLOSED_BREAKER, (e) => events.push(e));
+    const failure = { type: 'response', status: 503, body: '', retryAfter: null } as const;
+    const verdict = { action: 'retry', error: '503 Service Unavailable', retryAfterMs: null } as const;
+    const judged = { now: NOW, tokenFingerprint: 'f', config: DEFAULT_POLICY, random: () => 0.5 };
+    ledger.judged(failure, verdict, judged);
+    ledger.judged(failure, verdict, judged);
+    expect(events).toEqual([]);
+    ledger.judged(failure, verdict, judged);
+    expect(events).toEqual([{ type: 'breaker', breaker: ledger.breaker }]);
+    expect(ledger.breaker.state).toBe('open');
+    expect(ledger.shut(NOW)).toBe(true);
+    expect(ledger.lastError).toBe('503 Service Unavailable');
+    expect(ledger.observed).toMatchObject({ outcome: 'failing' });
+  });
+
+  it('rows handed back untried are taken off the attempted count, and each settled claim is reported', () => {
+    const events: DrainProgress[] = [];
+    const ledger = new PassLedger(CLOSED_BREAKER, (e) => events.push(e));
+    ledger.claimed(10);
+    ledger.settled({ confirmed: 5, retried: 2, abandoned: 1, released: 2 }, 2);
+    expect(ledger.totals).toEqual({ attempted: 8, confirmed: 5, retried: 2, abandoned: 1 });
+    expect(ledger.released).toBe(2);
+    expect(events).toEqual([{ type: 'progress', attempted: 8, confirmed: 5, retried: 2, abandoned: 1 }]);
+  });
+
+  it('a refused token stops the pass and tells the user what to do', () => {
+    const events: DrainProgress[] = [];
+    const ledger = new PassLedger(CLOSED_BREAKER, (e) => events.push(e));
+    expect(ledger.stopped()).toBe(false);
+    ledger.refused('log in again');
+    expect(ledger).toMatchObject({ stop: 'auth', authProblem: 'log in again', lastError: 'log in again' });
+    expect(ledger.stopped()).toBe(true);
+    expect(events).toEqual([{ type: 'waiting_for_auth', reason: 'log in again' }]);
+  });
+
+  it('a cancelled signal stops the pass', () => {
+    const controller = new AbortController();
+    const ledger = new PassLedger(CLOSED_BREAKER, undefined, controller.signal);
+    controller.abort();
+    expect(ledger.stopped()).toBe(true);
   });
 });

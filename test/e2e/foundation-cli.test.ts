@@ -3,14 +3,15 @@
  * processes on real data homes. Checks outputs, exit codes and what ends up on disk.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/adapters/outbox/db.js';
+import { type Database, openDatabase } from '../../src/adapters/outbox/db.js';
 import { ensureHome, homePaths } from '../../src/adapters/home/home.js';
 import { OutboxStore } from '../../src/adapters/outbox/outbox-store.js';
 import { spillRow } from '../../src/adapters/outbox/spill.js';
 import { CLI, type CliResult, cleanEnv, makeTempHome, runCli, runProcess } from '../helpers/index.js';
+import { writeModuleRecorder } from '../helpers/module-log.js';
 
 let temp: { home: string; cleanup: () => void };
 let env: NodeJS.ProcessEnv;
@@ -43,10 +44,10 @@ function rows(): { id: number; kind: string; payload_json: string; status: strin
   }
 }
 
-function withStore<T>(fn: (store: OutboxStore) => T): T {
+function withStore<T>(fn: (store: OutboxStore, db: Database) => T): T {
   const db = openDatabase(ensureHome(temp.home).db);
   try {
-    return fn(new OutboxStore(db));
+    return fn(new OutboxStore(db), db);
   } finally {
     db.close();
   }
@@ -198,39 +199,29 @@ describe('difflore enqueue', () => {
   it('loads no heavy module: no Clipanion, xstate, HTTP client, inspector or write-file-atomic', async () => {
     mkdirSync(temp.home, { recursive: true });
     openDatabase(homePaths(temp.home).db).close(); // an up-to-date database, as after the first run
-    const hooks = join(temp.home, '..', 'hooks.mjs');
-    writeFileSync(
-      hooks,
-      `export async function resolve(specifier, context, next) {
-         const result = await next(specifier, context);
-         process.stderr.write('ESM ' + result.url + '\\n');
-         return result;
-       }`,
-    );
-    const register = join(temp.home, '..', 'register.mjs');
-    writeFileSync(register, `import { register } from 'node:module'; register(${JSON.stringify(`file://${hooks}`)});`);
-    const cjs = join(temp.home, '..', 'cjs.cjs');
-    writeFileSync(
-      cjs,
-      `process.on('exit', () => { for (const k of Object.keys(require('node:module')._cache)) process.stderr.write('CJS ' + k + '\\n'); });`,
-    );
+    const dir = join(temp.home, '..', 'modules');
+    mkdirSync(dir, { recursive: true });
+    const log = join(dir, 'modules.txt');
     const result = await runProcess(
       process.execPath,
-      ['--require', cjs, '--import', register, CLI, 'enqueue', 'observation', OBS],
-      { env },
+      ['--import', writeModuleRecorder(dir), CLI, 'enqueue', 'observation', OBS],
+      { env: { ...env, DIFFLORE_TEST_MODULE_LOG: log } },
     );
     expect(result.code).toBe(0);
-    const loaded = result.stderr.split('\n').filter((l) => l.startsWith('ESM ') || l.startsWith('CJS '));
+    const loaded = readFileSync(log, 'utf8').split('\n');
     const ours = loaded.filter((l) => l.includes('/dist/')).map((l) => l.replace(/^.*\/dist\//, ''));
     expect(new Set(ours)).toEqual(
       new Set([
         'cli/main.js',
         'errors.js',
-        // the fast router, the enqueue spec it reads the command line with, and the command itself
+        // the fast router, the enqueue spec it reads the command line with, and the command itself,
+        // from its bundle (scripts/build-entries.mjs) through the bundle loader
         'cli/router.js',
         'cli/command-spec.js',
         'cli/exit-codes.js',
         'cli/commands/enqueue.js',
+        'cli/bundle-loader.js',
+        'entries/cli/run-enqueue.cjs',
         'cli/run-enqueue.js',
         'cli/fd-writer.js',
         'adapters/outbox/enqueue-core.js',
@@ -392,7 +383,7 @@ describe('difflore outbox list', () => {
 describe('difflore outbox retry and purge', () => {
   const day = 86_400_000;
   function abandonRows(): void {
-    withStore((store) => {
+    withStore((store, db) => {
       const now = Date.now();
       for (const [kind, age] of [
         ['observation', 40 * day],
@@ -403,7 +394,7 @@ describe('difflore outbox retry and purge', () => {
         const claim = store.claim(1, { kind });
         store.abandon(id, claim, 'HTTP 500');
         // abandoned `age` ago
-        store.db.prepare('UPDATE cloud_outbox SET abandoned_at = ? WHERE id = ?').run(now - age, id);
+        db.prepare('UPDATE cloud_outbox SET abandoned_at = ? WHERE id = ?').run(now - age, id);
       }
       store.enqueue('observation', '{"still":"pending"}');
     });

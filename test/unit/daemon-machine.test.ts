@@ -75,8 +75,10 @@ function rig(
     },
     heartbeat: () => log.push('heartbeat'),
     recordPass: (p) => log.push(`recordPass ${p.summary ? p.summary.attempted : `error ${p.error}`}`),
-    reportDelivery: ({ previous, current }) => {
+    reportDelivery: ({ previous, current, tokenSource }) => {
       if (previous.state !== current.state) log.push(`delivery ${previous.state} -> ${current.state}`);
+      if (tokenSource.previous !== tokenSource.current)
+        log.push(`token ${tokenSource.previous} -> ${tokenSource.current}`);
     },
     log: () => {},
   };
@@ -108,6 +110,44 @@ function rig(
 }
 
 describe('daemon machine', () => {
+  it('keeps the token source as context: reported when it changes, kept through a pass that found no token', async () => {
+    const r = rig();
+    await r.serve();
+    r.passes[0]?.done.resolve(summaryAt(1_000, { tokenSource: 'env' }));
+    await flush();
+    expect(r.actor.getSnapshot().context.tokenSource).toBe('env');
+    r.wake();
+    await flush();
+    r.passes[1]?.done.resolve(summaryAt(1_100, { tokenSource: null }));
+    await flush();
+    expect(r.actor.getSnapshot().context.tokenSource).toBe('env');
+    r.wake();
+    await flush();
+    r.passes[2]?.done.resolve(summaryAt(1_200, { tokenSource: 'rust-login:keyring' }));
+    await flush();
+    expect(r.actor.getSnapshot().context.tokenSource).toBe('rust-login:keyring');
+    expect(r.log.filter((line) => line.startsWith('token'))).toEqual([
+      'token null -> env',
+      'token env -> rust-login:keyring',
+    ]);
+  });
+
+  it('tags its states, so code outside asks hasTag instead of comparing names', async () => {
+    const r = rig();
+    r.actor.start();
+    expect([...r.actor.getSnapshot().tags]).toEqual(['claiming']);
+    r.claims[0]?.resolve(CLAIMED);
+    await flush();
+    expect([...r.actor.getSnapshot().tags].sort()).toEqual(['draining', 'serving']);
+    r.passes[0]?.done.resolve(summaryAt(1_000));
+    await flush();
+    expect([...r.actor.getSnapshot().tags].sort()).toEqual(['idle', 'serving']);
+    r.actor.send({ type: 'STOP' });
+    await flush();
+    expect(r.actor.getSnapshot().hasTag('stopping')).toBe(true);
+    expect(r.actor.getSnapshot().hasTag('serving')).toBe(false);
+  });
+
   it('claims, then drains once at start before idling until the tick', async () => {
     const r = rig();
     await r.serve();

@@ -100,6 +100,19 @@ describe('sanitizeEvent', () => {
     });
   });
 
+  it('keeps where a pass found its token (an identifier), never anything token-shaped beyond it', () => {
+    expect(
+      sanitizeEvent({ type: 'xstate.done.actor.drainPass', output: { tokenSource: 'rust-login:keyring' } } as {
+        type: string;
+      }),
+    ).toEqual({ type: 'xstate.done.actor.drainPass', output: { tokenSource: 'rust-login:keyring' } });
+    expect(
+      sanitizeEvent({ type: 'xstate.done.actor.drainPass', output: { tokenSource: 'Bearer abc def' } } as {
+        type: string;
+      }),
+    ).toEqual({ type: 'xstate.done.actor.drainPass', output: {} });
+  });
+
   it('keeps STOP signal, nothing else of plain events', () => {
     expect(sanitizeEvent({ type: 'STOP', signal: 'SIGTERM', note: 'hi there' } as { type: string })).toEqual({
       type: 'STOP',

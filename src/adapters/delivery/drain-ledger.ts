@@ -28,6 +28,7 @@ export interface JudgedContext {
 
 export class PassLedger {
   #breaker: BreakerState;
+  /** Running totals; `attempted` goes up at each claim and down by the rows handed back untried. */
   readonly totals = { attempted: 0, confirmed: 0, retried: 0, abandoned: 0 };
   /** Rows claimed and handed back without spending a try. */
   released = 0;
@@ -91,6 +92,11 @@ export class PassLedger {
   refused(problem: string): void {
     this.stop = 'auth';
     this.waitForAuth(problem);
+  }
+
+  /** Rows claimed for delivery count as attempted until they are handed back untried. */
+  claimed(rows: number): void {
+    this.totals.attempted += rows;
   }
 
   /** A claim's outcomes were applied; `released` rows were claimed but not tried, so not attempted. */

@@ -289,7 +289,7 @@ class ClaimLoop {
 
   /** One claim through the pipeline: classify → plan → send → settle in one transaction. */
   async #deliver(claim: Claim): Promise<void> {
-    this.#ledger.totals.attempted += claim.rows.length;
+    this.#ledger.claimed(claim.rows.length);
     const out: Outcome[] = [];
     const sendable = this.#classifyRows(claim.rows, out);
     await Promise.all(planRequests(sendable).map((request) => this.#sender.send(request, out)));

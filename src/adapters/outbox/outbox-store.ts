@@ -324,11 +324,6 @@ export class OutboxStore {
     this.#bulkTx = (statement, params, dryRun) => bulkTx.immediate(statement, params, dryRun);
   }
 
-  /** The connection, for tests and benchmarks that set rows up by hand; delivery goes through the methods. */
-  get db(): Database {
-    return this.#db;
-  }
-
   /** The database file, for error messages. */
   get file(): string {
     return this.#db.name;

@@ -15,7 +15,8 @@ export interface ProgressFigures {
   readonly rate: number | null;
 }
 
-type Out = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+/** A stream the demo writes to (stdout or stderr), with what a terminal tells about itself. */
+export type Out = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 
 const BAR_WIDTH = 28;
 

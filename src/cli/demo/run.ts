@@ -31,7 +31,7 @@ import {
   shown,
   startCloud,
 } from './children.js';
-import { ProgressView } from './progress.js';
+import { type Out, ProgressView } from './progress.js';
 import { buildWorkload, type Workload } from './workload.js';
 
 export interface DemoOptions {
@@ -43,8 +43,6 @@ export interface DemoOptions {
   /** Give up after this long (ms), saying what was left. */
   readonly deadlineMs: number;
 }
-
-type Out = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 
 export interface DemoIO {
   readonly out: Out;
