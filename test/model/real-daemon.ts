@@ -6,8 +6,9 @@
  * What the test controls, and how:
  * - every claim and reclaim waits for the claim lock, held by flock(1) (a gate). While the daemon
  *   waits there the test may stop it (SIGTERM) and shape what the claim will find: a dead pid in
- *   daemon.pid (stale), a holder of the lifetime lock (conflict), daemon.pid a symlink (the claim
- *   fails), nothing (claimed). Before letting a claim through, the test moves the gate's file aside
+ *   daemon.pid (stale), a live owner (conflict: a fixture daemon from `daemon start` serving the home
+ *   before this one starts, or for a reclaim a flock(1) holder of the lifetime lock taken meanwhile),
+ *   daemon.pid a symlink (the claim fails), nothing (claimed). Before letting a claim through, the test moves the gate's file aside
  *   (the waiting daemon keeps its descriptor) and puts at the path what the next claim-lock user must
  *   meet: a new gate for a reclaim, a symlink for a release that must fail, or nothing;
  * - a pass that has rows to send sends them to the gate server, which holds every request until
@@ -43,6 +44,8 @@ export type DaemonAction =
 export interface DaemonPlan {
   /** Rows queued before the daemon starts (its first pass sends them). */
   readonly rows: number;
+  /** The first claim meets a live fixture daemon (`daemon start`), started before this one. */
+  readonly liveDaemon: boolean;
   /** One action per path event, in order; after each the journal must have its record. */
   readonly steps: readonly DaemonAction[];
 }
@@ -161,7 +164,10 @@ export function planDaemon(path: ModelPath): { plan: DaemonPlan | null; reason: 
   let best: NoWorld | null = null;
   for (const rows of [0, 1]) {
     try {
-      return { plan: { rows, steps: simulate(path, rows) }, reason: null };
+      const steps = simulate(path, rows);
+      const first = steps.find((s) => s.do === 'claim');
+      const liveDaemon = first?.do === 'claim' && first.outcome === 'conflict';
+      return { plan: { rows, liveDaemon, steps }, reason: null };
     } catch (error) {
       if (!(error instanceof NoWorld)) throw error;
       if (best === null || error.step > best.step) best = error;
@@ -282,6 +288,8 @@ function hasOpen(pid: number, path: string): boolean {
 
 class DaemonDriver {
   private gate: LockHolder | null = null;
+  /** A fixture daemon serves the home already: the first claim conflicts with it. */
+  liveDaemon = false;
   private gates = 0;
   private rows = 0;
 
@@ -303,7 +311,8 @@ class DaemonDriver {
     await until(() => hasOpen(cli.pid, paths.claimLock) || !cli.running, 'the daemon to wait for the claim lock');
     if (outcome === 'stale') {
       this.home.write(paths.pidFile, `${await this.home.deadPid()}\n`);
-    } else if (outcome === 'conflict') {
+    } else if (outcome === 'conflict' && !this.liveDaemon) {
+      // A reclaim's rival: it takes the lifetime lock between the claim and the reclaim.
       this.home.write(paths.lifetimeLock, '');
       await this.home.holdLock(paths.lifetimeLock);
     } else if (outcome === 'error') {
@@ -366,6 +375,10 @@ export async function runDaemonPlan(plan: DaemonPlan, counts: readonly number[],
   let cli: HookedCli | null = null;
   const driver = new DaemonDriver(home, cloud, () => cli as HookedCli);
   try {
+    if (plan.liveDaemon) {
+      await home.startDaemon();
+      driver.liveDaemon = true;
+    }
     if (plan.rows > 0) enqueue(home, plan.rows, 0);
     await driver.holdClaimLock();
     cli = home.cli(['daemon', 'run', '--batch', '16'], {
