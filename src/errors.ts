@@ -20,7 +20,18 @@ export type ErrorCode =
   | 'conflict'
   | 'internal';
 
+/**
+ * Marks every DiffloreError, whichever copy of this module made it: a bundled entry carries its own
+ * copy (src/cli/bundle-loader.ts), and its errors must still be DiffloreErrors to the code around it.
+ */
+const BRAND = Symbol.for('difflore.DiffloreError');
+
 export class DiffloreError extends Error {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && BRAND in value;
+  }
+
+  readonly [BRAND] = true;
   readonly code: ErrorCode;
   /** What the user can do about it, printed after the message. */
   readonly hint: string | undefined;

@@ -14,4 +14,6 @@ export default function setup(): void {
   );
   // The view's page script and the bundled layout engine (what `npm run build` adds after tsc).
   execFileSync(process.execPath, [join(root, 'scripts', 'build-view.mjs')], { cwd: root, stdio: 'inherit' });
+  // The hot entries as code-cached bundles, which the CLI loads when they exist (as the package ships).
+  execFileSync(process.execPath, [join(root, 'scripts', 'build-entries.mjs')], { cwd: root, stdio: 'inherit' });
 }

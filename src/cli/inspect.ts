@@ -21,6 +21,7 @@ import { scrubValue, usableSecrets } from '../adapters/lifecycle/daemon-log.js';
 import { isLoopbackHost } from '../adapters/delivery/cloud-config.js';
 import { DiffloreError } from '../errors.js';
 import { DEFAULT_INSPECT_URL } from './daemon-options.js';
+import { formatDuration } from './text.js';
 
 /** How long a reconnect waits after the relay went away or refused us. */
 const RECONNECT_MS = 5_000;
@@ -151,7 +152,7 @@ export async function startInspector(options: InspectorOptions): Promise<DaemonI
       adapter.status = 'closed';
       if (!reported) {
         reported = true;
-        options.onProblem?.(`cannot reach the inspector at ${url}; retrying every ${RECONNECT_MS / 1000} s`);
+        options.onProblem?.(`cannot reach the inspector at ${url}; retrying every ${formatDuration(RECONNECT_MS)}`);
       }
       scheduleReconnect();
     };

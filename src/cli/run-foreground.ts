@@ -7,6 +7,7 @@ import { homePaths, resolveHome } from '../adapters/home/home.js';
 import { READY_FD } from '../adapters/lifecycle/daemon-spawn.js';
 import type { CommandIo } from './command-spec.js';
 import { DEFAULT_INSPECT_URL } from './daemon-options.js';
+import { loadEntry } from './bundle-loader.js';
 
 export interface RunArgs {
   readonly tickMs: number;
@@ -58,7 +59,7 @@ export async function runForeground(args: RunArgs, io: CommandIo): Promise<numbe
     const { checkInspectUrl } = await import('./inspect.js');
     inspectUrl = checkInspectUrl(args.inspect === '' ? DEFAULT_INSPECT_URL : args.inspect);
   }
-  const { runDaemon } = await import('../runtime/daemon-runtime.js');
+  const { runDaemon } = await loadEntry('runtime/daemon-runtime', () => import('../runtime/daemon-runtime.js'));
   // Under `daemon start` and the autostart, stderr is logs/daemon.log, which gets JSON lines only.
   const quiet = stderrIsDaemonLog(io.env);
   const onServing = readinessNotifier(io.env);

@@ -3,7 +3,7 @@
  * processes on real data homes. Checks outputs, exit codes and what ends up on disk.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../../src/adapters/outbox/db.js';
@@ -11,6 +11,7 @@ import { ensureHome, homePaths } from '../../src/adapters/home/home.js';
 import { OutboxStore } from '../../src/adapters/outbox/outbox-store.js';
 import { spillRow } from '../../src/adapters/outbox/spill.js';
 import { CLI, type CliResult, cleanEnv, makeTempHome, runCli, runProcess } from '../helpers/index.js';
+import { writeModuleRecorder } from '../helpers/module-log.js';
 
 let temp: { home: string; cleanup: () => void };
 let env: NodeJS.ProcessEnv;
@@ -198,39 +199,29 @@ describe('difflore enqueue', () => {
   it('loads no heavy module: no Clipanion, xstate, HTTP client, inspector or write-file-atomic', async () => {
     mkdirSync(temp.home, { recursive: true });
     openDatabase(homePaths(temp.home).db).close(); // an up-to-date database, as after the first run
-    const hooks = join(temp.home, '..', 'hooks.mjs');
-    writeFileSync(
-      hooks,
-      `export async function resolve(specifier, context, next) {
-         const result = await next(specifier, context);
-         process.stderr.write('ESM ' + result.url + '\\n');
-         return result;
-       }`,
-    );
-    const register = join(temp.home, '..', 'register.mjs');
-    writeFileSync(register, `import { register } from 'node:module'; register(${JSON.stringify(`file://${hooks}`)});`);
-    const cjs = join(temp.home, '..', 'cjs.cjs');
-    writeFileSync(
-      cjs,
-      `process.on('exit', () => { for (const k of Object.keys(require('node:module')._cache)) process.stderr.write('CJS ' + k + '\\n'); });`,
-    );
+    const dir = join(temp.home, '..', 'modules');
+    mkdirSync(dir, { recursive: true });
+    const log = join(dir, 'modules.txt');
     const result = await runProcess(
       process.execPath,
-      ['--require', cjs, '--import', register, CLI, 'enqueue', 'observation', OBS],
-      { env },
+      ['--import', writeModuleRecorder(dir), CLI, 'enqueue', 'observation', OBS],
+      { env: { ...env, DIFFLORE_TEST_MODULE_LOG: log } },
     );
     expect(result.code).toBe(0);
-    const loaded = result.stderr.split('\n').filter((l) => l.startsWith('ESM ') || l.startsWith('CJS '));
+    const loaded = readFileSync(log, 'utf8').split('\n');
     const ours = loaded.filter((l) => l.includes('/dist/')).map((l) => l.replace(/^.*\/dist\//, ''));
     expect(new Set(ours)).toEqual(
       new Set([
         'cli/main.js',
         'errors.js',
-        // the fast router, the enqueue spec it reads the command line with, and the command itself
+        // the fast router, the enqueue spec it reads the command line with, and the command itself,
+        // from its bundle (scripts/build-entries.mjs) through the bundle loader
         'cli/router.js',
         'cli/command-spec.js',
         'cli/exit-codes.js',
         'cli/commands/enqueue.js',
+        'cli/bundle-loader.js',
+        'entries/cli/run-enqueue.cjs',
         'cli/run-enqueue.js',
         'cli/fd-writer.js',
         'adapters/outbox/enqueue-core.js',

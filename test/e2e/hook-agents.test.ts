@@ -333,7 +333,7 @@ describe('every agent hook loads only light modules', () => {
     /\/node_modules\/xstate\//,
     /\/node_modules\/@statelyai\//,
     /\/node_modules\/write-file-atomic\//,
-    /^esm node:(http|https|http2|net|tls)$/m,
+    /^(esm|bundled) node:(http|https|http2|net|tls)$/m,
     /\/node_modules\/undici\//,
     /\/dist\/machines\/(?!contracts\/)/,
     /\/node_modules\/clipanion\//,

@@ -332,7 +332,7 @@ describe('hook claude-code loads only light modules', () => {
     /\/node_modules\/xstate\//,
     /\/node_modules\/@statelyai\//,
     /\/node_modules\/write-file-atomic\//,
-    /^esm node:(http|https|http2|net|tls)$/m,
+    /^(esm|bundled) node:(http|https|http2|net|tls)$/m,
     /\/node_modules\/undici\//,
     // The machines, but not the pure payload contracts (enqueue checks a row by its kind's contract).
     /\/dist\/machines\/(?!contracts\/)/,

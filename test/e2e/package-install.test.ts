@@ -56,6 +56,17 @@ beforeAll(async () => {
   expect(files).toContain('dist/cli/main.js');
   expect(files).toContain('dist/view/elk.cjs');
   expect(files).toContain('dist/view/client.js');
+  // The hot entries' bundles and code caches (scripts/build-entries.mjs), which the CLI loads.
+  for (const entry of [
+    'cli/run-enqueue',
+    'cli/run-hook',
+    'cli/run-stop',
+    'cli/daemon-launch',
+    'runtime/daemon-runtime',
+  ]) {
+    expect(files).toContain(`dist/entries/${entry}.cjs`);
+    expect(files).toContain(`dist/entries/${entry}.cache`);
+  }
   expect(files.filter((f) => f.startsWith('src/') || f.startsWith('test/'))).toEqual([]);
   await npm(['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', tarball], work);
   installed = join(prefix, 'lib', 'node_modules', pkg.name);
@@ -98,6 +109,34 @@ describe('npm pack → npm install -g into a clean prefix', () => {
     expect(unit.stdout).toMatch(
       new RegExp(`^ExecStart=.*"${join(installed, 'dist', 'cli', 'main.js')}" daemon run`, 'm'),
     );
+  });
+
+  it('runs the hot paths from the installed bundles: enqueue, daemon start, daemon stop', async () => {
+    const home = join(work, 'bundle-home');
+    const env = { DIFFLORE_HOME: home };
+    const payload = JSON.stringify({
+      file: 'a.ts',
+      rules_injected: 0,
+      strict_match_count: 0,
+      rule_titles: [],
+      rule_ids: [],
+    });
+    const enqueued = await difflore(['enqueue', 'mcp_query', payload], env);
+    expect(enqueued.code, enqueued.stderr).toBe(0);
+    const started = await difflore(['daemon', 'start', '--json'], env);
+    expect(started.code, started.stderr).toBe(0);
+    const { pid } = JSON.parse(started.stdout) as { pid: number };
+    try {
+      const stopped = await difflore(['daemon', 'stop', '--json'], env);
+      expect(stopped.code, stopped.stderr).toBe(0);
+      expect(JSON.parse(stopped.stdout)).toMatchObject({ outcome: 'terminated', pid });
+    } finally {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // stopped, as it should be
+      }
+    }
   });
 
   it('draws the machines (SVG export) and serves the view from the bundled layout engine and page script', async () => {

@@ -5,7 +5,7 @@
  * faked). Every wait has a deadline and ends on a condition; none is a sleep.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type HomePaths, homePaths } from '../../src/adapters/home/home.js';
 import type { TransitionRecord } from '../../src/machines/types.js';
@@ -230,6 +230,10 @@ export class RealHome {
       }
     };
     walk(this.home);
+  }
+
+  remove(path: string): void {
+    rmSync(path, { force: true });
   }
 
   write(path: string, text: string): void {

@@ -17,6 +17,7 @@ import { EXIT_STOP_FAILED, EXIT_USAGE, exitCodeForError } from '../../src/cli/ex
 import { loadCommands } from '../../src/cli/registry.js';
 import { type Route, route } from '../../src/cli/router.js';
 import { DiffloreError, describeError } from '../../src/errors.js';
+import { STOP_EXIT_CODES } from '../../src/machines/stop.js';
 import { AGENT_HOOKS } from '../../src/observation/agents/index.js';
 
 const cli = new Cli({ binaryName: 'difflore' });
@@ -138,6 +139,9 @@ describe('the exit-code policy', () => {
     expect(exitCodeForError(new DiffloreError('config', 'x'))).toBe(1);
     expect(exitCodeForError(new DiffloreError('config', 'x'), EXIT_STOP_FAILED)).toBe(3);
     expect(exitCodeForError(new Error('boom'), EXIT_STOP_FAILED)).toBe(3);
+    // A stop that throws fails as the stop machine's own failure does (it cannot import the machine:
+    // the policy is on the enqueue path, which never loads xstate).
     expect(daemonStop.failureCode).toBe(EXIT_STOP_FAILED);
+    expect(STOP_EXIT_CODES.failed).toBe(EXIT_STOP_FAILED);
   });
 });

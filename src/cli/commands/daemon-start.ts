@@ -4,6 +4,7 @@
  */
 import { defineCommand } from '../command-spec.js';
 import { batchOption, jsonOption, parseLaunchArgs, tickOption, timeoutOption } from '../daemon-options.js';
+import { loadEntry } from '../bundle-loader.js';
 
 export default defineCommand({
   paths: [['daemon', 'start']],
@@ -28,7 +29,7 @@ export default defineCommand({
   options: { tick: tickOption, batch: batchOption, timeout: timeoutOption, json: jsonOption },
   parse: (raw) => ({ launch: parseLaunchArgs(raw), json: raw.json }),
   async run(args, io) {
-    const { launchDaemon, printLaunch } = await import('../daemon-launch.js');
+    const { launchDaemon, printLaunch } = await loadEntry('cli/daemon-launch', () => import('../daemon-launch.js'));
     return printLaunch(await launchDaemon(args.launch, io.env), args.json, io);
   },
 });

@@ -5,6 +5,7 @@
 import { defineCommand } from '../command-spec.js';
 import { forceOption, graceOption, jsonOption, killTimeoutOption, parseStopDurations } from '../daemon-options.js';
 import { EXIT_STOP_FAILED } from '../exit-codes.js';
+import { loadEntry } from '../bundle-loader.js';
 
 export default defineCommand({
   paths: [['daemon', 'stop']],
@@ -41,7 +42,7 @@ export default defineCommand({
   exitAtOnce: true,
   parse: (raw) => ({ ...parseStopDurations(raw.grace, raw.killTimeout), force: raw.force, json: raw.json }),
   async run(args, io) {
-    const { runStopCommand } = await import('../run-stop.js');
+    const { runStopCommand } = await loadEntry('cli/run-stop', () => import('../run-stop.js'));
     return runStopCommand(args, io);
   },
 });

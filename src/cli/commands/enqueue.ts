@@ -3,6 +3,7 @@
  * command lines without Clipanion (hooks call it, start-up is its cost); the work is in run-enqueue.ts.
  */
 import { defineCommand, flag, positional } from '../command-spec.js';
+import { loadEntry } from '../bundle-loader.js';
 
 export default defineCommand({
   paths: [['enqueue']],
@@ -43,7 +44,7 @@ export default defineCommand({
   },
   parse: (raw) => raw,
   async run(args, io) {
-    const { runEnqueue } = await import('../run-enqueue.js');
+    const { runEnqueue } = await loadEntry('cli/run-enqueue', () => import('../run-enqueue.js'));
     return runEnqueue(args, io);
   },
 });

@@ -5,6 +5,7 @@
  */
 import { AGENT_HOOKS } from '../../observation/agents/index.js';
 import { defineCommand } from '../command-spec.js';
+import { loadEntry } from '../bundle-loader.js';
 
 export default defineCommand({
   paths: AGENT_HOOKS.flatMap((row) => row.names.map((name) => ['hook', name])),
@@ -39,7 +40,7 @@ export default defineCommand({
   async run(_args, io, path) {
     const [{ MAX_EVENT_BYTES }, { readStream, runAgentHook }] = await Promise.all([
       import('../../adapters/integrations/claude-code-hook.js'),
-      import('../run-hook.js'),
+      loadEntry('cli/run-hook', () => import('../run-hook.js')),
     ]);
     const stdin = io.stdin;
     return runAgentHook(path[1] ?? 'claude-code', {

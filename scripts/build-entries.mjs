@@ -1,0 +1,162 @@
+#!/usr/bin/env node
+/**
+ * The hot entries as single code-cached scripts (run by `npm run build` after tsc, and by the test
+ * suite's global setup). A command whose start-up is its cost (`enqueue`, `hook <agent>`, `daemon
+ * stop`, `daemon start` and the `daemon run` it spawns) spends most of a bare `node` start again on
+ * resolving and compiling dozens of small ES modules. For each entry below this writes, into
+ * dist/entries/:
+ * - NAME.cjs: the entry and everything it imports (xstate included, once) as one CommonJS script;
+ *   native addons stay outside (they load their own .node files). Each source file's
+ *   `import.meta.url` is the URL of its tsc twin in dist/, so paths computed from it (the CLI entry
+ *   for service units, worker scripts, createRequire) are the same as in the unbundled build;
+ * - NAME.cache: V8's code cache for it, made in a child node with the flags the entry runs under
+ *   (V8 rejects a cache made under other flags or another Node version; the loader then compiles);
+ * - NAME.inputs.json: the dist/ twins and packages inside it, for the tests that check what a path loads.
+ * src/cli/bundle-loader.ts loads them; without dist/entries (a tsc-only build) the CLI imports the
+ * ES modules as before.
+ */
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const src = join(root, 'src');
+const dist = join(root, 'dist');
+const out = join(dist, 'entries');
+
+const { DAEMON_NODE_FLAGS } = await import(pathToFileURL(join(dist, 'adapters', 'lifecycle', 'daemon-node-flags.js')).href);
+
+/** name → the node flags it runs under. Names are the dist/ modules the bundles stand in for. */
+const ENTRIES = {
+  'cli/run-enqueue': [],
+  'cli/run-hook': [],
+  'cli/run-stop': [],
+  'cli/daemon-launch': [],
+  'runtime/daemon-runtime': DAEMON_NODE_FLAGS,
+};
+
+/** Packages with native addons load their own binaries: they stay outside every bundle. */
+const NATIVE = ['better-sqlite3', 'fs-ext-extra-prebuilt', '@napi-rs/keyring', 'bufferutil', 'utf-8-validate'];
+
+/** The bundle's name for a source file's twin in dist/ ('cli/main.js'). */
+const twin = (path) => relative(src, path).replace(/\.ts$/, '.js');
+
+/** Each source file's import.meta.url becomes the URL of its tsc twin, computed from the bundle's place. */
+const metaUrlOfTwin = {
+  name: 'import-meta-url-of-twin',
+  setup(b) {
+    b.onLoad({ filter: /\.ts$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      if (!text.includes('import.meta.url')) return { contents: text, loader: 'ts' };
+      return { contents: text.replaceAll('import.meta.url', `__difflore_twin_url(${JSON.stringify(twin(args.path))})`), loader: 'ts' };
+    });
+  },
+};
+
+/** NAME.cjs sits in dist/entries/ (at any depth given by the name): the twins are that many levels up. */
+function banner(name) {
+  const up = name.split('/').map(() => '..');
+  return [
+    // Source files are ES modules, strict: the directive must open the script (esbuild's comes after this banner).
+    '"use strict";',
+    `const __difflore_twin_url = (twin) => require('node:url').pathToFileURL(require('node:path').join(__dirname, ${up
+      .map((u) => JSON.stringify(u))
+      .join(', ')}, twin)).href;`,
+    NOTE_INITS,
+  ].join('\n');
+}
+
+/** A bundle input as the tests name loaded modules: its dist/ twin ('cli/main.js') or 'node_modules/…'. */
+function testName(input) {
+  const path = join(root, input);
+  return path.startsWith(`${src}/`) ? twin(path) : path.slice(path.lastIndexOf('node_modules/'));
+}
+
+/**
+ * Module bodies esbuild defers (`__esm`, `__commonJS`: what is imported dynamically or required) are
+ * noted in a process-wide set as they run, by source path, so that what a process ran can be told
+ * from what its bundle merely holds (the module-load tests read it; the cost is a Set.add per module).
+ */
+const NOTE_INITS = [
+  'const __difflore_inits = (globalThis[Symbol.for("difflore.bundle.inits")] ??= new Set());',
+  'const __difflore_noted = (wrapped) => { const [key] = Object.keys(wrapped); const body = wrapped[key];',
+  '  return { [key](...args) { __difflore_inits.add(key); return body(...args); } }; };',
+  // esbuild's own helpers, defined below this banner and called only after that.
+  'const __difflore_esm = (wrapped) => __esm(__difflore_noted(wrapped));',
+  'const __difflore_commonJS = (wrapped) => __commonJS(__difflore_noted(wrapped));',
+].join('\n');
+
+/** Routes each deferred module body of `code` through the noting helpers; returns the code and their keys. */
+function noteDeferred(code) {
+  const deferred = [];
+  const noted = code.replace(/\b(__esm|__commonJS)\(\{(\s*)"([^"]+)"/g, (_, helper, space, key) => {
+    deferred.push(key);
+    return `__difflore_${helper.slice(2)}({${space}"${key}"`;
+  });
+  return { code: noted, deferred };
+}
+
+/**
+ * NAME.inputs.json: the modules a bundle holds, for the module-load tests (test/helpers/module-log.ts):
+ * `atLoad` run whenever the bundle loads, `deferred` only once noted in the set above; `builtins`
+ * gives the node: modules each imports.
+ */
+function inputsOf(metafile, deferred) {
+  const [output] = Object.values(metafile.outputs);
+  // Only what reached the output: esbuild also lists modules it read and then shook out entirely.
+  const held = Object.entries(output.inputs)
+    .filter(([input, { bytesInOutput }]) => bytesInOutput > 0 && !input.includes(':'))
+    .map(([input]) => input);
+  const builtins = {};
+  for (const input of held) {
+    const imports = metafile.inputs[input].imports.filter((i) => i.external && i.path.startsWith('node:'));
+    if (imports.length > 0) builtins[input] = [...new Set(imports.map((i) => i.path))].sort();
+  }
+  return {
+    atLoad: held.filter((input) => !deferred.includes(input)).map(testName).sort(),
+    deferred: Object.fromEntries(held.filter((input) => deferred.includes(input)).map((i) => [i, testName(i)])),
+    builtins: Object.fromEntries(Object.entries(builtins).map(([input, list]) => [testName(input), list])),
+  };
+}
+
+/** Makes NAME.cache in a child node run with the entry's flags (src/cli/bundle-loader.ts, makeCodeCache). */
+function makeCodeCache(name, flags) {
+  const loader = pathToFileURL(join(dist, 'cli', 'bundle-loader.js')).href;
+  const child = `const { makeCodeCache, bundleFiles } = await import(${JSON.stringify(loader)});
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(bundleFiles(${JSON.stringify(name)}).cache, makeCodeCache(${JSON.stringify(name)}));`;
+  execFileSync(process.execPath, [...flags, '--input-type=module', '-e', child], {
+    stdio: 'inherit',
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+}
+
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+await Promise.all(
+  Object.entries(ENTRIES).map(async ([name, flags]) => {
+    const file = join(out, `${name}.cjs`);
+    const result = await build({
+      entryPoints: [join(src, `${name}.ts`)],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      // import() of a builtin or a package becomes require(): a script compiled from a code cache has
+      // no dynamic-import callback on Node 20 (ESM-only packages load through require(esm), Node ≥ 20.19).
+      supported: { 'dynamic-import': false },
+      external: NATIVE,
+      plugins: [metaUrlOfTwin],
+      banner: { js: banner(name) },
+      outfile: file,
+      metafile: true,
+      logLevel: 'warning',
+    });
+    const { code, deferred } = noteDeferred(readFileSync(file, 'utf8'));
+    writeFileSync(file, code);
+    writeFileSync(join(out, `${name}.inputs.json`), `${JSON.stringify(inputsOf(result.metafile, deferred), null, 1)}\n`);
+    makeCodeCache(name, flags);
+  }),
+);

@@ -1,0 +1,93 @@
+/**
+ * Loads a hot entry (enqueue, hook, daemon stop / start / run) from its bundle in dist/entries/ with
+ * V8's code cache, instead of resolving and compiling its few dozen ES modules one by one: on this
+ * path start-up is nearly the whole cost (README benchmarks). scripts/build-entries.mjs writes the
+ * bundles and caches at build time; nothing here ever writes a file. Without the bundle (a tsc-only
+ * build, or running from src/ under tsx) the caller's own `import()` loads the ES modules as before.
+ *
+ * A bundle is one CommonJS module, registered in require.cache under its path like any other, and
+ * loaded at most once per process: the process then has one copy of its code — one xstate, one
+ * `DiffloreError` — which is why each process loads at most one bundle that holds the machines.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire, Module } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Script } from 'node:vm';
+import { errnoCode } from '../errors.js';
+
+/** The entries scripts/build-entries.mjs bundles, named after the dist/ module each stands in for. */
+export type BundledEntry =
+  | 'cli/run-enqueue'
+  | 'cli/run-hook'
+  | 'cli/run-stop'
+  | 'cli/daemon-launch'
+  | 'runtime/daemon-runtime';
+
+const ENTRIES_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'entries');
+
+/** The bundle's file and its code cache. */
+export function bundleFiles(name: BundledEntry): { readonly script: string; readonly cache: string } {
+  return { script: join(ENTRIES_DIR, `${name}.cjs`), cache: join(ENTRIES_DIR, `${name}.cache`) };
+}
+
+/** The text V8 compiles (and caches): the bundle inside CommonJS's own wrapper. */
+function compile(file: string, cachedData: Buffer | undefined): Script {
+  const source = readFileSync(file, 'utf8');
+  return new Script(`(function (exports, require, module, __filename, __dirname) { ${source}\n})`, {
+    filename: file,
+    ...(cachedData === undefined ? {} : { cachedData }),
+  });
+}
+
+/** Runs a compiled bundle as the CommonJS module `file`; returns its exports. */
+function evaluate(script: Script, file: string): unknown {
+  const require = createRequire(file);
+  const module = new Module(file);
+  module.filename = file;
+  require.cache[file] = module;
+  const body = script.runInThisContext() as (...args: unknown[]) => void;
+  body.call(module.exports, module.exports, require, module, file, dirname(file));
+  module.loaded = true;
+  return module.exports;
+}
+
+function readCache(file: string): Buffer | undefined {
+  try {
+    return readFileSync(file);
+  } catch {
+    return undefined; // no cache: compile
+  }
+}
+
+/**
+ * The exports of the bundled `name`, or of `unbundled()` when this build has no bundle for it.
+ * `unbundled` names the module's own import, which types the result.
+ */
+export async function loadEntry<T>(name: BundledEntry, unbundled: () => Promise<T>): Promise<T> {
+  const files = bundleFiles(name);
+  const loaded = createRequire(files.script).cache[files.script];
+  if (loaded !== undefined) return loaded.exports as T;
+  let script: Script;
+  try {
+    // A cache V8 rejects (another Node version or other V8 flags) only costs the compile.
+    script = compile(files.script, readCache(files.cache));
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return unbundled();
+    throw error;
+  }
+  return evaluate(script, files.script) as T;
+}
+
+/**
+ * For the build (scripts/build-entries.mjs, in a node run with the entry's flags): compiles the
+ * bundle, runs its top level (module bodies, no I/O) so that what every run compiles is cached too,
+ * and returns V8's code cache for it. The build imports it from dist/ by URL, where knip cannot follow.
+ * @public
+ */
+export function makeCodeCache(name: BundledEntry): Buffer {
+  const { script: file } = bundleFiles(name);
+  const script = compile(file, undefined);
+  evaluate(script, file);
+  return script.createCachedData();
+}
