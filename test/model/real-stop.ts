@@ -61,7 +61,7 @@ export interface StopWorld {
 
 export type StopAction =
   | { readonly do: 'fire'; readonly what: string }
-  | { readonly do: 'releaseLifetime' }
+  | { readonly do: 'releaseLifetime'; readonly inWaiting: boolean }
   | { readonly do: 'releaseClaimLock' }
   | { readonly do: 'killTarget' }
   | { readonly do: 'settleTarget' }
@@ -218,7 +218,7 @@ function simulate(path: ModelPath, world: StopWorld): StopAction[] {
       sim.lifetimeHeld = false;
       if (before.endsWith('waiting')) prepareCheck(world, sim, next, actions);
       settle(sim, world, actions);
-      actions.push({ do: 'releaseLifetime' });
+      actions.push({ do: 'releaseLifetime', inWaiting: before.endsWith('waiting') });
       if (before.endsWith('cleaningUp')) {
         actions.push({ do: 'releaseClaimLock' });
         sim.claimHeld = false;
@@ -383,6 +383,8 @@ async function act(
       await cli.pastDeadline(SPENT_MS);
       return cli.fire(action.what);
     case 'releaseLifetime':
+      // In a waiting state the stopper must be there first (it holds the poll timer).
+      if (action.inWaiting) await cli.waiting('the lock to be let go');
       await cli.pastDeadline(SPENT_MS);
       await lifetime?.release();
       // The stopper's wait for the exit (a flock(1) child) ends, and the machine has taken it.
@@ -392,6 +394,8 @@ async function act(
     case 'releaseClaimLock':
       return claim?.release();
     case 'killTarget':
+      // Only once the stopper waits (its SIGTERM sent): killed earlier, the probe would see it gone.
+      await cli.waiting('the target to be killed');
       if (target !== null) process.kill(target.pid, 'SIGKILL');
       return settleTarget(target);
     case 'settleTarget':
