@@ -1,13 +1,12 @@
 /**
- * The fast router: runs the plain command lines of the commands whose start-up time is their whole
- * cost — `enqueue` and `hook <agent>` (run by hooks on every event), `daemon stop` (timed against
- * `node -e 0`, DESIGN §9) and `daemon start` with the `daemon run` it spawns (timed against `pm2
- * start`, README benchmarks: through Clipanion and the registry both would pay 150–300 ms more, and
- * the daemon would keep every command module in memory) — from their specs, without loading
- * Clipanion and the command registry.
- * Anything else, and any command line of theirs that is not plain (`--help`, unknown or repeated
- * options, odd arity), is left to Clipanion, which builds the same commands from the same specs; a
- * property test checks that both read every command line the router takes the same way.
+ * The fast router: runs the plain command lines of the commands a benchmark times, from their specs,
+ * without loading Clipanion and the command registry — `enqueue` and `hook <agent>` (run by hooks on
+ * every event), `daemon stop` (against `node -e 0`, DESIGN §9), and `daemon start` with the `daemon
+ * run` it spawns (against `pm2 start`: through Clipanion both would pay 150–300 ms more, and the
+ * daemon would hold every command module, ~11 MB). Anything else, and any command line of theirs that
+ * is not plain (`--help`, unknown or repeated options, odd arity), is left to Clipanion, which builds
+ * the same commands from the same specs; a property test checks that both read every command line
+ * the router takes the same way.
  */
 import type { CommandIo, CommandSpec, RawValues } from './command-spec.js';
 import { matchPath, parsePlain, runSpec } from './command-spec.js';
@@ -15,16 +14,16 @@ import { matchPath, parsePlain, runSpec } from './command-spec.js';
 type SpecModule = { readonly default: CommandSpec };
 
 const DAEMON: Readonly<Record<string, () => Promise<SpecModule>>> = {
-  stop: () => import('./commands/daemon-stop.js') as Promise<SpecModule>,
-  start: () => import('./commands/daemon-start.js') as Promise<SpecModule>,
-  run: () => import('./commands/daemon-run.js') as Promise<SpecModule>,
+  stop: () => import('./commands/daemon-stop.js'),
+  start: () => import('./commands/daemon-start.js'),
+  run: () => import('./commands/daemon-run.js'),
 };
 
 /** The fast commands by first word: only the spec of the command typed is loaded. */
 const FAST: Readonly<Record<string, (second: string | undefined) => Promise<SpecModule> | undefined>> = {
-  enqueue: () => import('./commands/enqueue.js') as Promise<SpecModule>,
+  enqueue: () => import('./commands/enqueue.js'),
   // `hook install|uninstall` are not paths of this spec: matchPath leaves them to Clipanion.
-  hook: () => import('./commands/hook-agent.js') as Promise<SpecModule>,
+  hook: () => import('./commands/hook-agent.js'),
   daemon: (second) => own(DAEMON, second)?.(),
 };
 
