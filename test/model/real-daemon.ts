@@ -108,56 +108,59 @@ function simulate(path: ModelPath, initialRows: number): DaemonAction[] {
       if (after === 'serving.draining') startPass();
       continue;
     }
-    switch (sig) {
-      case 'STOP':
-        steps.push({ do: 'sigterm' });
-        break;
-      case 'RELOAD':
-        steps.push({ do: 'sighup' });
-        if (before === 'serving.running') startPass();
-        break;
-      case 'WAKE':
-        steps.push({ do: 'enqueue' });
-        sim.rows += 1;
-        if (before === 'serving.running') startPass();
-        break;
-      case 'after untilTick':
-        steps.push({ do: 'fire', what: `the tick in ${before}` });
-        startPass();
-        break;
-      case 'drainPass done':
-        steps.push(sim.held ? { do: 'respond' } : { do: 'none' });
-        // A pass goes on while rows are eligible: what was queued meanwhile went with it.
-        sim.rows = 0;
-        sim.held = false;
-        if (after === 'serving.draining') startPass();
-        break;
-      case 'awaitAbortedPass done':
-        // The STOP aborted the request in flight; the pass hands its rows back and settles by itself.
-        steps.push({ do: 'none' });
-        break;
-      case 'release done':
-        if (sigs.includes('release error')) fail('the claim lock is a symlink by now');
-        steps.push({ do: 'none' });
-        break;
-      case 'release error':
-        if (!sim.claimed) fail('nothing was claimed, so the release has nothing to fail at');
-        steps.push({ do: 'none' });
-        break;
-      case 'drainPass error':
-        fail('the outbox cannot be made to fail mid-pass from outside (root ignores permissions)');
-        break;
-      case 'awaitAbortedPass error':
-        fail('the runtime waits for the aborted pass through a promise that never rejects');
-        break;
-      case 'after abortGrace':
-        fail('an aborted pass settles at once (its request is aborted), never after the grace');
-        break;
-      default:
-        fail('no real world gives this event');
-    }
+    steps.push(passStep(sig, { before, after, sigs }, sim, startPass, fail));
   }
   return steps;
+}
+
+/** The test's action for a path event after the claims, as the model of the world moves on. */
+function passStep(
+  sig: string,
+  at: { readonly before: string; readonly after: string; readonly sigs: readonly string[] },
+  sim: Sim,
+  startPass: () => void,
+  fail: (why: string) => never,
+): DaemonAction {
+  const { before, after, sigs } = at;
+  switch (sig) {
+    case 'STOP':
+      return { do: 'sigterm' };
+    case 'RELOAD':
+      if (before === 'serving.running') startPass();
+      return { do: 'sighup' };
+    case 'WAKE':
+      sim.rows += 1;
+      if (before === 'serving.running') startPass();
+      return { do: 'enqueue' };
+    case 'after untilTick':
+      startPass();
+      return { do: 'fire', what: `the tick in ${before}` };
+    case 'drainPass done': {
+      const action: DaemonAction = sim.held ? { do: 'respond' } : { do: 'none' };
+      // A pass goes on while rows are eligible: what was queued meanwhile went with it.
+      sim.rows = 0;
+      sim.held = false;
+      if (after === 'serving.draining') startPass();
+      return action;
+    }
+    case 'awaitAbortedPass done':
+      // The STOP aborted the request in flight; the pass hands its rows back and settles by itself.
+      return { do: 'none' };
+    case 'release done':
+      if (sigs.includes('release error')) fail('the claim lock is a symlink by now');
+      return { do: 'none' };
+    case 'release error':
+      if (!sim.claimed) fail('nothing was claimed, so the release has nothing to fail at');
+      return { do: 'none' };
+    case 'drainPass error':
+      return fail('the outbox cannot be made to fail mid-pass from outside (root ignores permissions)');
+    case 'awaitAbortedPass error':
+      return fail('the runtime waits for the aborted pass through a promise that never rejects');
+    case 'after abortGrace':
+      return fail('an aborted pass settles at once (its request is aborted), never after the grace');
+    default:
+      return fail('no real world gives this event');
+  }
 }
 
 export function planDaemon(path: ModelPath): { plan: DaemonPlan | null; reason: string | null } {

@@ -159,6 +159,37 @@ function settle(sim: Sim, world: StopWorld, actions: StopAction[]): void {
   sim.unsettled = false;
 }
 
+/** The wait for the daemon's exit ends: the test lets the lifetime lock go, or it ends by itself. */
+function exitSeen(
+  world: StopWorld,
+  sim: Sim,
+  at: { readonly before: string; readonly next: string | undefined },
+  actions: StopAction[],
+  fail: (why: string) => never,
+): void {
+  const { before, next } = at;
+  if (!sim.lifetimeHeld) {
+    // The wait for the exit is one per run: seen once, the next one (killing) ends at once, right
+    // after SIGKILL went out; deterministic only if that SIGKILL changed nothing.
+    if (before !== 'killing.waiting') fail('the exit already seen ends the wait in killing.waiting, not here');
+    if (sim.unsettled) fail('the check right after SIGKILL would race the kernel delivering it');
+    return;
+  }
+  if (before.endsWith('checking') || before.endsWith('signalling')) {
+    fail('the lock let go while a check or a signal runs: those settle within one macrotask, no exit is seen there');
+  }
+  if (before.endsWith('cleaningUp') && !sim.claimHeld) fail('cleanStale would not wait for the claim lock');
+  settle(sim, world, actions);
+  sim.lifetimeHeld = false;
+  if (before.endsWith('waiting')) prepareCheck(world, sim, next, actions);
+  settle(sim, world, actions);
+  actions.push({ do: 'releaseLifetime', inWaiting: before.endsWith('waiting') });
+  if (before.endsWith('cleaningUp')) {
+    actions.push({ do: 'releaseClaimLock' });
+    sim.claimHeld = false;
+  }
+}
+
 const short = (type: string) =>
   type
     .replace(/^xstate\.done\.actor\.(\w+)/, '$1 done')
@@ -207,27 +238,8 @@ function simulate(path: ModelPath, world: StopWorld): StopAction[] {
       prepareCheck(world, sim, next, actions);
       settle(sim, world, actions);
       actions.push({ do: 'fire', what: `${sig} in ${before}` });
-    } else if (sig === 'awaitExit done(released)' && !sim.lifetimeHeld) {
-      // The wait for the exit is one per run: seen once, the next one (killing) ends at once, right
-      // after SIGKILL went out; deterministic only if that SIGKILL changed nothing.
-      if (before !== 'killing.waiting') fail('the exit already seen ends the wait in killing.waiting, not here');
-      if (sim.unsettled) fail('the check right after SIGKILL would race the kernel delivering it');
     } else if (sig === 'awaitExit done(released)') {
-      if (before.endsWith('checking') || before.endsWith('signalling')) {
-        fail(
-          'the lock let go while a check or a signal runs: those settle within one macrotask, no exit is seen there',
-        );
-      }
-      if (before.endsWith('cleaningUp') && !sim.claimHeld) fail('cleanStale would not wait for the claim lock');
-      settle(sim, world, actions);
-      sim.lifetimeHeld = false;
-      if (before.endsWith('waiting')) prepareCheck(world, sim, next, actions);
-      settle(sim, world, actions);
-      actions.push({ do: 'releaseLifetime', inWaiting: before.endsWith('waiting') });
-      if (before.endsWith('cleaningUp')) {
-        actions.push({ do: 'releaseClaimLock' });
-        sim.claimHeld = false;
-      }
+      exitSeen(world, sim, { before, next }, actions, fail);
     } else if (sig.startsWith('checkAlive done')) {
       const got = aliveResult(sim);
       if (`checkAlive done(${got})` !== sig) fail(`the check finds the target ${got}`);
