@@ -30,6 +30,9 @@ const { DAEMON_NODE_FLAGS } = await import(pathToFileURL(join(dist, 'adapters', 
 
 /** name → the node flags it runs under. Names are the dist/ modules the bundles stand in for. */
 const ENTRIES = {
+  // main.ts's fast router and the specs of the commands it runs (enqueue, hook <agent>, daemon stop) …
+  'cli/router': [],
+  // … and what those commands run, each loaded by its spec (or by Clipanion's copy of it).
   'cli/run-enqueue': [],
   'cli/run-hook': [],
   'cli/run-stop': [],
@@ -47,11 +50,31 @@ const twin = (path) => relative(src, path).replace(/\.ts$/, '.js');
 const metaUrlOfTwin = {
   name: 'import-meta-url-of-twin',
   setup(b) {
-    b.onLoad({ filter: /\.ts$/ }, (args) => {
+    b.onLoad({ filter: /\.ts$/, namespace: 'file' }, (args) => {
       const text = readFileSync(args.path, 'utf8');
       if (!text.includes('import.meta.url')) return { contents: text, loader: 'ts' };
       return { contents: text.replaceAll('import.meta.url', `__difflore_twin_url(${JSON.stringify(twin(args.path))})`), loader: 'ts' };
     });
+  },
+};
+
+/**
+ * A bundle holds no other entry: a dynamic import of one (the fallback a `loadEntry` call names, for
+ * a build without bundles) becomes a require of its tsc twin, never run while the bundles exist.
+ */
+const otherEntriesOutside = {
+  name: 'other-entries-outside',
+  setup(b) {
+    b.onResolve({ filter: /^\./ }, (args) => {
+      if (args.kind !== 'dynamic-import') return undefined;
+      const name = twin(join(args.resolveDir, args.path)).replace(/\.js$/, '');
+      if (!Object.hasOwn(ENTRIES, name)) return undefined;
+      return { path: `${name}.js`, namespace: 'twin' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'twin' }, (args) => ({
+      contents: `module.exports = require(require('node:url').fileURLToPath(__difflore_twin_url(${JSON.stringify(args.path)})));`,
+      loader: 'js',
+    }));
   },
 };
 
@@ -148,7 +171,7 @@ await Promise.all(
       // no dynamic-import callback on Node 20 (ESM-only packages load through require(esm), Node ≥ 20.19).
       supported: { 'dynamic-import': false },
       external: NATIVE,
-      plugins: [metaUrlOfTwin],
+      plugins: [metaUrlOfTwin, otherEntriesOutside],
       banner: { js: banner(name) },
       outfile: file,
       metafile: true,

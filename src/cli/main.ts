@@ -13,8 +13,8 @@
  */
 import type { SpecCommandClass } from './clipanion-command.js';
 import { EXIT_USAGE, reportFailure } from './exit-codes.js';
+import { loadEntry } from './bundle-loader.js';
 import { fdWriter } from './fd-writer.js';
-import { route, runRoute } from './router.js';
 
 /** How a command ended: its code, and whether its spec asks to end the process at once. */
 interface Outcome {
@@ -70,6 +70,8 @@ function quietBrokenPipes(): void {
 
 async function main(argv: string[]): Promise<Outcome> {
   ignoreUserSignals();
+  // The router and the fast commands' specs come as one bundle (bundle-loader.ts).
+  const { route, runRoute } = await loadEntry('cli/router', () => import('./router.js'));
   const routed = await route(argv);
   if (routed !== undefined) {
     // No stdin stream and direct fd writes: creating process.stdin/stdout costs milliseconds.
