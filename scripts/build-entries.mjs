@@ -32,6 +32,8 @@ const { DAEMON_NODE_FLAGS } = await import(pathToFileURL(join(dist, 'adapters', 
 const ENTRIES = {
   // main.ts's fast router and the specs of the commands it runs (enqueue, hook <agent>, daemon stop) …
   'cli/router': [],
+  // Clipanion, the registry and every command's spec, for the command lines the router leaves to it.
+  'cli/clipanion-entry': [],
   // … and what those commands run, each loaded by its spec (or by Clipanion's copy of it).
   'cli/run-enqueue': [],
   'cli/run-hook': [],
@@ -60,23 +62,30 @@ const metaUrlOfTwin = {
 
 /**
  * A bundle holds no other entry: a dynamic import of one (the fallback a `loadEntry` call names, for
- * a build without bundles) becomes a require of its tsc twin, never run while the bundles exist.
+ * a build without bundles) becomes a require of its tsc twin, never run while the bundles exist. In
+ * the Clipanion bundle only the registry's imports of the command specs are bundled: what a command
+ * runs is imported when it runs, from its tsc twin (require of an ES module, Node ≥ 20.19), as in
+ * the unbundled build, so the bundle stays the size of Clipanion and the specs.
  */
-const otherEntriesOutside = {
-  name: 'other-entries-outside',
-  setup(b) {
-    b.onResolve({ filter: /^\./ }, (args) => {
-      if (args.kind !== 'dynamic-import') return undefined;
-      const name = twin(join(args.resolveDir, args.path)).replace(/\.js$/, '');
-      if (!Object.hasOwn(ENTRIES, name)) return undefined;
-      return { path: `${name}.js`, namespace: 'twin' };
-    });
-    b.onLoad({ filter: /.*/, namespace: 'twin' }, (args) => ({
-      contents: `module.exports = require(require('node:url').fileURLToPath(__difflore_twin_url(${JSON.stringify(args.path)})));`,
-      loader: 'js',
-    }));
-  },
-};
+function twinsOutside(name) {
+  return {
+    name: 'twins-outside',
+    setup(b) {
+      b.onResolve({ filter: /^\./ }, (args) => {
+        if (args.kind !== 'dynamic-import') return undefined;
+        const target = twin(join(args.resolveDir, args.path));
+        const isEntry = Object.hasOwn(ENTRIES, target.replace(/\.js$/, ''));
+        const fromRegistry = twin(args.importer) === 'cli/registry.js';
+        if (!isEntry && (name !== 'cli/clipanion-entry' || fromRegistry)) return undefined;
+        return { path: target, namespace: 'twin' };
+      });
+      b.onLoad({ filter: /.*/, namespace: 'twin' }, (args) => ({
+        contents: `module.exports = require(require('node:url').fileURLToPath(__difflore_twin_url(${JSON.stringify(args.path)})));`,
+        loader: 'js',
+      }));
+    },
+  };
+}
 
 /** NAME.cjs sits in dist/entries/ (at any depth given by the name): the twins are that many levels up. */
 function banner(name) {
@@ -171,7 +180,7 @@ await Promise.all(
       // no dynamic-import callback on Node 20 (ESM-only packages load through require(esm), Node ≥ 20.19).
       supported: { 'dynamic-import': false },
       external: NATIVE,
-      plugins: [metaUrlOfTwin, otherEntriesOutside],
+      plugins: [metaUrlOfTwin, twinsOutside(name)],
       banner: { js: banner(name) },
       outfile: file,
       metafile: true,

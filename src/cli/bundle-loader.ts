@@ -19,6 +19,7 @@ import { errnoCode } from '../errors.js';
 /** The entries scripts/build-entries.mjs bundles, named after the dist/ module each stands in for. */
 export type BundledEntry =
   | 'cli/router'
+  | 'cli/clipanion-entry'
   | 'cli/run-enqueue'
   | 'cli/run-hook'
   | 'cli/run-stop'

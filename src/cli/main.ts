@@ -79,11 +79,10 @@ async function main(argv: string[]): Promise<Outcome> {
     return { code, exitAtOnce: routed.spec.exitAtOnce === true };
   }
   quietBrokenPipes();
-  const [{ Builtins, Cli }, { loadCommands }, { VERSION }] = await Promise.all([
-    import('clipanion'),
-    import('./registry.js'),
-    import('../version.js'),
-  ]);
+  const { Builtins, Cli, loadCommands, VERSION } = await loadEntry(
+    'cli/clipanion-entry',
+    () => import('./clipanion-entry.js'),
+  );
   const enableColors = process.stdout.isTTY === true && !process.env.NO_COLOR;
   const cli = new Cli({ binaryLabel: 'difflore', binaryName: 'difflore', binaryVersion: VERSION, enableColors });
   for (const command of await loadCommands()) cli.register(command);
