@@ -17,7 +17,8 @@
  */
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -153,16 +154,56 @@ function inputsOf(metafile, deferred) {
   };
 }
 
+/**
+ * What the cache maker runs once the bundle is loaded (an async function of its exports, as source, run
+ * with `home`, an empty temporary data home, in scope): what a real run of the command does first, so
+ * that V8 compiles it and the cache holds it. Nothing here touches anything outside `home`.
+ */
+const quiet = `{ stdout: { write() {} }, stderr: { write() {} }, env: { DIFFLORE_HOME: home } }`;
+const OBSERVATION = JSON.stringify({
+  session_id: 'build',
+  ts_ms: 1_760_000_000_000,
+  obs_type: 'change',
+  tool: 'Edit',
+  file_path: 'a.ts',
+  title: 'Edited a.ts',
+  content_hash: '0123456789abcdef',
+});
+const EXERCISE = {
+  'cli/router': `async (m) => {
+    for (const argv of [['enqueue', 'observation', '{}'], ['hook', 'claude-code'], ['daemon', 'stop', '--json']]) await m.route(argv);
+  }`,
+  'cli/run-enqueue': `async (m) => {
+    await m.runEnqueue({ kind: 'observation', payload: ${JSON.stringify(OBSERVATION)}, json: false }, ${quiet});
+  }`,
+  // No daemon runs in an empty home: the stop machine probes, finds none and records nothing.
+  'cli/run-stop': `async (m) => {
+    await m.runStopCommand({ graceMs: 10000, killTimeoutMs: 5000, force: false, json: true }, ${quiet});
+  }`,
+  'cli/clipanion-entry': `async (m) => {
+    const cli = new m.Cli({ binaryName: 'difflore', binaryVersion: m.VERSION });
+    for (const command of await m.loadCommands()) cli.register(command);
+    for (const argv of [['daemon', 'start', '--json'], ['daemon', 'run'], ['daemon', 'status']]) cli.process(argv);
+  }`,
+};
+
 /** Makes NAME.cache in a child node run with the entry's flags (src/cli/bundle-loader.ts, makeCodeCache). */
 function makeCodeCache(name, flags) {
   const loader = pathToFileURL(join(dist, 'cli', 'bundle-loader.js')).href;
+  const home = mkdtempSync(join(tmpdir(), 'difflore-build-'));
   const child = `const { makeCodeCache, bundleFiles } = await import(${JSON.stringify(loader)});
     const { writeFileSync } = await import('node:fs');
-    writeFileSync(bundleFiles(${JSON.stringify(name)}).cache, makeCodeCache(${JSON.stringify(name)}));`;
-  execFileSync(process.execPath, [...flags, '--input-type=module', '-e', child], {
-    stdio: 'inherit',
-    env: { ...process.env, NODE_OPTIONS: '' },
-  });
+    const home = ${JSON.stringify(join(home, 'home'))};
+    const cache = await makeCodeCache(${JSON.stringify(name)}, ${EXERCISE[name] ?? 'undefined'});
+    writeFileSync(bundleFiles(${JSON.stringify(name)}).cache, cache);`;
+  try {
+    execFileSync(process.execPath, [...flags, '--input-type=module', '-e', child], {
+      stdio: 'inherit',
+      env: { ...process.env, NODE_OPTIONS: '', DIFFLORE_HOME: join(home, 'home') },
+    });
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
 }
 
 rmSync(out, { recursive: true, force: true });
