@@ -1,6 +1,6 @@
 /**
  * The options the daemon commands share (`daemon run|start|stop|restart`), each written once with its
- * default and its parser. Light: the `daemon stop` fast path loads it.
+ * default and its parser. Light: the fast router loads it for `daemon stop|start|run`.
  */
 import { DiffloreError } from '../errors.js';
 import { DEFAULT_BATCH_SIZE } from '../machines/defaults.js';

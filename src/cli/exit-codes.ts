@@ -10,7 +10,7 @@ import { DiffloreError, describeError } from '../errors.js';
 const EXIT_FAILURE = 1;
 /** A usage error or invalid input: a bad flag, duration, kind or payload. */
 export const EXIT_USAGE = 2;
-/** `daemon stop` refused to signal, or failed (README "Exit codes"). */
+/** `daemon stop` refused to signal, or failed (README "Exit codes"; STOP_EXIT_CODES.failed, pinned by a test). */
 export const EXIT_STOP_FAILED = 3;
 
 /** The exit code of `error` in a command whose failure code is `failureCode`. */

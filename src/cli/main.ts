@@ -4,9 +4,9 @@
  * would print them on stdout with code 1). Colours only on a TTY and never under NO_COLOR.
  *
  * `difflore enqueue` and `difflore hook <agent>` run from hooks, where start-up time is the whole
- * cost, and `daemon stop` is timed against `node -e 0`: the fast router (router.ts) runs their plain
- * forms from their specs without Clipanion and the command registry; everything else, `enqueue
- * --help` and any unusual argument list included, goes through Clipanion. Clipanion and the registry
+ * cost, and `daemon stop|start|run` are timed against `node -e 0` and `pm2`: the fast router
+ * (router.ts) runs their plain forms from their specs without Clipanion and the command registry;
+ * everything else, `enqueue --help` and any unusual argument list included, goes through Clipanion. Clipanion and the registry
  * are therefore imported dynamically, after that check.
  *
  * The only module that ends the process: exit codes come back from the commands (exit-codes.ts).

@@ -49,9 +49,9 @@
  *   actions (effects only; context updates are internal assigns)
  *   - heartbeat:        on every tick; the adapter stamps the time (state file `heartbeatAtMs`).
  *   - recordPass:       params { summary: DrainSummary | null, error: string | null } after every pass.
- *   - reportDelivery:   params { previous, current, tokenSource } (delivery summaries, token sources) after
- *                       every finished pass; both are context (`delivery`, `tokenSource`), so they are
- *                       journaled and replayed.
+ *   - reportDelivery:   params { previous, current, authSource } (delivery summaries, where the token
+ *                       came from) after every finished pass; both are context (`delivery`, `authSource`),
+ *                       so they are journaled and replayed.
  *   - log:              params { level, message } for what an operator should see in logs/daemon.log.
  *   delays
  *   - untilTick:        from context (tickDeadlineAt − clockMs); provide only to change the policy.
@@ -160,8 +160,11 @@ export interface DrainSummary {
   readonly rowsWaiting: boolean;
   /** The API base the pass used (not journaled: replay leaves it as it was). */
   readonly cloudUrl?: string | null;
-  /** Where the pass found its token (`env`, `file`, `rust-login:…`), never the token; null or absent: none. */
-  readonly tokenSource?: string | null;
+  /**
+   * Where the pass found its cloud token (`env`, `file`, `rust-login:…`), never the token; null or absent:
+   * none. Not called `tokenSource`: the recorder redacts every field whose name says token.
+   */
+  readonly authSource?: string | null;
 }
 
 /**
@@ -239,7 +242,7 @@ export interface DaemonContext {
   /** Is data getting out, and if not why (delivery-summary.ts); updated after every pass. */
   delivery: DeliverySummary;
   /** Where the last pass that had a token found it; null until one had. */
-  tokenSource: string | null;
+  authSource: string | null;
 }
 
 export interface RecordPassParams {
@@ -254,12 +257,12 @@ export interface RecordPassParams {
 export interface DeliveryChange {
   readonly previous: DeliverySummary;
   readonly current: DeliverySummary;
-  readonly tokenSource: { readonly previous: string | null; readonly current: string | null };
+  readonly authSource: { readonly previous: string | null; readonly current: string | null };
 }
 
 /** The token source after a pass: a pass that found no token leaves the last one known. */
-function tokenSourceAfter(context: Pick<DaemonContext, 'tokenSource'>, summary: DrainSummary): string | null {
-  return summary.tokenSource ?? context.tokenSource;
+function authSourceAfter(context: Pick<DaemonContext, 'authSource'>, summary: DrainSummary): string | null {
+  return summary.authSource ?? context.authSource;
 }
 
 /** The longest idle sleep: the heartbeat while commits wake us, the tick where nothing watches. */
@@ -310,7 +313,7 @@ export function initialDaemonContext(input: DaemonInput | undefined): DaemonCont
     outcome: null,
     breaker: CLOSED_BREAKER,
     delivery: INITIAL_DELIVERY,
-    tokenSource: null,
+    authSource: null,
   };
 }
 
@@ -386,7 +389,7 @@ const notePassDone = [
     params: ({ context, event }: { context: DaemonContext; event: { output: DrainSummary } }) => ({
       previous: context.delivery,
       current: nextDelivery(context.delivery, event.output),
-      tokenSource: { previous: context.tokenSource, current: tokenSourceAfter(context, event.output) },
+      authSource: { previous: context.authSource, current: authSourceAfter(context, event.output) },
     }),
   },
   { type: 'notePass', params: passSummary },
@@ -490,7 +493,7 @@ export const machine = setup({
       }),
       breaker: summary.breaker,
       delivery: nextDelivery(context.delivery, summary),
-      tokenSource: tokenSourceAfter(context, summary),
+      authSource: authSourceAfter(context, summary),
     })),
     /** A failed pass carries no time; sleep a full tick from the last reading we have. */
     notePassFailure: assign(({ context }, params: { error: unknown }) => ({

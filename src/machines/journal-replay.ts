@@ -19,7 +19,7 @@
  * - `xstate.done.actor.*`: `output` — kind, pid, verified, reason (claim/reclaimStale/probe/signal
  *   guards), identity {pid, bootId, startTime}, alive and at (checkAlive guards, deadlines), the pass
  *   counters, nextDueAt, startedAt, finishedAt (tick deadline), the delivery facts outcome, errorCode and
- *   rowsWaiting, the pass's tokenSource (where the token came from, never the token), and the breaker
+ *   rowsWaiting, the pass's authSource (where the token came from, never the token), and the breaker
  *   {state, consecutiveFailures, openUntil, opens} (never the refused token's fingerprint). Not
  *   `lastError` (free text).
  * - A daemon record also carries `delivery` (`deliveryRecord` of the context) on the start record and

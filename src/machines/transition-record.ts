@@ -47,7 +47,7 @@ const OUTPUT_FIELDS = [
   'outcome',
   'errorCode',
   'rowsWaiting',
-  'tokenSource',
+  'authSource',
 ] as const;
 
 const IDENTITY_FIELDS = ['pid', 'bootId', 'startTime'] as const;

@@ -5,7 +5,7 @@
  * decides policy — when to drain, when to stop, which exit code — the machine does. What the runtime
  * keeps are handles that outlive one effect (the claim and its lifetime lock, the database, the pass in
  * flight) and the Rust state-file fields staged for the next record; the delivery breaker, the delivery
- * summary and the token source are the machine's context, journaled and replayed with the transitions.
+ * summary and where the token came from (`authSource`) are the machine's context, journaled and replayed with the transitions.
  * The stop protocol's root is stop-runtime.ts.
  */
 import { type Actor, createActor } from 'xstate';
@@ -97,7 +97,7 @@ function machineSummary(
     errorCode: report.observed?.errorCode ?? null,
     rowsWaiting: report.rowsWaiting,
     cloudUrl: report.cloudUrl,
-    tokenSource: report.tokenSource,
+    authSource: report.tokenSource,
   };
 }
 
@@ -297,10 +297,10 @@ class DaemonRuntime implements DaemonPorts {
     if (error !== null) this.#log.error('drain pass failed', { error });
   }
 
-  reportDelivery({ previous, current, tokenSource }: DeliveryChange): void {
-    if (tokenSource.current !== null && tokenSource.current !== tokenSource.previous) {
+  reportDelivery({ previous, current, authSource }: DeliveryChange): void {
+    if (authSource.current !== null && authSource.current !== authSource.previous) {
       // The source, never the token: a new login or key source shows in the log once.
-      this.#log.info('token source', { source: tokenSource.current });
+      this.#log.info('token source', { source: authSource.current });
     }
     if (current.state === previous.state) return;
     const said = describeDelivery(current);

@@ -22,7 +22,15 @@ import { syncBuiltinESMExports } from 'node:module';
 const ENABLED = process.env.DIFFLORE_MODEL_CLOCK === '1' && typeof process.send === 'function';
 delete process.env.DIFFLORE_MODEL_CLOCK;
 
-const XSTATE_FRAME = /\/xstate\/|\bat (?:Object\.)?schedule \(/;
+/**
+ * XState's scheduler arms its delays through the actor's clock: the caller of this setTimeout is the
+ * clock's `setTimeout`, and its caller the scheduler's `schedule`. Anything else that merely runs
+ * inside an XState callback (a lock poll started by an invoked promise) is not one of its timers.
+ */
+function armedByXState(stack) {
+  const frames = stack.split('\n');
+  return /\bsetTimeout\b/.test(frames[2] ?? '') && /\bschedule\b/.test(frames[3] ?? '');
+}
 
 function install() {
   const realSetTimeout = globalThis.setTimeout;
@@ -85,7 +93,7 @@ function install() {
   }
 
   globalThis.setTimeout = function heldSetTimeout(fn, ms, ...args) {
-    if (typeof fn !== 'function' || !XSTATE_FRAME.test(new Error().stack ?? '')) {
+    if (typeof fn !== 'function' || !armedByXState(new Error().stack ?? '')) {
       return realSetTimeout(fn, ms, ...args);
     }
     const id = nextId++;

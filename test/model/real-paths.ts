@@ -146,6 +146,18 @@ export function edgeReason(edge: string, fallback: string): string {
       "runStop's checkAlive never rejects: every answer of kill(pid, 0) and /proc is alive or gone",
     ],
     [
+      /--xstate\.error\.actor\.drainPass#/,
+      'a pass rejects only when the outbox itself (SQLite) fails, and an open database cannot be made to fail from outside on cue (root ignores permissions)',
+    ],
+    [
+      /--xstate\.error\.actor\.awaitAbortedPass#/,
+      "the runtime's awaitAbortedPass is the pass in flight with its rejection caught: it never rejects",
+    ],
+    [
+      /--xstate\.after\.abortGrace\./,
+      'an aborted pass settles at once (its HTTP request is aborted with the signal); nothing in a pass ignores the signal for the grace',
+    ],
+    [
       /^stop\.polling --xstate\.done\.actor\.awaitExit#1/,
       'the lock let go during a liveness check: a check settles within one macrotask, so no exit can be seen during it',
     ],

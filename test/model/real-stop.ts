@@ -11,7 +11,9 @@
  * is overdue or not whatever the scheduler does), the claim lock — for one whose results are the path's, and returns it with the
  * test's actions in order, or the reason no world gives that path.
  *
- * The world's parts:
+ * The world's parts (a refused stop meets a real `daemon start` daemon whose recorded identity was
+ * removed; where the path goes on to signal, a fixture stands in for the daemon, whose own exit after
+ * SIGTERM would race the stopper's checks):
  * - target T: `sleep` (dies on SIGTERM), `sh` ignoring SIGTERM then `exec sleep`, or node under
  *   `setpriv --ruid` that gives up its uids on SIGTERM (so SIGTERM is permitted and SIGKILL is not);
  *   either our child (reaped when it dies) or the child of a `sleep` that never reaps it (a zombie);
@@ -43,7 +45,7 @@ const LONG_MS = 3_600_000;
  */
 const SPENT_MS = 1;
 
-type ProbeWorld = 'notRunning' | 'stale' | 'running' | 'unverified' | 'unverifiedDead' | 'symlink';
+type ProbeWorld = 'notRunning' | 'stale' | 'running' | 'unverified' | 'unverifiedDead' | 'daemon' | 'symlink';
 
 export interface StopWorld {
   readonly probe: ProbeWorld;
@@ -61,7 +63,7 @@ export interface StopWorld {
 
 export type StopAction =
   | { readonly do: 'fire'; readonly what: string }
-  | { readonly do: 'releaseLifetime' }
+  | { readonly do: 'releaseLifetime'; readonly inWaiting: boolean }
   | { readonly do: 'releaseClaimLock' }
   | { readonly do: 'killTarget' }
   | { readonly do: 'settleTarget' }
@@ -167,8 +169,8 @@ const short = (type: string) =>
 function simulate(path: ModelPath, world: StopWorld): StopAction[] {
   const actions: StopAction[] = [];
   const sim: Sim = {
-    lifetimeHeld: world.probe === 'running' || world.probe === 'unverified' || world.probe === 'unverifiedDead',
-    target: world.probe === 'running' || world.probe === 'unverified' ? 'alive' : 'none',
+    lifetimeHeld: world.probe !== 'notRunning' && world.probe !== 'stale' && world.probe !== 'symlink',
+    target: world.probe === 'running' || world.probe === 'unverified' || world.probe === 'daemon' ? 'alive' : 'none',
     unsettled: false,
     dropped: false,
     identity: world.probe === 'running',
@@ -186,6 +188,9 @@ function simulate(path: ModelPath, world: StopWorld): StopAction[] {
     if (event.type === 'RESUME') fail('nothing sends RESUME to a real stop run');
     if (sig === 'signal error' || sig === 'checkAlive error') {
       fail('the real effect cannot fail: it sends or checks only valid pids and turns every errno into a result');
+    }
+    if (world.probe === 'daemon' && i > 0) {
+      fail('a real daemon exits on SIGTERM on its own time: its death would race the stopper’s checks');
     }
     if (sig.startsWith('probe')) {
       if (probeResult(world, sim) !== sig) fail('the probe sees another world');
@@ -218,7 +223,7 @@ function simulate(path: ModelPath, world: StopWorld): StopAction[] {
       sim.lifetimeHeld = false;
       if (before.endsWith('waiting')) prepareCheck(world, sim, next, actions);
       settle(sim, world, actions);
-      actions.push({ do: 'releaseLifetime' });
+      actions.push({ do: 'releaseLifetime', inWaiting: before.endsWith('waiting') });
       if (before.endsWith('cleaningUp')) {
         actions.push({ do: 'releaseClaimLock' });
         sim.claimHeld = false;
@@ -250,6 +255,8 @@ function* worlds(force: boolean, first: ProbeWorld[]): Generator<StopWorld> {
             for (const killTimeoutMs of [LONG_MS, SPENT_MS])
               for (const claimLock of ['plain', 'symlink', 'held'] as const) {
                 if (foreign && onTerm === 'dropUid') continue;
+                // The fixture daemon is root's and only refused: nothing about a target applies.
+                if (probe === 'daemon' && (foreign || zombie || onTerm !== 'ignore')) continue;
                 yield { probe, force, onTerm, zombie, foreign, graceMs, killTimeoutMs, claimLock };
               }
 }
@@ -258,7 +265,7 @@ function probeWorlds(path: ModelPath): ProbeWorld[] {
   const first = path.events[0] === undefined ? '' : short(eventSignature(path.events[0]));
   if (first === 'probe error') return ['symlink'];
   const kind = /probe done\((\w+)\)/.exec(first)?.[1];
-  if (kind === 'unverified') return ['unverified', 'unverifiedDead'];
+  if (kind === 'unverified') return ['daemon', 'unverified', 'unverifiedDead'];
   if (kind === 'notRunning' || kind === 'stale' || kind === 'running') return [kind];
   return [];
 }
@@ -356,6 +363,11 @@ async function buildWorld(home: RealHome, world: StopWorld) {
       recordClaim(paths.stateFile, identity.identity, { fsync: false });
     }
   }
+  if (world.probe === 'daemon') {
+    // A live fixture daemon whose identity is no longer on record: nothing proves it is ours.
+    await home.startDaemon();
+    home.remove(paths.stateFile);
+  }
   if (world.claimLock === 'symlink') symlinkSync('/nonexistent-difflore-lock', paths.claimLock);
   home.chownAll();
   if (world.probe === 'running' || world.probe === 'unverified' || world.probe === 'unverifiedDead') {
@@ -383,6 +395,8 @@ async function act(
       await cli.pastDeadline(SPENT_MS);
       return cli.fire(action.what);
     case 'releaseLifetime':
+      // In a waiting state the stopper must be there first (it holds the poll timer).
+      if (action.inWaiting) await cli.waiting('the lock to be let go');
       await cli.pastDeadline(SPENT_MS);
       await lifetime?.release();
       // The stopper's wait for the exit (a flock(1) child) ends, and the machine has taken it.
@@ -392,6 +406,8 @@ async function act(
     case 'releaseClaimLock':
       return claim?.release();
     case 'killTarget':
+      // Only once the stopper waits (its SIGTERM sent): killed earlier, the probe would see it gone.
+      await cli.waiting('the target to be killed');
       if (target !== null) process.kill(target.pid, 'SIGKILL');
       return settleTarget(target);
     case 'settleTarget':

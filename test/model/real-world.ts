@@ -5,11 +5,11 @@
  * faked). Every wait has a deadline and ends on a condition; none is a sleep.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type HomePaths, homePaths } from '../../src/adapters/home/home.js';
 import type { TransitionRecord } from '../../src/machines/types.js';
-import { CLI, cleanEnv, makeTempHome } from '../helpers/index.js';
+import { CLI, cleanEnv, makeTempHome, runCli } from '../helpers/index.js';
 
 const HOOK = join(import.meta.dirname, 'clock-hook.mjs');
 const FLOCK = '/usr/bin/flock';
@@ -202,6 +202,8 @@ export class RealHome {
   private readonly cleanup: () => void;
   private readonly children: ChildProcess[] = [];
   private readonly groups: number[] = [];
+  /** Processes the CLI started for this home (a detached daemon), killed at dispose. */
+  private readonly pids: number[] = [];
   readonly locks: LockHolder[] = [];
 
   constructor(readonly owner: number = 0) {
@@ -230,6 +232,10 @@ export class RealHome {
       }
     };
     walk(this.home);
+  }
+
+  remove(path: string): void {
+    rmSync(path, { force: true });
   }
 
   write(path: string, text: string): void {
@@ -268,6 +274,29 @@ export class RealHome {
     return cli;
   }
 
+  /**
+   * A live fixture daemon: `difflore daemon start` (detached, from dist/) on this home, idle (its
+   * first pass over) before this returns; killed at dispose. Its tick is an hour: it writes nothing
+   * more unless something happens to it.
+   */
+  async startDaemon(): Promise<number> {
+    // A closed loopback port for a cloud: the fixture never reaches out.
+    const env = this.env({ DIFFLORE_CLOUD_URL: 'http://127.0.0.1:9' });
+    const started = await runCli(['daemon', 'start', '--json', '--tick', '60m'], { env });
+    if (started.code !== 0) throw new Error(`daemon start failed (${started.code}): ${started.stderr}`);
+    const pid = (JSON.parse(started.stdout) as { pid: number }).pid;
+    this.pids.push(pid);
+    await until(() => {
+      try {
+        const state = JSON.parse(readFileSync(this.paths.stateFile, 'utf8')) as { pid?: number; value?: unknown };
+        return state.pid === pid && state.value === 'serving.running';
+      } catch {
+        return false;
+      }
+    }, `fixture daemon ${pid} to be idle`);
+    return pid;
+  }
+
   /** `difflore daemon log --verify` as the home's owner. */
   async verify(): Promise<{ code: number | null; stdout: string; stderr: string }> {
     const child = spawn(process.execPath, [CLI, 'daemon', 'log', '--verify', '--json'], {
@@ -300,6 +329,13 @@ export class RealHome {
 
   async dispose(): Promise<void> {
     for (const lock of this.locks) await lock.release();
+    for (const pid of this.pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
     for (const group of this.groups) {
       try {
         process.kill(-group, 'SIGKILL');

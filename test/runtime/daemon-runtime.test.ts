@@ -16,6 +16,7 @@ import { createRecorder, readJournal, readState, recordClaim } from '../../src/a
 import { type ReferenceCloud, startReferenceCloud } from '../../src/reference-cloud/server.js';
 import { runDaemon } from '../../src/runtime/daemon-runtime.js';
 import { runStop } from '../../src/runtime/stop-runtime.js';
+import { replayJournal } from '../../src/machines/journal-replay.js';
 import { makeTempHome, waitFor } from '../helpers/index.js';
 import { deadPid } from '../adapters/fixtures/child.js';
 
@@ -184,6 +185,36 @@ describe('runDaemon and runStop', () => {
     expect(cloud.stats().received.mcp_query).toBe(2);
     const log = readFileSync(paths.daemonLog, 'utf8');
     expect(log).toContain(`"msg":"handed back the rows a dead daemon had claimed","deadPid":${dead.pid},"rows":2`);
+  });
+
+  it('journals where each pass found its token, logs the source once, and the journal replays', async () => {
+    cloud = await startReferenceCloud({ token: TOKEN });
+    const paths = homePaths(temp.home);
+    const env = { DIFFLORE_HOME: temp.home, DIFFLORE_CLOUD_URL: cloud.url, DIFFLORE_CLOUD_TOKEN: TOKEN };
+    const running = runDaemon({ env, tickMs: 60_000, batchSize: 8, inspectUrl: null });
+    const passesDone = (): TransitionRecord[] =>
+      readJournal(paths.journal).entries.filter((e) => e.event.type === 'xstate.done.actor.drainPass');
+    await waitFor(() => passesDone().length >= 1, { what: 'the start pass' });
+    // A RELOAD runs a second pass with the same token source.
+    process.kill(process.pid, 'SIGHUP');
+    await waitFor(() => passesDone().length >= 2, { what: 'the reload pass' });
+    process.kill(process.pid, 'SIGTERM');
+    expect((await running).exitCode).toBe(0);
+
+    expect(passesDone().map((e) => e.event.output)).toEqual([
+      expect.objectContaining({ authSource: 'env' }),
+      expect.objectContaining({ authSource: 'env' }),
+    ]);
+    const sourceLines = readFileSync(paths.daemonLog, 'utf8')
+      .split('\n')
+      .filter((line) => line.includes('"msg":"token source"'));
+    expect(sourceLines).toHaveLength(1);
+    expect(sourceLines[0]).toContain('"source":"env"');
+    expect(readFileSync(paths.journal, 'utf8')).not.toContain(TOKEN);
+    expect(replayJournal('daemon', readJournal(paths.journal).entries)).toMatchObject({
+      ok: true,
+      finalState: 'stopped',
+    });
   });
 
   it('runStop in a home that does not exist reports notRunning and creates nothing', async () => {

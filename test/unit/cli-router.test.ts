@@ -10,6 +10,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { rawValuesOf, type SpecCommandClass } from '../../src/cli/clipanion-command.js';
 import type { CommandSpec, RawValues } from '../../src/cli/command-spec.js';
+import daemonRun from '../../src/cli/commands/daemon-run.js';
+import daemonStart from '../../src/cli/commands/daemon-start.js';
 import daemonStop from '../../src/cli/commands/daemon-stop.js';
 import enqueue from '../../src/cli/commands/enqueue.js';
 import hookAgent from '../../src/cli/commands/hook-agent.js';
@@ -17,6 +19,7 @@ import { EXIT_STOP_FAILED, EXIT_USAGE, exitCodeForError } from '../../src/cli/ex
 import { loadCommands } from '../../src/cli/registry.js';
 import { type Route, route } from '../../src/cli/router.js';
 import { DiffloreError, describeError } from '../../src/errors.js';
+import { STOP_EXIT_CODES } from '../../src/machines/stop.js';
 import { AGENT_HOOKS } from '../../src/observation/agents/index.js';
 
 const cli = new Cli({ binaryName: 'difflore' });
@@ -75,6 +78,22 @@ const stopWords = fc.oneof(
   durations.map((d) => `--kill-timeout=${d}`),
   durations,
 );
+const startWords = fc.oneof(
+  fc.constantFrom(
+    '--tick',
+    '--batch',
+    '--timeout',
+    '--json',
+    '--inspect',
+    '--inspect=ws://127.0.0.1:9',
+    'ws://127.0.0.1:1',
+  ),
+  fc.constantFrom('64', '0', '1001', 'x', '16').map((n) => `--batch=${n}`),
+  durations.map((d) => `--tick=${d}`),
+  durations.map((d) => `--timeout=${d}`),
+  durations,
+  fc.constantFrom('64', '0', '1001', 'x', '16'),
+);
 const enqueueWords = fc.oneof(
   fc.constantFrom('--json', '-', 'observation', 'mcp_query', 'Bad-Kind', '{}', '{"x":1}', '{oops', '[1]'),
   fc.string({ maxLength: 8 }),
@@ -83,6 +102,8 @@ const agentNames = AGENT_HOOKS.flatMap((row) => row.names);
 
 const cases: [string, fc.Arbitrary<string[]>][] = [
   ['daemon stop', commandLines(fc.constant(['daemon', 'stop']), stopWords)],
+  ['daemon start', commandLines(fc.constant(['daemon', 'start']), startWords)],
+  ['daemon run', commandLines(fc.constant(['daemon', 'run']), startWords)],
   ['enqueue', commandLines(fc.constant(['enqueue']), enqueueWords)],
   [
     'hook <agent>',
@@ -115,13 +136,17 @@ describe('the fast router reads a command line exactly as Clipanion does', () =>
     expect(taken).toBeGreaterThan(40);
   });
 
-  it('routes only enqueue, hook <agent> and daemon stop', async () => {
+  it('routes only enqueue, hook <agent> and daemon stop|start|run', async () => {
     expect((await route(['enqueue', 'observation', '{}']))?.spec).toBe(enqueue);
     expect((await route(['hook', 'claude-code']))?.spec).toBe(hookAgent);
     expect((await route(['daemon', 'stop', '--json']))?.spec).toBe(daemonStop);
+    expect((await route(['daemon', 'start', '--tick', '1s']))?.spec).toBe(daemonStart);
+    expect((await route(['daemon', 'run', '--inspect']))?.spec).toBe(daemonRun);
     for (const argv of [
-      ['daemon', 'run'],
-      ['daemon', 'start'],
+      ['daemon', 'restart'],
+      ['daemon', 'status'],
+      ['daemon', 'constructor'],
+      ['constructor'],
       ['hook', 'install', 'codex'],
       ['outbox', 'status'],
       [],
@@ -138,6 +163,9 @@ describe('the exit-code policy', () => {
     expect(exitCodeForError(new DiffloreError('config', 'x'))).toBe(1);
     expect(exitCodeForError(new DiffloreError('config', 'x'), EXIT_STOP_FAILED)).toBe(3);
     expect(exitCodeForError(new Error('boom'), EXIT_STOP_FAILED)).toBe(3);
+    // A stop that throws fails as the stop machine's own failure does (it cannot import the machine:
+    // the policy is on the enqueue path, which never loads xstate).
     expect(daemonStop.failureCode).toBe(EXIT_STOP_FAILED);
+    expect(STOP_EXIT_CODES.failed).toBe(EXIT_STOP_FAILED);
   });
 });

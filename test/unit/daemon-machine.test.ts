@@ -75,10 +75,9 @@ function rig(
     },
     heartbeat: () => log.push('heartbeat'),
     recordPass: (p) => log.push(`recordPass ${p.summary ? p.summary.attempted : `error ${p.error}`}`),
-    reportDelivery: ({ previous, current, tokenSource }) => {
+    reportDelivery: ({ previous, current, authSource }) => {
       if (previous.state !== current.state) log.push(`delivery ${previous.state} -> ${current.state}`);
-      if (tokenSource.previous !== tokenSource.current)
-        log.push(`token ${tokenSource.previous} -> ${tokenSource.current}`);
+      if (authSource.previous !== authSource.current) log.push(`token ${authSource.previous} -> ${authSource.current}`);
     },
     log: () => {},
   };
@@ -113,19 +112,19 @@ describe('daemon machine', () => {
   it('keeps the token source as context: reported when it changes, kept through a pass that found no token', async () => {
     const r = rig();
     await r.serve();
-    r.passes[0]?.done.resolve(summaryAt(1_000, { tokenSource: 'env' }));
+    r.passes[0]?.done.resolve(summaryAt(1_000, { authSource: 'env' }));
     await flush();
-    expect(r.actor.getSnapshot().context.tokenSource).toBe('env');
+    expect(r.actor.getSnapshot().context.authSource).toBe('env');
     r.wake();
     await flush();
-    r.passes[1]?.done.resolve(summaryAt(1_100, { tokenSource: null }));
+    r.passes[1]?.done.resolve(summaryAt(1_100, { authSource: null }));
     await flush();
-    expect(r.actor.getSnapshot().context.tokenSource).toBe('env');
+    expect(r.actor.getSnapshot().context.authSource).toBe('env');
     r.wake();
     await flush();
-    r.passes[2]?.done.resolve(summaryAt(1_200, { tokenSource: 'rust-login:keyring' }));
+    r.passes[2]?.done.resolve(summaryAt(1_200, { authSource: 'rust-login:keyring' }));
     await flush();
-    expect(r.actor.getSnapshot().context.tokenSource).toBe('rust-login:keyring');
+    expect(r.actor.getSnapshot().context.authSource).toBe('rust-login:keyring');
     expect(r.log.filter((line) => line.startsWith('token'))).toEqual([
       'token null -> env',
       'token env -> rust-login:keyring',

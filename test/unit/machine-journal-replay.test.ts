@@ -102,12 +102,12 @@ describe('sanitizeEvent', () => {
 
   it('keeps where a pass found its token (an identifier), never anything token-shaped beyond it', () => {
     expect(
-      sanitizeEvent({ type: 'xstate.done.actor.drainPass', output: { tokenSource: 'rust-login:keyring' } } as {
+      sanitizeEvent({ type: 'xstate.done.actor.drainPass', output: { authSource: 'rust-login:keyring' } } as {
         type: string;
       }),
-    ).toEqual({ type: 'xstate.done.actor.drainPass', output: { tokenSource: 'rust-login:keyring' } });
+    ).toEqual({ type: 'xstate.done.actor.drainPass', output: { authSource: 'rust-login:keyring' } });
     expect(
-      sanitizeEvent({ type: 'xstate.done.actor.drainPass', output: { tokenSource: 'Bearer abc def' } } as {
+      sanitizeEvent({ type: 'xstate.done.actor.drainPass', output: { authSource: 'Bearer abc def' } } as {
         type: string;
       }),
     ).toEqual({ type: 'xstate.done.actor.drainPass', output: {} });

@@ -32,10 +32,12 @@ export interface SenderOptions {
   readonly now: () => number;
 }
 
-/** The policy's verdict on a request that was sent, and when its answer came. */
+/** The policy's verdict on a request that was sent, when its answer came, and where to split it. */
 interface Judged {
   readonly verdict: Verdict;
   readonly at: number;
+  /** Where to split the failed request to resend its halves; null to settle its rows with the verdict. */
+  readonly middle: number | null;
 }
 
 export class RequestSender {
@@ -49,19 +51,14 @@ export class RequestSender {
 
   /** Sends `request` and appends an outcome for each of its rows to `out`, splitting a failed batch. */
   async send(request: PlannedRequest, out: Outcome[]): Promise<void> {
-    const { ledger, now } = this.#options;
     const judged = await this.#attempt(request);
     if (judged === null) return release(request, out);
-    const { verdict, at } = judged;
+    const { verdict, at, middle } = judged;
     if (verdict.action === 'confirm') {
       for (const w of request.items) out.push({ kind: 'confirm', row: w.row });
       return;
     }
     if (verdict.action === 'auth') return release(request, out, verdict.error);
-    // A failed batch may hold one bad row among good ones: split it and resend the halves (no try
-    // spent) until the bad row stands alone, so it alone takes the retry or the abandonment. An
-    // open breaker ends the search: in an outage every half fails too.
-    const middle = ledger.stopped() ? null : splitFailedBatch(request.items.length, ledger.breaker, now());
     if (middle !== null) {
       await Promise.all(splitRequest(request, middle).map((half) => this.send(half, out)));
       return;
@@ -72,8 +69,8 @@ export class RequestSender {
   /**
    * Puts the request on the wire, unless the pass stopped or the breaker shut, and records the
    * verdict on its answer (a refused token stops the pass); null when it was not sent (or cancelled in
-   * flight). The verdict reaches the ledger in the same tick the slot is freed, so a request waiting
-   * for the slot sees the breaker and the stop this answer left.
+   * flight). The verdict reaches the ledger, and the split is decided, in the same tick the slot is
+   * freed: a request waiting for the slot sees the breaker and the stop this answer left.
    */
   async #attempt(request: PlannedRequest): Promise<Judged | null> {
     const { ledger, auth, client, signal, now, config } = this.#options;
@@ -101,7 +98,13 @@ export class RequestSender {
       random: this.#options.random,
     });
     if (verdict.action === 'auth') ledger.refused(auth.refusedProblem(verdict.error));
-    return { verdict, at };
+    if (verdict.action === 'confirm' || verdict.action === 'auth' || ledger.stopped()) {
+      return { verdict, at, middle: null };
+    }
+    // A failed batch may hold one bad row among good ones: split it and resend the halves (no try
+    // spent) until the bad row stands alone, so it alone takes the retry or the abandonment. An
+    // open breaker ends the search: in an outage every half fails too.
+    return { verdict, at, middle: splitFailedBatch(request.items.length, ledger.breaker, now()) };
   }
 }
 

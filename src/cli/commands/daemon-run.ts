@@ -1,7 +1,8 @@
 /**
  * `difflore daemon run`: the daemon in the foreground — what `daemon start` spawns, what the systemd
- * unit and the launchd agent run, and what a developer runs to watch it. The work is in
- * run-foreground.ts and the composition root.
+ * unit and the launchd agent run, and what a developer runs to watch it. The fast router runs its
+ * plain command lines without Clipanion (a `daemon start` waits for it to serve, and the daemon then
+ * holds no command module it never runs); the work is in run-foreground.ts and the composition root.
  */
 import { defineCommand, optionalValue } from '../command-spec.js';
 import { batchOption, DEFAULT_INSPECT_URL, idleBounds, parseBatch, tickOption } from '../daemon-options.js';

@@ -1,6 +1,7 @@
 /**
- * `difflore daemon start`: spawns `daemon run` in the background and waits until it serves. The work
- * is in daemon-launch.ts (shared with `daemon restart`).
+ * `difflore daemon start`: spawns `daemon run` in the background and waits until it serves. Timed
+ * against `pm2 start`, so the fast router runs its plain command lines without Clipanion; the work is
+ * in daemon-launch.ts (shared with `daemon restart`).
  */
 import { defineCommand } from '../command-spec.js';
 import { batchOption, jsonOption, parseLaunchArgs, tickOption, timeoutOption } from '../daemon-options.js';
