@@ -40,6 +40,8 @@ const ENTRIES = {
   'cli/run-hook': [],
   'cli/run-stop': [],
   'cli/daemon-launch': [],
+  // `daemon run`: the foreground wrapper (its --inspect check, readiness pipe), then the runtime.
+  'cli/run-foreground': DAEMON_NODE_FLAGS,
   'runtime/daemon-runtime': DAEMON_NODE_FLAGS,
 };
 
@@ -171,7 +173,9 @@ const OBSERVATION = JSON.stringify({
 });
 const EXERCISE = {
   'cli/router': `async (m) => {
-    for (const argv of [['enqueue', 'observation', '{}'], ['hook', 'claude-code'], ['daemon', 'stop', '--json']]) await m.route(argv);
+    for (const argv of [['enqueue', 'x', '{}'], ['hook', 'claude-code'], ['daemon', 'stop'], ['daemon', 'start'], ['daemon', 'run']]) {
+      await m.route(argv);
+    }
   }`,
   'cli/run-enqueue': `async (m) => {
     await m.runEnqueue({ kind: 'observation', payload: ${JSON.stringify(OBSERVATION)}, json: false }, ${quiet});

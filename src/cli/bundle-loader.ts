@@ -24,6 +24,7 @@ export type BundledEntry =
   | 'cli/run-hook'
   | 'cli/run-stop'
   | 'cli/daemon-launch'
+  | 'cli/run-foreground'
   | 'runtime/daemon-runtime';
 
 const ENTRIES_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'entries');
