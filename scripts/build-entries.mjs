@@ -17,7 +17,8 @@
  */
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -30,10 +31,17 @@ const { DAEMON_NODE_FLAGS } = await import(pathToFileURL(join(dist, 'adapters', 
 
 /** name → the node flags it runs under. Names are the dist/ modules the bundles stand in for. */
 const ENTRIES = {
+  // main.ts's fast router and the specs of the commands it runs (enqueue, hook <agent>, daemon stop) …
+  'cli/router': [],
+  // Clipanion, the registry and every command's spec, for the command lines the router leaves to it.
+  'cli/clipanion-entry': [],
+  // … and what those commands run, each loaded by its spec (or by Clipanion's copy of it).
   'cli/run-enqueue': [],
   'cli/run-hook': [],
   'cli/run-stop': [],
   'cli/daemon-launch': [],
+  // `daemon run`: the foreground wrapper (its --inspect check, readiness pipe), then the runtime.
+  'cli/run-foreground': DAEMON_NODE_FLAGS,
   'runtime/daemon-runtime': DAEMON_NODE_FLAGS,
 };
 
@@ -47,13 +55,40 @@ const twin = (path) => relative(src, path).replace(/\.ts$/, '.js');
 const metaUrlOfTwin = {
   name: 'import-meta-url-of-twin',
   setup(b) {
-    b.onLoad({ filter: /\.ts$/ }, (args) => {
+    b.onLoad({ filter: /\.ts$/, namespace: 'file' }, (args) => {
       const text = readFileSync(args.path, 'utf8');
       if (!text.includes('import.meta.url')) return { contents: text, loader: 'ts' };
       return { contents: text.replaceAll('import.meta.url', `__difflore_twin_url(${JSON.stringify(twin(args.path))})`), loader: 'ts' };
     });
   },
 };
+
+/**
+ * A bundle holds no other entry: a dynamic import of one (the fallback a `loadEntry` call names, for
+ * a build without bundles) becomes a require of its tsc twin, never run while the bundles exist. In
+ * the Clipanion bundle only the registry's imports of the command specs are bundled: what a command
+ * runs is imported when it runs, from its tsc twin (require of an ES module, Node ≥ 20.19), as in
+ * the unbundled build, so the bundle stays the size of Clipanion and the specs.
+ */
+function twinsOutside(name) {
+  return {
+    name: 'twins-outside',
+    setup(b) {
+      b.onResolve({ filter: /^\./ }, (args) => {
+        if (args.kind !== 'dynamic-import') return undefined;
+        const target = twin(join(args.resolveDir, args.path));
+        const isEntry = Object.hasOwn(ENTRIES, target.replace(/\.js$/, ''));
+        const fromRegistry = twin(args.importer) === 'cli/registry.js';
+        if (!isEntry && (name !== 'cli/clipanion-entry' || fromRegistry)) return undefined;
+        return { path: target, namespace: 'twin' };
+      });
+      b.onLoad({ filter: /.*/, namespace: 'twin' }, (args) => ({
+        contents: `module.exports = require(require('node:url').fileURLToPath(__difflore_twin_url(${JSON.stringify(args.path)})));`,
+        loader: 'js',
+      }));
+    },
+  };
+}
 
 /** NAME.cjs sits in dist/entries/ (at any depth given by the name): the twins are that many levels up. */
 function banner(name) {
@@ -121,16 +156,58 @@ function inputsOf(metafile, deferred) {
   };
 }
 
+/**
+ * What the cache maker runs once the bundle is loaded (an async function of its exports, as source, run
+ * with `home`, an empty temporary data home, in scope): what a real run of the command does first, so
+ * that V8 compiles it and the cache holds it. Nothing here touches anything outside `home`.
+ */
+const quiet = `{ stdout: { write() {} }, stderr: { write() {} }, env: { DIFFLORE_HOME: home } }`;
+const OBSERVATION = JSON.stringify({
+  session_id: 'build',
+  ts_ms: 1_760_000_000_000,
+  obs_type: 'change',
+  tool: 'Edit',
+  file_path: 'a.ts',
+  title: 'Edited a.ts',
+  content_hash: '0123456789abcdef',
+});
+const EXERCISE = {
+  'cli/router': `async (m) => {
+    for (const argv of [['enqueue', 'x', '{}'], ['hook', 'claude-code'], ['daemon', 'stop'], ['daemon', 'start'], ['daemon', 'run']]) {
+      await m.route(argv);
+    }
+  }`,
+  'cli/run-enqueue': `async (m) => {
+    await m.runEnqueue({ kind: 'observation', payload: ${JSON.stringify(OBSERVATION)}, json: false }, ${quiet});
+  }`,
+  // No daemon runs in an empty home: the stop machine probes, finds none and records nothing.
+  'cli/run-stop': `async (m) => {
+    await m.runStopCommand({ graceMs: 10000, killTimeoutMs: 5000, force: false, json: true }, ${quiet});
+  }`,
+  'cli/clipanion-entry': `async (m) => {
+    const cli = new m.Cli({ binaryName: 'difflore', binaryVersion: m.VERSION });
+    for (const command of await m.loadCommands()) cli.register(command);
+    for (const argv of [['daemon', 'start', '--json'], ['daemon', 'run'], ['daemon', 'status']]) cli.process(argv);
+  }`,
+};
+
 /** Makes NAME.cache in a child node run with the entry's flags (src/cli/bundle-loader.ts, makeCodeCache). */
 function makeCodeCache(name, flags) {
   const loader = pathToFileURL(join(dist, 'cli', 'bundle-loader.js')).href;
+  const home = mkdtempSync(join(tmpdir(), 'difflore-build-'));
   const child = `const { makeCodeCache, bundleFiles } = await import(${JSON.stringify(loader)});
     const { writeFileSync } = await import('node:fs');
-    writeFileSync(bundleFiles(${JSON.stringify(name)}).cache, makeCodeCache(${JSON.stringify(name)}));`;
-  execFileSync(process.execPath, [...flags, '--input-type=module', '-e', child], {
-    stdio: 'inherit',
-    env: { ...process.env, NODE_OPTIONS: '' },
-  });
+    const home = ${JSON.stringify(join(home, 'home'))};
+    const cache = await makeCodeCache(${JSON.stringify(name)}, ${EXERCISE[name] ?? 'undefined'});
+    writeFileSync(bundleFiles(${JSON.stringify(name)}).cache, cache);`;
+  try {
+    execFileSync(process.execPath, [...flags, '--input-type=module', '-e', child], {
+      stdio: 'inherit',
+      env: { ...process.env, NODE_OPTIONS: '', DIFFLORE_HOME: join(home, 'home') },
+    });
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
 }
 
 rmSync(out, { recursive: true, force: true });
@@ -148,7 +225,7 @@ await Promise.all(
       // no dynamic-import callback on Node 20 (ESM-only packages load through require(esm), Node ≥ 20.19).
       supported: { 'dynamic-import': false },
       external: NATIVE,
-      plugins: [metaUrlOfTwin],
+      plugins: [metaUrlOfTwin, twinsOutside(name)],
       banner: { js: banner(name) },
       outfile: file,
       metafile: true,

@@ -18,10 +18,13 @@ import { errnoCode } from '../errors.js';
 
 /** The entries scripts/build-entries.mjs bundles, named after the dist/ module each stands in for. */
 export type BundledEntry =
+  | 'cli/router'
+  | 'cli/clipanion-entry'
   | 'cli/run-enqueue'
   | 'cli/run-hook'
   | 'cli/run-stop'
   | 'cli/daemon-launch'
+  | 'cli/run-foreground'
   | 'runtime/daemon-runtime';
 
 const ENTRIES_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'entries');
@@ -81,13 +84,21 @@ export async function loadEntry<T>(name: BundledEntry, unbundled: () => Promise<
 
 /**
  * For the build (scripts/build-entries.mjs, in a node run with the entry's flags): compiles the
- * bundle, runs its top level (module bodies, no I/O) so that what every run compiles is cached too,
- * and returns V8's code cache for it. The build imports it from dist/ by URL, where knip cannot follow.
+ * bundle, runs it, then `exercise` with its exports (a harmless run of the command, in a throwaway
+ * home), so that the functions a real run compiles are in the cache too, and returns V8's code cache.
+ * The build imports it from dist/ by URL, where knip cannot follow.
  * @public
  */
-export function makeCodeCache(name: BundledEntry): Buffer {
+export async function makeCodeCache(
+  name: BundledEntry,
+  exercise: (exports: unknown) => Promise<unknown> = async () => undefined,
+): Promise<Buffer> {
   const { script: file } = bundleFiles(name);
   const script = compile(file, undefined);
-  evaluate(script, file);
+  try {
+    await exercise(evaluate(script, file));
+  } catch {
+    // A run that fails still compiled what it reached; the cache only makes loading faster.
+  }
   return script.createCachedData();
 }

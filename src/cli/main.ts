@@ -13,8 +13,8 @@
  */
 import type { SpecCommandClass } from './clipanion-command.js';
 import { EXIT_USAGE, reportFailure } from './exit-codes.js';
+import { loadEntry } from './bundle-loader.js';
 import { fdWriter } from './fd-writer.js';
-import { route, runRoute } from './router.js';
 
 /** How a command ended: its code, and whether its spec asks to end the process at once. */
 interface Outcome {
@@ -70,6 +70,8 @@ function quietBrokenPipes(): void {
 
 async function main(argv: string[]): Promise<Outcome> {
   ignoreUserSignals();
+  // The router and the fast commands' specs come as one bundle (bundle-loader.ts).
+  const { route, runRoute } = await loadEntry('cli/router', () => import('./router.js'));
   const routed = await route(argv);
   if (routed !== undefined) {
     // No stdin stream and direct fd writes: creating process.stdin/stdout costs milliseconds.
@@ -77,11 +79,10 @@ async function main(argv: string[]): Promise<Outcome> {
     return { code, exitAtOnce: routed.spec.exitAtOnce === true };
   }
   quietBrokenPipes();
-  const [{ Builtins, Cli }, { loadCommands }, { VERSION }] = await Promise.all([
-    import('clipanion'),
-    import('./registry.js'),
-    import('../version.js'),
-  ]);
+  const { Builtins, Cli, loadCommands, VERSION } = await loadEntry(
+    'cli/clipanion-entry',
+    () => import('./clipanion-entry.js'),
+  );
   const enableColors = process.stdout.isTTY === true && !process.env.NO_COLOR;
   const cli = new Cli({ binaryLabel: 'difflore', binaryName: 'difflore', binaryVersion: VERSION, enableColors });
   for (const command of await loadCommands()) cli.register(command);

@@ -42,6 +42,11 @@ export interface CloudFaults {
   /** Requests whose body contains this text get `poisonStatus` (a row the cloud always fails). */
   readonly poison: string | null;
   readonly poisonStatus: number;
+  /**
+   * Requests to this path are recorded, then wait until the hold is lifted (set null): a test's way
+   * to act at a known moment while such a request is on the wire, without guessing a latency.
+   */
+  readonly holdPath: string | null;
 }
 
 export const NO_FAULTS: CloudFaults = {
@@ -53,6 +58,7 @@ export const NO_FAULTS: CloudFaults = {
   garbage2xxRate: 0,
   poison: null,
   poisonStatus: 500,
+  holdPath: null,
 };
 
 export interface CloudStats {
@@ -236,10 +242,20 @@ export function mergeFaults(current: CloudFaults, patch: Partial<CloudFaults>): 
   if (!Number.isInteger(next.poisonStatus) || next.poisonStatus < 100 || next.poisonStatus > 599) {
     throw new DiffloreError('usage', `poison status must be an HTTP status (got ${next.poisonStatus})`);
   }
+  if (next.holdPath !== null && typeof next.holdPath !== 'string') {
+    throw new DiffloreError('usage', `hold path must be a path or null (got ${JSON.stringify(next.holdPath)})`);
+  }
   if (!Number.isFinite(next.latencyMs) || next.latencyMs < 0) {
     throw new DiffloreError('usage', `latency must be zero or more milliseconds (got ${next.latencyMs})`);
   }
   return next;
+}
+
+/** Sets the fault set; lifting a hold lets every request it held go on. */
+function applyFaults(state: CloudState, patch: Partial<CloudFaults>): CloudFaults {
+  state.faults = mergeFaults(state.faults, patch);
+  if (state.faults.holdPath === null) for (const release of state.held.splice(0)) release();
+  return state.faults;
 }
 
 /** The `received` table: what the cloud stored, one row per request (or batch item) it took. */
@@ -319,6 +335,8 @@ interface CloudState {
   readonly random: () => number;
   readonly recordRequests: boolean;
   faults: CloudFaults;
+  /** Releases of the requests waiting for a hold to be lifted. */
+  readonly held: Array<() => void>;
   readonly recorded: RecordedRequest[];
   readonly stats: CloudStats;
   readonly store: ReceivedStore;
@@ -350,8 +368,7 @@ const CONTROL: ReadonlyMap<string, ControlHandler> = new Map<string, ControlHand
     'POST /__faults',
     (s, raw) => {
       try {
-        s.faults = mergeFaults(s.faults, JSON.parse(raw || '{}') as Partial<CloudFaults>);
-        return [200, s.faults];
+        return [200, applyFaults(s, JSON.parse(raw || '{}') as Partial<CloudFaults>)];
       } catch (error) {
         return [400, { error: 'invalid_faults', detail: (error as Error).message }];
       }
@@ -389,6 +406,7 @@ async function handleRoute(
   }
   // The fault set as the request arrived: a change while it waits applies to the next one.
   const faults = state.faults;
+  if (faults.holdPath === path) await new Promise<void>((release) => state.held.push(release));
   if (faults.latencyMs > 0) await new Promise((r) => setTimeout(r, faults.latencyMs));
   const answer = answerRoute(state, faults, req, path, raw);
   if (answer === 'drop') {
@@ -532,6 +550,7 @@ export async function startReferenceCloud(options: ReferenceCloudOptions = {}): 
     random: options.random ?? Math.random,
     recordRequests: options.recordRequests === true,
     faults: mergeFaults(NO_FAULTS, options.faults ?? {}),
+    held: [],
     recorded: [],
     stats: { requests: 0, received: store.countsByKind(), deduped: 0, byStatus: {} },
     store,
@@ -557,10 +576,7 @@ export async function startReferenceCloud(options: ReferenceCloudOptions = {}): 
     port: address.port,
     stats: () => structuredClone(state.stats),
     faults: () => state.faults,
-    setFaults(patch) {
-      state.faults = mergeFaults(state.faults, patch);
-      return state.faults;
-    },
+    setFaults: (patch) => applyFaults(state, patch),
     requests: () => state.recorded.slice(),
     authorizations: () => state.auth.seen(),
     authStats: () => state.auth.stats(),
@@ -568,6 +584,7 @@ export async function startReferenceCloud(options: ReferenceCloudOptions = {}): 
     currentLogin: () => state.auth.login(),
     received: (kind) => store.received(kind),
     close() {
+      applyFaults(state, { holdPath: null });
       closing ??= new Promise<void>((resolve) => {
         server.close(() => {
           store.close();

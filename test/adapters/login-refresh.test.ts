@@ -84,7 +84,7 @@ describe('refresh inside one process', () => {
   it('a refresh the Rust binary won meanwhile (spending the refresh token first): the pair it wrote is used', async () => {
     store.enqueue('mcp_query', mcp(1));
     cloud.rotateToken();
-    cloud.setFaults({ latencyMs: 300 });
+    cloud.setFaults({ holdPath: '/token/refresh' });
     const running = runDrainPass({ store, paths, env: env() });
     await waitFor(() => cloud.requests().some((r) => r.path === '/token/refresh'), { what: 'our refresh request' });
     // While ours is on the wire: Rust's refresh wins (ours will be refused) and Rust writes its pair.
@@ -94,6 +94,7 @@ describe('refresh inside one process', () => {
       refreshToken: 'b'.repeat(64),
       tokenHost: new URL(cloud.url).origin,
     });
+    cloud.setFaults({ holdPath: null });
     expect(await running).toMatchObject({ confirmed: 1, waitingForAuth: false, tokenRefreshed: 'shared' });
   });
 

@@ -215,12 +215,13 @@ describe('difflore enqueue', () => {
         'cli/main.js',
         'errors.js',
         // the fast router, the enqueue spec it reads the command line with, and the command itself,
-        // from its bundle (scripts/build-entries.mjs) through the bundle loader
+        // from their bundles (scripts/build-entries.mjs) through the bundle loader
+        'cli/bundle-loader.js',
+        'entries/cli/router.cjs',
         'cli/router.js',
         'cli/command-spec.js',
         'cli/exit-codes.js',
         'cli/commands/enqueue.js',
-        'cli/bundle-loader.js',
         'entries/cli/run-enqueue.cjs',
         'cli/run-enqueue.js',
         'cli/fd-writer.js',

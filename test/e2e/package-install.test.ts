@@ -58,10 +58,13 @@ beforeAll(async () => {
   expect(files).toContain('dist/view/client.js');
   // The hot entries' bundles and code caches (scripts/build-entries.mjs), which the CLI loads.
   for (const entry of [
+    'cli/router',
+    'cli/clipanion-entry',
     'cli/run-enqueue',
     'cli/run-hook',
     'cli/run-stop',
     'cli/daemon-launch',
+    'cli/run-foreground',
     'runtime/daemon-runtime',
   ]) {
     expect(files).toContain(`dist/entries/${entry}.cjs`);

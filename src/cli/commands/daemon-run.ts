@@ -4,6 +4,7 @@
  * plain command lines without Clipanion (a `daemon start` waits for it to serve, and the daemon then
  * holds no command module it never runs); the work is in run-foreground.ts and the composition root.
  */
+import { loadEntry } from '../bundle-loader.js';
 import { defineCommand, optionalValue } from '../command-spec.js';
 import { batchOption, DEFAULT_INSPECT_URL, idleBounds, parseBatch, tickOption } from '../daemon-options.js';
 
@@ -46,7 +47,7 @@ export default defineCommand({
   exitAtOnce: true,
   parse: (raw) => ({ ...idleBounds(raw.tick), batchSize: parseBatch(raw.batch), inspect: raw.inspect }),
   async run(args, io) {
-    const { runForeground } = await import('../run-foreground.js');
+    const { runForeground } = await loadEntry('cli/run-foreground', () => import('../run-foreground.js'));
     return runForeground(args, io);
   },
 });

@@ -498,7 +498,10 @@ async function watch(
       });
       if (left === 0) {
         view.end();
-        return settle(workload, stats, retried.size, abandonedRows.all() as AbandonedRow[], now - watchStart);
+        // The stats above were read before the outbox counts: rows confirmed in between are in the
+        // cloud but not in that answer, so ask again now that nothing is left to deliver.
+        const final = (await requestJson('GET', `${cloud.url}/__stats`)).json as CloudStats;
+        return settle(workload, final, retried.size, abandonedRows.all() as AbandonedRow[], now - watchStart);
       }
       if (++polls % 5 === 0) {
         const live = probeLiveness(paths);
