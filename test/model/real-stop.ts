@@ -14,7 +14,8 @@
  * The world's parts (a refused stop meets a real `daemon start` daemon whose recorded identity was
  * removed; where the path goes on to signal, a fixture stands in for the daemon, whose own exit after
  * SIGTERM would race the stopper's checks):
- * - target T: `sleep` (dies on SIGTERM), `sh` ignoring SIGTERM then `exec sleep`, or node under
+ * - target T: `sleep` (dies on SIGTERM; SIGSTOPped until the stopper continues it), `sh` ignoring
+ *   SIGTERM then `exec sleep`, or node under
  *   `setpriv --ruid` that gives up its uids on SIGTERM (so SIGTERM is permitted and SIGKILL is not);
  *   either our child (reaped when it dies) or the child of a `sleep` that never reaps it (a zombie);
  * - the lifetime lock held by flock(1) (L) while the path has the daemon hold it: the stopper's wait
@@ -322,7 +323,7 @@ async function line(child: import('node:child_process').ChildProcess, prefix: st
   );
 }
 
-async function startTarget(home: RealHome, world: StopWorld): Promise<Target> {
+async function spawnTarget(home: RealHome, world: StopWorld): Promise<Target> {
   const uid = world.foreign ? NOBODY_UID : undefined;
   const trap = world.onTerm === 'ignore' ? `trap '' TERM; ` : '';
   if (world.onTerm === 'dropUid') {
@@ -341,7 +342,7 @@ async function startTarget(home: RealHome, world: StopWorld): Promise<Target> {
     return { pid: Number(said.slice(4)), direct: null, dropped: false };
   }
   const child = home.spawn('sh', ['-c', `${trap}exec sleep 1000000`], uid === undefined ? {} : { uid });
-  // `exec` keeps the pid; the identity recorded must be the sleep's, after the exec.
+  // Once it runs sleep, the shell has set its trap: a SIGTERM cannot catch it half-way.
   await until(() => {
     try {
       return readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim() === 'sleep';
@@ -350,6 +351,19 @@ async function startTarget(home: RealHome, world: StopWorld): Promise<Target> {
     }
   }, 'the target to exec sleep');
   return { pid: child.pid ?? 0, direct: child, dropped: false };
+}
+
+/**
+ * T per the world. One that dies on SIGTERM is SIGSTOPped first (a stopped daemon): SIGTERM only
+ * takes effect once the stopper continues it, as it must (runStop sends SIGCONT after SIGTERM).
+ */
+async function startTarget(home: RealHome, world: StopWorld): Promise<Target> {
+  const target = await spawnTarget(home, world);
+  if (world.onTerm === 'die') {
+    process.kill(target.pid, 'SIGSTOP');
+    await until(() => procState(target.pid) === 'T', `target ${target.pid} to stop`);
+  }
+  return target;
 }
 
 export interface StopRun {
