@@ -12,7 +12,7 @@
  *    of `toDirectedGraph` (the same keys as the fake coverage), and written where coverage-report.ts
  *    reads them.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AnyMachineSnapshot, getInitialSnapshot, getNextSnapshot } from 'xstate';
@@ -169,10 +169,14 @@ export function writeRealCoverage(coverage: RealCoverage): void {
   writeFileSync(coverageFile(coverage.machine), `${JSON.stringify(coverage, null, 1)}\n`);
 }
 
-export function readRealCoverage(machine: MachineName): RealCoverage | null {
+/** The real coverage the last passing run wrote, removed as it is read. */
+export function takeRealCoverage(machine: MachineName): RealCoverage | null {
+  const file = coverageFile(machine);
   try {
-    return JSON.parse(readFileSync(coverageFile(machine), 'utf8')) as RealCoverage;
+    return JSON.parse(readFileSync(file, 'utf8')) as RealCoverage;
   } catch {
     return null;
+  } finally {
+    rmSync(file, { force: true });
   }
 }

@@ -305,7 +305,6 @@ export function planStop(path: ModelPath): { plan: StopPlan | null; reason: stri
 interface Target {
   readonly pid: number;
   readonly direct: import('node:child_process').ChildProcess | null;
-  dropped: boolean;
 }
 
 async function line(child: import('node:child_process').ChildProcess, prefix: string): Promise<string> {
@@ -330,7 +329,7 @@ async function spawnTarget(home: RealHome, world: StopWorld): Promise<Target> {
     const script = `process.on('SIGTERM',()=>{process.setuid(${NOBODY_UID});process.stdout.write('dropped\\n')});process.stdout.write('ready\\n');setInterval(()=>{},1<<30)`;
     const child = home.spawn('setpriv', ['--ruid', String(USER_UID), '--clear-groups', process.execPath, '-e', script]);
     await line(child, 'ready');
-    return { pid: child.pid ?? 0, direct: child, dropped: false };
+    return { pid: child.pid ?? 0, direct: child };
   }
   if (world.zombie) {
     // T is the background sleep; its parent becomes a sleep that never reaps it.
@@ -339,7 +338,7 @@ async function spawnTarget(home: RealHome, world: StopWorld): Promise<Target> {
       ...(uid === undefined ? {} : { uid }),
     });
     const said = await line(child, 'pid ');
-    return { pid: Number(said.slice(4)), direct: null, dropped: false };
+    return { pid: Number(said.slice(4)), direct: null };
   }
   const child = home.spawn('sh', ['-c', `${trap}exec sleep 1000000`], uid === undefined ? {} : { uid });
   // Once it runs sleep, the shell has set its trap: a SIGTERM cannot catch it half-way.
@@ -350,7 +349,7 @@ async function spawnTarget(home: RealHome, world: StopWorld): Promise<Target> {
       return false;
     }
   }, 'the target to exec sleep');
-  return { pid: child.pid ?? 0, direct: child, dropped: false };
+  return { pid: child.pid ?? 0, direct: child };
 }
 
 /**

@@ -147,10 +147,6 @@ export class HookedCli {
   exits(suffix: string): number {
     return this.messages.filter((m) => m.t === 'exit' && (m.file ?? '').endsWith(suffix)).length;
   }
-
-  kill(): void {
-    if (this.running) this.child.kill('SIGKILL');
-  }
 }
 
 /** Whether `pid` holds a flock on `path` (from /proc/locks: the home-files rule would refuse another uid's file). */
@@ -204,7 +200,7 @@ export class RealHome {
   private readonly groups: number[] = [];
   /** Processes the CLI started for this home (a detached daemon), killed at dispose. */
   private readonly pids: number[] = [];
-  readonly locks: LockHolder[] = [];
+  private readonly locks: LockHolder[] = [];
 
   constructor(readonly owner: number = 0) {
     const temp = makeTempHome('difflore-model-');
