@@ -8,9 +8,9 @@
  *    are a greedy cover of the planned ones (each adds a transition no earlier one took), so the
  *    real coverage is the planned coverage at a fraction of the run time. `DIFFLORE_MODEL_REAL=all`
  *    runs every planned path.
- * 3. Coverage: the transitions a real run took are read back from its journal, mapped onto the edges
- *    of `toDirectedGraph` (the same keys as the fake coverage), and written where coverage-report.ts
- *    reads them.
+ * 3. Coverage: a real run whose journal equals the fake run's records (from, event and result, to)
+ *    took the fake run's edges of `toDirectedGraph` (the keys of the fake coverage); the suites write
+ *    the edges their passing real runs took where coverage-report.ts reads them.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
