@@ -49,6 +49,7 @@ export async function startIdleDaemon(env: NodeJS.ProcessEnv, args: readonly str
   if (started.code !== 0) throw new Error(`daemon start failed: ${started.stderr}${started.stdout}`);
   const { pid } = JSON.parse(started.stdout) as { pid: number };
   await untilIdle(env.DIFFLORE_HOME as string, pid);
+  await untilSettled(pid);
   return pid;
 }
 
@@ -59,6 +60,27 @@ export async function untilIdle(home: string, pid: number): Promise<void> {
     if (state?.pid === pid && state.value === 'serving.running') return;
     if (Date.now() > deadline) throw new Error(`daemon ${pid} did not idle`);
     await sleep(5);
+  }
+}
+
+/**
+ * Waits until `pid` has used no CPU for `quietMs` (its utime + stime in /proc unchanged), at most
+ * `maxMs`: a daemon that has just reached serving.running still loads what its first pass needs (the
+ * HTTP client, TLS, ...) for some tens of milliseconds; "an idle daemon" is one that has done that.
+ */
+export async function untilSettled(pid: number, quietMs = 100, maxMs = 3_000): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  let last = cpuTicks(pid);
+  let quietSince = Date.now();
+  while (Date.now() < deadline) {
+    await sleep(20);
+    const now = cpuTicks(pid);
+    if (now !== last) {
+      last = now;
+      quietSince = Date.now();
+    } else if (Date.now() - quietSince >= quietMs) {
+      return;
+    }
   }
 }
 

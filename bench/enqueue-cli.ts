@@ -73,7 +73,7 @@ export default async function enqueueCli({ quick }: { quick: boolean }): Promise
         cold_median_ms: round(coldMedian),
         cold_node_median_ms: round(coldNode),
         cold_ratio_vs_node: round(coldMedian / coldNode, 3),
-        budget_ratio: 1.3,
+        budget_ratio: 1.25,
       },
     ];
   } finally {

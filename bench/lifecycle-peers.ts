@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { benchEnv, cli, killQuietly, requireBuild, untilIdle } from './_daemon.js';
+import { benchEnv, cli, killQuietly, requireBuild, untilIdle, untilSettled } from './_daemon.js';
 import { median, round, tempHome } from './_util.js';
 import type { Benchmark } from './run.js';
 
@@ -43,8 +43,9 @@ const bench: Benchmark = async ({ quick }) => {
       if (started.code !== 0 || result.status !== 'started') throw new Error(`daemon start: ${started.stderr}`);
       pid = result.pid ?? null;
       if (count) times.start.push(started.ms);
-      // Stop an idle daemon, as pm2 stops an idle script.
+      // Stop an idle daemon, as pm2 stops an idle script: serving, and done with its start-up work.
       await untilIdle(ours.home, pid as number);
+      await untilSettled(pid as number);
     };
     const oursStop = (count: boolean): void => {
       const stopped = cli(['daemon', 'stop', '--json'], env);
