@@ -7,7 +7,7 @@
  */
 import { asciiLower } from './rust-text.js';
 
-/** Rust's `is_privacy_denied`: any `/`- or `\`-separated segment, ASCII-lowercased, matches a rule. */
+/** Rust's `is_privacy_denied`: true when some `/`- or `\`-separated segment, ASCII-lowercased, matches a rule. */
 export function isPrivacyDenied(path: string): boolean {
   for (const raw of path.split(/[/\\]/)) {
     const segment = asciiLower(raw);

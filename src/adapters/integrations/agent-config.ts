@@ -79,7 +79,7 @@ function commandsOf(element: unknown): unknown[] {
   return [element.command, ...nested];
 }
 
-/** Ours: any command in the element runs `difflore hook <one of names>`. */
+/** Ours: some command in the element runs `difflore hook <one of names>`. */
 export function isOurElement(element: unknown, names: readonly string[]): boolean {
   return commandsOf(element).some((command) => isOurHookCommand(command, names));
 }

@@ -14,7 +14,7 @@ export default defineCommand({
     description: 'Serve a live page of the daemon and stop machines on 127.0.0.1',
     details: `
       Serves one self-contained page on 127.0.0.1 (never another interface) and prints its URL, which
-      carries a random key: any other request gets 403. The page draws both statecharts, marks the
+      carries a random key; every other request gets 403. The page draws both statecharts, marks the
       daemon's current state, lights up each transition as it is journaled, and shows the last drain
       passes, the backlog by kind over the last hour (sampled while the view runs), the token and
       breaker state when the state file records them, and the last \`daemon stop\` run.

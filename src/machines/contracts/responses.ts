@@ -11,7 +11,7 @@ import { BOOL, type Field, STRING, STRINGS, attempt, decodeStruct, int, optional
 
 const ACCEPTED: SuccessTest = { kind: 'accepted' };
 
-/** Inline response schemas: any JSON value. */
+/** Inline response schemas accept every JSON value. */
 export function anyJson(body: string): SuccessTest {
   const parsed = parseJson(body);
   return parsed.ok ? ACCEPTED : { kind: 'undecodable', reason: `the response body is not JSON (${parsed.reason})` };

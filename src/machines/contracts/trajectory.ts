@@ -1,5 +1,5 @@
 /**
- * `trajectory` (rust-wire §2.1). Stored `{"pr_review_id": "<id>", "steps": <any>}`; read leniently
+ * `trajectory` (rust-wire §2.1). Stored `{"pr_review_id": "<id>", "steps": <any JSON>}`; read leniently
  * from a serde_json::Value: `pr_review_id` must be a string (an empty one too), `steps` is passed
  * through unchecked (`[]` when the key is missing, `null` sent as `null`), other keys are ignored.
  * Sent as `POST /reviews/{escape_path_id(pr_review_id)}/trajectory` with `{"steps": …}`.
