@@ -9,14 +9,15 @@
  *   native addons stay outside (they load their own .node files). Each source file's
  *   `import.meta.url` is the URL of its tsc twin in dist/, so paths computed from it (the CLI entry
  *   for service units, worker scripts, createRequire) are the same as in the unbundled build;
- * - NAME.cache: V8's code cache for it, made in a child node with the flags the entry runs under
- *   (V8 rejects a cache made under other flags or another Node version; the loader then compiles);
+ * - NAME.<build id>.cache: V8's code cache for it, made in a child node with the flags the entry runs
+ *   under (V8 rejects a cache made under other flags or another Node version; the loader then compiles);
  * - NAME.inputs.json: the dist/ twins and packages inside it, for the tests that check what a path loads.
  * src/cli/bundle-loader.ts loads them; without dist/entries (a tsc-only build) the CLI imports the
  * ES modules as before.
  */
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -26,6 +27,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const src = join(root, 'src');
 const dist = join(root, 'dist');
 const out = join(dist, 'entries');
+
+/** Marks this build's bundles and names their code caches (src/cli/bundle-loader.ts, cacheFile). */
+const BUILD_ID = randomBytes(8).toString('hex');
 
 const { DAEMON_NODE_FLAGS } = await import(pathToFileURL(join(dist, 'adapters', 'lifecycle', 'daemon-node-flags.js')).href);
 
@@ -94,6 +98,8 @@ function twinsOutside(name) {
 function banner(name) {
   const up = name.split('/').map(() => '..');
   return [
+    // This build's mark: the loader takes the code cache of the same build only (bundle-loader.ts).
+    `/* difflore bundle ${BUILD_ID} */`,
     // Source files are ES modules, strict: the directive must open the script (esbuild's comes after this banner).
     '"use strict";',
     `const __difflore_twin_url = (twin) => require('node:url').pathToFileURL(require('node:path').join(__dirname, ${up
@@ -195,11 +201,11 @@ const EXERCISE = {
 function makeCodeCache(name, flags) {
   const loader = pathToFileURL(join(dist, 'cli', 'bundle-loader.js')).href;
   const home = mkdtempSync(join(tmpdir(), 'difflore-build-'));
-  const child = `const { makeCodeCache, bundleFiles } = await import(${JSON.stringify(loader)});
+  const child = `const { makeCodeCache } = await import(${JSON.stringify(loader)});
     const { writeFileSync } = await import('node:fs');
     const home = ${JSON.stringify(join(home, 'home'))};
     const cache = await makeCodeCache(${JSON.stringify(name)}, ${EXERCISE[name] ?? 'undefined'});
-    writeFileSync(bundleFiles(${JSON.stringify(name)}).cache, cache);`;
+    writeFileSync(cache.file, cache.data);`;
   try {
     execFileSync(process.execPath, [...flags, '--input-type=module', '-e', child], {
       stdio: 'inherit',

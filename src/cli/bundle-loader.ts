@@ -29,14 +29,23 @@ export type BundledEntry =
 
 const ENTRIES_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'entries');
 
-/** The bundle's file and its code cache. */
-export function bundleFiles(name: BundledEntry): { readonly script: string; readonly cache: string } {
-  return { script: join(ENTRIES_DIR, `${name}.cjs`), cache: join(ENTRIES_DIR, `${name}.cache`) };
+/** The bundle's file. */
+function bundleFile(name: BundledEntry): string {
+  return join(ENTRIES_DIR, `${name}.cjs`);
+}
+
+/**
+ * Each build marks its bundles with an id on their first line and names their caches after it
+ * (NAME.<id>.cache): V8 checks a cache against the source's length only, so a cache must never meet
+ * a bundle of another build. A bundle without the mark gets no cache.
+ */
+function cacheFile(name: BundledEntry, source: string): string | undefined {
+  const id = /^\/\* difflore bundle ([0-9a-f]+) \*\//.exec(source)?.[1];
+  return id === undefined ? undefined : join(ENTRIES_DIR, `${name}.${id}.cache`);
 }
 
 /** The text V8 compiles (and caches): the bundle inside CommonJS's own wrapper. */
-function compile(file: string, cachedData: Buffer | undefined): Script {
-  const source = readFileSync(file, 'utf8');
+function compile(file: string, source: string, cachedData: Buffer | undefined): Script {
   return new Script(`(function (exports, require, module, __filename, __dirname) { ${source}\n})`, {
     filename: file,
     ...(cachedData === undefined ? {} : { cachedData }),
@@ -55,7 +64,8 @@ function evaluate(script: Script, file: string): unknown {
   return module.exports;
 }
 
-function readCache(file: string): Buffer | undefined {
+function readCache(file: string | undefined): Buffer | undefined {
+  if (file === undefined) return undefined;
   try {
     return readFileSync(file);
   } catch {
@@ -68,18 +78,18 @@ function readCache(file: string): Buffer | undefined {
  * `unbundled` names the module's own import, which types the result.
  */
 export async function loadEntry<T>(name: BundledEntry, unbundled: () => Promise<T>): Promise<T> {
-  const files = bundleFiles(name);
-  const loaded = createRequire(files.script).cache[files.script];
+  const file = bundleFile(name);
+  const loaded = createRequire(file).cache[file];
   if (loaded !== undefined) return loaded.exports as T;
-  let script: Script;
+  let source: string;
   try {
-    // A cache V8 rejects (another Node version or other V8 flags) only costs the compile.
-    script = compile(files.script, readCache(files.cache));
+    source = readFileSync(file, 'utf8');
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return unbundled();
     throw error;
   }
-  return evaluate(script, files.script) as T;
+  // A cache V8 rejects (another Node version or other V8 flags) only costs the compile.
+  return evaluate(compile(file, source, readCache(cacheFile(name, source))), file) as T;
 }
 
 /**
@@ -92,13 +102,16 @@ export async function loadEntry<T>(name: BundledEntry, unbundled: () => Promise<
 export async function makeCodeCache(
   name: BundledEntry,
   exercise: (exports: unknown) => Promise<unknown> = async () => undefined,
-): Promise<Buffer> {
-  const { script: file } = bundleFiles(name);
-  const script = compile(file, undefined);
+): Promise<{ readonly file: string; readonly data: Buffer }> {
+  const file = bundleFile(name);
+  const source = readFileSync(file, 'utf8');
+  const cache = cacheFile(name, source);
+  if (cache === undefined) throw new Error(`${file} has no build mark`);
+  const script = compile(file, source, undefined);
   try {
     await exercise(evaluate(script, file));
   } catch {
     // A run that fails still compiled what it reached; the cache only makes loading faster.
   }
-  return script.createCachedData();
+  return { file: cache, data: script.createCachedData() };
 }
