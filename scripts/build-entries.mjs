@@ -35,8 +35,8 @@ const { DAEMON_NODE_FLAGS } = await import(pathToFileURL(join(dist, 'adapters', 
 
 /** name → the node flags it runs under. Names are the dist/ modules the bundles stand in for. */
 const ENTRIES = {
-  // main.ts's fast router and the specs of the commands it runs (enqueue, hook <agent>, daemon stop) …
-  'cli/router': [],
+  // main.ts's fast router with the specs of the commands it runs, its fd writers and exit codes …
+  'cli/fast-entry': [],
   // Clipanion, the registry and every command's spec, for the command lines the router leaves to it.
   'cli/clipanion-entry': [],
   // … and what those commands run, each loaded by its spec (or by Clipanion's copy of it).
@@ -178,7 +178,7 @@ const OBSERVATION = JSON.stringify({
   content_hash: '0123456789abcdef',
 });
 const EXERCISE = {
-  'cli/router': `async (m) => {
+  'cli/fast-entry': `async (m) => {
     for (const argv of [['enqueue', 'x', '{}'], ['hook', 'claude-code'], ['daemon', 'stop'], ['daemon', 'start'], ['daemon', 'run']]) {
       await m.route(argv);
     }

@@ -14,11 +14,10 @@ import { createRequire, Module } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
-import { errnoCode } from '../errors.js';
 
 /** The entries scripts/build-entries.mjs bundles, named after the dist/ module each stands in for. */
 export type BundledEntry =
-  | 'cli/router'
+  | 'cli/fast-entry'
   | 'cli/clipanion-entry'
   | 'cli/run-enqueue'
   | 'cli/run-hook'
@@ -85,7 +84,8 @@ export async function loadEntry<T>(name: BundledEntry, unbundled: () => Promise<
   try {
     source = readFileSync(file, 'utf8');
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return unbundled();
+    // No dependency on errors.ts: main.ts loads this module and nothing else before a bundle.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return unbundled();
     throw error;
   }
   // A cache V8 rejects (another Node version or other V8 flags) only costs the compile.

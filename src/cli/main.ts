@@ -12,9 +12,7 @@
  * The only module that ends the process: exit codes come back from the commands (exit-codes.ts).
  */
 import type { SpecCommandClass } from './clipanion-command.js';
-import { EXIT_USAGE, reportFailure } from './exit-codes.js';
 import { loadEntry } from './bundle-loader.js';
-import { fdWriter } from './fd-writer.js';
 
 /** How a command ended: its code, and whether its spec asks to end the process at once. */
 interface Outcome {
@@ -70,8 +68,8 @@ function quietBrokenPipes(): void {
 
 async function main(argv: string[]): Promise<Outcome> {
   ignoreUserSignals();
-  // The router and the fast commands' specs come as one bundle (bundle-loader.ts).
-  const { route, runRoute } = await loadEntry('cli/router', () => import('./router.js'));
+  // The router, the fast commands' specs and the exit-code policy come as one bundle (fast-entry.ts).
+  const { EXIT_USAGE, fdWriter, route, runRoute } = await loadEntry('cli/fast-entry', () => import('./fast-entry.js'));
   const routed = await route(argv);
   if (routed !== undefined) {
     // No stdin stream and direct fd writes: creating process.stdin/stdout costs milliseconds.
@@ -107,7 +105,8 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
     if (now) exitAtOnce(code);
   },
-  (error: unknown) => {
-    process.exitCode = reportFailure(error, process.stderr);
-  },
+  (error: unknown) =>
+    loadEntry('cli/fast-entry', () => import('./fast-entry.js')).then(({ reportFailure }) => {
+      process.exitCode = reportFailure(error, process.stderr);
+    }),
 );

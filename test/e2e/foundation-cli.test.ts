@@ -217,7 +217,8 @@ describe('difflore enqueue', () => {
         // the fast router, the enqueue spec it reads the command line with, and the command itself,
         // from their bundles (scripts/build-entries.mjs) through the bundle loader
         'cli/bundle-loader.js',
-        'entries/cli/router.cjs',
+        'entries/cli/fast-entry.cjs',
+        'cli/fast-entry.js',
         'cli/router.js',
         'cli/command-spec.js',
         'cli/exit-codes.js',

@@ -58,7 +58,7 @@ beforeAll(async () => {
   expect(files).toContain('dist/view/client.js');
   // The hot entries' bundles and code caches (scripts/build-entries.mjs), which the CLI loads.
   for (const entry of [
-    'cli/router',
+    'cli/fast-entry',
     'cli/clipanion-entry',
     'cli/run-enqueue',
     'cli/run-hook',
