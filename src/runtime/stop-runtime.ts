@@ -14,7 +14,7 @@ import { probeLock } from '../adapters/lifecycle/flock.js';
 import { probeLiveness } from '../adapters/lifecycle/liveness.js';
 import { readPidFile } from '../adapters/lifecycle/pid-file.js';
 import { isStillAlive, sameProcess } from '../adapters/lifecycle/process-identity.js';
-import { createRecorder, preloadWriter, type Recorder } from '../adapters/lifecycle/recorder.js';
+import { createRecorder, type Recorder } from '../adapters/lifecycle/recorder.js';
 import { sendSignal } from '../adapters/lifecycle/signals.js';
 import {
   type AliveCheck,
@@ -122,8 +122,6 @@ class StopRuntime implements StopPorts {
     if (sent.kind === 'ok' && signal === 'SIGTERM') sendSignal(pid, 'SIGCONT');
     if (sent.kind === 'ok') {
       this.#daemonLog()?.info(`daemon stop sent ${signal}`, { target: pid });
-      // The outcome record needs the state-file writer: load it while the daemon exits.
-      if (this.#homeExists) setImmediate(preloadWriter);
       return { kind: 'ok', at: Date.now() };
     }
     if (sent.kind === 'refused') throw new DiffloreError('internal', `refusing to signal pid ${pid}: not a valid pid`);

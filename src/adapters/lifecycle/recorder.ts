@@ -1,8 +1,8 @@
 /**
  * The recorder (DESIGN §3.3): every machine transition becomes one line of `daemon-journal.jsonl`
  * (rotated to `.1` at 1 MiB) and a rewrite of `daemon-state.json`.
- * Owns: the state file's layout, its atomic durable rewrite (write-file-atomic, mode 0600, fsync,
- * then fsync of the directory), the read-modify-write lock that lets the daemon and a stopper both
+ * Owns: the state file's layout, its atomic durable rewrite (temp file + rename, mode 0600, fdatasync,
+ * then fsync of the directory; home/replace-file.ts), the read-modify-write lock that lets the daemon and a stopper both
  * write (flock on `daemon-state.json.lock`), event sanitizing, and reading both files back.
  *
  * Layout: the Rust binary's fields stay at the top level with their Rust types (`version, pid,
@@ -10,9 +10,7 @@
  * serde reader keeps working; our sections sit beside them and serde ignores them.
  */
 import { closeSync, constants, fstatSync, fsyncSync, readSync, renameSync, writeSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import type WriteFileAtomic from 'write-file-atomic';
 import { type DeliverySummary, reviveDelivery } from '../../machines/delivery-summary.js';
 import { DiffloreError } from '../../errors.js';
 import { scrubValue, usableSecrets } from './daemon-log.js';
@@ -21,6 +19,7 @@ import { checkHomeEntry, openHomeFile, readHomeFile } from '../home/home-files.j
 import type { ProcessIdentity, RecordedEvent, RecordedObject, TransitionRecord } from '../../machines/types.js';
 import { asProcessIdentity } from './process-identity.js';
 import { fsyncDirectory } from '../home/fsync-dir.js';
+import { replaceHomeFile } from '../home/replace-file.js';
 
 export const STATE_VERSION = 1;
 /** Marks a state file written by this implementation (the Rust binary writes none). */
@@ -269,23 +268,6 @@ export function readRecordedIdentity(stateFile: string): ProcessIdentity | null 
   return read.kind === 'ok' ? read.state.identity : null;
 }
 
-// write-file-atomic (and node:crypto, signal-exit under it) costs ~13 ms to load: loaded at the
-// first state-file write, or earlier by `preloadWriter` when a caller has idle time to spend on it.
-let writer: typeof WriteFileAtomic | undefined;
-function loadWriter(): typeof WriteFileAtomic {
-  writer ??= createRequire(import.meta.url)('write-file-atomic') as typeof WriteFileAtomic;
-  return writer;
-}
-
-/** Loads the state-file writer now (e.g. while waiting for a signalled daemon to exit); never throws. */
-export function preloadWriter(): void {
-  try {
-    loadWriter();
-  } catch {
-    // The write that needs it will report the failure.
-  }
-}
-
 const I32_MAX = 2 ** 31 - 1;
 const integerOr = (value: unknown, fallback: number, min: number, max: number): number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max ? value : fallback;
@@ -314,10 +296,10 @@ export function withRustTypes<T extends RustStateFields>(state: T): T {
 }
 
 function writeStateFile(stateFile: string, state: DaemonStateFile, fsync: boolean): void {
-  // write-file-atomic resolves symlinks (it writes to the link's target), so refuse one first.
+  // rename(2) replaces a link rather than following it, but a planted one is refused all the same.
   checkHomeEntry(stateFile);
   try {
-    loadWriter().sync(stateFile, JSON.stringify(withRustTypes(state), null, 2), { mode: 0o600, fsync });
+    replaceHomeFile(stateFile, JSON.stringify(withRustTypes(state), null, 2), fsync);
   } catch (error) {
     throw new DiffloreError('io', `cannot write ${stateFile}: ${(error as Error).message}`, { cause: error });
   }
