@@ -144,10 +144,11 @@ class DaemonRuntime implements DaemonPorts {
   readonly #tokens: TokenSecrets;
   readonly #onServing: () => void;
   /**
-   * The drainer and its HTTP client are needed only by the first pass: they load while the home is
-   * claimed, so `daemon start` (which returns once the daemon serves) does not wait for them.
+   * The drainer and its HTTP client are needed only by the first pass: they load once the daemon
+   * serves (`#loadDrainer`), not while it claims: evaluating them is CPU on the one thread the claim
+   * runs on, and `daemon start` returns once the daemon serves. Null until then.
    */
-  readonly #drainer: Promise<Drainer>;
+  #drainer: Promise<Drainer> | null = null;
   /** Records synced to disk before the daemon goes on. */
   readonly #durable: Recorder;
   /**
@@ -177,8 +178,6 @@ class DaemonRuntime implements DaemonPorts {
     this.#log = options.log;
     this.#tokens = options.tokens;
     this.#onServing = options.onServing ?? (() => {});
-    this.#drainer = import('../adapters/delivery/drain-pass.js');
-    this.#drainer.catch(() => undefined);
     const recorderWith = (fsync: boolean): Recorder =>
       createRecorder(
         { stateFile: this.#paths.stateFile, journal: this.#paths.journal },
@@ -215,7 +214,7 @@ class DaemonRuntime implements DaemonPorts {
   }
 
   async drainPass(input: DrainPassInput, signal: AbortSignal): Promise<DrainSummary> {
-    const drain = await this.#drainer;
+    const drain = await this.#loadDrainer();
     const store = this.#store;
     if (store === null) throw new DiffloreError('internal', 'the outbox is not open');
     this.#tokens.refresh();
@@ -248,7 +247,8 @@ class DaemonRuntime implements DaemonPorts {
 
   /** Closes the database and releases the claim, keeping the lifetime lock for `letGo`. Idempotent. */
   async release(): Promise<void> {
-    (await this.#drainer.catch(() => null))?.closeSharedCloudClient();
+    // A drainer never loaded opened no client.
+    (await this.#drainer?.catch(() => null))?.closeSharedCloudClient();
     try {
       this.#db?.close();
     } finally {
@@ -329,7 +329,19 @@ class DaemonRuntime implements DaemonPorts {
       ...this.#ownership(fields),
     });
     // Recorded first, so whoever is told can read it in the state file too.
-    if (step.previous?.hasTag('serving') !== true && step.current.hasTag('serving')) this.#onServing();
+    if (step.previous?.hasTag('serving') !== true && step.current.hasTag('serving')) {
+      this.#onServing();
+      void this.#loadDrainer();
+    }
+  }
+
+  /** Loads the drainer once; a failure is the first pass's to report. */
+  #loadDrainer(): Promise<Drainer> {
+    if (this.#drainer === null) {
+      this.#drainer = import('../adapters/delivery/drain-pass.js');
+      this.#drainer.catch(() => undefined);
+    }
+    return this.#drainer;
   }
 
   /**
