@@ -4,9 +4,13 @@
  * module may use them without loading the CLI framework, SQLite or xstate.
  */
 
-/** "3d 4h", "12m 5s", "800ms": the two largest units are enough to read an age at a glance. */
+/**
+ * "3d 4h", "12m 5s", "4.3s", "800ms": the two largest units are enough to read an age at a glance;
+ * under 10 s a tenth still matters (a demo's delivery time, a stop's grace).
+ */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
+  if (ms < 10_000) return `${(ms / 1000).toFixed(1).replace(/\.0$/, '')}s`;
   const units: readonly [string, number][] = [
     ['d', 86_400_000],
     ['h', 3_600_000],
