@@ -15,7 +15,7 @@ import type { SpecCommandClass } from './clipanion-command.js';
 import { loadEntry } from './bundle-loader.js';
 
 /** How a command ended: its code, and whether its spec asks to end the process at once. */
-interface Outcome {
+interface CliOutcome {
   readonly code: number;
   readonly exitAtOnce: boolean;
 }
@@ -66,7 +66,7 @@ function quietBrokenPipes(): void {
   }
 }
 
-async function main(argv: string[]): Promise<Outcome> {
+async function main(argv: string[]): Promise<CliOutcome> {
   ignoreUserSignals();
   // The router, the fast commands' specs and the exit-code policy come as one bundle (fast-entry.ts).
   const { EXIT_USAGE, fdWriter, route, runRoute } = await loadEntry('cli/fast-entry', () => import('./fast-entry.js'));

@@ -32,14 +32,14 @@ function own<T>(table: Readonly<Record<string, T>>, key: string | undefined): T 
   return key !== undefined && Object.hasOwn(table, key) ? table[key] : undefined;
 }
 
-export interface Route {
+export interface FastRoute {
   readonly spec: CommandSpec;
   readonly path: readonly string[];
   readonly raw: RawValues<CommandSpec['options']>;
 }
 
 /** Where `argv` goes on the fast path, with its raw values; undefined: to Clipanion. */
-function routeWith(spec: CommandSpec, argv: readonly string[]): Route | undefined {
+function routeWith(spec: CommandSpec, argv: readonly string[]): FastRoute | undefined {
   const path = matchPath(spec, argv);
   if (path === undefined) return undefined;
   const raw = parsePlain(spec, argv.slice(path.length));
@@ -47,13 +47,13 @@ function routeWith(spec: CommandSpec, argv: readonly string[]): Route | undefine
 }
 
 /** The route of `argv`, loading only the spec of the command typed; undefined: to Clipanion. */
-export async function route(argv: readonly string[]): Promise<Route | undefined> {
+export async function route(argv: readonly string[]): Promise<FastRoute | undefined> {
   const load = own(FAST, argv[0])?.(argv[1]);
   if (load === undefined) return undefined;
   return routeWith((await load).default, argv);
 }
 
 /** Runs a routed command line; returns its exit code. */
-export function runRoute(routed: Route, io: CommandIo): Promise<number> {
+export function runRoute(routed: FastRoute, io: CommandIo): Promise<number> {
   return runSpec(routed.spec, () => routed.raw, io, routed.path);
 }

@@ -7,8 +7,7 @@
  */
 import { type ClassifyResult, classify, type ObservationDeps } from './classify.js';
 import { rustLines, rustTrim } from './rust-text.js';
-
-export type JsonObject = { readonly [key: string]: unknown };
+import { isJsonRecord, type JsonRecord } from '../json-record.js';
 
 export interface EditEvent {
   readonly toolName: string;
@@ -42,10 +41,6 @@ export function observe(event: EditEvent, deps: ObservationDeps): ClassifyResult
   );
 }
 
-export function isObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 export function stringOrNull(value: unknown): string | null {
   return typeof value === 'string' ? value : null;
 }
@@ -66,7 +61,7 @@ export function editsDiff(edits: unknown): string | null {
   if (!Array.isArray(edits)) return null;
   let diff = '';
   for (const edit of edits) {
-    if (isObject(edit) && typeof edit.old_string === 'string' && typeof edit.new_string === 'string') {
+    if (isJsonRecord(edit) && typeof edit.old_string === 'string' && typeof edit.new_string === 'string') {
       diff += diffOldNew(edit.old_string, edit.new_string);
     }
   }
@@ -89,7 +84,7 @@ export function diffShell(command: string | null, output: string | null): string
 /** `shell_output_text`: a string as is, else the first of output/stdout/stderr/content that is a string. */
 export function shellOutputText(value: unknown): string | null {
   if (typeof value === 'string') return value;
-  if (!isObject(value)) return null;
+  if (!isJsonRecord(value)) return null;
   for (const key of ['output', 'stdout', 'stderr', 'content']) {
     if (typeof value[key] === 'string') return value[key] as string;
   }
@@ -101,13 +96,13 @@ export function shellOutputText(value: unknown): string | null {
  * (empty → null); otherwise `old_string`, and `new_string` — or `content` only when the
  * `new_string` key is absent.
  */
-export function extractEditStrings(input: JsonObject | null): { oldText: string | null; newText: string | null } {
+export function extractEditStrings(input: JsonRecord | null): { oldText: string | null; newText: string | null } {
   if (input === null) return { oldText: null, newText: null };
   if (Array.isArray(input.edits)) {
     let oldAcc = '';
     let newAcc = '';
     for (const edit of input.edits) {
-      if (!isObject(edit)) continue;
+      if (!isJsonRecord(edit)) continue;
       if (typeof edit.old_string === 'string') oldAcc += (oldAcc === '' ? '' : '\n\n') + edit.old_string;
       if (typeof edit.new_string === 'string') newAcc += (newAcc === '' ? '' : '\n\n') + edit.new_string;
     }

@@ -10,17 +10,17 @@
 import { JsonNumber, type JsonValue, isJsonObject } from '../machines/contracts/json.js';
 
 /** A check returns the first problem, or null. */
-export type Check = (value: JsonValue, path: string) => string | null;
+export type FieldCheck = (value: JsonValue, path: string) => string | null;
 
 const named = (path: string): string => (path === '' ? 'the body' : `'${path}'`);
 
-const str: Check = (v, p) => (typeof v === 'string' ? null : `${named(p)} must be a string`);
-const bool: Check = (v, p) => (typeof v === 'boolean' ? null : `${named(p)} must be a boolean`);
-const number: Check = (v, p) =>
+const str: FieldCheck = (v, p) => (typeof v === 'string' ? null : `${named(p)} must be a string`);
+const bool: FieldCheck = (v, p) => (typeof v === 'boolean' ? null : `${named(p)} must be a boolean`);
+const number: FieldCheck = (v, p) =>
   typeof v === 'number' || v instanceof JsonNumber ? null : `${named(p)} must be a number`;
-const any: Check = () => null;
+const any: FieldCheck = () => null;
 
-function integer(min: bigint, max: bigint): Check {
+function integer(min: bigint, max: bigint): FieldCheck {
   return (v, p) => {
     let n: bigint | null = null;
     if (typeof v === 'number' && Number.isInteger(v)) n = BigInt(v);
@@ -35,11 +35,11 @@ const u64 = integer(0n, 2n ** 64n - 1n);
 const i64 = integer(-(2n ** 63n), 2n ** 63n - 1n);
 
 const nullable =
-  (check: Check): Check =>
+  (check: FieldCheck): FieldCheck =>
   (v, p) =>
     v === null ? null : check(v, p);
 
-function list(item: Check, options: { min?: number; max?: number } = {}): Check {
+function list(item: FieldCheck, options: { min?: number; max?: number } = {}): FieldCheck {
   return (v, p) => {
     if (!Array.isArray(v)) return `${named(p)} must be an array`;
     if (options.min !== undefined && v.length < options.min) return `${named(p)} has fewer than ${options.min} items`;
@@ -54,12 +54,12 @@ function list(item: Check, options: { min?: number; max?: number } = {}): Check 
 const strings = list(str);
 
 const oneOf =
-  (values: readonly string[]): Check =>
+  (values: readonly string[]): FieldCheck =>
   (v, p) =>
     typeof v === 'string' && values.includes(v) ? null : `${named(p)} must be one of ${values.join(', ')}`;
 
 /** RFC 3339, as chrono writes a DateTime<Utc>. */
-const datetime: Check = (v, p) =>
+const datetime: FieldCheck = (v, p) =>
   typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(v)
     ? null
     : `${named(p)} must be an RFC 3339 date-time`;
@@ -68,12 +68,12 @@ const datetime: Check = (v, p) =>
  * A key's rule: `always` (Rust always writes the key; its value passes `check`, which may allow null)
  * or `omittable` (Rust leaves the key out for None, so when present it is never null).
  */
-type KeyRule = { readonly when: 'always' | 'omittable'; readonly check: Check };
-const always = (check: Check): KeyRule => ({ when: 'always', check });
-const omittable = (check: Check): KeyRule => ({ when: 'omittable', check });
+type KeyRule = { readonly when: 'always' | 'omittable'; readonly check: FieldCheck };
+const always = (check: FieldCheck): KeyRule => ({ when: 'always', check });
+const omittable = (check: FieldCheck): KeyRule => ({ when: 'omittable', check });
 
 /** An object with exactly these keys (Rust never sends others). */
-function object(keys: Record<string, KeyRule>): Check {
+function object(keys: Record<string, KeyRule>): FieldCheck {
   return (v, p) => {
     if (!isJsonObject(v)) return `${named(p)} must be a JSON object`;
     for (const [key, rule] of Object.entries(keys)) {
@@ -95,7 +95,7 @@ function object(keys: Record<string, KeyRule>): Check {
 }
 
 const refine =
-  (check: Check, rule: (v: JsonValue) => string | null): Check =>
+  (check: FieldCheck, rule: (v: JsonValue) => string | null): FieldCheck =>
   (v, p) =>
     check(v, p) ?? rule(v);
 
@@ -193,7 +193,7 @@ export const OBSERVATION_ITEM = object({
 });
 
 /** §3.1: an `ObservationEvent` from the hooks' own queue, tagged by `event_type`. */
-const OBSERVATION_EVENTS: Record<string, Check> = {
+const OBSERVATION_EVENTS: Record<string, FieldCheck> = {
   rule_fired: object({
     event_type: always(str),
     rule_ids: always(strings),
@@ -244,7 +244,7 @@ const OBSERVATION_EVENTS: Record<string, Check> = {
 };
 
 /** One element of `POST /cloud/observations`: either shape (rust-wire §2.7 and §3). */
-export const OBSERVATIONS_ELEMENT: Check = (v, p) => {
+export const OBSERVATIONS_ELEMENT: FieldCheck = (v, p) => {
   if (isJsonObject(v) && Object.hasOwn(v, 'event_type')) {
     const check = OBSERVATION_EVENTS[String(v.event_type)];
     return check ? check(v, p) : `${named(`${p}.event_type`)} is not a known observation event`;
@@ -291,7 +291,7 @@ export const CANDIDATE_ITEM = refine(
 );
 
 /** A JSON array of items, each passing `item`. */
-export function batchOf(item: Check, max: number): Check {
+export function batchOf(item: FieldCheck, max: number): FieldCheck {
   return (v) => {
     if (!Array.isArray(v)) return 'the body must be a JSON array';
     if (v.length === 0) return 'the array is empty';

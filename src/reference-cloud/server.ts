@@ -16,7 +16,7 @@ import { OBSERVATION_BATCH_MAX, canonicalJson } from '../adapters/delivery/cloud
 import {
   ACCEPTED_EDIT_BODY,
   CANDIDATE_ITEM,
-  type Check,
+  type FieldCheck,
   IMPORTED_REVIEWS_BODY,
   MCP_QUERY_BODY,
   OBSERVATIONS_ELEMENT,
@@ -25,6 +25,7 @@ import {
   batchOf,
   escapedPathId,
 } from './checks.js';
+import type { JsonRecord } from '../json-record.js';
 
 export interface CloudFaults {
   /** Fraction [0, 1] of route requests answered with `status` (503 when unset), before processing. */
@@ -134,8 +135,6 @@ export interface ReferenceCloud {
 
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
-type Json = Record<string, unknown>;
-
 interface Endpoint {
   readonly kind: string;
   /** The path; a group captures the id, which must be escaped as escape_path_id does. */
@@ -143,9 +142,9 @@ interface Endpoint {
   /** Batch endpoints take a JSON array and dedupe item by item. */
   readonly batch: boolean;
   /** The request body's rules: what the Rust binary sends (reference-cloud-checks.ts). */
-  readonly check: Check;
+  readonly check: FieldCheck;
   /** The answer to a newly received single request. */
-  readonly answer: (body: Json, key: string) => unknown;
+  readonly answer: (body: JsonRecord, key: string) => unknown;
 }
 
 const ENDPOINTS: readonly Endpoint[] = [
@@ -494,7 +493,7 @@ function store(state: CloudState, { endpoint, key, body }: Admitted, path: strin
     stats.deduped++;
     return [seen.status, seen.response];
   }
-  const answer = JSON.stringify(endpoint.answer(body as Json, key));
+  const answer = JSON.stringify(endpoint.answer(body as JsonRecord, key));
   state.store.storeOne(key, endpoint.kind, path, body, answer, now);
   stats.received[endpoint.kind] = (stats.received[endpoint.kind] ?? 0) + 1;
   return [200, answer];

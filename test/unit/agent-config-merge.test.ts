@@ -6,11 +6,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isOurElement, mergeAgentHooks, unmergeAgentHooks } from '../../src/adapters/integrations/agent-config.js';
-import type { JsonObject } from '../../src/adapters/integrations/settings-merge.js';
+
 import { codex } from '../../src/observation/agents/codex.js';
 import { cursor } from '../../src/observation/agents/cursor.js';
 import { geminiCli } from '../../src/observation/agents/gemini-cli.js';
 import { windsurf } from '../../src/observation/agents/windsurf.js';
+import type { JsonRecord } from '../../src/json-record.js';
 
 const AGENTS = { codex, cursor, 'gemini-cli': geminiCli, windsurf };
 const COMMAND = (agent: string) => `/usr/bin/node /opt/difflore/dist/cli/main.js hook ${agent}`;
@@ -40,7 +41,7 @@ const config = fc
     theme: fc.option(fc.constantFrom('dark', 'GitHub'), { nil: undefined }),
     version: fc.option(fc.constant(1), { nil: undefined }),
   })
-  .map((c) => JSON.parse(JSON.stringify(c)) as JsonObject);
+  .map((c) => JSON.parse(JSON.stringify(c)) as JsonRecord);
 
 describe.each(Object.entries(AGENTS))('merging the %s hook', (agent, adapter) => {
   const spec = adapter.install;

@@ -17,7 +17,7 @@ import enqueue from '../../src/cli/commands/enqueue.js';
 import hookAgent from '../../src/cli/commands/hook-agent.js';
 import { EXIT_STOP_FAILED, EXIT_USAGE, exitCodeForError } from '../../src/cli/exit-codes.js';
 import { loadCommands } from '../../src/cli/registry.js';
-import { type Route, route } from '../../src/cli/router.js';
+import { type FastRoute, route } from '../../src/cli/router.js';
 import { DiffloreError, describeError } from '../../src/errors.js';
 import { STOP_EXIT_CODES } from '../../src/machines/stop.js';
 import { AGENT_HOOKS } from '../../src/observation/agents/index.js';
@@ -119,7 +119,7 @@ describe('the fast router reads a command line exactly as Clipanion does', () =>
     let taken = 0;
     await fc.assert(
       fc.asyncProperty(lines, async (argv) => {
-        const fast: Route | undefined = await route(argv);
+        const fast: FastRoute | undefined = await route(argv);
         if (fast === undefined) return;
         taken += 1;
         const slow = clipanionReading(argv);

@@ -5,17 +5,17 @@ import {
   claudeCodeHookSpec,
   detectIndent,
   isOurHookCommand,
-  type JsonObject,
   lineDiff,
   parseSettings,
   removeClaudeCodeHook,
   renderSettings,
 } from '../../src/adapters/integrations/settings-merge.js';
+import type { JsonRecord } from '../../src/json-record.js';
 
 const PATH = '/p/.claude/settings.json';
 const SPEC = claudeCodeHookSpec('/usr/local/bin/node', '/opt/difflore/dist/cli/main.js');
 
-function existing(): JsonObject {
+function existing(): JsonRecord {
   return {
     model: 'opus',
     permissions: { allow: ['Bash(npm test:*)'] },
@@ -120,7 +120,7 @@ describe('addClaudeCodeHook', () => {
     ['hooks is a string', { hooks: 'x' }],
     ['PostToolUse is an object', { hooks: { PostToolUse: {} } }],
   ])('refuses settings where %s', (_, settings) => {
-    expect(() => addClaudeCodeHook(settings as JsonObject, SPEC, PATH)).toThrow(DiffloreError);
+    expect(() => addClaudeCodeHook(settings as JsonRecord, SPEC, PATH)).toThrow(DiffloreError);
   });
 
   it('leaves malformed groups of others untouched', () => {
@@ -149,7 +149,7 @@ describe('removeClaudeCodeHook', () => {
   });
 
   it('removes every entry of ours and nothing else', () => {
-    const settings: JsonObject = {
+    const settings: JsonRecord = {
       hooks: {
         PostToolUse: [
           {

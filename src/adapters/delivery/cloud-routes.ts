@@ -13,6 +13,7 @@ import {
   escapePathId,
   parseRow,
 } from '../../machines/contracts/index.js';
+import type { JsonRecord } from '../../json-record.js';
 
 export { OBSERVATION_BATCH_MAX };
 
@@ -32,8 +33,6 @@ export function shapeRow(route: Route, payloadJson: string): Shaped {
 
 /** Percent-encodes a path id byte by byte, keeping only RFC 3986 unreserved characters (as Rust does). */
 export const encodePathSegment = escapePathId;
-
-type Json = Record<string, unknown>;
 
 /**
  * JSON with object keys sorted at every level: the same value always gives the same text.
@@ -64,7 +63,7 @@ export function canonicalJson(value: unknown): string {
       steps.push({ text: '[' });
       continue;
     }
-    const obj = v as Json;
+    const obj = v as JsonRecord;
     const keys = Object.keys(obj)
       .filter((k) => obj[k] !== undefined)
       .sort();

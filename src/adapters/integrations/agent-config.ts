@@ -13,7 +13,8 @@ import { homedir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { DiffloreError } from '../../errors.js';
 import type { AgentInstallSpec } from '../../observation/agents/agent.js';
-import { isOurHookCommand, type JsonObject } from './settings-merge.js';
+import { isOurHookCommand } from './settings-merge.js';
+import { isJsonRecord, type JsonRecord } from '../../json-record.js';
 
 export interface AgentTarget {
   /** The config file. */
@@ -68,14 +69,12 @@ function findOnPath(command: string, env: NodeJS.ProcessEnv): string | undefined
   return undefined;
 }
 
-function isObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** The commands of an event-array element: its own (flat) or those of its `hooks[]` (group). */
 function commandsOf(element: unknown): unknown[] {
-  if (!isObject(element)) return [];
-  const nested = Array.isArray(element.hooks) ? element.hooks.map((h) => (isObject(h) ? h.command : undefined)) : [];
+  if (!isJsonRecord(element)) return [];
+  const nested = Array.isArray(element.hooks)
+    ? element.hooks.map((h) => (isJsonRecord(h) ? h.command : undefined))
+    : [];
   return [element.command, ...nested];
 }
 
@@ -84,12 +83,12 @@ export function isOurElement(element: unknown, names: readonly string[]): boolea
   return commandsOf(element).some((command) => isOurHookCommand(command, names));
 }
 
-function hooksObject(config: JsonObject, path: string, create: boolean): JsonObject | undefined {
+function hooksObject(config: JsonRecord, path: string, create: boolean): JsonRecord | undefined {
   if (config.hooks === undefined) {
     if (!create) return undefined;
     config.hooks = {};
   }
-  if (!isObject(config.hooks)) {
+  if (!isJsonRecord(config.hooks)) {
     throw new DiffloreError('invalid_input', `${path}: "hooks" is not a JSON object; nothing written.`, {
       hint: 'fix the file by hand, then run the command again',
     });
@@ -97,7 +96,7 @@ function hooksObject(config: JsonObject, path: string, create: boolean): JsonObj
   return config.hooks;
 }
 
-function eventArray(hooks: JsonObject, event: string, path: string): unknown[] | undefined {
+function eventArray(hooks: JsonRecord, event: string, path: string): unknown[] | undefined {
   const list = hooks[event];
   if (list === undefined) return undefined;
   if (!Array.isArray(list)) {
@@ -113,7 +112,7 @@ function sameJson(a: unknown, b: unknown): boolean {
 }
 
 export interface AgentMerge {
-  readonly config: JsonObject;
+  readonly config: JsonRecord;
   readonly changed: boolean;
   /** Entries of ours found before (replaced, or kept when already exact). */
   readonly previous: number;
@@ -125,13 +124,13 @@ export interface AgentMerge {
  * are removed. Every other key, event and element is kept as it was, in its order.
  */
 export function mergeAgentHooks(
-  original: JsonObject,
+  original: JsonRecord,
   spec: AgentInstallSpec,
   names: readonly string[],
   command: string,
   path: string,
 ): AgentMerge {
-  const config = structuredClone(original) as JsonObject & Record<string, unknown>;
+  const config = structuredClone(original) as JsonRecord & Record<string, unknown>;
   for (const [key, value] of Object.entries(spec.defaults ?? {})) if (!(key in config)) config[key] = value;
   const hooks = hooksObject(config, path, true) as Record<string, unknown>;
   const wanted = spec.entries(command);
@@ -149,7 +148,7 @@ export function mergeAgentHooks(
     if (!list.some((e) => sameJson(e, entry))) hooks[event] = [...list, entry];
   }
   // An event array our removal emptied (a stale entry alone under an event we no longer use) goes.
-  const originalHooks = isObject(original.hooks) ? original.hooks : {};
+  const originalHooks = isJsonRecord(original.hooks) ? original.hooks : {};
   for (const event of Object.keys(hooks)) {
     const before = originalHooks[event];
     const emptied = Array.isArray(before) && before.length > 0 && (hooks[event] as unknown[]).length === 0;
@@ -163,11 +162,11 @@ export function mergeAgentHooks(
  * object); anything else — empty containers that were already empty included — stays.
  */
 export function unmergeAgentHooks(
-  original: JsonObject,
+  original: JsonRecord,
   names: readonly string[],
   path: string,
 ): AgentMerge & { removed: number } {
-  const config = structuredClone(original) as JsonObject & Record<string, unknown>;
+  const config = structuredClone(original) as JsonRecord & Record<string, unknown>;
   const hooks = hooksObject(config, path, false) as Record<string, unknown> | undefined;
   if (hooks === undefined) return { config: original, changed: false, previous: 0, removed: 0 };
   let removed = 0;
@@ -184,8 +183,8 @@ export function unmergeAgentHooks(
 }
 
 /** Our entries in a config, with their commands, for doctor. */
-export function ourCommands(config: JsonObject, names: readonly string[]): string[] {
-  if (!isObject(config.hooks)) return [];
+export function ourCommands(config: JsonRecord, names: readonly string[]): string[] {
+  if (!isJsonRecord(config.hooks)) return [];
   const out: string[] = [];
   for (const list of Object.values(config.hooks)) {
     if (!Array.isArray(list)) continue;

@@ -29,8 +29,7 @@ import { DiffloreError, errnoCode } from '../../errors.js';
 import { OBSERVED_TOOLS_MATCHER } from './claude-code-hook.js';
 import { shellQuote } from './service-unit.js';
 import { fsyncDirectoryBestEffort } from '../home/fsync-dir.js';
-
-export type JsonObject = { [key: string]: unknown };
+import { isJsonRecord, type JsonRecord } from '../../json-record.js';
 
 export interface HookEntrySpec {
   readonly matcher: string;
@@ -117,7 +116,7 @@ export function isOurHookCommand(command: unknown, names?: readonly string[]): b
 }
 
 /** Parses settings text; `undefined` (no file) is an empty object. Refuses anything but a JSON object. */
-export function parseSettings(text: string | undefined, path: string, agent = 'Claude Code'): JsonObject {
+export function parseSettings(text: string | undefined, path: string, agent = 'Claude Code'): JsonRecord {
   if (text === undefined || text.trim() === '') return {};
   let value: unknown;
   try {
@@ -131,7 +130,7 @@ export function parseSettings(text: string | undefined, path: string, agent = 'C
       },
     );
   }
-  if (!isObject(value)) {
+  if (!isJsonRecord(value)) {
     throw new DiffloreError('invalid_input', `${path} does not hold a JSON object; nothing written.`, {
       hint: `${agent} reads a JSON object ({ ... }) there; fix the file and run the command again`,
     });
@@ -140,14 +139,14 @@ export function parseSettings(text: string | undefined, path: string, agent = 'C
 }
 
 /** The `hooks.PostToolUse` array, after checking the shape of what leads to it. */
-function postToolUse(settings: JsonObject, path: string, create: boolean): unknown[] | undefined {
+function postToolUse(settings: JsonRecord, path: string, create: boolean): unknown[] | undefined {
   let hooks = settings.hooks;
   if (hooks === undefined) {
     if (!create) return undefined;
     hooks = {};
     settings.hooks = hooks;
   }
-  if (!isObject(hooks)) {
+  if (!isJsonRecord(hooks)) {
     throw new DiffloreError('invalid_input', `${path}: "hooks" is not an object; nothing written.`, {
       hint: 'Claude Code expects "hooks": { "PostToolUse": [ ... ] }; fix the file and run the command again',
     });
@@ -171,8 +170,8 @@ function stripOurs(groups: unknown[]): number {
   let removed = 0;
   for (let i = groups.length - 1; i >= 0; i--) {
     const group = groups[i];
-    if (!isObject(group) || !Array.isArray(group.hooks)) continue;
-    const kept = group.hooks.filter((h) => !(isObject(h) && isOurHookCommand(h.command)));
+    if (!isJsonRecord(group) || !Array.isArray(group.hooks)) continue;
+    const kept = group.hooks.filter((h) => !(isJsonRecord(h) && isOurHookCommand(h.command)));
     const n = group.hooks.length - kept.length;
     if (n === 0) continue;
     removed += n;
@@ -183,7 +182,7 @@ function stripOurs(groups: unknown[]): number {
 }
 
 export interface MergeResult {
-  readonly settings: JsonObject;
+  readonly settings: JsonRecord;
   readonly changed: boolean;
 }
 
@@ -191,25 +190,25 @@ export interface MergeResult {
  * Adds our hook entry. Idempotent: if exactly our entry is already there (same command, in a group with
  * our matcher) nothing changes; stale entries of ours (another path, another matcher) are replaced.
  */
-export function addClaudeCodeHook(original: JsonObject, spec: HookEntrySpec, path: string): MergeResult {
+export function addClaudeCodeHook(original: JsonRecord, spec: HookEntrySpec, path: string): MergeResult {
   const settings = structuredClone(original);
   const groups = postToolUse(settings, path, true) ?? [];
   const ours = groups.flatMap((g) =>
-    isObject(g) && Array.isArray(g.hooks)
-      ? g.hooks.filter((h) => isObject(h) && isOurHookCommand(h.command)).map((h) => ({ group: g, hook: h }))
+    isJsonRecord(g) && Array.isArray(g.hooks)
+      ? g.hooks.filter((h) => isJsonRecord(h) && isOurHookCommand(h.command)).map((h) => ({ group: g, hook: h }))
       : [],
   );
   const exact =
     ours.length === 1 &&
     ours[0]?.group.matcher === spec.matcher &&
-    isObject(ours[0].hook) &&
+    isJsonRecord(ours[0].hook) &&
     ours[0].hook.type === 'command' &&
     ours[0].hook.command === spec.command;
   if (exact) return { settings: original, changed: false };
   stripOurs(groups);
   const entry = { type: 'command', command: spec.command, timeout: spec.timeoutSec };
-  const home = groups.find((g) => isObject(g) && g.matcher === spec.matcher && Array.isArray(g.hooks));
-  if (isObject(home) && Array.isArray(home.hooks)) home.hooks.push(entry);
+  const home = groups.find((g) => isJsonRecord(g) && g.matcher === spec.matcher && Array.isArray(g.hooks));
+  if (isJsonRecord(home) && Array.isArray(home.hooks)) home.hooks.push(entry);
   else groups.push({ matcher: spec.matcher, hooks: [entry] });
   return { settings, changed: true };
 }
@@ -218,20 +217,20 @@ export function addClaudeCodeHook(original: JsonObject, spec: HookEntrySpec, pat
  * Removes every entry of ours and the containers our removal left empty (a group, the PostToolUse
  * array, the hooks object); anything else, including empty containers that were already empty, stays.
  */
-export function removeClaudeCodeHook(original: JsonObject, path: string): MergeResult & { removed: number } {
+export function removeClaudeCodeHook(original: JsonRecord, path: string): MergeResult & { removed: number } {
   const settings = structuredClone(original);
   const groups = postToolUse(settings, path, false);
   if (!groups) return { settings: original, changed: false, removed: 0 };
   const removed = stripOurs(groups);
   if (removed === 0) return { settings: original, changed: false, removed: 0 };
-  const hooks = settings.hooks as JsonObject;
+  const hooks = settings.hooks as JsonRecord;
   if (groups.length === 0) delete hooks.PostToolUse;
   if (Object.keys(hooks).length === 0) delete settings.hooks;
   return { settings, changed: true, removed };
 }
 
 /** Renders settings as Claude Code writes them: 2-space JSON (or the file's own indent), trailing newline. */
-export function renderSettings(settings: JsonObject, indent: number | string = 2): string {
+export function renderSettings(settings: JsonRecord, indent: number | string = 2): string {
   return `${JSON.stringify(settings, null, indent)}\n`;
 }
 
@@ -421,8 +420,4 @@ function wholeReplace(a: readonly string[], b: readonly string[]): DiffOp[] {
     ...a.map((text, i) => ({ kind: '-' as const, text, aLine: i, bLine: 0 })),
     ...b.map((text, j) => ({ kind: '+' as const, text, aLine: a.length, bLine: j })),
   ];
-}
-
-function isObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -65,7 +65,7 @@ class Interrupted extends Error {
   }
 }
 
-interface Outcome {
+interface DemoOutcome {
   readonly workload: Workload;
   readonly received: number;
   readonly deduped: number;
@@ -207,7 +207,7 @@ export async function runDemo(options: DemoOptions, io: DemoIO): Promise<number>
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
 
-  let outcome: Outcome | null = null;
+  let outcome: DemoOutcome | null = null;
   let failure: string | null = null;
   try {
     outcome = await demo(run);
@@ -257,7 +257,7 @@ async function loadAdapters(): Promise<DemoAdapters> {
   return { ensureHome, openDatabase, OutboxStore, probeLiveness };
 }
 
-async function demo(run: Run): Promise<Outcome> {
+async function demo(run: Run): Promise<DemoOutcome> {
   const { options } = run;
   const adapters = await loadAdapters();
   const paths = prepareHome(run, adapters);
@@ -611,7 +611,7 @@ async function cleanUp(run: Run): Promise<string | null> {
   return problem;
 }
 
-function printSummary(run: Run, o: Outcome): void {
+function printSummary(run: Run, o: DemoOutcome): void {
   const w = o.workload;
   run.say();
   run.say('Summary');

@@ -7,10 +7,11 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { agentTarget, ourCommands } from '../../adapters/integrations/agent-config.js';
 import { cliEntryPath } from '../../adapters/integrations/service-unit.js';
-import { agentHookCommand, type JsonObject } from '../../adapters/integrations/settings-merge.js';
+import { agentHookCommand } from '../../adapters/integrations/settings-merge.js';
 import type { AgentInstallSpec } from '../../observation/agents/agent.js';
 import { AGENT_HOOKS } from '../../observation/agents/index.js';
 import type { Check } from './checks.js';
+import type { JsonRecord } from '../../json-record.js';
 
 /** Claude Code's settings, user and project, in the same terms as the other agents' specs. */
 const CLAUDE_CODE: readonly AgentInstallSpec[] = [
@@ -31,7 +32,7 @@ const CLAUDE_CODE: readonly AgentInstallSpec[] = [
   },
 ];
 
-function readConfig(path: string): JsonObject | 'missing' | 'unreadable' {
+function readConfig(path: string): JsonRecord | 'missing' | 'unreadable' {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -40,7 +41,7 @@ function readConfig(path: string): JsonObject | 'missing' | 'unreadable' {
   }
   try {
     const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as JsonObject) : 'unreadable';
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as JsonRecord) : 'unreadable';
   } catch {
     return 'unreadable';
   }

@@ -4,8 +4,9 @@
  *
  * Pure: no node:* import, no I/O.
  */
-import type { EditEvent, JsonObject } from '../edit-event.js';
+import type { EditEvent } from '../edit-event.js';
 import { isWellFormed, rustTrim } from '../rust-text.js';
+import type { JsonRecord } from '../../json-record.js';
 
 /** Why an event produced nothing. Reasons never quote the event: it may name a secret file. */
 export type ParsedHook =
@@ -49,7 +50,7 @@ export interface HookEventShape {
   readonly editEvent: string;
 }
 
-type Envelope = { ok: true; value: JsonObject } | { ok: false; result: ParsedHook };
+type Envelope = { ok: true; value: JsonRecord } | { ok: false; result: ParsedHook };
 
 /**
  * The shared first step of every Rust adapter (`parse_stdin_default`): trim with Rust's `str::trim`,
@@ -71,7 +72,7 @@ export function parseEnvelope(text: string, shape: HookEventShape): Envelope {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { ok: false, result: malformed(`the ${label} hook event is not a JSON object`) };
   }
-  const object = value as JsonObject;
+  const object = value as JsonRecord;
   const mistyped = mistypedField(object, shape);
   if (mistyped !== null) return { ok: false, result: malformed(`the ${label} hook event's ${mistyped}`) };
   const name = field(object, shape.nameField);
@@ -81,7 +82,7 @@ export function parseEnvelope(text: string, shape: HookEventShape): Envelope {
 }
 
 /** The first typed field that is not of its type, as `<field> is not …`; null when all are. */
-function mistypedField(object: JsonObject, shape: HookEventShape): string | null {
+function mistypedField(object: JsonRecord, shape: HookEventShape): string | null {
   for (const key of shape.stringFields) {
     const v = object[key];
     if (v !== undefined && v !== null && typeof v !== 'string') return `${key} is not a string`;
@@ -100,7 +101,7 @@ export interface EditHookSpec {
   readonly name: string;
   readonly shape: HookEventShape;
   readonly noopOutput: string;
-  readonly read: (event: JsonObject) => ParsedHook;
+  readonly read: (event: JsonRecord) => ParsedHook;
   readonly install?: AgentInstallSpec;
 }
 
@@ -137,7 +138,7 @@ export function wellFormedJson(value: unknown): boolean {
 }
 
 /** A string field that parseEnvelope has checked: the string, or null. */
-export function field(object: JsonObject, key: string): string | null {
+export function field(object: JsonRecord, key: string): string | null {
   const v = object[key];
   return typeof v === 'string' ? v : null;
 }
@@ -155,11 +156,11 @@ export interface AgentInstallSpec {
   /** …or when this program is on PATH (then the config's directory is created). */
   readonly detectCommand?: string;
   /** Top-level keys set when absent (Cursor's `version`). */
-  readonly defaults?: JsonObject;
+  readonly defaults?: JsonRecord;
   /** `group`: `{matcher?, hooks: [{command, …}]}` elements (Claude Code's shape); `flat`: `{command, …}`. */
   readonly shape: 'group' | 'flat';
   /** The events our entry goes under, each with the element to add. */
-  readonly entries: (command: string) => Readonly<Record<string, JsonObject>>;
+  readonly entries: (command: string) => Readonly<Record<string, JsonRecord>>;
   /** For messages: how the agent reads `timeout`, when it has one. */
   readonly note?: string;
 }

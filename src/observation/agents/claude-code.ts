@@ -3,7 +3,7 @@
  * becomes one edit event, exactly as the Rust Claude Code adapter reads it (reference/rust-hook.md §1,
  * §2.5). Bash (Rust's error recall) and every other tool and event produce nothing.
  */
-import { diffContent, diffOldNew, diffShell, extractEditStrings, isObject, shellOutputText } from '../edit-event.js';
+import { diffContent, diffOldNew, diffShell, extractEditStrings, shellOutputText } from '../edit-event.js';
 import { OBSERVATION_TOOLS } from '../classify.js';
 import {
   type AgentHookAdapter,
@@ -16,6 +16,7 @@ import {
   oneEdit,
   wellFormedJson,
 } from './agent.js';
+import { isJsonRecord } from '../../json-record.js';
 
 const SHAPE: HookEventShape = {
   label: 'Claude Code',
@@ -32,7 +33,7 @@ export const claudeCode: AgentHookAdapter = editHookAdapter({
     const tool = field(event, 'tool_name') ?? '';
     if (!OBSERVATION_TOOLS.includes(tool)) return ignored('the tool does not edit files');
     if (!wellFormedJson(event)) return loneSurrogate(SHAPE);
-    const input = isObject(event.tool_input) ? event.tool_input : null;
+    const input = isJsonRecord(event.tool_input) ? event.tool_input : null;
     const present = event.tool_input !== undefined && event.tool_input !== null;
     const filePath = input !== null && typeof input.file_path === 'string' ? input.file_path : null;
     const { oldText, newText } = extractEditStrings(input);

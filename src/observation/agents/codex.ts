@@ -10,7 +10,7 @@
  * excerpt of `src/a.ts`. We split the patch per file and observe each file as Rust would observe a
  * patch of that file alone (same hash as Rust's one-file patch), the deny-list applying per file.
  */
-import { isObject } from '../edit-event.js';
+
 import type { EditEvent } from '../edit-event.js';
 import { rustLines, rustTrim } from '../rust-text.js';
 import {
@@ -23,6 +23,7 @@ import {
   loneSurrogate,
   wellFormedJson,
 } from './agent.js';
+import { isJsonRecord } from '../../json-record.js';
 
 const SHAPE: HookEventShape = {
   label: 'Codex',
@@ -41,7 +42,7 @@ export const codex: AgentHookAdapter = editHookAdapter({
     // A direct Edit/Write/MultiEdit carries no text in Codex (Rust: no observation); Bash is recall.
     if (field(event, 'tool_name') !== 'apply_patch') return ignored('the tool is not apply_patch');
     if (!wellFormedJson(event)) return loneSurrogate(SHAPE);
-    const input = isObject(event.tool_input) ? event.tool_input : {};
+    const input = isJsonRecord(event.tool_input) ? event.tool_input : {};
     const patch = typeof input.command === 'string' ? input.command : '';
     const sessionId = field(event, 'session_id');
     const files = patchFiles(patch);

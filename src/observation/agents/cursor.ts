@@ -8,15 +8,7 @@
  * `tool_input` yields no text we read the top-level `edits` the same way. Kept from Rust: the session
  * id stays `""` (Rust does not map `conversation_id`), so a row both binaries make hashes alike.
  */
-import {
-  diffContent,
-  diffOldNew,
-  editsDiff,
-  extractEditStrings,
-  isObject,
-  type JsonObject,
-  stringOrNull,
-} from '../edit-event.js';
+import { diffContent, diffOldNew, editsDiff, extractEditStrings, stringOrNull } from '../edit-event.js';
 import { OBSERVATION_TOOLS } from '../classify.js';
 import {
   type AgentHookAdapter,
@@ -29,6 +21,7 @@ import {
   oneEdit,
   wellFormedJson,
 } from './agent.js';
+import { isJsonRecord, type JsonRecord } from '../../json-record.js';
 
 const SHAPE: HookEventShape = {
   label: 'Cursor',
@@ -58,7 +51,7 @@ export const cursor: AgentHookAdapter = editHookAdapter({
     const tool = field(event, 'tool_name') ?? 'Edit';
     if (!OBSERVATION_TOOLS.includes(tool)) return ignored('the tool does not edit files');
     if (!wellFormedJson(event)) return loneSurrogate(SHAPE);
-    const input = isObject(event.tool_input) ? event.tool_input : null;
+    const input = isJsonRecord(event.tool_input) ? event.tool_input : null;
     const filePath = field(event, 'file_path') ?? stringOrNull(input?.file_path) ?? stringOrNull(input?.path);
     let diff = input === null ? null : editDiff(input);
     let texts = extractEditStrings(input);
@@ -81,7 +74,7 @@ export const cursor: AgentHookAdapter = editHookAdapter({
 });
 
 /** Rust's Cursor `synthesise_edit_diff`: every edit with both strings, else flat old/new, else content. */
-function editDiff(input: JsonObject): string | null {
+function editDiff(input: JsonRecord): string | null {
   const edits = editsDiff(input.edits);
   if (edits !== null) return edits;
   if (typeof input.old_string === 'string' && typeof input.new_string === 'string') {

@@ -8,15 +8,7 @@
  * We map `write_file` → `Write` and `replace` → `Edit` as well; `WriteFile`, `Edit`, `Write` and
  * `MultiEdit` behave as in Rust.
  */
-import {
-  diffContent,
-  diffOldNew,
-  diffShell,
-  extractEditStrings,
-  isObject,
-  type JsonObject,
-  stringOrNull,
-} from '../edit-event.js';
+import { diffContent, diffOldNew, diffShell, extractEditStrings, stringOrNull } from '../edit-event.js';
 import { OBSERVATION_TOOLS } from '../classify.js';
 import {
   type AgentHookAdapter,
@@ -28,6 +20,7 @@ import {
   oneEdit,
   wellFormedJson,
 } from './agent.js';
+import { isJsonRecord, type JsonRecord } from '../../json-record.js';
 
 const SHAPE: HookEventShape = {
   label: 'Gemini CLI',
@@ -47,7 +40,7 @@ export const geminiCli: AgentHookAdapter = editHookAdapter({
     const tool = TOOL_NAMES[raw] ?? raw;
     // Shell and every other tool: Rust's dispatcher does nothing with them here (NonMutatingTool).
     if (!OBSERVATION_TOOLS.includes(tool)) return ignored('the tool does not edit files');
-    const input = isObject(event.tool_input) ? event.tool_input : null;
+    const input = isJsonRecord(event.tool_input) ? event.tool_input : null;
     const filePath = stringOrNull(input?.file_path) ?? stringOrNull(input?.path) ?? stringOrNull(input?.file);
     const { oldText, newText } = extractEditStrings(input);
     return oneEdit({
@@ -75,13 +68,13 @@ export const geminiCli: AgentHookAdapter = editHookAdapter({
   },
 });
 
-function toolDiff(input: JsonObject, response: unknown): string | null {
+function toolDiff(input: JsonRecord, response: unknown): string | null {
   if (typeof input.old_string === 'string' && typeof input.new_string === 'string') {
     return diffOldNew(input.old_string, input.new_string);
   }
   if (typeof input.content === 'string') return diffContent(input.content);
   if (typeof input.command === 'string') {
-    const output = isObject(response) && typeof response.output === 'string' ? stripAnsi(response.output) : null;
+    const output = isJsonRecord(response) && typeof response.output === 'string' ? stripAnsi(response.output) : null;
     return diffShell(input.command, output);
   }
   return null;

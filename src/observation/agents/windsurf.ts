@@ -5,7 +5,7 @@
  * (flat `old_string`/`new_string` give texts but no diff, as in Rust — Windsurf documents `edits[]`);
  * session `trajectory_id`, else `execution_id`.
  */
-import { diffContent, editsDiff, extractEditStrings, isObject, type JsonObject, stringOrNull } from '../edit-event.js';
+import { diffContent, editsDiff, extractEditStrings, stringOrNull } from '../edit-event.js';
 import { rustTrim } from '../rust-text.js';
 import {
   type AgentHookAdapter,
@@ -17,6 +17,7 @@ import {
   oneEdit,
   wellFormedJson,
 } from './agent.js';
+import { isJsonRecord, type JsonRecord } from '../../json-record.js';
 
 const SHAPE: HookEventShape = {
   label: 'Windsurf',
@@ -31,7 +32,7 @@ export const windsurf: AgentHookAdapter = editHookAdapter({
   noopOutput: CONTINUE,
   read(event) {
     if (!wellFormedJson(event)) return loneSurrogate(SHAPE);
-    const info = isObject(event.tool_info) ? event.tool_info : null;
+    const info = isJsonRecord(event.tool_info) ? event.tool_info : null;
     let { oldText, newText } = extractEditStrings(info);
     if (oldText === null && newText === null && info !== null) {
       oldText = stringOrNull(info.old_code);
@@ -56,7 +57,7 @@ export const windsurf: AgentHookAdapter = editHookAdapter({
   },
 });
 
-function sessionOf(event: JsonObject): string | null {
+function sessionOf(event: JsonRecord): string | null {
   for (const key of ['trajectory_id', 'execution_id']) {
     const id = field(event, key);
     if (id !== null && rustTrim(id) !== '') return id;
@@ -65,7 +66,7 @@ function sessionOf(event: JsonObject): string | null {
 }
 
 /** Rust's `synthesise_write_diff`: `-`/`+` lines of every edit with both strings, else `content`. */
-function writeDiff(info: JsonObject): string | null {
+function writeDiff(info: JsonRecord): string | null {
   const edits = editsDiff(info.edits);
   if (edits !== null) return edits;
   return typeof info.content === 'string' ? diffContent(info.content) : null;
