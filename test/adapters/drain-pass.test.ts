@@ -20,7 +20,7 @@ import { OutboxStore } from '../../src/adapters/outbox/outbox-store.js';
 import { type ReferenceCloud, startReferenceCloud } from '../../src/reference-cloud/server.js';
 import { DiffloreError } from '../../src/errors.js';
 import { type BreakerState, CLOSED_BREAKER, REDACTED } from '../../src/machines/delivery-policy.js';
-import { makeTempHome, waitFor } from '../helpers/index.js';
+import { makeTempHome, observationPayload, waitFor } from '../helpers/index.js';
 
 const TOKEN = 'tok_drain_secret_0123456789';
 
@@ -60,19 +60,6 @@ function seeded(seed: number): () => number {
   };
 }
 
-const observation = (i: number, extra: Record<string, unknown> = {}): string =>
-  JSON.stringify({
-    session_id: 's',
-    ts_ms: i,
-    obs_type: 'edit',
-    tool: 'Edit',
-    file_path: `f${i}.ts`,
-    title: `t${i}`,
-    narrative: 'n',
-    diff_excerpt: 'd',
-    content_hash: `h${i}`,
-    ...extra,
-  });
 const mcp = (i: number, extra: Record<string, unknown> = {}): string =>
   JSON.stringify({
     file: `f${i}.ts`,
@@ -276,7 +263,9 @@ describe('breaker', () => {
     for (let i = 0; i < 3; i++) store.enqueue('mcp_query', mcp(i));
     const opened = await pass({ maxInFlight: 1, policy });
     expect(opened.breaker.state).toBe('open');
-    store.enqueueMany(Array.from({ length: 40 }, (_, i) => ({ kind: 'observation', payloadJson: observation(i) })));
+    store.enqueueMany(
+      Array.from({ length: 40 }, (_, i) => ({ kind: 'observation', payloadJson: observationPayload(i) })),
+    );
 
     cloud.setFaults({ status: null });
     clock += 10_000;
@@ -289,7 +278,9 @@ describe('breaker', () => {
 
   it('in an outage a batch is not split past the breaker', async () => {
     cloud.setFaults({ status: 503 });
-    store.enqueueMany(Array.from({ length: 64 }, (_, i) => ({ kind: 'observation', payloadJson: observation(i) })));
+    store.enqueueMany(
+      Array.from({ length: 64 }, (_, i) => ({ kind: 'observation', payloadJson: observationPayload(i) })),
+    );
     const summary = await pass({ policy });
     expect(summary.breaker.state).toBe('open');
     expect(cloud.stats().requests).toBeLessThanOrEqual(7);
@@ -300,8 +291,10 @@ describe('breaker', () => {
 describe('a poison row never stalls the queue', () => {
   it('an observation the cloud always fails, at the head of 1,000 good ones: all good rows go in the same pass', async () => {
     cloud.setFaults({ poison: 'POISON', poisonStatus: 500 });
-    const poison = store.enqueue('observation', observation(-1, { title: 'POISON' }), clock - 1_000);
-    store.enqueueMany(Array.from({ length: 1_000 }, (_, i) => ({ kind: 'observation', payloadJson: observation(i) })));
+    const poison = store.enqueue('observation', observationPayload(-1, { title: 'POISON' }), clock - 1_000);
+    store.enqueueMany(
+      Array.from({ length: 1_000 }, (_, i) => ({ kind: 'observation', payloadJson: observationPayload(i) })),
+    );
     const summary = await pass();
     expect(cloud.stats().received.observation).toBe(1_000);
     expect(summary).toMatchObject({ confirmed: 1_000, retried: 1, abandoned: 0, stoppedBecause: 'idle' });
@@ -333,7 +326,7 @@ describe('a cloud that fails 30 % of requests', () => {
       faults: { failRate: 0.3, dropRate: 0.05, garbage2xxRate: 0.05 },
     });
     const rows = [
-      ...Array.from({ length: 300 }, (_, i) => ({ kind: 'observation', payloadJson: observation(i) })),
+      ...Array.from({ length: 300 }, (_, i) => ({ kind: 'observation', payloadJson: observationPayload(i) })),
       ...Array.from({ length: 100 }, (_, i) => ({ kind: 'mcp_query', payloadJson: mcp(i) })),
       ...Array.from({ length: 50 }, (_, i) => ({ kind: 'accepted_edit', payloadJson: edit(i) })),
     ];
@@ -366,7 +359,9 @@ describe('cancellation', () => {
   it('abort mid-pass returns claimed rows to pending without spending a try', async () => {
     cloud.setFaults({ latencyMs: 30_000 });
     const ids = Array.from({ length: 20 }, (_, i) => store.enqueue('mcp_query', mcp(i)));
-    store.enqueueMany(Array.from({ length: 100 }, (_, i) => ({ kind: 'observation', payloadJson: observation(i) })));
+    store.enqueueMany(
+      Array.from({ length: 100 }, (_, i) => ({ kind: 'observation', payloadJson: observationPayload(i) })),
+    );
     const controller = new AbortController();
     const running = pass({ signal: controller.signal });
     await waitFor(() => cloud.stats().requests >= 8, { what: 'requests in flight' });
@@ -535,7 +530,9 @@ describe('limits, spill and the drain state file', () => {
   });
 
   it('reports progress events with running totals', async () => {
-    store.enqueueMany(Array.from({ length: 130 }, (_, i) => ({ kind: 'observation', payloadJson: observation(i) })));
+    store.enqueueMany(
+      Array.from({ length: 130 }, (_, i) => ({ kind: 'observation', payloadJson: observationPayload(i) })),
+    );
     const events: DrainProgress[] = [];
     await pass({ countWaiting: true, onProgress: (e) => events.push(e) });
     expect(events[0]).toEqual({ type: 'start', waiting: 130 });

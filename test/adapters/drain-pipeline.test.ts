@@ -23,6 +23,7 @@ import { PassLedger } from '../../src/adapters/delivery/drain-ledger.js';
 import type { DrainProgress } from '../../src/adapters/delivery/drain-pass.js';
 import type { ClaimedRow } from '../../src/adapters/outbox/outbox-store.js';
 import { CLOSED_BREAKER, DEFAULT_POLICY, retryAt } from '../../src/machines/delivery-policy.js';
+import { observationPayload } from '../helpers/index.js';
 
 const NOW = 1_700_000_000_000;
 const SECRET = 'tok_pipeline_secret_0123456789';
@@ -36,18 +37,6 @@ const rowOf = (kind: string, payloadJson: string, retryCount = 0): ClaimedRow =>
   retryCount,
   createdAt: NOW - 1_000,
 });
-const observation = (i: number): string =>
-  JSON.stringify({
-    session_id: 's',
-    ts_ms: i,
-    obs_type: 'edit',
-    tool: 'Edit',
-    file_path: `f${i}.ts`,
-    title: `t${i}`,
-    narrative: 'n',
-    diff_excerpt: 'd',
-    content_hash: `h${i}`,
-  });
 const mcp = (i: number): string =>
   JSON.stringify({ file: `f${i}.ts`, rules_injected: 1, strict_match_count: 0, rule_titles: [], rule_ids: [] });
 
@@ -59,7 +48,7 @@ function sendable(row: ClaimedRow): Sendable {
 
 describe('classify: each claimed row by its kind’s contract', () => {
   it('a batched kind is sendable with its body and no key of its own yet', () => {
-    const row = rowOf('observation', observation(1));
+    const row = rowOf('observation', observationPayload(1));
     const { route, work } = sendable(row);
     expect(route).toBe(routeFor('observation'));
     expect(work.key).toBeNull();
@@ -108,7 +97,7 @@ describe('classify: each claimed row by its kind’s contract', () => {
 
 describe('plan: sendable rows become requests', () => {
   it('batched rows go up to a batch per request, then one request per per-row row, in claim order', () => {
-    const obs = Array.from({ length: 150 }, (_, i) => sendable(rowOf('observation', observation(i))));
+    const obs = Array.from({ length: 150 }, (_, i) => sendable(rowOf('observation', observationPayload(i))));
     const per = Array.from({ length: 3 }, (_, i) => sendable(rowOf('mcp_query', mcp(i))));
     const mixed = [per[0], ...obs.slice(0, 70), per[1], ...obs.slice(70), per[2]] as Sendable[];
     const requests = planRequests(mixed);
@@ -128,7 +117,7 @@ describe('plan: sendable rows become requests', () => {
   });
 
   it('a batch goes on the wire as a JSON array keyed by its rows’ stored texts', () => {
-    const items = [0, 1, 2].map((i) => sendable(rowOf('observation', observation(i))));
+    const items = [0, 1, 2].map((i) => sendable(rowOf('observation', observationPayload(i))));
     const [request] = planRequests(items);
     const wire = wireRequest(request as NonNullable<typeof request>);
     expect(wire.path).toBe(routeFor('observation')?.route);
@@ -143,7 +132,7 @@ describe('plan: sendable rows become requests', () => {
   });
 
   it('a batched row alone keeps the array form and takes its own row key', () => {
-    const one = sendable(rowOf('observation', observation(7)));
+    const one = sendable(rowOf('observation', observationPayload(7)));
     const wire = wireRequest({ route: one.route, items: [one.work] });
     expect(wire.body).toBe(`[${one.work.text}]`);
     expect(wire.idempotencyKey).toBe(idempotencyKey('observation', one.work.row.payloadJson));
@@ -159,7 +148,7 @@ describe('plan: sendable rows become requests', () => {
   });
 
   it('a split request keeps its route and divides its rows at the middle', () => {
-    const items = Array.from({ length: 5 }, (_, i) => sendable(rowOf('observation', observation(i))).work);
+    const items = Array.from({ length: 5 }, (_, i) => sendable(rowOf('observation', observationPayload(i))).work);
     const route = routeFor('observation');
     if (route === undefined) throw new Error('no observation route');
     const [left, right] = splitRequest({ route, items }, 3);

@@ -20,7 +20,7 @@ import { ensureHome, type HomePaths } from '../../src/adapters/home/home.js';
 import type { ClaimedRow } from '../../src/adapters/outbox/outbox-store.js';
 import { CLOSED_BREAKER, DEFAULT_POLICY, type PolicyConfig, retryAt } from '../../src/machines/delivery-policy.js';
 import { type ReferenceCloud, startReferenceCloud } from '../../src/reference-cloud/server.js';
-import { makeTempHome } from '../helpers/index.js';
+import { makeTempHome, observationPayload } from '../helpers/index.js';
 import { writeRustLogin } from '../helpers/rust-login-writer.js';
 
 const TOKEN = 'tok_send_unit_0123456789';
@@ -47,18 +47,6 @@ afterEach(async () => {
   temp.cleanup();
 });
 
-const observation = (i: number, extra = ''): string =>
-  JSON.stringify({
-    session_id: 's',
-    ts_ms: i,
-    obs_type: 'edit',
-    tool: 'Edit',
-    file_path: `f${i}.ts`,
-    title: `t${i}${extra}`,
-    narrative: 'n',
-    diff_excerpt: 'd',
-    content_hash: `h${i}`,
-  });
 const mcp = (i: number): string =>
   JSON.stringify({ file: `f${i}.ts`, rules_injected: 1, strict_match_count: 0, rule_titles: [], rule_ids: [] });
 
@@ -113,7 +101,7 @@ describe('one request, judged', () => {
     const out = await run(
       requestsFor(
         'observation',
-        Array.from({ length: 10 }, (_, i) => observation(i)),
+        Array.from({ length: 10 }, (_, i) => observationPayload(i)),
       ),
     );
     expect(kinds(out)).toEqual({ confirm: 10 });
@@ -166,7 +154,9 @@ describe('one request, judged', () => {
 describe('a failed batch is split until the bad row stands alone', () => {
   it('one row the cloud refuses among 64: 13 requests, 63 delivered, only that row abandoned', async () => {
     cloud.setFaults({ poison: 'POISON', poisonStatus: 400 });
-    const payloads = Array.from({ length: 64 }, (_, i) => observation(i, i === 41 ? 'POISON' : ''));
+    const payloads = Array.from({ length: 64 }, (_, i) =>
+      observationPayload(i, i === 41 ? { title: `t${i}POISON` } : {}),
+    );
     const { run, ledger } = sender();
     const out = await run(requestsFor('observation', payloads));
     expect(kinds(out)).toEqual({ confirm: 63, abandon: 1 });
@@ -181,7 +171,9 @@ describe('a failed batch is split until the bad row stands alone', () => {
 
   it('a retryable bad row alone spends a try; its neighbours go through', async () => {
     cloud.setFaults({ poison: 'POISON', poisonStatus: 500 });
-    const payloads = Array.from({ length: 64 }, (_, i) => observation(i, i === 0 ? 'POISON' : ''));
+    const payloads = Array.from({ length: 64 }, (_, i) =>
+      observationPayload(i, i === 0 ? { title: `t${i}POISON` } : {}),
+    );
     // One request at a time: each failed half is followed by a good one, so the breaker never trips.
     const { run } = sender({ maxInFlight: 1 });
     const out = await run(requestsFor('observation', payloads));
@@ -195,7 +187,7 @@ describe('a failed batch is split until the bad row stands alone', () => {
     const out = await run(
       requestsFor(
         'observation',
-        Array.from({ length: 64 }, (_, i) => observation(i)),
+        Array.from({ length: 64 }, (_, i) => observationPayload(i)),
       ),
     );
     // 64 fails, then its halves (32 + 32) fail: the third failure in a row opens the breaker.
@@ -265,7 +257,7 @@ describe('the token', () => {
     const controller = new AbortController();
     controller.abort();
     const { run } = sender({ signal: controller.signal });
-    const out = await run(requestsFor('observation', [observation(1), observation(2)]));
+    const out = await run(requestsFor('observation', [observationPayload(1), observationPayload(2)]));
     expect(kinds(out)).toEqual({ release: 2 });
     expect(cloud.stats().requests).toBe(0);
   });

@@ -96,3 +96,19 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, options.intervalMs ?? 20));
   }
 }
+
+/** An observation row's payload in the Rust shape, numbered so each is distinct; `extra` adds or overrides fields. */
+export function observationPayload(i: number, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    session_id: 's',
+    ts_ms: i,
+    obs_type: 'edit',
+    tool: 'Edit',
+    file_path: `f${i}.ts`,
+    title: `t${i}`,
+    narrative: 'n',
+    diff_excerpt: 'd',
+    content_hash: `h${i}`,
+    ...extra,
+  });
+}
