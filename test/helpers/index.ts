@@ -35,22 +35,25 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS
   return env;
 }
 
+export interface RunOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly input?: string;
+  readonly cwd?: string;
+  readonly timeoutMs?: number;
+  /** Run as this user (and its group of the same id), e.g. a home's non-root owner. */
+  readonly uid?: number;
+}
+
 /** Runs `difflore <args>` (the built dist/) to completion. */
-export function runCli(
-  args: readonly string[],
-  options: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string; timeoutMs?: number } = {},
-): Promise<CliResult> {
+export function runCli(args: readonly string[], options: RunOptions = {}): Promise<CliResult> {
   return runProcess(process.execPath, [CLI, ...args], options);
 }
 
-export function runProcess(
-  command: string,
-  args: readonly string[],
-  options: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string; timeoutMs?: number } = {},
-): Promise<CliResult> {
+export function runProcess(command: string, args: readonly string[], options: RunOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const spawnOptions: SpawnOptions = { env: options.env ?? cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] };
     if (options.cwd) spawnOptions.cwd = options.cwd;
+    if (options.uid !== undefined) Object.assign(spawnOptions, { uid: options.uid, gid: options.uid });
     const child = spawn(command, args, spawnOptions);
     let stdout = '';
     let stderr = '';

@@ -9,7 +9,7 @@ import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, rmSync, sta
 import { join } from 'node:path';
 import { type HomePaths, homePaths } from '../../src/adapters/home/home.js';
 import type { TransitionRecord } from '../../src/machines/types.js';
-import { CLI, cleanEnv, makeTempHome, runCli } from '../helpers/index.js';
+import { CLI, type CliResult, cleanEnv, makeTempHome, runCli } from '../helpers/index.js';
 
 const HOOK = join(import.meta.dirname, 'clock-hook.mjs');
 const FLOCK = '/usr/bin/flock';
@@ -294,22 +294,11 @@ export class RealHome {
   }
 
   /** `difflore daemon log --verify` as the home's owner. */
-  async verify(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    const child = spawn(process.execPath, [CLI, 'daemon', 'log', '--verify', '--json'], {
+  verify(): Promise<CliResult> {
+    return runCli(['daemon', 'log', '--verify', '--json'], {
       env: this.env(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      ...(this.owner === 0 ? {} : { uid: this.owner, gid: this.owner }),
+      ...(this.owner === 0 ? {} : { uid: this.owner }),
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
-    return { code, stdout, stderr };
   }
 
   journal(): TransitionRecord[] {
