@@ -25,5 +25,5 @@ export function tempHome(prefix = 'difflore-bench-'): { home: string; cleanup: (
   return { home, cleanup: () => rmSync(home, { recursive: true, force: true }) };
 }
 
-/** Absolute path of the built CLI entry point. */
-export const CLI_ENTRY = join(process.cwd(), 'dist', 'cli', 'main.js');
+/** Absolute path of the built `difflore` binary (package.json "bin"). */
+export const CLI_ENTRY = join(process.cwd(), 'dist', 'cli', 'main.cjs');

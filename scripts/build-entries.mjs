@@ -18,7 +18,7 @@
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -95,8 +95,7 @@ function twinsOutside(name) {
 }
 
 /** NAME.cjs sits in dist/entries/ (at any depth given by the name): the twins are that many levels up. */
-function banner(name) {
-  const up = name.split('/').map(() => '..');
+function banner(name, up = name.split('/').map(() => '..')) {
   return [
     // This build's mark: the loader takes the code cache of the same build only (bundle-loader.ts).
     `/* difflore bundle ${BUILD_ID} */`,
@@ -216,30 +215,47 @@ function makeCodeCache(name, flags) {
   }
 }
 
+/**
+ * Bundles src/NAME.ts into `file` (a CommonJS script whose twins are `up` directories above it) and
+ * writes NAME.inputs.json beside it.
+ */
+async function bundle(name, file, up) {
+  const result = await build({
+    entryPoints: [join(src, `${name}.ts`)],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    // import() of a builtin or a package becomes require(): a script compiled from a code cache has
+    // no dynamic-import callback on Node 20 (ESM-only packages load through require(esm), Node ≥ 20.19).
+    supported: { 'dynamic-import': false },
+    external: NATIVE,
+    plugins: [metaUrlOfTwin, twinsOutside(name)],
+    banner: { js: banner(name, up) },
+    outfile: file,
+    metafile: true,
+    logLevel: 'warning',
+  });
+  const { code, deferred } = noteDeferred(readFileSync(file, 'utf8'));
+  writeFileSync(file, code);
+  writeFileSync(file.replace(/\.cjs$/, '.inputs.json'), `${JSON.stringify(inputsOf(result.metafile, deferred), null, 1)}\n`);
+}
+
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 await Promise.all(
   Object.entries(ENTRIES).map(async ([name, flags]) => {
-    const file = join(out, `${name}.cjs`);
-    const result = await build({
-      entryPoints: [join(src, `${name}.ts`)],
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node20',
-      // import() of a builtin or a package becomes require(): a script compiled from a code cache has
-      // no dynamic-import callback on Node 20 (ESM-only packages load through require(esm), Node ≥ 20.19).
-      supported: { 'dynamic-import': false },
-      external: NATIVE,
-      plugins: [metaUrlOfTwin, twinsOutside(name)],
-      banner: { js: banner(name) },
-      outfile: file,
-      metafile: true,
-      logLevel: 'warning',
-    });
-    const { code, deferred } = noteDeferred(readFileSync(file, 'utf8'));
-    writeFileSync(file, code);
-    writeFileSync(join(out, `${name}.inputs.json`), `${JSON.stringify(inputsOf(result.metafile, deferred), null, 1)}\n`);
+    await bundle(name, join(out, `${name}.cjs`));
     makeCodeCache(name, flags);
   }),
 );
+
+/**
+ * The `difflore` binary (package.json "bin"): main.ts with the bundle loader, as CommonJS beside its
+ * tsc twin. Node starts a CommonJS main without its ES module loader, which costs every command about
+ * 4 ms (README benchmarks); main.js stays the ES module build of the same source. No code cache: the
+ * file is a few kilobytes, and everything heavier comes from the cached entries above.
+ */
+const bin = join(dist, 'cli', 'main.cjs');
+await bundle('cli/main', bin, ['..']);
+chmodSync(bin, 0o755);

@@ -212,6 +212,8 @@ describe('difflore enqueue', () => {
     const ours = loaded.filter((l) => l.includes('/dist/')).map((l) => l.replace(/^.*\/dist\//, ''));
     expect(new Set(ours)).toEqual(
       new Set([
+        // the binary: main.ts with the bundle loader, as CommonJS (scripts/build-entries.mjs)
+        'cli/main.cjs',
         'cli/main.js',
         'errors.js',
         // the fast router, the enqueue spec it reads the command line with, and the command itself,

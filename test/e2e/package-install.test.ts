@@ -54,6 +54,7 @@ beforeAll(async () => {
   const tarball = join(work, packed[0]?.filename ?? '');
   const files = (packed[0]?.files ?? []).map((f) => f.path);
   expect(files).toContain('dist/cli/main.js');
+  expect(files).toContain('dist/cli/main.cjs');
   expect(files).toContain('dist/view/elk.cjs');
   expect(files).toContain('dist/view/client.js');
   // The hot entries' bundles and code caches (scripts/build-entries.mjs), which the CLI loads.
@@ -106,12 +107,12 @@ describe('npm pack → npm install -g into a clean prefix', () => {
     const hook = await difflore(['hook', 'install', 'claude-code', '--user'], env);
     expect(hook.code, hook.stderr).toBe(0);
     const settings = readFileSync(join(home, '.claude', 'settings.json'), 'utf8');
-    expect(settings).toContain(`${join(installed, 'dist', 'cli', 'main.js')} hook claude-code`);
+    expect(settings).toContain(`${join(installed, 'dist', 'cli', 'main.cjs')} hook claude-code`);
 
     const unit = await difflore(['daemon', 'install', '--systemd', '--print'], env);
     expect(unit.code, unit.stderr).toBe(0);
     expect(unit.stdout).toMatch(
-      new RegExp(`^ExecStart=.*"${join(installed, 'dist', 'cli', 'main.js')}" daemon run`, 'm'),
+      new RegExp(`^ExecStart=.*"${join(installed, 'dist', 'cli', 'main.cjs')}" daemon run`, 'm'),
     );
   });
 

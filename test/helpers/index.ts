@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.cjs');
 
 /** A fresh data home under the OS temp dir; `cleanup` removes it. */
 export function makeTempHome(prefix = 'difflore-test-'): { home: string; cleanup: () => void } {

@@ -35,7 +35,7 @@ const out = process.env.DIFFLORE_TEST_MODULE_LOG;
 register(new URL('./hooks.mjs', import.meta.url), { data: { out } });
 const require = createRequire(import.meta.url);
 function ranInBundle(file) {
-  const match = /^(.*\\/dist)\\/entries\\/.+\\.cjs$/.exec(file);
+  const match = /^(.*\\/dist)\\/(?:entries\\/.+|cli\\/main)\\.cjs$/.exec(file);
   if (match === null) return [];
   const distDir = match[1];
   const inputs = JSON.parse(readFileSync(file.replace(/\\.cjs$/, '.inputs.json'), 'utf8'));

@@ -53,6 +53,8 @@ describe('isOurHookCommand', () => {
     'difflore hook claude-code',
     'npx difflore hook claude-code',
     '/usr/bin/node /x/dist/cli/main.js hook claude-code',
+    // the CommonJS binary (0.2 on), so a reinstall replaces a 0.1 entry instead of adding a second
+    '/usr/bin/node /x/dist/cli/main.cjs hook claude-code',
     `'/usr/bin/node' '/x y/dist/cli/main.js' hook claude-code`,
     'DIFFLORE_HOME=/h /usr/local/bin/difflore hook claude-code',
   ])('recognises %s', (command) => {
@@ -65,6 +67,7 @@ describe('isOurHookCommand', () => {
     'difflore-other hook claude-code --flag',
     'echo difflore hook claude-code > log',
     'node main.js hook claude-code',
+    'node /x/cli/main.mjs hook claude-code',
   ])('leaves %s alone', (command) => {
     expect(isOurHookCommand(command)).toBe(false);
   });

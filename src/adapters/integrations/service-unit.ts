@@ -4,6 +4,7 @@
  * service files and agent hooks both need because neither runs with the user's shell PATH.
  * Text only: writing and removing the files is the commands' job.
  */
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,9 +24,14 @@ export const MANAGED_MARKER = 'difflore-managed: written by `difflore daemon ins
 /** Variables the service needs to find the same data home and cloud as the user's shell. Never a token. */
 export const SERVICE_ENV_VARS = ['DIFFLORE_HOME', 'DIFFLORE_CLOUD_URL'] as const;
 
-/** dist/cli/main.js of this installation (this module is dist/adapters/integrations/service-unit.js once built). */
+/**
+ * The `difflore` binary of this installation (this module is dist/adapters/integrations/service-unit.js
+ * once built): dist/cli/main.cjs, the CommonJS build scripts/build-entries.mjs makes of main.ts, which
+ * starts faster; dist/cli/main.js, its ES module twin, in a build without it (tsc alone).
+ */
 export function cliEntryPath(): string {
-  return fileURLToPath(new URL('../../cli/main.js', import.meta.url));
+  const bin = fileURLToPath(new URL('../../cli/main.cjs', import.meta.url));
+  return existsSync(bin) ? bin : fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 }
 
 /**

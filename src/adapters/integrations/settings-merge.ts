@@ -96,11 +96,11 @@ export function resolveSettingsPath(options: {
   return join(dir, '.claude', 'settings.json');
 }
 
-/** `… difflore hook <name>` or `… cli/main.js hook <name>`, for one of `names`. */
+/** `… difflore hook <name>` or `… cli/main.cjs hook <name>` (main.js before 0.2), for one of `names`. */
 function ourCommandPattern(names: readonly string[]): RegExp {
   const alternatives = names.map((n) => n.replace(/[^a-z0-9]/g, (c) => `\\${c}`)).join('|');
   return new RegExp(
-    `(?:^|[\\s'"/\\\\])(?:difflore(?:\\.cmd|\\.exe|\\.js)?|cli[/\\\\]main\\.js)['"]?\\s+hook\\s+(?:${alternatives})\\s*$`,
+    `(?:^|[\\s'"/\\\\])(?:difflore(?:\\.cmd|\\.exe|\\.js)?|cli[/\\\\]main\\.c?js)['"]?\\s+hook\\s+(?:${alternatives})\\s*$`,
   );
 }
 
