@@ -33,20 +33,26 @@ const BUILD_ID = randomBytes(8).toString('hex');
 
 const { DAEMON_NODE_FLAGS } = await import(pathToFileURL(join(dist, 'adapters', 'lifecycle', 'daemon-node-flags.js')).href);
 
-/** name → the node flags it runs under. Names are the dist/ modules the bundles stand in for. */
+/**
+ * name → the node flags it runs under (a code cache for each). Names are the dist/ modules the
+ * bundles stand in for.
+ */
+const CLI = [[]];
+const DAEMON = [DAEMON_NODE_FLAGS];
 const ENTRIES = {
-  // main.ts's fast router with the specs of the commands it runs, its fd writers and exit codes …
-  'cli/fast-entry': [],
+  // main.ts's fast router with the specs of the commands it runs, its fd writers and exit codes, in
+  // every command and in the daemon `daemon start` spawns …
+  'cli/fast-entry': [[], DAEMON_NODE_FLAGS],
   // Clipanion, the registry and every command's spec, for the command lines the router leaves to it.
-  'cli/clipanion-entry': [],
+  'cli/clipanion-entry': CLI,
   // … and what those commands run, each loaded by its spec (or by Clipanion's copy of it).
-  'cli/run-enqueue': [],
-  'cli/run-hook': [],
-  'cli/run-stop': [],
-  'cli/daemon-launch': [],
+  'cli/run-enqueue': CLI,
+  'cli/run-hook': CLI,
+  'cli/run-stop': CLI,
+  'cli/daemon-launch': CLI,
   // `daemon run`: the foreground wrapper (its --inspect check, readiness pipe), then the runtime.
-  'cli/run-foreground': DAEMON_NODE_FLAGS,
-  'runtime/daemon-runtime': DAEMON_NODE_FLAGS,
+  'cli/run-foreground': DAEMON,
+  'runtime/daemon-runtime': DAEMON,
 };
 
 /** Packages with native addons load their own binaries: they stay outside every bundle. */
@@ -244,9 +250,9 @@ async function bundle(name, file, up) {
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 await Promise.all(
-  Object.entries(ENTRIES).map(async ([name, flags]) => {
+  Object.entries(ENTRIES).map(async ([name, flagSets]) => {
     await bundle(name, join(out, `${name}.cjs`));
-    makeCodeCache(name, flags);
+    for (const flags of flagSets) makeCodeCache(name, flags);
   }),
 );
 

@@ -14,6 +14,7 @@ import { createRequire, Module } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
+import { DAEMON_NODE_FLAGS } from '../adapters/lifecycle/daemon-node-flags.js';
 
 /** The entries scripts/build-entries.mjs bundles, named after the dist/ module each stands in for. */
 export type BundledEntry =
@@ -36,11 +37,14 @@ function bundleFile(name: BundledEntry): string {
 /**
  * Each build marks its bundles with an id on their first line and names their caches after it
  * (NAME.<id>.cache): V8 checks a cache against the source's length only, so a cache must never meet
- * a bundle of another build. A bundle without the mark gets no cache.
+ * a bundle of another build. A bundle without the mark gets no cache. V8 also refuses a cache made
+ * under other V8 flags, and the daemon runs under its own (daemon-node-flags.ts): its caches are
+ * NAME.<id>.daemon.cache, so a bundle both load (the fast router) has one of each.
  */
 function cacheFile(name: BundledEntry, source: string): string | undefined {
   const id = /^\/\* difflore bundle ([0-9a-f]+) \*\//.exec(source)?.[1];
-  return id === undefined ? undefined : join(ENTRIES_DIR, `${name}.${id}.cache`);
+  const daemon = DAEMON_NODE_FLAGS.every((flag) => process.execArgv.includes(flag));
+  return id === undefined ? undefined : join(ENTRIES_DIR, `${name}.${id}${daemon ? '.daemon' : ''}.cache`);
 }
 
 /** The text V8 compiles (and caches): the bundle inside CommonJS's own wrapper. */

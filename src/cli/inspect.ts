@@ -18,7 +18,7 @@
 import type { Observer } from 'xstate';
 import type { InspectionEvent } from 'xstate';
 import { scrubValue, usableSecrets } from '../adapters/lifecycle/daemon-log.js';
-import { isLoopbackHost } from '../adapters/delivery/cloud-config.js';
+import { isLoopbackHost } from '../adapters/delivery/cloud-url.js';
 import { DiffloreError } from '../errors.js';
 import { DEFAULT_INSPECT_URL } from './daemon-options.js';
 import { formatDuration } from './text.js';

@@ -9,7 +9,7 @@
  * The stop protocol's root is stop-runtime.ts.
  */
 import { type Actor, createActor } from 'xstate';
-import { readCloudToken, resolveCloudUrl } from '../adapters/delivery/cloud-config.js';
+import { resolveCloudUrl } from '../adapters/delivery/cloud-url.js';
 import type { DrainPassReport } from '../adapters/delivery/drain-pass.js';
 import { checkHomeEntry } from '../adapters/home/home-files.js';
 import { type HomePaths, ensureHome, resolveHome } from '../adapters/home/home.js';
@@ -60,7 +60,11 @@ export interface DaemonRunConfig {
   readonly onServing?: () => void;
 }
 
-type Drainer = typeof import('../adapters/delivery/drain-pass.js');
+/** What a pass needs: the drain pipeline, and the token sources the secrets are refreshed from. */
+interface Drainer {
+  readonly pipeline: typeof import('../adapters/delivery/drain-pass.js');
+  readonly readCloudToken: typeof import('../adapters/delivery/cloud-config.js')['readCloudToken'];
+}
 type DaemonActor = Actor<DaemonMachine>;
 
 /** What the machine's drain pass returns, built from the drainer's richer report. */
@@ -144,9 +148,10 @@ class DaemonRuntime implements DaemonPorts {
   readonly #tokens: TokenSecrets;
   readonly #onServing: () => void;
   /**
-   * The drainer and its HTTP client are needed only by the first pass: they load once the daemon
-   * serves (`#loadDrainer`), not while it claims: evaluating them is CPU on the one thread the claim
-   * runs on, and `daemon start` returns once the daemon serves. Null until then.
+   * The drainer, its HTTP client and the token sources (node:crypto, the Rust login's reader) are
+   * needed only by the first pass: they load once the daemon serves (`#loadDrainer`), not while it
+   * claims: evaluating them is CPU on the one thread the claim runs on, and `daemon start` returns
+   * once the daemon serves. Null until then.
    */
   #drainer: Promise<Drainer> | null = null;
   /** Records synced to disk before the daemon goes on. */
@@ -217,10 +222,10 @@ class DaemonRuntime implements DaemonPorts {
     const drain = await this.#loadDrainer();
     const store = this.#store;
     if (store === null) throw new DiffloreError('internal', 'the outbox is not open');
-    this.#tokens.refresh();
+    this.#tokens.refresh(drain.readCloudToken);
     const startedAt = Date.now();
     // The breaker is the machine's (context), closed again by a RELOAD before the pass starts.
-    const pass = drain.runDrainPass({
+    const pass = drain.pipeline.runDrainPass({
       store,
       paths: this.#paths,
       env: this.#env,
@@ -248,7 +253,7 @@ class DaemonRuntime implements DaemonPorts {
   /** Closes the database and releases the claim, keeping the lifetime lock for `letGo`. Idempotent. */
   async release(): Promise<void> {
     // A drainer never loaded opened no client.
-    (await this.#drainer?.catch(() => null))?.closeSharedCloudClient();
+    (await this.#drainer?.catch(() => null))?.pipeline.closeSharedCloudClient();
     try {
       this.#db?.close();
     } finally {
@@ -338,7 +343,10 @@ class DaemonRuntime implements DaemonPorts {
   /** Loads the drainer once; a failure is the first pass's to report. */
   #loadDrainer(): Promise<Drainer> {
     if (this.#drainer === null) {
-      this.#drainer = import('../adapters/delivery/drain-pass.js');
+      this.#drainer = Promise.all([
+        import('../adapters/delivery/drain-pass.js'),
+        import('../adapters/delivery/cloud-config.js'),
+      ]).then(([pipeline, { readCloudToken }]) => ({ pipeline, readCloudToken }));
       this.#drainer.catch(() => undefined);
     }
     return this.#drainer;
@@ -522,7 +530,7 @@ async function runToEnd(actor: DaemonActor, runtime: DaemonRuntime, log: DaemonL
  */
 export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> {
   const paths = ensureHome(resolveHome(config.env));
-  const tokens = new TokenSecrets(paths, config.env, readCloudToken);
+  const tokens = new TokenSecrets(paths, config.env);
   const log = openDaemonLog(paths.daemonLog, { secrets: tokens.current });
   refuseUnrecordableHome(paths, log);
   const report = config.report ?? (() => {});

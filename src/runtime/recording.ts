@@ -13,27 +13,32 @@ import type { MachineName, RecordedObject, TransitionRecord } from '../machines/
 /**
  * The secrets to scrub from logs, journal, state file and inspector frames: every cloud token this
  * process has seen (the environment, the token file, the Rust login), so an old token stays scrubbed
- * after a change. `refresh` re-reads them; the daemon does so before each pass, as the drainer re-reads
- * the token.
+ * after a change. The environment's is known from the start; `refresh` reads the token file and the
+ * Rust login, and the daemon calls it before each pass, as the drainer reads the token: until the
+ * first pass nothing in the process has read a token from disk, so none can be in anything written.
+ * The reader comes with the drainer (cloud-config.ts loads node:crypto and the Rust login's reader,
+ * which a daemon on its way to serving does without).
  */
 export class TokenSecrets {
   readonly #seen = new Set<string>();
   readonly #paths: HomePaths;
   readonly #env: NodeJS.ProcessEnv;
-  readonly #read: typeof readCloudToken;
 
-  constructor(paths: HomePaths, env: NodeJS.ProcessEnv, read: typeof readCloudToken) {
+  constructor(paths: HomePaths, env: NodeJS.ProcessEnv) {
     this.#paths = paths;
     this.#env = env;
-    this.#read = read;
-    this.refresh();
+    this.#rememberEnv();
   }
 
-  refresh(): void {
+  #rememberEnv(): void {
     const fromEnv = this.#env.DIFFLORE_CLOUD_TOKEN?.trim();
     if (fromEnv) this.#seen.add(fromEnv);
+  }
+
+  refresh(read: typeof readCloudToken): void {
+    this.#rememberEnv();
     try {
-      const token = this.#read(this.#paths, this.#env);
+      const token = read(this.#paths, this.#env);
       if (token.kind === 'token') this.#seen.add(token.token);
     } catch {
       // An unreadable token file is the drainer's to report.

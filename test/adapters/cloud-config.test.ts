@@ -5,13 +5,8 @@
 import { chmodSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  DEFAULT_CLOUD_URL,
-  isLoopbackHost,
-  readCloudToken,
-  resolveCloudUrl,
-  tokenFingerprint,
-} from '../../src/adapters/delivery/cloud-config.js';
+import { readCloudToken, tokenFingerprint } from '../../src/adapters/delivery/cloud-config.js';
+import { DEFAULT_CLOUD_URL, isLoopbackHost, resolveCloudUrl } from '../../src/adapters/delivery/cloud-url.js';
 import { ensureHome, type HomePaths } from '../../src/adapters/home/home.js';
 import { DiffloreError } from '../../src/errors.js';
 import { makeTempHome } from '../helpers/index.js';

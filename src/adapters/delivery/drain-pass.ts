@@ -18,7 +18,8 @@ import {
 } from '../../machines/delivery-policy.js';
 import type { DeliveryObservation } from '../../machines/delivery-summary.js';
 import { type CloudClient, createCloudClient } from './cloud-client.js';
-import { type TokenResult, type TokenSource, resolveCloudToken, resolveCloudUrl } from './cloud-config.js';
+import { type TokenResult, type TokenSource, resolveCloudToken } from './cloud-config.js';
+import { resolveCloudUrl } from './cloud-url.js';
 import { OBSERVATION_BATCH_MAX, routeFor } from './cloud-routes.js';
 import { PassAuth, authWait } from './drain-auth.js';
 import { type ClassifyContext, type Sendable, classifyRow, isSendable } from './drain-classify.js';

@@ -13,8 +13,12 @@ import { closeSync, constants, fdatasyncSync, renameSync, unlinkSync, writeSync 
 import { basename, dirname, join } from 'node:path';
 import { openHomeFile } from './home-files.js';
 
-/** A temp name unique to this process and write; O_EXCL refuses anything already there. */
-function tempNameFor(path: string): string {
+/**
+ * A temp name beside `path`, unique to this process and write; the O_EXCL create refuses anything
+ * already there. No node:crypto: the name needs no secrecy (the home is 0700), and loading it costs a
+ * process ~2 ms on the paths timed against `node -e 0` and pm2 (daemon start and stop).
+ */
+export function tempNameFor(path: string): string {
   const nonce = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
   return join(dirname(path), `.${basename(path)}.${process.pid}.${nonce}.tmp`);
 }

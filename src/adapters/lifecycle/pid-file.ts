@@ -3,20 +3,12 @@
  * Owns: reading it without following links, creating it exclusively (never overwriting), and
  * removing it only while it still names a given pid. Whether a pid is alive is not decided here.
  */
-import type * as Crypto from 'node:crypto';
 import { closeSync, constants, fsyncSync, linkSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { DiffloreError, errnoCode } from '../../errors.js';
 import { fsyncDirectory } from '../home/fsync-dir.js';
 import { openHomeFile } from '../home/home-files.js';
-
-// node:crypto only names the temp file of a pid-file write; loaded then, so readers (`daemon stop`) skip it.
-let cryptoModule: typeof Crypto | undefined;
-function crypto(): typeof Crypto {
-  cryptoModule ??= createRequire(import.meta.url)('node:crypto') as typeof Crypto;
-  return cryptoModule;
-}
+import { tempNameFor } from '../home/replace-file.js';
 
 export type PidFileRead =
   | { readonly kind: 'missing' }
@@ -125,7 +117,7 @@ export function createPidFile(path: string, pid: number): PidFileCreate {
     throw new DiffloreError('internal', `refusing to write pid ${pid} to ${path}`);
   }
   const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${crypto().randomBytes(6).toString('hex')}.tmp`);
+  const temp = tempNameFor(path);
   try {
     createExclusive(temp, String(pid));
     let created: boolean;

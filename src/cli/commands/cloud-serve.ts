@@ -82,7 +82,7 @@ export default defineCommand({
   async run(args, io) {
     const out = output(io);
     const { startReferenceCloud } = await import('../../reference-cloud/server.js');
-    const { isLoopbackHost } = await import('../../adapters/delivery/cloud-config.js');
+    const { isLoopbackHost } = await import('../../adapters/delivery/cloud-url.js');
     const key = args.loginHome === undefined ? null : await loginKey(args.masterKey, io.env);
     const { randomBytes } = await import('node:crypto');
     const generated = (bytes: number, prefix: string): string => `${prefix}${randomBytes(bytes).toString('hex')}`;

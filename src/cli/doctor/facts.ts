@@ -6,12 +6,8 @@
  */
 import { lstatSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  readCloudToken,
-  resolveCloudUrl,
-  type TokenResult,
-  type TokenSource,
-} from '../../adapters/delivery/cloud-config.js';
+import { readCloudToken, type TokenResult, type TokenSource } from '../../adapters/delivery/cloud-config.js';
+import { resolveCloudUrl } from '../../adapters/delivery/cloud-url.js';
 import { checkWritable, type Database, openDatabase, SCHEMA_VERSION } from '../../adapters/outbox/db.js';
 import { AWAITING_APPROVAL_SQL, SENDABLE_SQL, UNKNOWN_KIND_SQL } from '../../adapters/outbox/outbox-store.js';
 import { type HomePaths, homePaths } from '../../adapters/home/home.js';
