@@ -11,9 +11,12 @@
 import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import { USER_AGENT } from '../../version.js';
 import { lookupSpecialNames } from '../home/special-names.js';
+import { DEFERRED_CA_VARIABLE } from './deferred-ca.js';
 
 export const DEFAULT_TIMEOUT_MS = 20_000;
 /** Response bodies past this size are cut: only a snippet is ever kept. */
@@ -143,6 +146,27 @@ export function isLoopbackAddress(address: string): boolean {
   return mapped?.[1]?.startsWith('127.') === true;
 }
 
+let deferredRoots: { readonly path: string; readonly ca: string[] | undefined } | undefined;
+/**
+ * Node's roots plus the certificates NODE_EXTRA_CA_CERTS named when the daemon was spawned
+ * (deferred-ca.ts), read once; undefined (Node's defaults) when nothing was deferred. A file that
+ * cannot be read is ignored with a warning on stderr (the daemon log), as Node itself does.
+ */
+function deferredCertificateAuthorities(): string[] | undefined {
+  const path = process.env[DEFERRED_CA_VARIABLE];
+  if (path === undefined || path === '') return undefined;
+  if (deferredRoots?.path !== path) {
+    let ca: string[] | undefined;
+    try {
+      ca = [...tls.rootCertificates, readFileSync(path, 'utf8')];
+    } catch (error) {
+      process.emitWarning(`Ignoring extra certs from \`${path}\`, load failed: ${(error as Error).message}`);
+    }
+    deferredRoots = { path, ca };
+  }
+  return deferredRoots.ca;
+}
+
 function nodeHttpClient(options: CloudClientOptions): CloudClient {
   const base = new URL(`${options.baseUrl}/`);
   const secure = base.protocol === 'https:';
@@ -154,7 +178,7 @@ function nodeHttpClient(options: CloudClientOptions): CloudClient {
   // Plain http carries the token in clear: only to addresses that are loopback when connected.
   // Over https, `.invalid` never goes to a DNS server (RFC 6761); plain http to it is refused earlier.
   const agent = secure
-    ? new https.Agent({ ...agentOptions, lookup: lookupSpecialNames })
+    ? new https.Agent({ ...agentOptions, lookup: lookupSpecialNames, ca: deferredCertificateAuthorities() })
     : new http.Agent({ ...agentOptions, lookup: loopbackOnlyLookup });
   const request = secure ? https.request : http.request;
   const basePath = base.pathname.replace(/\/+$/, '');

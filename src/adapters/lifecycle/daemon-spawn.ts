@@ -9,6 +9,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
+import { deferExtraCertificates } from '../delivery/deferred-ca.js';
 import type { HomePaths } from '../home/home.js';
 import { openHomeAppend } from '../home/home-files.js';
 import { cliEntryPath } from '../integrations/service-unit.js';
@@ -45,7 +46,8 @@ export function spawnDaemon(
   const logFd = openHomeAppend(paths.daemonLog);
   try {
     const home = resolve(paths.home);
-    const childEnv: NodeJS.ProcessEnv = { ...env };
+    // Node would parse NODE_EXTRA_CA_CERTS before the daemon could serve; the cloud client does, later.
+    const childEnv: NodeJS.ProcessEnv = { ...deferExtraCertificates(env) };
     // The working directory changes, so a relative DIFFLORE_HOME is made absolute first.
     if (env.DIFFLORE_HOME !== undefined && !isAbsolute(env.DIFFLORE_HOME)) childEnv.DIFFLORE_HOME = home;
     if (options.readyPipe) childEnv.DIFFLORE_READY_FD = String(READY_FD);
