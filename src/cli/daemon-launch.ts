@@ -15,7 +15,7 @@ import type { DaemonTag } from '../machines/daemon.js';
 import type { Writer } from './command-spec.js';
 import type { LaunchArgs } from './daemon-options.js';
 import { printable } from './daemon-text.js';
-import { formatDuration } from './text.js';
+import { formatDuration, monotonicMs } from './text.js';
 
 export type LaunchResult =
   | { readonly status: 'started'; readonly pid: number; readonly elapsedMs: number }
@@ -166,7 +166,7 @@ async function awaitServing(
   const deadline = Date.now() + timeoutMs;
   for (let delay = 5; ; delay = Math.min(delay * 2, 50)) {
     if (isServing(watch, paths, pid)) {
-      return { status: 'started', pid, elapsedMs: Math.round(performance.now() - started) };
+      return { status: 'started', pid, elapsedMs: Math.round(monotonicMs() - started) };
     }
     if (watch.exited !== null) return afterEarlyExit(paths, pid, watch.exited);
     if (Date.now() > deadline) {
@@ -187,7 +187,7 @@ export async function launchDaemon(args: LaunchArgs, env: NodeJS.ProcessEnv): Pr
   const paths = ensureHome(resolveHome(env));
   const before = await alreadyRunning(paths);
   if (before !== null) return before;
-  const started = performance.now();
+  const started = monotonicMs();
   const runArgs = [...(args.tick === undefined ? [] : ['--tick', args.tick]), '--batch', String(args.batch)];
   const child = spawnDaemon(paths, env, daemonRunTarget(runArgs), { readyPipe: true });
   const watch = new ChildWatch(child);

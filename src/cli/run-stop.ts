@@ -5,7 +5,7 @@
  */
 import type { CommandIo } from './command-spec.js';
 import { printable } from './daemon-text.js';
-import { formatDuration } from './text.js';
+import { formatDuration, monotonicMs } from './text.js';
 
 export interface StopArgs {
   readonly graceMs: number;
@@ -17,7 +17,7 @@ export interface StopArgs {
 /** Runs the stop protocol and prints its outcome; returns the exit code (DESIGN §8). */
 export async function runStopCommand(args: StopArgs, io: CommandIo): Promise<number> {
   const { runStop } = await import('../runtime/stop-runtime.js');
-  const started = performance.now();
+  const started = monotonicMs();
   const { output } = await runStop({
     env: io.env,
     graceMs: args.graceMs,
@@ -27,7 +27,7 @@ export async function runStopCommand(args: StopArgs, io: CommandIo): Promise<num
       if (level !== 'debug') io.stderr.write(`difflore: ${message}\n`);
     },
   });
-  const elapsedMs = Math.round(performance.now() - started);
+  const elapsedMs = Math.round(monotonicMs() - started);
   if (args.json) {
     io.stdout.write(`${JSON.stringify({ ...output, elapsedMs })}\n`);
     return output.exitCode;

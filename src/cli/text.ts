@@ -5,6 +5,15 @@
  */
 
 /**
+ * Milliseconds on a monotonic clock, for the elapsed times commands report. Not `performance.now()`:
+ * its first call loads perf_hooks, ~0.5 ms of a `daemon start` or `daemon stop` timed against pm2 and
+ * `node -e 0` (README benchmarks).
+ */
+export function monotonicMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
+/**
  * "3d 4h", "12m 5s", "4.3s", "800ms": the two largest units are enough to read an age at a glance;
  * under 10 s a tenth still matters (a demo's delivery time, a stop's grace).
  */

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { createActor } from 'xstate';
 import { type HomePaths, homePaths, resolveHome } from '../adapters/home/home.js';
 import { type DaemonLog, openDaemonLog } from '../adapters/lifecycle/daemon-log.js';
-import type { ExitWaiter } from '../adapters/lifecycle/exit-wait.js';
+import { type ExitWaiter, exitWaiter } from '../adapters/lifecycle/exit-wait.js';
 import { probeLock } from '../adapters/lifecycle/flock.js';
 import { probeLiveness } from '../adapters/lifecycle/liveness.js';
 import { readPidFile } from '../adapters/lifecycle/pid-file.js';
@@ -68,8 +68,8 @@ class StopRuntime implements StopPorts {
   /** The identity `probe` found, so a signal never reaches a process that reused the pid. */
   #identity: ProcessIdentity | null = null;
   #log: DaemonLog | null = null;
-  /** One wait for the daemon's death per run (exit-wait.ts), loaded only once a signal goes out. */
-  #exits: Promise<ExitWaiter> | null = null;
+  /** One wait for the daemon's death per run (exit-wait.ts), started once a SIGTERM went out. */
+  #exits: ExitWaiter | null = null;
   readonly #held: TransitionRecord[] = [];
   #heldSince = 0;
   readonly #problems: unknown[] = [];
@@ -113,13 +113,13 @@ class StopRuntime implements StopPorts {
     // The process probed must still be the one signalled: a pid that died and was reused in
     // between is gone as far as this protocol is concerned.
     if (this.#identity !== null && sameProcess(this.#identity, pid).kind === 'different') return { kind: 'esrch' };
-    // The wait for its death starts before the signal: a daemon exits in about the time it takes
-    // to load and spawn the waiter.
-    if (signal === 'SIGTERM') void this.awaitExit();
     const sent = sendSignal(pid, signal);
     // As systemd does: a SIGSTOPped daemon cannot act on SIGTERM until it is continued, and would
     // otherwise sit out the whole grace period before being killed. SIGCONT is harmless otherwise.
     if (sent.kind === 'ok' && signal === 'SIGTERM') sendSignal(pid, 'SIGCONT');
+    // The wait for its death starts at once, before the log line: a daemon exits in about the time
+    // it takes to spawn the waiter, which must be waiting before it can see the lock let go.
+    if (sent.kind === 'ok' && signal === 'SIGTERM') void this.awaitExit();
     if (sent.kind === 'ok') {
       this.#daemonLog()?.info(`daemon stop sent ${signal}`, { target: pid });
       return { kind: 'ok', at: Date.now() };
@@ -138,10 +138,8 @@ class StopRuntime implements StopPorts {
   }
 
   awaitExit(): Promise<ExitHint> {
-    this.#exits ??= import('../adapters/lifecycle/exit-wait.js').then(({ exitWaiter }) =>
-      exitWaiter(this.#paths.lifetimeLock),
-    );
-    return this.#exits.then((waiter) => waiter.wait());
+    this.#exits ??= exitWaiter(this.#paths.lifetimeLock);
+    return this.#exits.wait();
   }
 
   log({ level, message }: LogParams): void {
@@ -166,7 +164,7 @@ class StopRuntime implements StopPorts {
   async settle(): Promise<void> {
     this.#flush(this.#outcome);
     // A wait still under way (the target would not die) must not outlive the run.
-    (await this.#exits)?.cancel();
+    this.#exits?.cancel();
   }
 
   /** Logs the outcome (and a failure to record the run) in the daemon's log. */

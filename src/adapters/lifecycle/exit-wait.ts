@@ -10,14 +10,20 @@
  * so it opens nothing in the home itself, and it is spawned by absolute path, never through PATH.
  * Where util-linux's flock is missing (macOS) the answer is `unwatchable` and the stop protocol polls.
  */
+import type * as ChildProcesses from 'node:child_process';
 import { closeSync, constants, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { ExitHint } from '../../machines/stop.js';
 import { openHomeFile } from '../home/home-files.js';
 
 const FLOCK_BINARIES = ['/usr/bin/flock', '/bin/flock'] as const;
 
 export interface ExitWaiter {
-  /** Resolves `released` once nobody holds the lock exclusively; one wait per waiter, shared by callers. */
+  /**
+   * Resolves `released` once nobody holds the lock exclusively; one wait per waiter, shared by
+   * callers. The first call spawns the waiting child before it returns, so that the child is ready
+   * before a daemon signalled just before could be gone.
+   */
   wait(): Promise<ExitHint>;
   /** Ends a wait still under way (its promise then resolves `unwatchable`). */
   cancel(): void;
@@ -26,8 +32,7 @@ export interface ExitWaiter {
 /** A waiter on the exclusive holder of `lockPath` (the lifetime lock). */
 export function exitWaiter(lockPath: string): ExitWaiter {
   let waiting: Promise<ExitHint> | null = null;
-  let child: import('node:child_process').ChildProcess | null = null;
-  let cancelled = false;
+  let child: ChildProcesses.ChildProcess | null = null;
   const start = async (): Promise<ExitHint> => {
     const binary = process.platform === 'linux' ? FLOCK_BINARIES.find((path) => existsSync(path)) : undefined;
     if (binary === undefined) return { kind: 'unwatchable' };
@@ -39,12 +44,9 @@ export function exitWaiter(lockPath: string): ExitWaiter {
     }
     // No lock file: nothing holds it, and the check that follows decides.
     if (fd === undefined) return { kind: 'released' };
-    const { spawn } = await import('node:child_process');
-    if (cancelled) {
-      closeSync(fd);
-      return { kind: 'unwatchable' };
-    }
-    let running: import('node:child_process').ChildProcess;
+    // Loaded here, synchronously: only a stopper that signalled needs it (~2 ms to load).
+    const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof ChildProcesses;
+    let running: ChildProcesses.ChildProcess;
     try {
       running = spawn(binary, ['--shared', '3'], { stdio: ['ignore', 'ignore', 'ignore', fd] });
     } finally {
@@ -65,7 +67,6 @@ export function exitWaiter(lockPath: string): ExitWaiter {
       return waiting;
     },
     cancel: () => {
-      cancelled = true;
       child?.kill('SIGKILL');
     },
   };
