@@ -99,6 +99,27 @@ describe('flock adapter', () => {
     expect(probeLock(path).kind).toBe('free');
   });
 
+  it.runIf(process.platform === 'linux' && process.arch === 'x64')(
+    "loads the package's prebuilt binary for this Node straight, not through the package's loader",
+    () => {
+      const flockModule = join(import.meta.dirname, '..', '..', 'dist', 'adapters', 'lifecycle', 'flock.js');
+      const path = join(home, 'direct.lock');
+      // A fresh process, so that nothing else has loaded the addon.
+      const script = `import { createRequire } from 'node:module';
+        import { tryLock, unlock } from ${JSON.stringify(flockModule)};
+        const taken = tryLock(${JSON.stringify(path)});
+        unlock(taken.handle);
+        const loaded = Object.keys(createRequire(import.meta.url).cache).filter((k) => k.includes('fs-ext'));
+        process.stdout.write(JSON.stringify({ kind: taken.kind, loaded }));`;
+      const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+      const { kind, loaded } = JSON.parse(run.stdout) as { kind: string; loaded: string[] };
+      expect(kind).toBe('acquired');
+      expect(loaded.map((file) => file.replace(/^.*node_modules\//, ''))).toEqual([
+        `fs-ext-extra-prebuilt/binaries/fs-ext-linux-x64-node-${process.versions.node.split('.')[0]}.0.0.node`,
+      ]);
+    },
+  );
+
   it('opening and closing the lock file in the holder does not release a flock', async () => {
     const path = join(home, 'e.lock');
     const taken = tryLock(path);

@@ -333,13 +333,14 @@ export function updateState(
   return withStateLock(stateFile, options, () => updateStateLocked(stateFile, mutate, options));
 }
 
+/** `read`: the state file as the caller just read it under the same lock, if it did. */
 function updateStateLocked(
   stateFile: string,
   mutate: (current: DaemonStateFile, read: StateRead) => DaemonStateFile,
   options: StateWriteOptions & { now?: () => number },
+  read: StateRead = readState(stateFile),
 ): RecordOutcome {
   const now = (options.now ?? Date.now)();
-  const read = readState(stateFile);
   const current = read.kind === 'ok' ? read.state : emptyState(now);
   const next = mutate(current, read);
   writeStateFile(stateFile, { ...next, format: STATE_FORMAT, updatedAtMs: now }, options.fsync ?? true);
@@ -447,8 +448,8 @@ class FileRecorder implements Recorder {
     return withStateLock(this.statePath, this.#writeOptions, () => {
       // Journal first: a state file that is ahead of its journal could not be replayed.
       appendJournal(this.journalPath, `${JSON.stringify(entry)}\n`, this.#journalMaxBytes, this.#fsync);
+      const read = readState(this.statePath);
       if (extra.onlyIfPid !== undefined && this.#options.role === 'daemon') {
-        const read = readState(this.statePath);
         if (read.kind === 'ok' && read.state.pid !== extra.onlyIfPid) {
           return { kind: 'recorded', replacedGarbage: false, journalOnly: true };
         }
@@ -460,6 +461,7 @@ class FileRecorder implements Recorder {
             ? { ...current, lastStop: this.#withStopEntry(current.lastStop, entry) }
             : this.#daemonState(current, entry, extra, known),
         this.#writeOptions,
+        read,
       );
     });
   }
