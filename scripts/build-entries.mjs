@@ -61,14 +61,22 @@ const NATIVE = ['better-sqlite3', 'fs-ext-extra-prebuilt', '@napi-rs/keyring', '
 /** The bundle's name for a source file's twin in dist/ ('cli/main.js'). */
 const twin = (path) => relative(src, path).replace(/\.ts$/, '.js');
 
-/** Each source file's import.meta.url becomes the URL of its tsc twin, computed from the bundle's place. */
+/**
+ * Each source file's import.meta.url, .filename and .dirname become those of its tsc twin, computed
+ * from the bundle's place (the path ones without a URL round trip: ~0.4 ms of a command's start-up).
+ */
 const metaUrlOfTwin = {
   name: 'import-meta-url-of-twin',
   setup(b) {
     b.onLoad({ filter: /\.ts$/, namespace: 'file' }, (args) => {
       const text = readFileSync(args.path, 'utf8');
-      if (!text.includes('import.meta.url')) return { contents: text, loader: 'ts' };
-      return { contents: text.replaceAll('import.meta.url', `__difflore_twin_url(${JSON.stringify(twin(args.path))})`), loader: 'ts' };
+      if (!text.includes('import.meta.')) return { contents: text, loader: 'ts' };
+      const file = twin(args.path);
+      const contents = text
+        .replaceAll('import.meta.url', `__difflore_twin_url(${JSON.stringify(file)})`)
+        .replaceAll('import.meta.filename', `__difflore_twin_path(${JSON.stringify(file)})`)
+        .replaceAll('import.meta.dirname', `__difflore_twin_path(${JSON.stringify(dirname(file))})`);
+      return { contents, loader: 'ts' };
     });
   },
 };
@@ -107,9 +115,10 @@ function banner(name, up = name.split('/').map(() => '..')) {
     `/* difflore bundle ${BUILD_ID} */`,
     // Source files are ES modules, strict: the directive must open the script (esbuild's comes after this banner).
     '"use strict";',
-    `const __difflore_twin_url = (twin) => require('node:url').pathToFileURL(require('node:path').join(__dirname, ${up
+    `const __difflore_twin_path = (twin) => require('node:path').join(__dirname, ${up
       .map((u) => JSON.stringify(u))
-      .join(', ')}, twin)).href;`,
+      .join(', ')}, twin);`,
+    "const __difflore_twin_url = (twin) => require('node:url').pathToFileURL(__difflore_twin_path(twin)).href;",
     NOTE_INITS,
   ].join('\n');
 }

@@ -12,7 +12,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
 import { DAEMON_NODE_FLAGS } from '../adapters/lifecycle/daemon-node-flags.js';
 
@@ -27,7 +26,7 @@ export type BundledEntry =
   | 'cli/run-foreground'
   | 'runtime/daemon-runtime';
 
-const ENTRIES_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'entries');
+const ENTRIES_DIR = join(import.meta.dirname, '..', 'entries');
 
 /** The bundle's file. */
 function bundleFile(name: BundledEntry): string {

@@ -69,7 +69,6 @@ export async function runForeground(args: RunArgs, io: CommandIo): Promise<numbe
     idleMs: args.idleMs,
     batchSize: args.batchSize,
     inspectUrl,
-    lockUntilExit: true, // this process ends with the run (main.ts, exitAtOnce)
     ...(onServing === undefined ? {} : { onServing }),
     ...(quiet ? {} : { report: (line: string) => io.stderr.write(`${line}\n`) }),
   });

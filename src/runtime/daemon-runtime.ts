@@ -58,13 +58,6 @@ export interface DaemonRunConfig {
    * daemon serves (`daemon start` returns then, before the first pass has finished).
    */
   readonly onServing?: () => void;
-  /**
-   * The process ends as soon as the run does (`daemon run`): keep the lifetime lock for the kernel to
-   * let go of. It does so as the process dies, after its memory is gone, so a stopper waiting on the
-   * lock (exit-wait.ts) wakes when the daemon is a zombie at most, instead of ~5 ms early to poll for
-   * the rest of Node's exit. Otherwise (a run inside a longer-lived process) `letGo` releases it.
-   */
-  readonly lockUntilExit?: boolean;
 }
 
 /** What a pass needs: the drain pipeline, and the token sources the secrets are refreshed from. */
@@ -562,7 +555,7 @@ export async function runDaemon(config: DaemonRunConfig): Promise<DaemonOutput> 
     await inspector?.close();
     log.close();
   } finally {
-    if (config.lockUntilExit !== true) runtime.letGo();
+    runtime.letGo();
   }
   return output;
 }

@@ -22,15 +22,24 @@ afterEach(async () => {
 
 describe('parseProcStat', () => {
   it('parses after the last ")", whatever the command name holds', () => {
-    const rest = 'S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 987654 20 21';
-    expect(parseProcStat(`123 (node) ${rest}`)).toEqual({ state: 'S', startTime: '987654' });
-    expect(parseProcStat(`123 (a) (b) c ) ${rest}`)).toEqual({ state: 'S', startTime: '987654' });
-    expect(parseProcStat(`123 (x) Z 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 55`)).toEqual({
+    // Field 9, the kernel's flags, as a live node process has them: PF_RANDOMIZE | PF_FORKNOEXEC.
+    const rest = 'S 1 2 3 4 5 4194368 7 8 9 10 11 12 13 14 15 16 17 18 987654 20 21';
+    const running = { state: 'S', startTime: '987654', exiting: false };
+    expect(parseProcStat(`123 (node) ${rest}`)).toEqual(running);
+    expect(parseProcStat(`123 (a) (b) c ) ${rest}`)).toEqual(running);
+    expect(parseProcStat(`123 (x) Z 1 2 3 4 5 4194308 7 8 9 10 11 12 13 14 15 16 17 18 55`)).toEqual({
       state: 'Z',
       startTime: '55',
+      exiting: true,
     });
     expect(parseProcStat('garbage')).toBeUndefined();
     expect(parseProcStat('1 (x) S 1 2')).toBeUndefined();
+  });
+
+  it('tells a process inside exit_group(2) by PF_EXITING in its flags, whatever its state', () => {
+    // R while the kernel frees its memory: the state alone would call it running.
+    const exiting = parseProcStat('77 (node) R 1 2 3 4 5 4194372 7 8 9 10 11 12 13 14 15 16 17 18 4242 20');
+    expect(exiting).toEqual({ state: 'R', startTime: '4242', exiting: true });
   });
 });
 

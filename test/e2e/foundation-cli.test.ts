@@ -212,9 +212,11 @@ describe('difflore enqueue', () => {
     const ours = loaded.filter((l) => l.includes('/dist/')).map((l) => l.replace(/^.*\/dist\//, ''));
     expect(new Set(ours)).toEqual(
       new Set([
-        // the binary: main.ts with the bundle loader, as CommonJS (scripts/build-entries.mjs)
+        // the binary: main.ts with the bundle loader, as CommonJS (scripts/build-entries.mjs), and the
+        // daemon's V8 flags the loader names the daemon's code caches by
         'cli/main.cjs',
         'cli/main.js',
+        'adapters/lifecycle/daemon-node-flags.js',
         'errors.js',
         // the fast router, the enqueue spec it reads the command line with, and the command itself,
         // from their bundles (scripts/build-entries.mjs) through the bundle loader

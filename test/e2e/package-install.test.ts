@@ -58,19 +58,24 @@ beforeAll(async () => {
   expect(files).toContain('dist/view/elk.cjs');
   expect(files).toContain('dist/view/client.js');
   // The hot entries' bundles and code caches (scripts/build-entries.mjs), which the CLI loads.
-  for (const entry of [
-    'cli/fast-entry',
-    'cli/clipanion-entry',
-    'cli/run-enqueue',
-    'cli/run-hook',
-    'cli/run-stop',
-    'cli/daemon-launch',
-    'cli/run-foreground',
-    'runtime/daemon-runtime',
-  ]) {
+  // Each with its code caches, named after the build that made both and, for the daemon's, its V8
+  // flags (bundle-loader.ts): the CLI's, the daemon's, or both for the router both load.
+  const caches = { cli: '', daemon: '.daemon' };
+  for (const [entry, kinds] of [
+    ['cli/fast-entry', [caches.cli, caches.daemon]],
+    ['cli/clipanion-entry', [caches.cli]],
+    ['cli/run-enqueue', [caches.cli]],
+    ['cli/run-hook', [caches.cli]],
+    ['cli/run-stop', [caches.cli]],
+    ['cli/daemon-launch', [caches.cli]],
+    ['cli/run-foreground', [caches.daemon]],
+    ['runtime/daemon-runtime', [caches.daemon]],
+  ] as const) {
     expect(files).toContain(`dist/entries/${entry}.cjs`);
-    // its code cache, named after the build that made both (bundle-loader.ts)
-    expect(files.filter((f) => new RegExp(`^dist/entries/${entry}\\.[0-9a-f]+\\.cache$`).test(f))).toHaveLength(1);
+    const found = files.filter((f) => f.startsWith(`dist/entries/${entry}.`) && f.endsWith('.cache'));
+    expect(
+      found.map((f) => /^[^.]+\.[0-9a-f]+(\.daemon)?\.cache$/.exec(f.slice(f.lastIndexOf('/') + 1))?.[1] ?? ''),
+    ).toEqual(kinds);
   }
   expect(files.filter((f) => f.startsWith('src/') || f.startsWith('test/'))).toEqual([]);
   await npm(['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', tarball], work);

@@ -38,7 +38,7 @@ export type RustLogin =
       readonly origin: string;
     };
 
-const require = createRequire(import.meta.url);
+const require = createRequire(import.meta.filename);
 function sqlite(): typeof BetterSqlite3 {
   return require('better-sqlite3') as typeof BetterSqlite3;
 }

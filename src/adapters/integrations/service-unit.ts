@@ -7,7 +7,6 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DAEMON_NODE_FLAGS } from '../lifecycle/daemon-node-flags.js';
 
 export type ServiceManager = 'systemd' | 'launchd';
@@ -30,8 +29,8 @@ export const SERVICE_ENV_VARS = ['DIFFLORE_HOME', 'DIFFLORE_CLOUD_URL'] as const
  * starts faster; dist/cli/main.js, its ES module twin, in a build without it (tsc alone).
  */
 export function cliEntryPath(): string {
-  const bin = fileURLToPath(new URL('../../cli/main.cjs', import.meta.url));
-  return existsSync(bin) ? bin : fileURLToPath(new URL('../../cli/main.js', import.meta.url));
+  const bin = join(import.meta.dirname, '..', '..', 'cli', 'main.cjs');
+  return existsSync(bin) ? bin : join(import.meta.dirname, '..', '..', 'cli', 'main.js');
 }
 
 /**

@@ -45,10 +45,12 @@ export function exitWaiter(lockPath: string): ExitWaiter {
     // No lock file: nothing holds it, and the check that follows decides.
     if (fd === undefined) return { kind: 'released' };
     // Loaded here, synchronously: only a stopper that signalled needs it (~2 ms to load).
-    const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof ChildProcesses;
+    const { spawn } = createRequire(import.meta.filename)('node:child_process') as typeof ChildProcesses;
     let running: ChildProcesses.ChildProcess;
     try {
-      running = spawn(binary, ['--shared', '3'], { stdio: ['ignore', 'ignore', 'ignore', fd] });
+      // The C locale and nothing else from our environment: flock(1) then reads no locale or
+      // message catalogue (~20 files) before it can wait, while the daemon may be exiting already.
+      running = spawn(binary, ['--shared', '3'], { stdio: ['ignore', 'ignore', 'ignore', fd], env: { LC_ALL: 'C' } });
     } finally {
       // The child has its own copy of the descriptor; ours would only keep the file open.
       closeSync(fd);

@@ -51,7 +51,7 @@ interface Flocker {
   flockSync(fd: number, operation: 'shnb' | 'exnb' | 'un'): unknown;
 }
 
-const require = createRequire(import.meta.url);
+const require = createRequire(import.meta.filename);
 let flocker: Flocker | undefined;
 function native(): Flocker {
   flocker ??= prebuiltBinary() ?? (require('fs-ext-extra-prebuilt') as typeof FsExt);

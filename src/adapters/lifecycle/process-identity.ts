@@ -6,7 +6,11 @@
  * Linux: boot id from /proc/sys/kernel/random/boot_id, start time = field 22 of /proc/<pid>/stat
  * (clock ticks since boot), parsed after the *last* ')' because the command name may contain
  * spaces and parentheses. State 'Z' (zombie) or 'X' (dead) counts as dead: a daemon whose parent
- * never reaps it stays a zombie, and kill(pid, 0) keeps succeeding on it.
+ * never reaps it stays a zombie, and kill(pid, 0) keeps succeeding on it. So does a process whose
+ * main thread has the kernel's PF_EXITING flag (field 9): it is inside exit_group(2), never runs a
+ * line of its own again, and is only waiting for the kernel to free its memory, which takes a
+ * daemon a few milliseconds that `daemon stop` need not spend. Both are reported `zombie: true`
+ * (the pid still exists), and callers that care whether its files are closed yet check those.
  * macOS: `ps -o stat=,lstart= -p <pid>` and `sysctl -n kern.boottime`.
  */
 import type * as ChildProcess from 'node:child_process';
@@ -41,19 +45,26 @@ export function isValidPid(pid: number): boolean {
   return Number.isInteger(pid) && pid > 1 && pid <= MAX_PID;
 }
 
-/** `{ state, startTime }` from the text of /proc/<pid>/stat, or `undefined` if it does not parse. */
-export function parseProcStat(text: string): { state: string; startTime: string } | undefined {
+/** PF_EXITING in the flags of /proc/<pid>/stat (include/linux/sched.h): the task is in do_exit. */
+const PF_EXITING = 0x4;
+
+/**
+ * `{ state, startTime, exiting }` from the text of /proc/<pid>/stat, or `undefined` if it does not
+ * parse. `exiting`: the flags word has PF_EXITING.
+ */
+export function parseProcStat(text: string): { state: string; startTime: string; exiting: boolean } | undefined {
   const close = text.lastIndexOf(')');
   if (close < 0) return undefined;
-  // After ") " come field 3 (state), 4 (ppid), … so field 22 (starttime) is index 19.
+  // After ") " come field 3 (state), 4 (ppid), … so field 9 (flags) is index 6 and field 22 (starttime) index 19.
   const fields = text
     .slice(close + 1)
     .trim()
     .split(/\s+/);
   const state = fields[0];
+  const flags = Number(fields[6]);
   const startTime = fields[19];
   if (!state || !startTime || !/^[0-9]+$/.test(startTime)) return undefined;
-  return { state, startTime };
+  return { state, startTime, exiting: Number.isInteger(flags) && (flags & PF_EXITING) !== 0 };
 }
 
 let cachedBootId: string | null | undefined;
@@ -77,7 +88,7 @@ function execFileSync(
   args: readonly string[],
   options: ChildProcess.ExecFileSyncOptionsWithStringEncoding,
 ): string {
-  childProcess ??= createRequire(import.meta.url)('node:child_process') as typeof ChildProcess;
+  childProcess ??= createRequire(import.meta.filename)('node:child_process') as typeof ChildProcess;
   return childProcess.execFileSync(file, args, options);
 }
 
@@ -94,7 +105,10 @@ function darwinBootId(): string | null {
   return cachedBootId;
 }
 
-type Probe = { kind: 'running'; state: string; startTime: string } | { kind: 'gone' } | { kind: 'unsupported' };
+type Probe =
+  | { kind: 'running'; state: string; startTime: string; exiting?: boolean }
+  | { kind: 'gone' }
+  | { kind: 'unsupported' };
 
 function probeLinux(pid: number): Probe {
   let text: string;
@@ -140,9 +154,10 @@ function bootId(): string | null {
   return null;
 }
 
-function isZombieState(state: string): boolean {
-  const first = state[0];
-  return first === 'Z' || first === 'X' || first === 'x';
+/** A zombie, a dead task, or one inside exit_group(2) (Linux): the pid exists, the process is over. */
+function isOver(found: Extract<Probe, { kind: 'running' }>): boolean {
+  const first = found.state[0];
+  return first === 'Z' || first === 'X' || first === 'x' || found.exiting === true;
 }
 
 /** The identity of the live process `pid`, or why there is none. */
@@ -151,7 +166,7 @@ export function identityOf(pid: number): IdentityResult {
   const found = probe(pid);
   if (found.kind === 'gone') return { kind: 'dead', zombie: false };
   if (found.kind === 'unsupported') return { kind: 'unknown', reason: `cannot read process ${pid} on this platform` };
-  if (isZombieState(found.state)) return { kind: 'dead', zombie: true };
+  if (isOver(found)) return { kind: 'dead', zombie: true };
   return { kind: 'alive', identity: { pid, bootId: bootId(), startTime: found.startTime } };
 }
 
@@ -181,7 +196,7 @@ export function isAlive(pid: number): AliveResult {
   }
   const found = probe(pid);
   if (found.kind === 'gone') return { kind: 'dead', zombie: false };
-  if (found.kind === 'running' && isZombieState(found.state)) return { kind: 'dead', zombie: true };
+  if (found.kind === 'running' && isOver(found)) return { kind: 'dead', zombie: true };
   return { kind: 'alive', signalable };
 }
 

@@ -22,7 +22,7 @@ export type Database = BetterSqlite3.Database;
  */
 export const SCHEMA_VERSION = 2;
 
-const require = createRequire(import.meta.url);
+const require = createRequire(import.meta.filename);
 
 let DatabaseCtor: typeof BetterSqlite3 | undefined;
 function databaseCtor(): typeof BetterSqlite3 {

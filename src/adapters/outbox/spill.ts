@@ -120,7 +120,7 @@ export function spillRow(
   };
   const path = join(dir, `${now}-${process.pid}-${sequence++}.json`);
   // Loaded here, not at the top: the hook path only pays for it when the database has failed.
-  const require = createRequire(import.meta.url);
+  const require = createRequire(import.meta.filename);
   const writeFileAtomic = require('write-file-atomic') as typeof WriteFileAtomic;
   try {
     writeFileAtomic.sync(path, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600, fsync: true });
