@@ -113,6 +113,10 @@ describe('identity', () => {
       const { pid } = (await parent.next((m) => m.event === 'pid')) as unknown as { pid: number };
       await waitFor(() => parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.state === 'Z', { what: 'zombie' });
       expect(() => process.kill(pid, 0)).not.toThrow();
+      // The kernel's own flags word: PF_EXITING, set when it entered exit and never cleared, against
+      // the live parent's (the field and the bit parseProcStat reads, as this kernel writes them).
+      expect(parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.exiting).toBe(true);
+      expect(parseProcStat(readFileSync(`/proc/${parent.proc.pid}/stat`, 'utf8'))?.exiting).toBe(false);
       expect(isAlive(pid)).toEqual({ kind: 'dead', zombie: true });
       expect(identityOf(pid)).toEqual({ kind: 'dead', zombie: true });
     },
