@@ -150,18 +150,23 @@ let deferredRoots: { readonly path: string; readonly ca: string[] | undefined } 
 /**
  * Node's roots plus the certificates NODE_EXTRA_CA_CERTS named when the daemon was spawned
  * (deferred-ca.ts), read once; undefined (Node's defaults) when nothing was deferred. A file that
- * cannot be read is ignored with a warning on stderr (the daemon log), as Node itself does.
+ * cannot be read is ignored with a warning on stderr (the daemon log), as Node itself does. An agent's
+ * `ca` replaces the defaults, so a NODE_EXTRA_CA_CERTS this process was started with is read too.
  */
 function deferredCertificateAuthorities(): string[] | undefined {
   const path = process.env[DEFERRED_CA_VARIABLE];
   if (path === undefined || path === '') return undefined;
   if (deferredRoots?.path !== path) {
-    let ca: string[] | undefined;
-    try {
-      ca = [...tls.rootCertificates, readFileSync(path, 'utf8')];
-    } catch (error) {
-      process.emitWarning(`Ignoring extra certs from \`${path}\`, load failed: ${(error as Error).message}`);
+    const extra = [path, process.env.NODE_EXTRA_CA_CERTS].filter((file): file is string => Boolean(file));
+    let ca: string[] | undefined = [...tls.rootCertificates];
+    for (const file of extra) {
+      try {
+        ca.push(readFileSync(file, 'utf8'));
+      } catch (error) {
+        process.emitWarning(`Ignoring extra certs from \`${file}\`, load failed: ${(error as Error).message}`);
+      }
     }
+    if (ca.length === tls.rootCertificates.length) ca = undefined;
     deferredRoots = { path, ca };
   }
   return deferredRoots.ca;
