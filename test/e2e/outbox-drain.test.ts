@@ -12,7 +12,7 @@ import { openDatabase } from '../../src/adapters/outbox/db.js';
 import { homePaths } from '../../src/adapters/home/home.js';
 import { OutboxStore } from '../../src/adapters/outbox/outbox-store.js';
 import { ProgressReporter } from '../../src/cli/drain-progress.js';
-import { CLI, cleanEnv, makeTempHome, runCli, waitFor } from '../helpers/index.js';
+import { CLI, cleanEnv, makeTempHome, mcpQueryPayload, runCli, waitFor } from '../helpers/index.js';
 
 const TOKEN = 'tok_e2e_drain_9f8e7d6c5b4a';
 
@@ -71,13 +71,7 @@ function enqueue(n: number, kind = 'mcp_query'): void {
     store.enqueueMany(
       Array.from({ length: n }, (_, i) => ({
         kind,
-        payloadJson: JSON.stringify({
-          file: `f${i}.ts`,
-          rules_injected: 1,
-          strict_match_count: 0,
-          rule_titles: [],
-          rule_ids: [],
-        }),
+        payloadJson: mcpQueryPayload(`f${i}.ts`),
       })),
     ),
   );

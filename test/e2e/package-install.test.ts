@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanEnv, runProcess } from '../helpers/index.js';
+import { cleanEnv, mcpQueryPayload, runProcess } from '../helpers/index.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
@@ -124,13 +124,7 @@ describe('npm pack → npm install -g into a clean prefix', () => {
   it('runs the hot paths from the installed bundles: enqueue, daemon start, daemon stop', async () => {
     const home = join(work, 'bundle-home');
     const env = { DIFFLORE_HOME: home };
-    const payload = JSON.stringify({
-      file: 'a.ts',
-      rules_injected: 0,
-      strict_match_count: 0,
-      rule_titles: [],
-      rule_ids: [],
-    });
+    const payload = mcpQueryPayload('a.ts', 0);
     const enqueued = await difflore(['enqueue', 'mcp_query', payload], env);
     expect(enqueued.code, enqueued.stderr).toBe(0);
     const started = await difflore(['daemon', 'start', '--json'], env);

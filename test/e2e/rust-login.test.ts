@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type ReferenceCloud, startReferenceCloud } from '../../src/reference-cloud/server.js';
-import { CLI, runProcess, waitFor } from '../helpers/index.js';
+import { CLI, mcpQueryPayload, runProcess, waitFor } from '../helpers/index.js';
 import { writeModuleRecorder } from '../helpers/module-log.js';
 import {
   RUST_CI_VARS,
@@ -248,13 +248,7 @@ describe('the hook and enqueue path stays light', () => {
     mkdirSync(dir, { recursive: true });
     writeModuleRecorder(dir);
     const log = join(dir, 'modules.txt');
-    const payload = JSON.stringify({
-      file: 'a.ts',
-      rules_injected: 0,
-      strict_match_count: 0,
-      rule_titles: [],
-      rule_ids: [],
-    });
+    const payload = mcpQueryPayload('a.ts', 0);
     const result = await runProcess(
       process.execPath,
       ['--import', join(dir, 'register.mjs'), CLI, 'enqueue', 'mcp_query', payload],

@@ -100,6 +100,11 @@ export async function waitFor<T>(
   }
 }
 
+/** The smallest valid mcp_query payload (a per-row kind, one POST per row) for `file`. */
+export function mcpQueryPayload(file: string, rulesInjected = 1): string {
+  return JSON.stringify({ file, rules_injected: rulesInjected, strict_match_count: 0, rule_titles: [], rule_ids: [] });
+}
+
 /** An observation row's payload in the Rust shape, numbered so each is distinct; `extra` adds or overrides fields. */
 export function observationPayload(i: number, extra: Record<string, unknown> = {}): string {
   return JSON.stringify({

@@ -17,7 +17,7 @@ import { type ReferenceCloud, startReferenceCloud } from '../../src/reference-cl
 import { runDaemon } from '../../src/runtime/daemon-runtime.js';
 import { runStop } from '../../src/runtime/stop-runtime.js';
 import { replayJournal } from '../../src/machines/journal-replay.js';
-import { makeTempHome, waitFor } from '../helpers/index.js';
+import { makeTempHome, mcpQueryPayload, waitFor } from '../helpers/index.js';
 import { deadPid } from '../adapters/fixtures/child.js';
 
 const TOKEN = 'tok_root_1f2e3d4c5b6a';
@@ -83,13 +83,7 @@ describe('runDaemon and runStop', () => {
     new OutboxStore(db).enqueueMany(
       Array.from({ length: 3 }, (_, i) => ({
         kind: 'mcp_query',
-        payloadJson: JSON.stringify({
-          file: `f${i}.ts`,
-          rules_injected: 1,
-          strict_match_count: 0,
-          rule_titles: [],
-          rule_ids: [],
-        }),
+        payloadJson: mcpQueryPayload(`f${i}.ts`),
       })),
     );
     db.close();
@@ -132,7 +126,7 @@ describe('runDaemon and runStop', () => {
     const dead = { pid: await deadPid(), bootId: live.bootId, startTime: '1' };
     const row = (file: string) => ({
       kind: 'mcp_query',
-      payloadJson: JSON.stringify({ file, rules_injected: 1, strict_match_count: 0, rule_titles: [], rule_ids: [] }),
+      payloadJson: mcpQueryPayload(file),
     });
     const leased = (): Record<string, string | null> => {
       const db = openDatabase(paths.db);

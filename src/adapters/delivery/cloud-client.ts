@@ -157,17 +157,16 @@ function deferredCertificateAuthorities(): string[] | undefined {
   const path = process.env[DEFERRED_CA_VARIABLE];
   if (path === undefined || path === '') return undefined;
   if (deferredRoots?.path !== path) {
-    const extra = [path, process.env.NODE_EXTRA_CA_CERTS].filter((file): file is string => Boolean(file));
-    let ca: string[] | undefined = [...tls.rootCertificates];
-    for (const file of extra) {
+    const files = [path, process.env.NODE_EXTRA_CA_CERTS].filter((file): file is string => Boolean(file));
+    const extra = files.flatMap((file) => {
       try {
-        ca.push(readFileSync(file, 'utf8'));
+        return [readFileSync(file, 'utf8')];
       } catch (error) {
         process.emitWarning(`Ignoring extra certs from \`${file}\`, load failed: ${(error as Error).message}`);
+        return [];
       }
-    }
-    if (ca.length === tls.rootCertificates.length) ca = undefined;
-    deferredRoots = { path, ca };
+    });
+    deferredRoots = { path, ca: extra.length === 0 ? undefined : [...tls.rootCertificates, ...extra] };
   }
   return deferredRoots.ca;
 }
